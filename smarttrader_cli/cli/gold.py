@@ -1,0 +1,7 @@
+"""`st gold`: commands are added as their stage lands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="gold commands.", no_args_is_help=True)

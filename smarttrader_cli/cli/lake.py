@@ -1,0 +1,125 @@
+"""`st lake`: inspect and maintain the Delta tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from smarttrader_cli.cli.options import FormatOption, LimitOption, app_context
+from smarttrader_cli.cli.output import OutputFormat, emit
+
+app = typer.Typer(help="Inspect and maintain the lake's Delta tables.", no_args_is_help=True)
+
+TableArg = Annotated[str, typer.Argument(help="Table as layer.table, e.g. silver.wallet_pnl.")]
+
+
+@app.command("tables")
+def tables(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """List every table with its version, rows, size and last commit.
+
+    Example: st lake tables --format json
+    """
+    from smarttrader_cli.lake.inspect import table_summaries
+
+    lake = app_context(ctx).lake
+    emit(table_summaries(lake), fmt, title=f"lake {lake.root}")
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context, table: TableArg, limit: LimitOption = 20, fmt: FormatOption = OutputFormat.table
+) -> None:
+    """Show a table's commits with run id, stage and row counts.
+
+    Example: st lake history bronze.wallet_trades --limit 5
+    """
+    from smarttrader_cli.lake.inspect import table_history
+    from smarttrader_cli.lake.tables import table_spec
+
+    spec = table_spec(table)
+    emit(table_history(app_context(ctx).lake, spec, limit), fmt, title=f"{spec.name} history")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    table: TableArg,
+    version: Annotated[int | None, typer.Option("--version", help="Read this table version.")] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", help="Read the table as it was at this time (ISO 8601, UTC)."),
+    ] = None,
+    limit: LimitOption = 20,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Show rows of a table, now or as of a version or time (time travel).
+
+    Example: st lake show silver.wallet_pnl --version 3 --limit 10
+    """
+    from datetime import UTC
+
+    from smarttrader_cli.errors import UsageError
+    from smarttrader_cli.lake.inspect import show_rows
+    from smarttrader_cli.lake.tables import table_spec
+
+    if version is not None and as_of is not None:
+        raise UsageError("give --version or --as-of, not both")
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    spec = table_spec(table)
+    rows = show_rows(app_context(ctx).lake, spec, version=version, as_of=as_of, limit=limit)
+    emit(rows, fmt, [f.name for f in spec.schema], title=spec.name)
+
+
+@app.command("query")
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="SQL over tables named layer.table.")],
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Run ad-hoc SQL (DuckDB) over the lake's tables.
+
+    Example: st lake query "SELECT count(*) AS n FROM bronze.wallet_trades" --format json
+    """
+    from smarttrader_cli.lake.inspect import run_query
+
+    columns, rows = run_query(app_context(ctx).lake, sql)
+    emit([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns)
+
+
+@app.command("vacuum")
+def vacuum(
+    ctx: typer.Context,
+    table: Annotated[str | None, typer.Argument(help="One table; default all.")] = None,
+    retention_hours: Annotated[
+        int | None, typer.Option("--retention-hours", help="Default: lake.vacuum_retention_hours.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List files, delete nothing.")] = False,
+) -> None:
+    """Delete files no longer referenced by any version younger than the retention.
+
+    Example: st lake vacuum --dry-run
+    """
+    from smarttrader_cli.lake.maintenance import vacuum_tables
+
+    app_ctx = app_context(ctx)
+    hours = retention_hours if retention_hours is not None else app_ctx.config.lake.vacuum_retention_hours
+    rows = vacuum_tables(app_ctx.lake, [table] if table else None, hours, dry_run)
+    emit(rows, OutputFormat.table, title="vacuum (dry run)" if dry_run else "vacuum")
+
+
+@app.command("optimize")
+def optimize(
+    ctx: typer.Context,
+    table: Annotated[str | None, typer.Argument(help="One table; default all.")] = None,
+) -> None:
+    """Compact small files into larger ones (one commit per table).
+
+    Example: st lake optimize bronze.webhook_events
+    """
+    from smarttrader_cli.lake.maintenance import optimize_tables
+
+    rows = optimize_tables(app_context(ctx).lake, [table] if table else None)
+    emit(rows, OutputFormat.table, title="optimize")

@@ -1,0 +1,134 @@
+"""The `st` root command: global options, command groups, error → exit code mapping."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from smarttrader_cli import __version__
+from smarttrader_cli.context import AppContext
+from smarttrader_cli.errors import EXIT_FAILED, StError
+
+# Command groups, one module each under smarttrader_cli/cli/.
+GROUPS = (
+    "bronze",
+    "silver",
+    "gold",
+    "helius",
+    "webhook",
+    "stream",
+    "pipeline",
+    "lake",
+    "runs",
+    "config",
+    "ops",
+    "sim",
+)
+# Single commands registered at the root, as (module, function).
+ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"))
+
+
+class StGroup(TyperGroup):
+    """Maps StError to one line on stderr and its exit code; tracebacks only with -v."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StError as exc:
+            obj = ctx.obj if isinstance(ctx.obj, AppContext) else None
+            if obj is not None and obj.verbose:
+                traceback.print_exc(file=sys.stderr)
+            message = str(exc).strip() or type(exc).__name__
+            click.echo(f"st: error: {message.splitlines()[0]}", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("st: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=StGroup,
+    name="st",
+    help="st, the Smart Trader toolkit: find Solana wallets that trade profitably and follow them.\n\n"
+    "Example: st --config configs/smarttrader.yaml pipeline run",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"st {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", envvar="ST_CONFIG", help="YAML config file (default: configs/smarttrader.yaml or ./smarttrader.yaml)."
+        ),
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option("--log-format", envvar="ST_LOG_FORMAT", help="Log lines as text or json.")
+    ] = "text",
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More detail; tracebacks on errors.")
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """st, the Smart Trader toolkit.
+
+    Example: st --log-format json bronze tokens
+    """
+    from smarttrader_cli.logs import setup_logging
+
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    ctx.obj = AppContext(config_path=config, log_format=log_format, verbose=verbose, quiet=quiet)
+    setup_logging(log_format, verbose, quiet)
+
+
+def _register() -> None:
+    for name in GROUPS:
+        module = importlib.import_module(f"smarttrader_cli.cli.{name}")
+        sub: typer.Typer = module.app
+        if sub.registered_commands or sub.registered_groups:
+            app.add_typer(sub, name=name)
+    for module_name, function in ROOT_COMMANDS:
+        try:
+            module = importlib.import_module(f"smarttrader_cli.cli.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"smarttrader_cli.cli.{module_name}":
+                raise
+            continue
+        app.command(name=module_name)(getattr(module, function))
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except StError as exc:  # raised outside a group's invoke (e.g. while parsing)
+        click.echo(f"st: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(EXIT_FAILED)

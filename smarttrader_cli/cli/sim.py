@@ -1,0 +1,7 @@
+"""`st sim`: commands are added as their stage lands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="sim commands.", no_args_is_help=True)

@@ -1,0 +1,343 @@
+"""Load the YAML config: embedded defaults < file < ST_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from smarttrader_cli.config.schema import CHOICES, Config
+from smarttrader_cli.errors import ConfigError
+
+ENV_PREFIX = "ST_"
+DEFAULT_LOCATIONS = (Path("configs/smarttrader.yaml"), Path("smarttrader.yaml"))
+SECRET_ENV = {
+    "birdeye_api_key": "BIRDEYE_API_KEY",
+    "helius_api_key": "HELIUS_API_KEY",
+    "webhook_auth_token": "ST_WEBHOOK_AUTH_TOKEN",
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+}
+# Environment variables that start with ST_ but are not config overrides.
+_NON_OVERRIDE_ENV = {"ST_CONFIG", "ST_WEBHOOK_AUTH_TOKEN", "ST_LOG_FORMAT", "ST_CACHE_DIR"}
+
+
+@dataclass
+class Secrets:
+    """Credentials, read only from the environment."""
+
+    birdeye_api_key: str | None = None
+    helius_api_key: str | None = None
+    webhook_auth_token: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:
+        """Read every secret from `env` (default: os.environ)."""
+        env = os.environ if env is None else env
+        return cls(**{name: env.get(var) or None for name, var in SECRET_ENV.items()})
+
+
+@dataclass
+class LoadedConfig:
+    """The effective config, where each value came from, and the secrets."""
+
+    config: Config
+    sources: dict[str, str]
+    secrets: Secrets
+    path: Path | None = None
+    hash: str = field(default="")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The effective config as plain data (no secrets)."""
+        return dataclasses.asdict(self.config)
+
+
+def defaults_text() -> str:
+    """The embedded defaults file, comments included."""
+    return resources.files("smarttrader_cli.config").joinpath("defaults.yaml").read_text()
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """Resolve --config / ST_CONFIG / the default locations; None means defaults only."""
+    chosen = explicit or os.environ.get("ST_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    for candidate in DEFAULT_LOCATIONS:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: typing.Mapping[str, str] | None = None,
+    *,
+    search: bool = True,
+) -> LoadedConfig:
+    """Build the effective config; raises ConfigError naming file, line and key."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    defaults, _ = _parse_yaml(defaults_text(), "<defaults>")
+    _merge(values, sources, defaults, {}, "default", "<defaults>")
+
+    config_path = find_config_path(path) if search else (Path(path) if path else None)
+    if config_path is not None:
+        try:
+            text = config_path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
+        data, lines = _parse_yaml(text, str(config_path))
+        _merge(values, sources, data, lines, "file", str(config_path))
+
+    for var, (dotted, raw) in _env_overrides(env).items():
+        expected = _type_at(dotted, f"env {var}")
+        if typing.get_origin(expected) is dict and dotted.count(".") > _depth_of_dict(dotted):
+            section, entry = dotted.rsplit(".", 1)
+            entry = var.rsplit("__", 1)[1]  # map keys keep their case (AWS_ENDPOINT_URL)
+            _get_or_create(values, section)[entry] = raw
+            sources[f"{section}.{entry}"] = f"env {var}"
+            continue
+        _set_dotted(values, dotted, _coerce_env(raw, expected, var))
+        sources[dotted] = f"env {var}"
+
+    config = _build(Config, values, "", sources)
+    for dotted, allowed in CHOICES.items():
+        value = _get_dotted(dataclasses.asdict(config), dotted)
+        if value not in allowed:
+            raise ConfigError(
+                f"{sources.get(dotted, 'default')}: {dotted} must be one of "
+                f"{', '.join(allowed)}, not {value!r}"
+            )
+    loaded = LoadedConfig(config, sources, Secrets.from_env(env), config_path)
+    loaded.hash = config_hash(config)
+    return loaded
+
+
+def config_hash(config: Config) -> str:
+    """A short stable digest of the effective config, stored with every commit."""
+    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --- YAML with line numbers -------------------------------------------------
+
+
+def _parse_yaml(text: str, filename: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse YAML to data plus a map of dotted key -> line number."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}" if mark else filename
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    if node is None:
+        return {}, {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{filename}:{node.start_mark.line + 1}: config must be a mapping")
+    lines: dict[str, int] = {}
+    data = _construct(node, "", lines, filename)
+    return data, lines
+
+
+def _construct(node: yaml.Node, prefix: str, lines: dict[str, int], filename: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            dotted = f"{prefix}.{key}" if prefix else key
+            if key in out:
+                raise ConfigError(f"{filename}:{key_node.start_mark.line + 1}: duplicate key {dotted}")
+            lines[dotted] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, dotted, lines, filename)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(child, prefix, lines, filename) for child in node.value]
+    return yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
+
+
+def _merge(
+    values: dict[str, Any],
+    sources: dict[str, str],
+    data: dict[str, Any],
+    lines: dict[str, int],
+    kind: str,
+    filename: str,
+    prefix: str = "",
+) -> None:
+    """Overlay `data` onto `values`, rejecting keys the schema does not have."""
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        where = f"{filename}:{lines[dotted]}" if dotted in lines else filename
+        expected = _type_at(dotted, where)
+        if _is_section(expected) and isinstance(value, dict):
+            values.setdefault(key, {})
+            _merge(values[key], sources, value, lines, kind, filename, dotted)
+            continue
+        values[key] = _check_type(value, expected, dotted, where)
+        sources[dotted] = "default" if kind == "default" else where
+
+
+def _type_at(dotted: str, where: str | None = None) -> Any:
+    """The declared type of a dotted key; ConfigError if the schema has no such key."""
+    cls: Any = Config
+    for part in dotted.split("."):
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints:
+            section = dotted.rsplit(".", 1)[0] if "." in dotted else "top level"
+            raise ConfigError(f"{where or 'environment'}: unknown key {dotted!r} in {section}")
+        cls = hints[part]
+        if typing.get_origin(cls) is dict:
+            return cls
+    return cls
+
+
+def _is_section(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp)
+
+
+def _type_name(tp: Any) -> str:
+    if _is_section(tp):
+        return "a mapping"
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return "a list of strings"
+    if origin is dict:
+        return "a mapping of strings"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
+    ok: bool
+    origin = typing.get_origin(tp)
+    if _is_section(tp):
+        ok = isinstance(value, dict)
+    elif origin is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    elif origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
+        if ok:
+            value = {str(k): _stringify(v) for k, v in value.items()}
+    elif tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, tp) if isinstance(tp, type) else True
+    if not ok:
+        raise ConfigError(f"{where}: {dotted} must be {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _env_overrides(env: typing.Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Map each ST_<SECTION>__<KEY> variable to (dotted key, raw value)."""
+    found: dict[str, tuple[str, str]] = {}
+    top_level = {f.name for f in dataclasses.fields(Config) if not _is_section(f.type)}
+    for var, raw in sorted(env.items()):
+        if not var.startswith(ENV_PREFIX) or var in _NON_OVERRIDE_ENV:
+            continue
+        body = var[len(ENV_PREFIX) :]
+        if "__" in body:
+            found[var] = (".".join(p.lower() for p in body.split("__")), raw)
+        elif body.lower() in top_level:
+            found[var] = (body.lower(), raw)
+    return found
+
+
+def _coerce_env(raw: str, tp: Any, var: str) -> Any:
+    origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if tp is int:
+            return int(raw)
+        if tp is float:
+            return float(raw)
+        if origin is list:
+            if raw.strip().startswith("["):
+                return _check_type(json.loads(raw), tp, var, f"env {var}")
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        if origin is dict:
+            return _check_type(json.loads(raw), tp, var, f"env {var}")
+        if _is_section(tp):
+            raise ValueError("a section cannot be set from one variable")
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"env {var}: must be {_type_name(tp)}, got {raw!r}") from exc
+    return raw
+
+
+def _depth_of_dict(dotted: str) -> int:
+    """How many dots precede the first key whose type is a mapping of strings."""
+    parts = dotted.split(".")
+    for i in range(1, len(parts) + 1):
+        if typing.get_origin(_type_at(".".join(parts[:i]))) is dict:
+            return i - 1
+    return len(parts)
+
+
+def _get_or_create(values: dict[str, Any], dotted: str) -> dict[str, Any]:
+    for part in dotted.split("."):
+        values = values.setdefault(part, {})
+    return values
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        values = values.setdefault(part, {})
+    values[parts[-1]] = value
+
+
+def _get_dotted(values: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        values = values[part]
+    return values
+
+
+def _build(cls: Any, values: dict[str, Any], prefix: str, sources: dict[str, str]) -> Any:
+    """Instantiate nested dataclasses from checked plain data."""
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        tp = hints[f.name]
+        dotted = f"{prefix}.{f.name}" if prefix else f.name
+        if _is_section(tp):
+            kwargs[f.name] = _build(tp, values[f.name], dotted, sources)
+        else:
+            kwargs[f.name] = values[f.name]
+    return cls(**kwargs)
+

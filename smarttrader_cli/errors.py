@@ -1,0 +1,58 @@
+"""One exception hierarchy; exit codes are decided here and nowhere else."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 75
+
+
+class StError(Exception):
+    """Base of every error `st` reports to the user as one line."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(StError):
+    """The command line asked for something impossible."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(StError):
+    """The configuration is missing, malformed or inconsistent."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockHeldError(StError):
+    """Another run of the same stage holds its lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class StageError(StError):
+    """A stage could not complete."""
+
+
+class LakeError(StError):
+    """The lake could not be read or written."""
+
+
+class TableNotFoundError(LakeError):
+    """A named table is not in the registry or not yet written."""
+
+    exit_code = EXIT_USAGE
+
+
+class QueryError(LakeError):
+    """An ad-hoc SQL query failed."""
+
+
+class ApiError(StError):
+    """A remote API answered with an error we cannot recover from."""
+
+
+class ResourceError(StError):
+    """Not enough free memory or disk to run safely."""

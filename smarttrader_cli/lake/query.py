@@ -1,0 +1,103 @@
+"""DuckDB over the lake: Delta tables as `layer.table` views, extensions loaded offline."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from smarttrader_cli.errors import LakeError
+from smarttrader_cli.lake.tables import TABLES
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from smarttrader_cli.lake.store import Lake
+
+DUCKDB_VERSION = "v1.5.5"
+
+
+def extension_path(name: str) -> Path:
+    """The extension file shipped in the `duckdb-extension-<name>` wheel."""
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise LakeError(f"DuckDB extension {name!r} is not installed (duckdb-extension-{name})")
+    base = Path(next(iter(spec.submodule_search_locations)))
+    path = base / "extensions" / DUCKDB_VERSION / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise LakeError(f"DuckDB extension file missing: {path}")
+    return path
+
+
+def duckdb_config(memory_limit_mb: int | None = None, threads: int | None = None) -> dict[str, str]:
+    """Connection settings that keep DuckDB offline (and optionally bounded)."""
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    if memory_limit_mb:
+        config["memory_limit"] = f"{memory_limit_mb}MB"
+    if threads:
+        config["threads"] = str(threads)
+    return config
+
+
+def connect(
+    lake: Lake,
+    *,
+    memory_limit_mb: int | None = None,
+    threads: int | None = None,
+    database: str = ":memory:",
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection where every written lake table is a view named `layer.table`."""
+    import duckdb
+
+    con = duckdb.connect(database, config=duckdb_config(memory_limit_mb, threads))
+    load_extensions(con, remote=lake.is_remote)
+    if lake.is_remote:
+        con.execute(s3_secret_sql(lake.storage_options))
+    attach_views(con, lake)
+    return con
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, remote: bool) -> None:
+    """Load the delta (and for S3, httpfs) extensions from their wheels."""
+    names = ["httpfs", "delta"] if remote else ["delta"]
+    for name in names:
+        con.execute(f"LOAD '{extension_path(name)}'")
+
+
+def attach_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
+    """Create `layer.table` views over the tables that exist; returns their names."""
+    made = []
+    for spec in TABLES.values():
+        if not lake.exists(spec):
+            continue
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.layer}")
+        uri = lake.uri(spec).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM delta_scan('{uri}')")
+        made.append(spec.name)
+    return made
+
+
+def s3_secret_sql(options: dict[str, str]) -> str:
+    """CREATE SECRET for DuckDB from deltalake-style storage options."""
+    endpoint = options.get("AWS_ENDPOINT_URL", "")
+    parsed = urlparse(endpoint) if endpoint else None
+    parts = [
+        "TYPE s3",
+        "PROVIDER config",
+        f"KEY_ID '{_q(options.get('AWS_ACCESS_KEY_ID', ''))}'",
+        f"SECRET '{_q(options.get('AWS_SECRET_ACCESS_KEY', ''))}'",
+        f"REGION '{_q(options.get('AWS_REGION', 'us-east-1'))}'",
+    ]
+    if parsed and parsed.netloc:
+        # DuckDB wants host:port without the scheme, or it builds http://http://...
+        parts += [
+            f"ENDPOINT '{_q(parsed.netloc)}'",
+            "URL_STYLE 'path'",
+            f"USE_SSL {'true' if parsed.scheme == 'https' else 'false'}",
+        ]
+    return f"CREATE OR REPLACE SECRET st_lake ({', '.join(parts)})"
+
+
+def _q(value: str) -> str:
+    return value.replace("'", "''")

@@ -1,0 +1,344 @@
+"""Delta tables under one lake root: every write is one atomic commit with metadata."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from smarttrader_cli.errors import LakeError, TableNotFoundError
+from smarttrader_cli.lake.tables import TableSpec
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+    from smarttrader_cli.config import LoadedConfig
+
+
+@dataclass
+class CommitMeta:
+    """What every commit records about the run that made it."""
+
+    run_id: str
+    stage: str
+    config_hash: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_metadata(self, rows: int, operation: str) -> dict[str, str]:
+        meta = {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "config_hash": self.config_hash,
+            "st_operation": operation,
+            "rows": str(rows),
+        }
+        meta.update({k: str(v) for k, v in self.extra.items()})
+        return meta
+
+
+def lake_storage_options(loaded: LoadedConfig) -> dict[str, str]:
+    """Storage options for deltalake: config values plus credentials from the environment."""
+    options = dict(loaded.config.lake.storage_options)
+    secrets = loaded.secrets
+    if loaded.config.lake.root.startswith("s3://"):
+        if secrets.aws_access_key_id:
+            options.setdefault("AWS_ACCESS_KEY_ID", secrets.aws_access_key_id)
+        if secrets.aws_secret_access_key:
+            options.setdefault("AWS_SECRET_ACCESS_KEY", secrets.aws_secret_access_key)
+        options.setdefault("AWS_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+        endpoint = options.get("AWS_ENDPOINT_URL", "")
+        if endpoint.startswith("http://"):
+            options.setdefault("AWS_ALLOW_HTTP", "true")
+        # Conditional PUT makes concurrent commits safe without a lock table.
+        options.setdefault("AWS_CONDITIONAL_PUT", "etag")
+        options.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
+    return options
+
+
+class Lake:
+    """The lake: Delta tables addressed by registry name."""
+
+    def __init__(
+        self, root: str, storage_options: dict[str, str] | None = None, commit_retries: int = 8
+    ) -> None:
+        self.root = root.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.commit_retries = commit_retries
+
+    @classmethod
+    def from_config(cls, loaded: LoadedConfig) -> Lake:
+        """The lake the config points at."""
+        lake = loaded.config.lake
+        return cls(lake.root, lake_storage_options(loaded), lake.commit_retries)
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.root
+
+    def uri(self, spec: TableSpec) -> str:
+        """Where a table lives: <root>/<layer>/<table>."""
+        if self.is_remote:
+            return f"{self.root}/{spec.relative_path}"
+        return str(Path(self.root).resolve() / spec.relative_path)
+
+    def check_writable(self) -> None:
+        """Fail early with a clear message when a local root cannot be written."""
+        if self.is_remote:
+            return
+        root = Path(self.root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / ".st-write-probe"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise LakeError(f"lake root {root} is not writable: {exc.strerror}") from exc
+
+    # --- reading ----------------------------------------------------------
+
+    def exists(self, spec: TableSpec) -> bool:
+        from deltalake import DeltaTable
+
+        try:
+            return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
+        except Exception as exc:  # the object store's own errors are not typed
+            raise LakeError(f"cannot reach lake at {self.root}: {_first_line(exc)}") from exc
+
+    def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
+        """Open a table, optionally at a version; TableNotFoundError if never written."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError as DeltaNotFound
+
+        try:
+            return DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options)
+        except DeltaNotFound:
+            raise TableNotFoundError(f"table {spec.name} has not been written yet") from None
+        except Exception as exc:
+            raise LakeError(f"cannot open {spec.name}: {_first_line(exc)}") from exc
+
+    def read(
+        self,
+        spec: TableSpec,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """The table's rows as Arrow (empty with the registry schema if never written)."""
+        if not self.exists(spec):
+            empty = spec.schema.empty_table()
+            return empty.select(list(columns)) if columns else empty
+        dt = self.table(spec, version=version)
+        if as_of is not None:
+            dt.load_as_version(as_of)
+        return dt.to_pyarrow_table(columns=list(columns) if columns else None)
+
+    def version(self, spec: TableSpec) -> int | None:
+        return self.table(spec).version() if self.exists(spec) else None
+
+    def app_transaction_version(self, spec: TableSpec, app_id: str) -> int | None:
+        """The last version recorded for an application transaction (stream offsets)."""
+        if not self.exists(spec):
+            return None
+        return self.table(spec).transaction_version(app_id)
+
+    def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.table(spec).history(limit)
+
+    # --- writing ----------------------------------------------------------
+
+    def conform(self, spec: TableSpec, data: pa.Table) -> pa.Table:
+        """Reorder and cast `data` to the registry schema; missing columns become null."""
+        unknown = set(data.column_names) - set(spec.schema.names)
+        if unknown:
+            raise LakeError(f"{spec.name}: columns not in the schema: {sorted(unknown)}")
+        arrays = []
+        for f in spec.schema:
+            if f.name in data.column_names:
+                arrays.append(data.column(f.name).cast(f.type))
+            else:
+                arrays.append(pa.nulls(data.num_rows, f.type))
+        try:
+            return pa.Table.from_arrays(arrays, schema=spec.schema)
+        except (pa.ArrowInvalid, ValueError) as exc:
+            raise LakeError(f"{spec.name}: rows do not fit the schema: {exc}") from exc
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Create an empty table with the registry schema if it does not exist yet."""
+        if self.exists(spec):
+            return
+        from deltalake import DeltaTable
+
+        self.check_writable()
+        try:
+            DeltaTable.create(
+                self.uri(spec),
+                schema=spec.schema,
+                partition_by=list(spec.partition_by) or None,
+                mode="ignore",
+                name=spec.name,
+                description=spec.description,
+                storage_options=self.storage_options,
+            )
+        except Exception as exc:
+            if not self.exists(spec):  # losing a creation race is fine
+                raise LakeError(f"cannot create {spec.name}: {_first_line(exc)}") from exc
+
+    def append(
+        self,
+        spec: TableSpec,
+        data: pa.Table,
+        meta: CommitMeta,
+        app_transactions: Sequence[tuple[str, int]] = (),
+    ) -> int:
+        """Append rows (and optional application transactions) in one commit; returns the version."""
+        from deltalake import CommitProperties, Transaction, write_deltalake
+
+        self.ensure_table(spec)
+        rows = self.conform(spec, data)
+        props = CommitProperties(
+            custom_metadata=meta.as_metadata(rows.num_rows, "append"),
+            max_commit_retries=self.commit_retries,
+            app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions]
+            or None,
+        )
+        try:
+            write_deltalake(
+                self.uri(spec),
+                rows,
+                mode="append",
+                storage_options=self.storage_options,
+                commit_properties=props,
+            )
+        except Exception as exc:
+            raise LakeError(f"append to {spec.name} failed: {_first_line(exc)}") from exc
+        return self.table(spec).version()
+
+    def overwrite(
+        self, spec: TableSpec, data: pa.Table, meta: CommitMeta, predicate: str | None = None
+    ) -> int:
+        """Replace the table (or the rows matching `predicate`) in one commit."""
+        from deltalake import CommitProperties, write_deltalake
+
+        self.ensure_table(spec)
+        rows = self.conform(spec, data)
+        props = CommitProperties(
+            custom_metadata=meta.as_metadata(rows.num_rows, "overwrite"),
+            max_commit_retries=self.commit_retries,
+        )
+        try:
+            write_deltalake(
+                self.uri(spec),
+                rows,
+                mode="overwrite",
+                predicate=predicate,
+                storage_options=self.storage_options,
+                commit_properties=props,
+            )
+        except Exception as exc:
+            raise LakeError(f"overwrite of {spec.name} failed: {_first_line(exc)}") from exc
+        return self.table(spec).version()
+
+    def merge(
+        self,
+        spec: TableSpec,
+        data: pa.Table,
+        meta: CommitMeta,
+        *,
+        update_existing: bool = True,
+        delete_predicate: str | None = None,
+    ) -> MergeResult:
+        """Upsert on the natural key in one commit; a lost commit race is retried on fresh state.
+
+        With `delete_predicate`, target rows matching it that are absent from `data` are
+        deleted in the same commit (used to replace one wallet's rows exactly).
+        """
+        from deltalake import CommitProperties
+        from deltalake.exceptions import CommitFailedError
+
+        if not spec.keys:
+            raise LakeError(f"{spec.name} has no natural key to merge on")
+        self.ensure_table(spec)
+        rows = _dedupe_last(self.conform(spec, data), spec.keys)
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        last_error: Exception | None = None
+        for attempt in range(self.commit_retries + 1):
+            dt = self.table(spec)
+            props = CommitProperties(custom_metadata=meta.as_metadata(rows.num_rows, "merge"))
+            merger = dt.merge(
+                rows,
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=props,
+            )
+            if update_existing:
+                merger = merger.when_matched_update_all()
+            merger = merger.when_not_matched_insert_all()
+            if delete_predicate:
+                merger = merger.when_not_matched_by_source_delete(delete_predicate)
+            try:
+                metrics = merger.execute()
+            except CommitFailedError as exc:
+                last_error = exc
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+                continue
+            except Exception as exc:
+                raise LakeError(f"merge into {spec.name} failed: {_first_line(exc)}") from exc
+            return MergeResult(
+                version=self.table(spec).version(),
+                inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                updated=int(metrics.get("num_target_rows_updated", 0)),
+                deleted=int(metrics.get("num_target_rows_deleted", 0)),
+            )
+        raise LakeError(
+            f"merge into {spec.name} lost {self.commit_retries + 1} commit races: "
+            f"{_first_line(last_error)}"
+        )
+
+    def delete(self, spec: TableSpec, predicate: str, meta: CommitMeta) -> int:
+        """Delete matching rows in one commit; returns the number deleted."""
+        from deltalake import CommitProperties
+
+        if not self.exists(spec):
+            return 0
+        props = CommitProperties(
+            custom_metadata=meta.as_metadata(0, "delete"), max_commit_retries=self.commit_retries
+        )
+        metrics = self.table(spec).delete(predicate, commit_properties=props)
+        return int(metrics.get("num_deleted_rows", 0))
+
+
+@dataclass
+class MergeResult:
+    """What one merge commit did."""
+
+    version: int
+    inserted: int
+    updated: int
+    deleted: int = 0
+
+
+def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """Keep the last row for each key so a merge never sees duplicate source keys."""
+    if data.num_rows < 2:
+        return data
+    indexed = data.append_column("__row", pa.array(range(data.num_rows), pa.int64()))
+    last = indexed.group_by(list(keys), use_threads=False).aggregate([("__row", "max")])
+    if last.num_rows == data.num_rows:
+        return data
+    import pyarrow.compute as pc
+
+    keep = pc.sort_indices(last.column("__row_max"))
+    return data.take(pc.take(last.column("__row_max"), keep))
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip() if exc else "unknown error"
+    return text.splitlines()[0] if text else type(exc).__name__

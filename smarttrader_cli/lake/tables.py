@@ -1,0 +1,342 @@
+"""The one registry of lake tables: names, pyarrow schemas, natural keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from smarttrader_cli.errors import TableNotFoundError
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A Delta table of the lake: where it lives, its columns and its natural key."""
+
+    name: str  # "layer.table", as addressed in SQL
+    schema: pa.Schema
+    keys: tuple[str, ...]
+    description: str
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def relative_path(self) -> str:
+        """Location under lake.root: <layer>/<table>."""
+        return f"{self.layer}/{self.short_name}"
+
+
+def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable)
+
+
+def _key(name: str, type_: pa.DataType = pa.string()) -> pa.Field:
+    return pa.field(name, type_, nullable=False)
+
+
+TOKEN_METRICS = TableSpec(
+    "bronze.token_metrics",
+    pa.schema(
+        [
+            _key("token_address"),
+            _key("snapshot_at", TS),
+            _f("symbol", pa.string()),
+            _f("name", pa.string()),
+            _f("decimals", pa.int32()),
+            _f("price", pa.float64()),
+            _f("liquidity", pa.float64()),
+            _f("market_cap", pa.float64()),
+            _f("fdv", pa.float64()),
+            _f("volume_24h_usd", pa.float64()),
+            _f("volume_24h_change_percent", pa.float64()),
+            _f("price_change_24h_percent", pa.float64()),
+            _f("trade_24h_count", pa.int64()),
+            _f("buy_24h", pa.int64()),
+            _f("sell_24h", pa.int64()),
+            _f("unique_wallet_24h", pa.int64()),
+            _f("holder", pa.int64()),
+            _f("last_trade_unix_time", pa.int64()),
+            _f("recent_listing_time", pa.int64()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address", "snapshot_at"),
+    "BirdEye token list rows, one per token and snapshot",
+)
+
+WHALE_HOLDERS = TableSpec(
+    "bronze.whale_holders",
+    pa.schema(
+        [
+            _key("token_address"),
+            _key("wallet_address"),
+            _key("snapshot_at", TS),
+            _f("token_account", pa.string()),
+            _f("holder_rank", pa.int32()),
+            _f("amount_raw", pa.string()),
+            _f("decimals", pa.int32()),
+            _f("ui_amount", pa.float64()),
+            _f("share_of_supply", pa.float64()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address", "wallet_address", "snapshot_at"),
+    "top holders of the selected tokens",
+)
+
+WALLET_TRADES = TableSpec(
+    "bronze.wallet_trades",
+    pa.schema(
+        [
+            _key("tx_hash"),
+            _key("ins_index", pa.int32()),
+            _key("inner_ins_index", pa.int32()),
+            _key("wallet_address"),
+            _key("block_unix_time", pa.int64()),
+            _f("block_number", pa.int64()),
+            _f("source", pa.string()),
+            # what the wallet gave up
+            _f("from_token_address", pa.string()),
+            _f("from_symbol", pa.string()),
+            _f("from_decimals", pa.int32()),
+            _f("from_amount_raw", pa.string()),
+            _f("from_amount", pa.float64()),
+            _f("from_price_usd", pa.float64()),
+            # what the wallet received
+            _f("to_token_address", pa.string()),
+            _f("to_symbol", pa.string()),
+            _f("to_decimals", pa.int32()),
+            _f("to_amount_raw", pa.string()),
+            _f("to_amount", pa.float64()),
+            _f("to_price_usd", pa.float64()),
+            _f("volume_usd", pa.float64()),
+            _f("fetched_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("tx_hash", "ins_index", "inner_ins_index", "wallet_address"),
+    "one row per swap with both legs, from BirdEye wallet history",
+)
+
+API_REJECTS = TableSpec(
+    "bronze.api_rejects",
+    pa.schema(
+        [
+            _key("rejected_at", TS),
+            _key("endpoint"),
+            _f("request", pa.string()),
+            _f("reason", pa.string()),
+            _f("raw", pa.string()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    (),
+    "API records that could not be parsed, with the reason and the raw body",
+)
+
+WALLET_PNL = TableSpec(
+    "silver.wallet_pnl",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _key("token_address"),
+            _f("realized_pnl", pa.float64()),
+            _f("unrealized_pnl", pa.float64()),
+            _f("total_pnl", pa.float64()),
+            _f("trade_count", pa.int64()),
+            _f("buy_count", pa.int64()),
+            _f("sell_count", pa.int64()),
+            _f("winning_sells", pa.int64()),
+            _f("win_rate", pa.float64()),
+            _f("total_bought", pa.float64()),
+            _f("total_sold", pa.float64()),
+            _f("matched_cost", pa.float64()),
+            _f("roi", pa.float64()),
+            _f("current_position_tokens", pa.float64()),
+            _f("current_position_cost_basis", pa.float64()),
+            _f("current_position_value", pa.float64()),
+            _f("avg_holding_time_hours", pa.float64()),
+            _f("trade_frequency_daily", pa.float64()),
+            _f("first_trade_at", TS),
+            _f("last_trade_at", TS),
+            _f("unmatched_sell_qty", pa.float64()),
+            _f("unpriced_leg_count", pa.int64()),
+            _f("calculated_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address", "token_address"),
+    "FIFO PnL per wallet and token, plus one ALL_TOKENS row per wallet",
+)
+
+SMART_WALLETS = TableSpec(
+    "gold.smart_wallets",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _f("rank", pa.int64()),
+            _f("tier", pa.string()),
+            _f("score", pa.float64()),
+            _f("total_pnl", pa.float64()),
+            _f("realized_pnl", pa.float64()),
+            _f("unrealized_pnl", pa.float64()),
+            _f("roi", pa.float64()),
+            _f("win_rate", pa.float64()),
+            _f("trade_count", pa.int64()),
+            _f("total_bought", pa.float64()),
+            _f("total_sold", pa.float64()),
+            _f("avg_holding_time_hours", pa.float64()),
+            _f("trade_frequency_daily", pa.float64()),
+            _f("first_trade_at", TS),
+            _f("last_trade_at", TS),
+            _f("ranked_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address",),
+    "qualified smart traders with tier, score and rank",
+)
+
+WEBHOOK_EVENTS = TableSpec(
+    "bronze.webhook_events",
+    pa.schema(
+        [
+            _key("signature"),
+            _f("stream_partition", pa.int32()),
+            _f("stream_offset", pa.int64()),
+            _f("event_type", pa.string()),
+            _f("source", pa.string()),
+            _f("slot", pa.int64()),
+            _f("event_timestamp", pa.int64()),
+            _f("fee_payer", pa.string()),
+            _f("payload", pa.string()),
+            _f("received_at", TS),
+            _f("ingested_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("signature",),
+    "raw Helius webhook events with their stream offset",
+)
+
+WEBHOOK_DEAD_LETTERS = TableSpec(
+    "bronze.webhook_dead_letters",
+    pa.schema(
+        [
+            _key("stream_partition", pa.int32()),
+            _key("stream_offset", pa.int64()),
+            _f("raw", pa.string()),
+            _f("error", pa.string()),
+            _f("ingested_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("stream_partition", "stream_offset"),
+    "stream messages that could not be parsed, with the error",
+)
+
+WEBHOOK_SWAPS = TableSpec(
+    "silver.webhook_swaps",
+    pa.schema(
+        [
+            _key("signature"),
+            _key("wallet"),
+            _key("leg", pa.int32()),
+            _f("direction", pa.string()),  # buy (received) or sell (gave up)
+            _f("token_address", pa.string()),
+            _f("amount", pa.float64()),
+            _f("price_usd", pa.float64()),
+            _f("value_usd", pa.float64()),
+            _f("source", pa.string()),
+            _f("event_type", pa.string()),
+            _f("slot", pa.int64()),
+            _f("event_time", TS),
+            _f("parsed_from", pa.string()),  # events.swap or transfers
+            _f("is_smart_wallet", pa.bool_()),
+            _f("processed_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("signature", "wallet", "leg"),
+    "swap legs parsed from webhook events",
+)
+
+TOKEN_FLOWS = TableSpec(
+    "gold.token_flows",
+    pa.schema(
+        [
+            _key("token_address"),
+            _key("window_start", TS),
+            _f("window_minutes", pa.int32()),
+            _f("buy_volume_usd", pa.float64()),
+            _f("sell_volume_usd", pa.float64()),
+            _f("net_flow_usd", pa.float64()),
+            _f("buy_count", pa.int64()),
+            _f("sell_count", pa.int64()),
+            _f("smart_buyers", pa.int64()),
+            _f("smart_sellers", pa.int64()),
+            _f("computed_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address", "window_start"),
+    "smart-wallet buy and sell flow per token and time window",
+)
+
+RUNS = TableSpec(
+    "ops.runs",
+    pa.schema(
+        [
+            _key("run_id"),
+            _f("stage", pa.string()),
+            _f("status", pa.string()),  # running, succeeded, failed
+            _f("started_at", TS),
+            _f("ended_at", TS),
+            _f("duration_seconds", pa.float64()),
+            _f("rows_in", pa.int64()),
+            _f("rows_out", pa.int64()),
+            _f("error", pa.string()),
+            _f("config_hash", pa.string()),
+            _f("args", pa.string()),
+            _f("host", pa.string()),
+            _f("pid", pa.int64()),
+        ]
+    ),
+    ("run_id",),
+    "the run ledger: one row per stage run",
+)
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TOKEN_METRICS,
+        WHALE_HOLDERS,
+        WALLET_TRADES,
+        API_REJECTS,
+        WALLET_PNL,
+        SMART_WALLETS,
+        WEBHOOK_EVENTS,
+        WEBHOOK_DEAD_LETTERS,
+        WEBHOOK_SWAPS,
+        TOKEN_FLOWS,
+        RUNS,
+    )
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    """Look a table up by `layer.table`; TableNotFoundError names the known ones."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        known = ", ".join(sorted(TABLES))
+        raise TableNotFoundError(f"unknown table {name!r}; known tables: {known}") from None

@@ -1,0 +1,1 @@
+"""Operations: locks, the run ledger, resources, doctor, cleanup."""

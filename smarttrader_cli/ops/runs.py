@@ -1,0 +1,86 @@
+"""Run discipline: run id, stage lock, ledger rows, commit metadata."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from smarttrader_cli.lake.store import CommitMeta
+from smarttrader_cli.ops.ledger import FAILED, RUNNING, SUCCEEDED, Ledger, RunRecord
+from smarttrader_cli.ops.locks import stage_lock
+
+if TYPE_CHECKING:
+    from smarttrader_cli.context import AppContext
+
+log = logging.getLogger("st.runs")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class StageRun:
+    """One run of one stage: what it counts and what its commits carry."""
+
+    run_id: str
+    stage: str
+    config_hash: str
+    rows_in: int = 0
+    rows_out: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> CommitMeta:
+        return CommitMeta(self.run_id, self.stage, self.config_hash)
+
+
+@contextmanager
+def stage_run(app: AppContext, stage: str, args: dict[str, Any] | None = None) -> Iterator[StageRun]:
+    """Lock the stage, record the run in `ops.runs`, and close it as succeeded or failed."""
+    loaded = app.loaded
+    run = StageRun(new_run_id(), stage, loaded.hash)
+    lake = app.lake
+    lake.check_writable()
+    ledger = Ledger(lake)
+    with stage_lock(loaded.config.runtime.state_dir, stage, run.run_id):
+        record = RunRecord(
+            run.run_id, stage, RUNNING, datetime.now(UTC), loaded.hash, dict(args or {})
+        )
+        ledger.record(record)
+        log.info("stage %s started (run %s)", stage, run.run_id)
+        try:
+            yield run
+        except BaseException as exc:
+            record.status = FAILED
+            record.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if isinstance(exc, KeyboardInterrupt):
+                record.error = "interrupted"
+            _close(ledger, record, run)
+            log.error("stage %s failed (run %s): %s", stage, run.run_id, record.error)
+            raise
+        record.status = SUCCEEDED
+        _close(ledger, record, run)
+        log.info(
+            "stage %s succeeded (run %s): %d rows in, %d rows out",
+            stage,
+            run.run_id,
+            run.rows_in,
+            run.rows_out,
+        )
+
+
+def _close(ledger: Ledger, record: RunRecord, run: StageRun) -> None:
+    record.ended_at = datetime.now(UTC)
+    record.rows_in, record.rows_out = run.rows_in, run.rows_out
+    try:
+        ledger.record(record)
+    except Exception as exc:  # never mask the stage's own outcome with a ledger failure
+        log.error("could not record run %s in ops.runs: %s", run.run_id, exc)
