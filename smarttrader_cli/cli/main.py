@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from smarttrader_cli import __version__
 from smarttrader_cli.context import AppContext
@@ -47,10 +48,22 @@ class StGroup(TyperGroup):
                 traceback.print_exc(file=sys.stderr)
             message = str(exc).strip() or type(exc).__name__
             click.echo(f"st: error: {message.splitlines()[0]}", err=True)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             click.echo("st: interrupted", err=True)
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except Exception as exc:  # a bug or an unexpected library error: still one line
+            obj = ctx.obj if isinstance(ctx.obj, AppContext) else None
+            if obj is not None and obj.verbose:
+                traceback.print_exc(file=sys.stderr)
+            first = (str(exc).strip().splitlines() or [""])[0]
+            click.echo(
+                f"st: error: unexpected {type(exc).__name__}: {first} (run with -v for the traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_FAILED) from None
 
 
 app = typer.Typer(

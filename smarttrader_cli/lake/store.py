@@ -159,14 +159,14 @@ class Lake:
         if unknown:
             raise LakeError(f"{spec.name}: columns not in the schema: {sorted(unknown)}")
         arrays = []
-        for f in spec.schema:
-            if f.name in data.column_names:
-                arrays.append(data.column(f.name).cast(f.type))
-            else:
-                arrays.append(pa.nulls(data.num_rows, f.type))
         try:
+            for f in spec.schema:
+                if f.name in data.column_names:
+                    arrays.append(data.column(f.name).cast(f.type))
+                else:
+                    arrays.append(pa.nulls(data.num_rows, f.type))
             return pa.Table.from_arrays(arrays, schema=spec.schema)
-        except (pa.ArrowInvalid, ValueError) as exc:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
             raise LakeError(f"{spec.name}: rows do not fit the schema: {exc}") from exc
 
     def ensure_table(self, spec: TableSpec) -> None:

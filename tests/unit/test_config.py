@@ -1,0 +1,142 @@
+"""Config: precedence, types, file:line errors, redaction, init."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from smarttrader_cli.cli.main import app
+from smarttrader_cli.config import defaults_text, load_config
+from smarttrader_cli.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "st.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_load_without_a_file() -> None:
+    loaded = load_config(None, env={}, search=False)
+    assert loaded.path is None
+    assert loaded.config.engine == "duckdb"
+    assert loaded.config.gold.tiers.elite.min_trade_count == 10
+    assert loaded.sources["gold.min_win_rate"] == "default"
+
+
+def test_shipped_config_is_the_embedded_defaults() -> None:
+    shipped = Path(__file__).parents[2] / "configs" / "smarttrader.yaml"
+    assert shipped.read_text() == defaults_text()
+
+
+def test_file_overrides_default_and_env_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "gold:\n  min_win_rate: 0.55\n  min_roi: 0.2\n")
+    loaded = load_config(path, env={"ST_GOLD__MIN_ROI": "0.3"})
+    assert loaded.config.gold.min_win_rate == 0.55
+    assert loaded.sources["gold.min_win_rate"] == f"{path}:2"
+    assert loaded.config.gold.min_roi == 0.3
+    assert loaded.sources["gold.min_roi"] == "env ST_GOLD__MIN_ROI"
+    assert loaded.config.gold.min_total_pnl == 10.0
+
+
+def test_env_reaches_nested_keys_top_level_keys_and_maps(tmp_path: Path) -> None:
+    env = {
+        "ST_GOLD__TIERS__ELITE__MIN_ROI": "0.9",
+        "ST_ENGINE": "spark",
+        "ST_LAKE__STORAGE_OPTIONS__AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "ST_PNL__QUOTE_ASSETS": "A,B",
+        "ST_WEBHOOK_AUTH_TOKEN": "not-a-config-key",
+    }
+    loaded = load_config(None, env=env, search=False)
+    assert loaded.config.gold.tiers.elite.min_roi == 0.9
+    assert loaded.config.engine == "spark"
+    assert loaded.config.lake.storage_options == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert loaded.config.pnl.quote_assets == ["A", "B"]
+
+
+def test_config_hash_changes_with_values() -> None:
+    a = load_config(None, env={}, search=False).hash
+    b = load_config(None, env={"ST_GOLD__MIN_ROI": "0.5"}, search=False).hash
+    assert a != b and len(a) == 16
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lake:\n  root: x\n  bogus: 1\n", ":3: unknown key 'lake.bogus'"),
+        ("nosuch: 1\n", ":1: unknown key 'nosuch'"),
+        ("gold:\n  min_roi: abc\n", ":2: gold.min_roi must be a number"),
+        ("tokens:\n  limit: 1.5\n", ":2: tokens.limit must be an integer"),
+        ("helius:\n  transaction_types: SWAP\n", ":2: helius.transaction_types must be a list"),
+        ("gold: [\n", "invalid YAML"),
+        ("engine: foo\n", ":1: engine must be one of duckdb, spark"),
+        ("gold:\n  min_roi: 1\n  min_roi: 2\n", ":3: duplicate key gold.min_roi"),
+        ("- a\n- b\n", ":1: config must be a mapping"),
+    ],
+)
+def test_bad_files_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(str(path))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ST_GOLD__NOPE": "1"}, "unknown key 'gold.nope'"),
+        ({"ST_TOKENS__LIMIT": "many"}, "env ST_TOKENS__LIMIT: must be an integer"),
+        ({"ST_STREAM__BACKEND": "rabbit"}, "env ST_STREAM__BACKEND: stream.backend must be one of"),
+    ],
+)
+def test_bad_env_overrides_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, env=env, search=False)
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.yaml", env={})
+
+
+def test_cli_show_redacts_secrets_and_names_sources(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path, "gold:\n  min_win_rate: 0.55\n")
+    monkeypatch.setenv("BIRDEYE_API_KEY", "sekrit-key-123")
+    monkeypatch.setenv("ST_GOLD__MIN_ROI", "0.25")
+    result = CliRunner().invoke(
+        app, ["--config", str(path), "config", "show", "--format", "json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "sekrit-key-123" not in result.output
+    rows = {r["key"]: r for r in json.loads(result.stdout)}
+    assert rows["secrets.birdeye_api_key"]["value"] == "***redacted***"
+    assert rows["secrets.helius_api_key"]["value"] in ("(unset)", "***redacted***")
+    assert rows["gold.min_win_rate"] == {"key": "gold.min_win_rate", "value": 0.55, "source": f"{path}:2"}
+    assert rows["gold.min_roi"]["source"] == "env ST_GOLD__MIN_ROI"
+    assert rows["gold.tiers.elite.min_roi"]["source"] == "default"
+
+
+def test_cli_validate_exit_codes(tmp_path: Path) -> None:
+    good = write(tmp_path, "engine: duckdb\n")
+    ok = CliRunner().invoke(app, ["--config", str(good), "config", "validate"])
+    assert ok.exit_code == 0 and "config ok" in ok.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stream:\n  topik: x\n")
+    result = CliRunner().invoke(app, ["--config", str(bad), "config", "validate"])
+    assert result.exit_code == 2
+    assert f"{bad}:2: unknown key 'stream.topik'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_init_writes_defaults_and_refuses_to_clobber(tmp_path: Path) -> None:
+    target = tmp_path / "conf" / "st.yaml"
+    first = CliRunner().invoke(app, ["config", "init", str(target)])
+    assert first.exit_code == 0
+    assert target.read_text() == defaults_text()
+    assert load_config(target, env={}).config.engine == "duckdb"
+    second = CliRunner().invoke(app, ["config", "init", str(target)])
+    assert second.exit_code == 2 and "--force" in second.output
