@@ -90,6 +90,7 @@ class ScoreConfig:
     weight_win_rate: float = 0.3
     weight_activity: float = 0.3
     pnl_scale_usd: float = 1000.0
+    roi_scale: float = 1.0
     activity_scale_trades: float = 20.0
 
 
