@@ -29,7 +29,10 @@ def tables(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
 @app.command("history")
 def history(
-    ctx: typer.Context, table: TableArg, limit: LimitOption = 20, fmt: FormatOption = OutputFormat.table
+    ctx: typer.Context,
+    table: TableArg,
+    limit: LimitOption = 20,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show a table's commits with run id, stage and row counts.
 
@@ -46,7 +49,9 @@ def history(
 def show(
     ctx: typer.Context,
     table: TableArg,
-    version: Annotated[int | None, typer.Option("--version", help="Read this table version.")] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Read this table version.")
+    ] = None,
     as_of: Annotated[
         datetime | None,
         typer.Option("--as-of", help="Read the table as it was at this time (ISO 8601, UTC)."),
@@ -105,7 +110,11 @@ def vacuum(
     from smarttrader_cli.lake.maintenance import vacuum_tables
 
     app_ctx = app_context(ctx)
-    hours = retention_hours if retention_hours is not None else app_ctx.config.lake.vacuum_retention_hours
+    hours = (
+        retention_hours
+        if retention_hours is not None
+        else app_ctx.config.lake.vacuum_retention_hours
+    )
     rows = vacuum_tables(app_ctx.lake, [table] if table else None, hours, dry_run)
     emit(rows, OutputFormat.table, title="vacuum (dry run)" if dry_run else "vacuum")
 

@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
@@ -39,7 +38,7 @@ ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"))
 class StGroup(TyperGroup):
     """Maps StError to one line on stderr and its exit code; tracebacks only with -v."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except StError as exc:
@@ -47,10 +46,10 @@ class StGroup(TyperGroup):
             if obj is not None and obj.verbose:
                 traceback.print_exc(file=sys.stderr)
             message = str(exc).strip() or type(exc).__name__
-            click.echo(f"st: error: {message.splitlines()[0]}", err=True)
+            typer.echo(f"st: error: {message.splitlines()[0]}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            click.echo("st: interrupted", err=True)
+            typer.echo("st: interrupted", err=True)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
@@ -59,7 +58,7 @@ class StGroup(TyperGroup):
             if obj is not None and obj.verbose:
                 traceback.print_exc(file=sys.stderr)
             first = (str(exc).strip().splitlines() or [""])[0]
-            click.echo(
+            typer.echo(
                 f"st: error: unexpected {type(exc).__name__}: {first} (run with -v for the traceback)",
                 err=True,
             )
@@ -90,7 +89,10 @@ def main(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", envvar="ST_CONFIG", help="YAML config file (default: configs/smarttrader.yaml or ./smarttrader.yaml)."
+            "--config",
+            "-c",
+            envvar="ST_CONFIG",
+            help="YAML config file (default: configs/smarttrader.yaml or ./smarttrader.yaml).",
         ),
     ] = None,
     log_format: Annotated[
@@ -140,7 +142,7 @@ def run() -> None:
     try:
         app()
     except StError as exc:  # raised outside a group's invoke (e.g. while parsing)
-        click.echo(f"st: error: {exc}", err=True)
+        typer.echo(f"st: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception:
         traceback.print_exc()

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -62,7 +62,11 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e-3 and value else f"{value:,.4f}".rstrip("0").rstrip(".")
+        return (
+            f"{value:,.6g}"
+            if abs(value) < 1e-3 and value
+            else f"{value:,.4f}".rstrip("0").rstrip(".")
+        )
     return str(_plain(value))
 
 

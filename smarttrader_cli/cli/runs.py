@@ -11,7 +11,16 @@ from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(help="The run ledger: every stage run and how it ended.", no_args_is_help=True)
 
-LIST_COLUMNS = ["run_id", "stage", "status", "started_at", "duration_seconds", "rows_in", "rows_out", "error"]
+LIST_COLUMNS = [
+    "run_id",
+    "stage",
+    "status",
+    "started_at",
+    "duration_seconds",
+    "rows_in",
+    "rows_out",
+    "error",
+]
 
 
 @app.command("list")
@@ -48,6 +57,11 @@ def show(
     if row is None:
         raise UsageError(f"no run {run_id!r} in ops.runs")
     if fmt is OutputFormat.table:
-        emit([{"field": k, "value": v} for k, v in row.items()], fmt, ["field", "value"], title=run_id)
+        emit(
+            [{"field": k, "value": v} for k, v in row.items()],
+            fmt,
+            ["field", "value"],
+            title=run_id,
+        )
     else:
         emit([row], fmt)

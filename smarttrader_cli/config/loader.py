@@ -161,7 +161,9 @@ def _construct(node: yaml.Node, prefix: str, lines: dict[str, int], filename: st
             key = str(key_node.value)
             dotted = f"{prefix}.{key}" if prefix else key
             if key in out:
-                raise ConfigError(f"{filename}:{key_node.start_mark.line + 1}: duplicate key {dotted}")
+                raise ConfigError(
+                    f"{filename}:{key_node.start_mark.line + 1}: duplicate key {dotted}"
+                )
             lines[dotted] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, dotted, lines, filename)
         return out
@@ -231,7 +233,9 @@ def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
     elif origin is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     elif origin is dict:
-        ok = isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
+        ok = isinstance(value, dict) and all(
+            isinstance(v, (str, int, float, bool)) for v in value.values()
+        )
         if ok:
             value = {str(k): _stringify(v) for k, v in value.items()}
     elif tp is bool:
@@ -340,4 +344,3 @@ def _build(cls: Any, values: dict[str, Any], prefix: str, sources: dict[str, str
         else:
             kwargs[f.name] = values[f.name]
     return cls(**kwargs)
-

@@ -19,8 +19,8 @@ def table_summaries(lake: Lake) -> list[dict[str, Any]]:
         if lake.exists(spec):
             dt = lake.table(spec)
             actions = dt.get_add_actions(flatten=True)
-            sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
-            counts = actions.column("num_records").to_pylist() if actions.num_rows else []
+            sizes = _column(actions, "size_bytes")
+            counts = _column(actions, "num_records")
             last = dt.history(1)[0]
             row.update(
                 version=dt.version(),
@@ -87,6 +87,10 @@ def run_query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
     finally:
         con.close()
+
+
+def _column(actions: Any, name: str) -> list[Any]:
+    return list(actions.column(name).to_pylist()) if actions.num_rows else []
 
 
 def _ms_to_dt(ms: Any) -> datetime | None:

@@ -30,9 +30,14 @@ def extension_path(name: str) -> Path:
     return path
 
 
-def duckdb_config(memory_limit_mb: int | None = None, threads: int | None = None) -> dict[str, str]:
+def duckdb_config(
+    memory_limit_mb: int | None = None, threads: int | None = None
+) -> dict[str, str | bool | int | float | list[str]]:
     """Connection settings that keep DuckDB offline (and optionally bounded)."""
-    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     if memory_limit_mb:
         config["memory_limit"] = f"{memory_limit_mb}MB"
     if threads:

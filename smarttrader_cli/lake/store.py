@@ -196,11 +196,19 @@ class Lake:
         data: pa.Table,
         meta: CommitMeta,
         app_transactions: Sequence[tuple[str, int]] = (),
+        snapshot: DeltaTable | None = None,
     ) -> int:
-        """Append rows (and optional application transactions) in one commit; returns the version."""
+        """Append rows (and optional application transactions) in one commit; returns the version.
+
+        With `snapshot` (a DeltaTable the caller read its state from), the commit is checked
+        against everything committed since that snapshot: a concurrent commit of the same
+        application transaction fails it (the cause is deltalake's CommitFailedError), and
+        the snapshot is advanced to the new version on success.
+        """
         from deltalake import CommitProperties, Transaction, write_deltalake
 
-        self.ensure_table(spec)
+        if snapshot is None:
+            self.ensure_table(spec)
         rows = self.conform(spec, data)
         props = CommitProperties(
             custom_metadata=meta.as_metadata(rows.num_rows, "append"),
@@ -210,14 +218,16 @@ class Lake:
         )
         try:
             write_deltalake(
-                self.uri(spec),
+                snapshot if snapshot is not None else self.uri(spec),
                 rows,
                 mode="append",
-                storage_options=self.storage_options,
+                storage_options=None if snapshot is not None else self.storage_options,
                 commit_properties=props,
             )
         except Exception as exc:
             raise LakeError(f"append to {spec.name} failed: {_first_line(exc)}") from exc
+        if snapshot is not None:
+            return snapshot.version()
         return self.table(spec).version()
 
     def overwrite(

@@ -24,7 +24,9 @@ def free_memory_mb() -> int:
     return int(psutil.virtual_memory().available / 2**20)
 
 
-def budget_for(memory: MemoryConfig, *, free_mb: int | None = None, what: str = "stage") -> EngineBudget:
+def budget_for(
+    memory: MemoryConfig, *, free_mb: int | None = None, what: str = "stage"
+) -> EngineBudget:
     """The budget for a heavy stage; ResourceError names free vs needed when too little is free."""
     free = free_memory_mb() if free_mb is None else free_mb
     if free < memory.min_free_mb:

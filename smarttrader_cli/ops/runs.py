@@ -43,7 +43,9 @@ class StageRun:
 
 
 @contextmanager
-def stage_run(app: AppContext, stage: str, args: dict[str, Any] | None = None) -> Iterator[StageRun]:
+def stage_run(
+    app: AppContext, stage: str, args: dict[str, Any] | None = None
+) -> Iterator[StageRun]:
     """Lock the stage, record the run in `ops.runs`, and close it as succeeded or failed."""
     loaded = app.loaded
     run = StageRun(new_run_id(), stage, loaded.hash)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("deltalake", "duckdb", "pyspark", "dbt", "confluent_kafka", "pyarrow", "pandas", "httpx", "uvicorn")
+HEAVY = (
+    "deltalake",
+    "duckdb",
+    "pyspark",
+    "dbt",
+    "confluent_kafka",
+    "pyarrow",
+    "pandas",
+    "httpx",
+    "uvicorn",
+)
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
@@ -23,7 +33,11 @@ def test_help_does_not_import_heavy_libraries() -> None:
 
 
 def test_version_and_unknown_command_exit_codes() -> None:
-    ok = subprocess.run([sys.executable, "-m", "smarttrader_cli", "--version"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "smarttrader_cli", "--version"], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and ok.stdout.startswith("st ")
-    bad = subprocess.run([sys.executable, "-m", "smarttrader_cli", "no-such-command"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "smarttrader_cli", "no-such-command"], capture_output=True, text=True
+    )
     assert bad.returncode == 2

@@ -115,7 +115,11 @@ def test_cli_show_redacts_secrets_and_names_sources(tmp_path: Path, monkeypatch)
     rows = {r["key"]: r for r in json.loads(result.stdout)}
     assert rows["secrets.birdeye_api_key"]["value"] == "***redacted***"
     assert rows["secrets.helius_api_key"]["value"] in ("(unset)", "***redacted***")
-    assert rows["gold.min_win_rate"] == {"key": "gold.min_win_rate", "value": 0.55, "source": f"{path}:2"}
+    assert rows["gold.min_win_rate"] == {
+        "key": "gold.min_win_rate",
+        "value": 0.55,
+        "source": f"{path}:2",
+    }
     assert rows["gold.min_roi"]["source"] == "env ST_GOLD__MIN_ROI"
     assert rows["gold.tiers.elite.min_roi"]["source"] == "default"
 

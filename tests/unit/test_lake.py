@@ -39,7 +39,7 @@ def lake(tmp_path: Path) -> Lake:
 
 
 def test_registry_rejects_unknown_tables() -> None:
-    with pytest.raises(TableNotFoundError, match="known tables: bronze.api_rejects"):
+    with pytest.raises(TableNotFoundError, match=r"known tables: bronze\.api_rejects"):
         table_spec("bronze.nope")
 
 
@@ -134,13 +134,17 @@ def test_unwritable_root_is_a_clear_error(tmp_path: Path) -> None:
 
 def cli(tmp_path: Path, *args: str):
     config = tmp_path / "st.yaml"
-    config.write_text(f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n")
+    config.write_text(
+        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
+    )
     return CliRunner().invoke(app, ["--config", str(config), *args])
 
 
 def test_cli_query_json_and_errors(tmp_path: Path) -> None:
     Lake(str(tmp_path / "lake")).merge(TRADES, trades([("a", 1, 1.0)]), META)
-    ok = cli(tmp_path, "lake", "query", "SELECT tx_hash FROM bronze.wallet_trades", "--format", "json")
+    ok = cli(
+        tmp_path, "lake", "query", "SELECT tx_hash FROM bronze.wallet_trades", "--format", "json"
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout) == [{"tx_hash": "a"}]
     bad = cli(tmp_path, "lake", "query", "SELEC nonsense")
@@ -156,7 +160,9 @@ def test_cli_show_history_tables_vacuum_optimize(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     lake.merge(TRADES, trades([("a", 1, 1.0)]), META)
     lake.merge(TRADES, trades([("b", 2, 2.0)]), META)
-    shown = cli(tmp_path, "lake", "show", "bronze.wallet_trades", "--version", "1", "--format", "json")
+    shown = cli(
+        tmp_path, "lake", "show", "bronze.wallet_trades", "--version", "1", "--format", "json"
+    )
     assert [r["tx_hash"] for r in json.loads(shown.stdout)] == ["a"]
     history = cli(tmp_path, "lake", "history", "bronze.wallet_trades", "--format", "json")
     assert [h["version"] for h in json.loads(history.stdout)] == [2, 1, 0]

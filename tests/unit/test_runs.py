@@ -21,15 +21,16 @@ from smarttrader_cli.ops.runs import stage_run
 @pytest.fixture
 def app_ctx(tmp_path: Path) -> AppContext:
     config = tmp_path / "st.yaml"
-    config.write_text(f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n")
+    config.write_text(
+        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
+    )
     return AppContext(config_path=config)
 
 
 def test_a_held_lock_names_its_holder(tmp_path: Path) -> None:
-    with stage_lock(tmp_path, "bronze.tokens", "run-A"):
-        with pytest.raises(LockHeldError) as info:
-            with stage_lock(tmp_path, "bronze.tokens", "run-B"):
-                pass
+    with stage_lock(tmp_path, "bronze.tokens", "run-A"), pytest.raises(LockHeldError) as info:
+        with stage_lock(tmp_path, "bronze.tokens", "run-B"):
+            pass
     assert info.value.exit_code == EXIT_LOCKED == 75
     assert "run run-A pid" in str(info.value)
     with stage_lock(tmp_path, "bronze.tokens", "run-C"):  # released after the block
@@ -67,16 +68,20 @@ def test_ledger_records_success_with_counts(app_ctx: AppContext) -> None:
     assert len(rows) == 1
     row = rows[0]
     assert row["run_id"] == run.run_id
-    assert (row["stage"], row["status"], row["rows_in"], row["rows_out"]) == ("test.stage", "succeeded", 10, 7)
+    assert (row["stage"], row["status"], row["rows_in"], row["rows_out"]) == (
+        "test.stage",
+        "succeeded",
+        10,
+        7,
+    )
     assert row["ended_at"] >= row["started_at"] and row["duration_seconds"] >= 0
     assert json.loads(row["args"]) == {"wallet": ["W"]}
     assert row["config_hash"] == app_ctx.loaded.hash
 
 
 def test_ledger_records_failure_and_reraises(app_ctx: AppContext) -> None:
-    with pytest.raises(StageError):
-        with stage_run(app_ctx, "test.stage") as run:
-            raise StageError("upstream said no\nsecond line")
+    with pytest.raises(StageError), stage_run(app_ctx, "test.stage") as run:
+        raise StageError("upstream said no\nsecond line")
     row = Ledger(app_ctx.lake).get(run.run_id)
     assert row is not None
     assert row["status"] == "failed" and row["error"] == "upstream said no"
@@ -84,10 +89,9 @@ def test_ledger_records_failure_and_reraises(app_ctx: AppContext) -> None:
 
 def test_a_run_that_cannot_take_the_lock_leaves_no_ledger_row(app_ctx: AppContext) -> None:
     state = app_ctx.config.runtime.state_dir
-    with stage_lock(state, "test.stage", "someone-else"):
-        with pytest.raises(LockHeldError):
-            with stage_run(app_ctx, "test.stage"):
-                pass
+    with stage_lock(state, "test.stage", "someone-else"), pytest.raises(LockHeldError):
+        with stage_run(app_ctx, "test.stage"):
+            pass
     assert Ledger(app_ctx.lake).runs() == []
 
 
