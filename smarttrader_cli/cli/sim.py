@@ -1,7 +1,146 @@
-"""`st sim`: commands are added as their stage lands."""
+"""`st sim`: the offline market simulator (BirdEye and Helius on localhost)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="sim commands.", no_args_is_help=True)
+from smarttrader_cli.cli.options import FormatOption
+from smarttrader_cli.cli.output import OutputFormat, emit
+
+app = typer.Typer(help="The offline market simulator.", no_args_is_help=True)
+
+SeedOption = Annotated[int, typer.Option("--seed", help="Market seed: same seed, same market.")]
+WalletsOption = Annotated[int, typer.Option("--wallets", min=6, help="Wallets in the market.")]
+TokensOption = Annotated[int, typer.Option("--tokens", min=3, help="Non-quote tokens.")]
+TradesOption = Annotated[
+    int, typer.Option("--trades", min=1, help="Approximate total swaps over all wallets.")
+]
+EndTimeOption = Annotated[
+    int | None,
+    typer.Option("--end-time", help="Unix time of the market's 'now' (default: this hour)."),
+]
+
+
+def _settings(seed: int, wallets: int, tokens: int, trades: int, end_time: int | None, **kw):  # type: ignore[no-untyped-def]
+    from smarttrader_cli.sim.market import SimSettings
+
+    return SimSettings(
+        seed=seed, wallets=wallets, tokens=tokens, trades=trades, end_time=end_time, **kw
+    )
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8900,
+    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
+    seed: SeedOption = 7,
+    wallets: WalletsOption = 500,
+    tokens: TokensOption = 20,
+    trades: TradesOption = 300_000,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", min=0, help="BirdEye requests/s before 429; 0 = off.")
+    ] = 0.0,
+    fault_rate: Annotated[
+        float,
+        typer.Option(
+            "--fault-rate",
+            min=0,
+            max=1,
+            help="Share of BirdEye requests that fail (5xx, slow, bad JSON).",
+        ),
+    ] = 0.0,
+    fault_delay: Annotated[
+        float, typer.Option("--fault-delay", min=0, help="Seconds a slow fault stalls.")
+    ] = 3.0,
+    end_time: EndTimeOption = None,
+) -> None:
+    """Serve a deterministic market on localhost until interrupted.
+
+    Point `birdeye.base_url` and `helius.api_base_url` at http://127.0.0.1:PORT.
+
+    Example: st sim serve --port 8900 --seed 7 --wallets 500 --rate-limit 50 --fault-rate 0.05
+    """
+    from smarttrader_cli.sim.server import serve as run_server
+
+    settings = _settings(
+        seed,
+        wallets,
+        tokens,
+        trades,
+        end_time,
+        rate_limit=rate_limit,
+        fault_rate=fault_rate,
+        fault_delay_seconds=fault_delay,
+    )
+    typer.echo(f"st sim: serving seed {seed} on http://{host}:{port} (Ctrl-C stops)", err=True)
+    run_server(settings, host=host, port=port)
+
+
+@app.command("truth")
+def truth(
+    seed: SeedOption = 7,
+    wallets: WalletsOption = 500,
+    tokens: TokensOption = 20,
+    trades: TradesOption = 300_000,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """List the planted wallets of a market (smart, losing, bot) without serving it.
+
+    Example: st sim truth --seed 7 --wallets 30 --format json
+    """
+    from smarttrader_cli.sim.market import Market
+
+    planted = Market(_settings(seed, wallets, tokens, trades, None)).truth()
+    rows = [
+        {"wallet_address": w, "role": role.removesuffix("_wallets")}
+        for role in ("smart_wallets", "losing_wallets", "bot_wallets")
+        for w in planted[role]
+    ]
+    emit(rows, fmt, ["wallet_address", "role"], title=f"planted wallets, seed {seed}")
+
+
+@app.command("emit-webhooks")
+def emit_webhooks(
+    url: Annotated[
+        str, typer.Option("--url", help="Where to POST (st webhook serve's /webhooks).")
+    ],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Events to send.")] = 100,
+    auth_token: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-token", envvar="ST_WEBHOOK_AUTH_TOKEN", help="Authorization header value."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Events per POST.")] = 10,
+    duplicate_rate: Annotated[
+        float, typer.Option("--duplicate-rate", min=0, max=1, help="Share of events sent twice.")
+    ] = 0.0,
+    seed: SeedOption = 7,
+    wallets: WalletsOption = 500,
+    tokens: TokensOption = 20,
+    trades: TradesOption = 300_000,
+) -> None:
+    """POST Helius enhanced swap webhooks made by the market's wallets to a URL.
+
+    Example: st sim emit-webhooks --url http://127.0.0.1:8000/webhooks --count 500 --auth-token s3cret
+    """
+    from smarttrader_cli.errors import StError
+    from smarttrader_cli.sim.webhooks import emit_webhooks as emit_events
+
+    try:
+        result = emit_events(
+            url,
+            _settings(seed, wallets, tokens, trades, None),
+            count,
+            auth_token,
+            batch_size=batch_size,
+            duplicate_rate=duplicate_rate,
+        )
+    except Exception as exc:  # httpx errors: connection refused, timeouts
+        raise StError(f"could not POST webhooks to {url}: {exc}") from exc
+    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
+    typer.echo(f"sent {result.events} events in {result.posts} POSTs ({statuses})")
+    if any(code >= 300 for code in result.statuses):
+        raise typer.Exit(1)

@@ -1,0 +1,346 @@
+"""The simulated market: tokens with price paths, wallets with roles, holders, the truth.
+
+Everything is a pure function of `SimSettings` (seed and sizes): two markets built from
+the same settings are identical. Per-wallet trade histories live in `sim.trades` and are
+generated on demand, so the market itself stays small whatever the trade count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+SOL = "So11111111111111111111111111111111111111112"
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+USDT = "Es9vMFrzaCERmJfrF8H2DbszW2ZbzsoT8XZN1ErZtJEw"
+HOUR = 3600
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def b58encode(data: bytes) -> str:
+    """Base58 (Bitcoin alphabet), as Solana addresses and signatures use."""
+    n = int.from_bytes(data, "big")
+    out = []
+    while n:
+        n, r = divmod(n, 58)
+        out.append(_B58[r])
+    pad = len(data) - len(data.lstrip(b"\0"))
+    return "1" * pad + "".join(reversed(out))
+
+
+def digest(*parts: object, size: int = 32) -> bytes:
+    """A stable hash of the parts (sha512 truncated to `size` bytes)."""
+    return hashlib.sha512("\x1f".join(map(str, parts)).encode()).digest()[:size]
+
+
+def rng_for(*parts: object) -> random.Random:
+    """A deterministic random generator for one named thing."""
+    return random.Random(int.from_bytes(digest(*parts, size=8), "big"))
+
+
+def address(seed: int, *parts: object) -> str:
+    """A deterministic 32-byte base58 address."""
+    return b58encode(digest(seed, "addr", *parts, size=32))
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """Size, seed and behaviour of one simulated market and its server."""
+
+    seed: int = 7
+    wallets: int = 200
+    tokens: int = 20
+    trades: int = 50_000  # approximate total over all wallets
+    rate_limit: float = 0.0  # BirdEye requests per second; 0 = unlimited
+    fault_rate: float = 0.0  # share of BirdEye requests answered with a fault
+    fault_delay_seconds: float = 3.0  # how long a "slow" fault stalls (past the client timeout)
+    malformed_rate: float = 0.002  # extra malformed records in trade histories, per trade
+    history_days: int = 40  # trades span this many days before end_time
+    end_time: int | None = None  # unix seconds of the market's "now"; default: this hour
+    birdeye_api_key: str | None = None  # when set, X-API-KEY must match
+    helius_api_key: str | None = None  # when set, ?api-key= must match
+
+    def resolved_end_time(self) -> int:
+        """The market's "now": `end_time`, or the current time floored to the hour."""
+        if self.end_time is not None:
+            return int(self.end_time)
+        return int(time.time()) // HOUR * HOUR
+
+
+@dataclass
+class SimToken:
+    """A token of the market with an hourly price path."""
+
+    index: int
+    address: str
+    symbol: str
+    name: str
+    decimals: int
+    kind: str  # quote, healthy, small, pump
+    prices: list[float] = field(repr=False)
+    supply: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def price_at_hour(self, hour: int) -> float:
+        """Price in USD during hour `hour` of the history (clamped to the path)."""
+        return self.prices[max(0, min(len(self.prices) - 1, hour))]
+
+
+@dataclass
+class SimWallet:
+    """A wallet of the market: its role, the tokens it trades, its size of history."""
+
+    index: int
+    address: str
+    kind: str  # smart, losing, bot, retail
+    tokens: list[int]  # token indexes, the first is its main (listed) token
+    trade_target: int
+
+
+class Market:
+    """Tokens, wallets and holders of one seeded market."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        self.seed = settings.seed
+        self.end_time = settings.resolved_end_time()
+        self.hours = max(48, settings.history_days * 24)
+        self.start_time = self.end_time - self.hours * HOUR
+        self.tokens: list[SimToken] = []
+        self._build_tokens()
+        self.by_address = {t.address: t for t in self.tokens}
+        self.wallets: list[SimWallet] = []
+        self._build_wallets()
+        self.wallet_by_address = {w.address: w for w in self.wallets}
+
+    # --- tokens -----------------------------------------------------------
+
+    def _build_tokens(self) -> None:
+        n_hours = self.hours
+        sol_rng = rng_for(self.seed, "sol-path")
+        sol = _walk(sol_rng, 150.0, n_hours, sigma=0.008)
+        self.tokens.append(SimToken(0, SOL, "SOL", "Wrapped SOL", 9, "quote", sol))
+        self.tokens.append(SimToken(1, USDC, "USDC", "USD Coin", 6, "quote", [1.0] * n_hours))
+        self.tokens.append(SimToken(2, USDT, "USDT", "Tether USD", 6, "quote", [1.0] * n_hours))
+        n = max(3, self.settings.tokens)
+        n_pump = max(1, n // 4)
+        n_small = 1 if n >= 6 else 0
+        for i in range(n):
+            rng = rng_for(self.seed, "token", i)
+            kind = (
+                "pump"
+                if i >= n - n_pump
+                else "small"
+                if i == n - n_pump - 1 and n_small
+                else "healthy"
+            )
+            if kind == "pump":
+                prices = _pump_path(rng, n_hours)
+                decimals = 6
+            else:
+                prices = _walk(rng, 10 ** rng.uniform(-4, 1.5), n_hours, sigma=0.02)
+                decimals = rng.choice((6, 9))
+            symbol = _symbol(rng)
+            token = SimToken(
+                len(self.tokens),
+                address(self.seed, "token", i),
+                symbol,
+                f"{symbol.title()} Token",
+                decimals,
+                kind,
+                prices,
+            )
+            token.metrics = self._token_metrics(token, rng)
+            self.tokens.append(token)
+        for quote in self.tokens[:3]:
+            quote.supply = 1e9
+            quote.metrics = self._token_metrics(quote, rng_for(self.seed, "quote", quote.symbol))
+
+    def _token_metrics(self, token: SimToken, rng: random.Random) -> dict[str, Any]:
+        price = token.prices[-1]
+        day_ago = token.prices[-25]
+        if token.kind == "pump":
+            market_cap = price * 1e9
+            liquidity = rng.uniform(2_000, 30_000)
+            holders = rng.randint(150, 2_000)
+        elif token.kind == "small":
+            market_cap = rng.uniform(2e5, 8e5)
+            liquidity = rng.uniform(20_000, 80_000)
+            holders = rng.randint(100, 600)
+        else:
+            market_cap = 10 ** rng.uniform(6.5, 9.3)
+            liquidity = max(150_000.0, market_cap * rng.uniform(0.02, 0.1))
+            holders = rng.randint(1_500, 90_000)
+        token.supply = market_cap / price
+        volume = liquidity * rng.uniform(0.4, 3.0)
+        trades_24h = max(20, int(volume / rng.uniform(150, 1500)))
+        buys = int(trades_24h * rng.uniform(0.4, 0.6))
+        return {
+            "address": token.address,
+            "name": token.name,
+            "symbol": token.symbol,
+            "decimals": token.decimals,
+            "logo_uri": f"https://sim.invalid/logo/{token.symbol.lower()}.png",
+            "market_cap": round(market_cap, 2),
+            "fdv": round(market_cap * rng.uniform(1.0, 1.3), 2),
+            "liquidity": round(liquidity, 2),
+            "price": price,
+            "price_change_24h_percent": round((price / day_ago - 1) * 100, 4),
+            "volume_24h_usd": round(volume, 2),
+            "volume_24h_change_percent": round(rng.uniform(-60, 120), 4),
+            "trade_24h_count": trades_24h,
+            "buy_24h": buys,
+            "sell_24h": trades_24h - buys,
+            "unique_wallet_24h": max(5, trades_24h // rng.randint(3, 12)),
+            "holder": holders,
+            "last_trade_unix_time": self.end_time - rng.randint(0, 300),
+            "recent_listing_time": self.start_time - rng.randint(86_400, 86_400 * 400),
+        }
+
+    @cached_property
+    def traded_tokens(self) -> list[SimToken]:
+        """Tokens wallets trade (every non-quote token)."""
+        return [t for t in self.tokens if t.kind != "quote"]
+
+    @cached_property
+    def listed_tokens(self) -> list[SimToken]:
+        """Healthy tokens: those that pass the default token filters."""
+        return [t for t in self.tokens if t.kind == "healthy"]
+
+    def price(self, token_index: int, unix_time: int) -> float:
+        """USD price of a token at a time inside the history."""
+        return self.tokens[token_index].price_at_hour(self.hour_of(unix_time))
+
+    def hour_of(self, unix_time: int) -> int:
+        return (unix_time - self.start_time) // HOUR
+
+    # --- wallets ----------------------------------------------------------
+
+    def _build_wallets(self) -> None:
+        n = max(6, self.settings.wallets)
+        n_smart = max(2, round(n * 0.05))
+        n_losing = max(3, round(n * 0.35))
+        n_bots = max(1, round(n * 0.02))
+        kinds = ["smart"] * n_smart + ["losing"] * n_losing + ["bot"] * n_bots
+        kinds += ["retail"] * (n - len(kinds))
+        rng_for(self.seed, "wallet-kinds").shuffle(kinds)
+        total = max(n * 6, self.settings.trades)
+        bot_share = 0.5 * total / n_bots
+        rest_share = 0.5 * total / max(1, n - n_bots)
+        listed = [t.index for t in self.listed_tokens] or [t.index for t in self.traded_tokens]
+        pumps = [t.index for t in self.traded_tokens if t.kind == "pump"]
+        others = [t.index for t in self.traded_tokens]
+        for i, kind in enumerate(kinds):
+            rng = rng_for(self.seed, "wallet", i)
+            main = listed[i % len(listed)]
+            extra = rng.sample(others, k=min(len(others), rng.randint(1, 4)))
+            if kind in ("smart", "losing") and pumps:
+                extra.append(rng.choice(pumps))
+            tokens = [main] + [t for t in dict.fromkeys(extra) if t != main]
+            if kind == "bot":
+                target = int(bot_share * rng.uniform(0.8, 1.2))
+            else:
+                target = int(rest_share * rng.lognormvariate(0, 0.4))
+            self.wallets.append(
+                SimWallet(i, address(self.seed, "wallet", i), kind, tokens, max(6, target))
+            )
+
+    def wallets_of(self, kind: str) -> list[str]:
+        """Addresses of the wallets of one role, in market order."""
+        return [w.address for w in self.wallets if w.kind == kind]
+
+    def truth(self) -> dict[str, Any]:
+        """What was planted: smart and losing wallets, bots, and token roles."""
+        return {
+            "seed": self.seed,
+            "end_time": self.end_time,
+            "start_time": self.start_time,
+            "smart_wallets": self.wallets_of("smart"),
+            "losing_wallets": self.wallets_of("losing"),
+            "bot_wallets": self.wallets_of("bot"),
+            "retail_wallets": self.wallets_of("retail"),
+            "tokens": {t.address: t.kind for t in self.tokens},
+            "latest_prices": {t.address: t.prices[-1] for t in self.tokens},
+        }
+
+    # --- holders ----------------------------------------------------------
+
+    def holders(self, token_address: str) -> list[dict[str, Any]]:
+        """Holders of a token, largest first, in the BirdEye v3 holder item shape."""
+        token = self.by_address.get(token_address)
+        if token is None:
+            return []
+        rng = rng_for(self.seed, "holders", token.index)
+        rows: list[tuple[float, str]] = []
+        for k in range(2):  # pools and exchange wallets: large holders that do not swap
+            rows.append((rng.uniform(0.03, 0.15), address(self.seed, "pool", token.index, k)))
+        for w in self.wallets:
+            if token.index not in w.tokens:
+                continue
+            wr = rng_for(self.seed, "holding", token.index, w.index)
+            main = w.tokens[0] == token.index
+            if main and w.kind in ("smart", "losing", "bot"):
+                share = wr.uniform(0.01, 0.03)
+            elif main:
+                share = wr.uniform(0.002, 0.009)
+            else:
+                share = wr.uniform(0.0006, 0.002)
+            rows.append((share, w.address))
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        items = []
+        for share, owner in rows:
+            raw = int(share * token.supply * 10**token.decimals)
+            items.append(
+                {
+                    "amount": str(raw),
+                    "decimals": token.decimals,
+                    "mint": token.address,
+                    "owner": owner,
+                    "token_account": address(self.seed, "ata", owner, token.address),
+                    "ui_amount": raw / 10**token.decimals,
+                    "is_scaled_ui_token": False,
+                    "multiplier": None,
+                }
+            )
+        return items
+
+
+def _walk(rng: random.Random, start: float, n: int, sigma: float) -> list[float]:
+    """A log-normal random walk with mild mean reversion."""
+    out, log_p, anchor = [], math.log(start), math.log(start)
+    for _ in range(n):
+        log_p += rng.gauss(0, sigma) - 0.01 * (log_p - anchor)
+        out.append(math.exp(log_p))
+    return out
+
+
+def _pump_path(rng: random.Random, n: int) -> list[float]:
+    """A token that pumps 8-30x over one to three days, then dies within hours."""
+    p0 = 10 ** rng.uniform(-6, -3)
+    pump_at = int(n * rng.uniform(0.15, 0.55))
+    rise = rng.randint(24, 72)
+    peak = p0 * rng.uniform(8, 30)
+    floor = peak * rng.uniform(0.01, 0.05)
+    out, p = [], p0
+    for h in range(n):
+        if h < pump_at:
+            p *= math.exp(rng.gauss(0, 0.01))
+        elif h < pump_at + rise:
+            p = p0 * (peak / p0) ** ((h - pump_at + 1) / rise) * math.exp(rng.gauss(0, 0.02))
+        elif h < pump_at + rise + 6:
+            p = peak * (floor / peak) ** ((h - pump_at - rise + 1) / 6)
+        else:
+            p *= math.exp(rng.gauss(-0.002, 0.02))
+        out.append(p)
+    return out
+
+
+def _symbol(rng: random.Random) -> str:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(rng.choice(letters) for _ in range(rng.randint(3, 5)))

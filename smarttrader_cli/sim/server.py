@@ -1,0 +1,261 @@
+"""The simulator's HTTP server: BirdEye and Helius endpoints with rate limit and faults.
+
+Python API (what the demo and tests use)::
+
+    from smarttrader_cli.sim.market import SimSettings
+    from smarttrader_cli.sim.server import run_in_thread
+
+    sim = run_in_thread(SimSettings(seed=7, wallets=30, tokens=8, trades=3000))
+    sim.base_url          # "http://127.0.0.1:<free port>": birdeye.base_url and
+                          # helius.api_base_url both point here
+    sim.market.truth()    # planted smart / losing / bot wallets (also GET /sim/truth)
+    sim.stats()           # request, status, 429 and fault counts (also GET /sim/stats)
+    sim.stop()            # or use it as a context manager: `with run_in_thread(...) as sim:`
+
+Routes: GET /defi/v3/token/list, /defi/tokenlist, /defi/v3/token/holder,
+/trader/txs/seek_by_time (rate limited, faulty at `fault_rate`, X-API-KEY checked
+only when `birdeye_api_key` is set); GET/POST /v0/webhooks and GET/PUT/DELETE
+/v0/webhooks/{id} (`?api-key=` required, checked when `helius_api_key` is set);
+GET /sim/truth, /sim/stats, /health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smarttrader_cli.sim import birdeye_api
+from smarttrader_cli.sim.helius_api import WebhookStore
+from smarttrader_cli.sim.market import Market, SimSettings
+from smarttrader_cli.sim.trades import TradeBook
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+MALFORMED_BODY = '{"success": true, "data": {"items": [{"quote": {"symbol": "SO'
+
+
+class RateLimiter:
+    """A token bucket holding one second of requests: beyond it, 429."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+
+    def allow(self) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class SimState:
+    """Everything one running simulator holds."""
+
+    settings: SimSettings
+    market: Market
+    book: TradeBook
+    webhooks: WebhookStore = field(default_factory=WebhookStore)
+    stats: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def build(cls, settings: SimSettings) -> SimState:
+        market = Market(settings)
+        return cls(settings, market, TradeBook(market))
+
+
+def create_app(state: SimState) -> Starlette:
+    """The Starlette application serving one simulated market."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    settings = state.settings
+    limiter = RateLimiter(settings.rate_limit)
+    faults = random.Random(settings.seed * 7919 + 1)
+
+    def birdeye(
+        handler: Callable[[dict[str, str]], tuple[int, Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            stats = state.stats
+            stats["birdeye_requests"] += 1
+            stats[f"path {request.url.path}"] += 1
+            key = settings.birdeye_api_key
+            if key and request.headers.get("x-api-key") != key:
+                stats["status 401"] += 1
+                return JSONResponse({"success": False, "message": "Unauthorized"}, 401)
+            if not limiter.allow():
+                stats["status 429"] += 1
+                return JSONResponse({"success": False, "message": "Too many requests"}, 429)
+            if settings.fault_rate > 0 and faults.random() < settings.fault_rate:
+                kind = faults.choice(("500", "503", "slow", "malformed"))
+                stats[f"fault {kind}"] += 1
+                if kind == "slow":
+                    await asyncio.sleep(settings.fault_delay_seconds)
+                elif kind == "malformed":
+                    return Response(MALFORMED_BODY, 200, media_type="application/json")
+                else:
+                    return JSONResponse({"success": False, "message": "Internal error"}, int(kind))
+            try:
+                status, body = handler(dict(request.query_params))
+            except birdeye_api.BadRequest as exc:
+                status, body = birdeye_api.error(400, str(exc))
+            stats[f"status {status}"] += 1
+            return JSONResponse(body, status)
+
+        return endpoint
+
+    def helius(
+        handler: Callable[[Request, Any], tuple[int, Any]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            state.stats[f"helius {request.method}"] += 1
+            key = request.query_params.get("api-key")
+            if not key or (settings.helius_api_key and key != settings.helius_api_key):
+                return JSONResponse({"error": "invalid api key"}, 401)
+            body = None
+            if request.method in ("POST", "PUT"):
+                try:
+                    body = json.loads(await request.body())
+                except ValueError:
+                    return JSONResponse({"error": "body is not JSON"}, 400)
+            status, payload = handler(request, body)
+            if status == 204:
+                return Response(status_code=204)
+            return JSONResponse(payload, status)
+
+        return endpoint
+
+    market, book, hooks = state.market, state.book, state.webhooks
+
+    async def webhooks_root(request: Request) -> Response:
+        if request.method == "GET":
+            return await helius(lambda r, b: hooks.list())(request)
+        return await helius(lambda r, b: hooks.create(b))(request)
+
+    async def webhook_item(request: Request) -> Response:
+        hook_id = request.path_params["webhook_id"]
+        handlers: dict[str, Callable[[Request, Any], tuple[int, Any]]] = {
+            "GET": lambda r, b: hooks.get(hook_id),
+            "PUT": lambda r, b: hooks.update(hook_id, b),
+            "DELETE": lambda r, b: hooks.delete(hook_id),
+        }
+        return await helius(handlers[request.method])(request)
+
+    async def truth(request: Request) -> Response:
+        return JSONResponse(market.truth())
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({**state.stats, "webhook_edits": hooks.edits})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "seed": settings.seed})
+
+    routes = [
+        Route("/defi/v3/token/list", birdeye(lambda p: birdeye_api.token_list_v3(market, p))),
+        Route("/defi/tokenlist", birdeye(lambda p: birdeye_api.token_list_v1(market, p))),
+        Route("/defi/v3/token/holder", birdeye(lambda p: birdeye_api.token_holders(market, p))),
+        Route(
+            "/trader/txs/seek_by_time",
+            birdeye(lambda p: birdeye_api.seek_by_time(market, book, p)),
+        ),
+        Route("/v0/webhooks", webhooks_root, methods=["GET", "POST"]),
+        Route("/v0/webhooks/{webhook_id}", webhook_item, methods=["GET", "PUT", "DELETE"]),
+        Route("/sim/truth", truth),
+        Route("/sim/stats", stats),
+        Route("/health", health),
+    ]
+    return Starlette(routes=routes)
+
+
+@dataclass
+class RunningSim:
+    """A simulator serving in a background thread."""
+
+    base_url: str
+    state: SimState
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def market(self) -> Market:
+        return self.state.market
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def stats(self) -> dict[str, int]:
+        """Request, status, 429 and fault counts so far."""
+        return {**self.state.stats, "webhook_edits": self.state.webhooks.edits}
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> RunningSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _server(state: SimState, sock: socket.socket) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(state),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+    )
+    return uvicorn.Server(config)
+
+
+def run_in_thread(settings: SimSettings, host: str = "127.0.0.1", port: int = 0) -> RunningSim:
+    """Start the simulator in a daemon thread on `port` (0 = a free port); returns once serving."""
+    state = SimState.build(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    server = _server(state, sock)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="st-sim", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.02)
+    bound = sock.getsockname()[1]
+    return RunningSim(f"http://{host}:{bound}", state, server, thread)
+
+
+def serve(settings: SimSettings, host: str = "127.0.0.1", port: int = 8900) -> None:
+    """Serve in the foreground until interrupted."""
+    import uvicorn
+
+    state = SimState.build(settings)
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,264 @@
+"""Per-wallet swap histories, generated deterministically on demand.
+
+A wallet's history depends only on the market seed and the wallet, so the server
+can answer any page of any wallet without keeping every trade in memory: a small
+LRU cache holds the histories being paged through.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from threading import Lock
+from typing import NamedTuple
+
+from smarttrader_cli.sim.market import HOUR, Market, SimWallet, b58encode, digest, rng_for
+
+# Trade flags: documented response variants, and planted malformed records.
+AMOUNT_AS_STRING = 1
+FROM_PRICE_NULL = 2  # price null, nearest_price set
+TO_PRICE_NULL = 4
+FROM_UNPRICED = 8  # price and nearest_price both null
+TO_UNPRICED = 16
+MALFORMED = 32
+BASE_IS_FROM = 64
+
+SOURCES = ("raydium", "orca", "jupiter", "meteora", "lifinity")
+
+
+class Trade(NamedTuple):
+    """One swap: what the wallet gave up (from) and what it received (to)."""
+
+    t: int
+    tx_hash: str
+    ins_index: int
+    inner_ins_index: int
+    from_token: int
+    from_raw: int
+    to_token: int
+    to_raw: int
+    source: str
+    flags: int
+
+
+class _Generator:
+    """Builds one wallet's history from round trips chosen by its role."""
+
+    def __init__(self, market: Market, wallet: SimWallet) -> None:
+        self.m = market
+        self.w = wallet
+        self.rng = rng_for(market.seed, "trades", wallet.address)
+        self.trades: list[Trade] = []
+        self.counter = 0
+        self.last_ins = 0
+
+    def tx_hash(self) -> str:
+        self.counter += 1
+        return b58encode(digest(self.m.seed, "tx", self.w.address, self.counter, size=64))
+
+    def time_in(self, hour: int) -> int:
+        return self.m.start_time + hour * HOUR + self.rng.randint(0, HOUR - 1)
+
+    def price(self, token: int, hour: int) -> float:
+        return self.m.tokens[token].price_at_hour(hour)
+
+    def swap(
+        self,
+        t: int,
+        from_token: int,
+        from_ui: float,
+        to_token: int,
+        to_ui: float,
+        tx: str | None = None,
+        inner: int = 0,
+    ) -> str:
+        rng = self.rng
+        flags = 0
+        if rng.random() < 0.1:
+            flags |= AMOUNT_AS_STRING
+        if rng.random() < 0.04:
+            flags |= FROM_PRICE_NULL
+        if rng.random() < 0.04:
+            flags |= TO_PRICE_NULL
+        if self.w.kind in ("retail", "bot") and rng.random() < 0.005:
+            flags |= rng.choice((FROM_UNPRICED, TO_UNPRICED))
+        if rng.random() < 0.5:
+            flags |= BASE_IS_FROM
+        if tx is None:
+            tx, self.last_ins = self.tx_hash(), rng.randint(0, 4)
+        tokens = self.m.tokens
+        self.trades.append(
+            Trade(
+                t,
+                tx,
+                self.last_ins,
+                inner,
+                from_token,
+                max(1, round(from_ui * 10 ** tokens[from_token].decimals)),
+                to_token,
+                max(1, round(to_ui * 10 ** tokens[to_token].decimals)),
+                "pump_amm" if tokens[to_token].kind == "pump" else rng.choice(SOURCES),
+                flags,
+            )
+        )
+        return tx
+
+    def pick_quote(self) -> int:
+        r = self.rng.random()
+        return 0 if r < 0.7 or self.w.kind == "bot" else 1 if r < 0.95 else 2
+
+    def pick_token(self) -> int:
+        w = self.w
+        return w.tokens[0] if self.rng.random() < 0.5 else self.rng.choice(w.tokens)
+
+    def plan(self, token: int) -> tuple[int, list[int]] | None:
+        """Buy hour and sell hours for one position, by role; None if no fit was found."""
+        rng, hours, kind = self.rng, self.m.hours, self.w.kind
+        if kind == "bot":
+            h1 = rng.randrange(hours - 2)
+            return h1, [min(hours - 1, h1 + rng.randint(1, 8))]
+        if kind == "retail":
+            h1 = rng.randrange(hours - 2)
+            if rng.random() < 0.15:
+                return h1, []
+            return h1, sorted({min(hours - 1, h1 + rng.randint(1, 336)) for _ in range(2)})
+        for _ in range(12):
+            h1 = rng.randrange(hours - 2)
+            p1 = self.price(token, h1)
+            later = range(h1 + 1, min(hours, h1 + 168))
+            cands = rng.sample(later, k=min(10, len(later)))
+            if kind == "smart":
+                fits = sorted(h for h in cands if self.price(token, h) / p1 >= 1.06)
+            else:
+                if rng.random() < 0.25 and self.price(token, hours - 1) / p1 <= 0.9:
+                    return h1, []  # a loser holding a bag
+                fits = sorted(h for h in cands if self.price(token, h) / p1 <= 0.94)
+            if fits:
+                return h1, sorted(rng.sample(fits, k=min(len(fits), rng.randint(1, 3))))
+        return None
+
+    def follow_up(self, token: int, hour: int) -> int | None:
+        """An hour to sell a token received in a token-to-token swap, by role."""
+        rng, hours, kind = self.rng, self.m.hours, self.w.kind
+        later = range(hour + 1, min(hours, hour + 168))
+        if not later:
+            return None
+        p = self.price(token, hour)
+        for h in rng.sample(later, k=min(10, len(later))):
+            ratio = self.price(token, h) / p
+            if kind == "retail" or (kind == "smart" and ratio >= 1.03):
+                return h
+            if kind == "losing" and ratio <= 0.97:
+                return h
+        return None
+
+    def round_trip(self) -> None:
+        rng, kind = self.rng, self.w.kind
+        token, quote = self.pick_token(), self.pick_quote()
+        planned = self.plan(token)
+        if planned is None:
+            return
+        h1, sells = planned
+        size = {
+            "bot": rng.uniform(20, 300),
+            "smart": rng.uniform(300, 3000),
+            "losing": rng.uniform(100, 3000),
+        }.get(kind, rng.uniform(50, 2000))
+        qty = size / self.price(token, h1)
+        t1 = self.time_in(h1)
+        hour_end = self.m.start_time + (h1 + 1) * HOUR - 1
+        if rng.random() < 0.3:  # bought in two chunks, sometimes two swaps of one tx
+            split = rng.uniform(0.3, 0.7)
+            qp = self.price(quote, h1)
+            tx = self.swap(t1, quote, size * split / qp, token, qty * split)
+            if rng.random() < 0.5:
+                self.swap(t1, quote, size * (1 - split) / qp, token, qty * (1 - split), tx, 1)
+            else:
+                t1b = min(hour_end, t1 + rng.randint(5, 600))
+                self.swap(t1b, quote, size * (1 - split) / qp, token, qty * (1 - split))
+        else:
+            self.swap(t1, quote, size / self.price(quote, h1), token, qty)
+        if not sells:
+            return
+        cuts = sorted(rng.random() for _ in range(len(sells) - 1))
+        fractions = [b - a for a, b in zip([0.0, *cuts], [*cuts, 1.0], strict=True)]
+        others = [t for t in self.w.tokens if t != token]
+        for h2, frac in zip(sells, fractions, strict=True):
+            chunk = qty * frac
+            value = chunk * self.price(token, h2)
+            t2 = self.time_in(h2)
+            if others and kind != "bot" and rng.random() < 0.12:
+                other = rng.choice(others)
+                h3 = self.follow_up(other, h2)
+                if h3 is not None:
+                    got = value / self.price(other, h2)
+                    self.swap(t2, token, chunk, other, got)
+                    back = got * self.price(other, h3) / self.price(quote, h3)
+                    self.swap(self.time_in(h3), other, got, quote, back)
+                    continue
+            self.swap(t2, token, chunk, quote, value / self.price(quote, h2))
+
+    def airdrop_sell(self) -> None:
+        """A sell of tokens the wallet got before the history (or by transfer)."""
+        rng = self.rng
+        token = rng.choice(self.w.tokens)
+        h = rng.randrange(self.m.hours)
+        usd = rng.uniform(50, 500)
+        self.swap(self.time_in(h), token, usd / self.price(token, h), 0, usd / self.price(0, h))
+
+    def build(self) -> list[Trade]:
+        target = self.w.trade_target
+        if self.w.kind != "bot" and self.rng.random() < 0.3:
+            self.airdrop_sell()
+        attempts = 0
+        while len(self.trades) < target and attempts < target * 4:
+            attempts += 1
+            self.round_trip()
+        self.plant_malformed()
+        self.trades.sort(key=lambda tr: (-tr.t, tr.tx_hash, tr.ins_index, tr.inner_ins_index))
+        return self.trades
+
+    def plant_malformed(self) -> None:
+        rate = self.m.settings.malformed_rate
+        if rate <= 0:
+            return
+        extra = []
+        for tr in self.trades:
+            if self.rng.random() < rate:
+                extra.append(tr._replace(tx_hash=self.tx_hash(), flags=tr.flags | MALFORMED))
+        self.trades.extend(extra)
+
+
+class TradeBook:
+    """Wallet histories on demand, with a small LRU cache of the ones being paged."""
+
+    def __init__(self, market: Market, cache_size: int = 16) -> None:
+        self.market = market
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, list[Trade]] = OrderedDict()
+        self._lock = Lock()
+
+    def history(self, wallet_address: str) -> list[Trade]:
+        """The wallet's swaps, newest first (empty for an unknown or non-trading address)."""
+        with self._lock:
+            cached = self._cache.get(wallet_address)
+            if cached is not None:
+                self._cache.move_to_end(wallet_address)
+                return cached
+        wallet = self.market.wallet_by_address.get(wallet_address)
+        trades = _Generator(self.market, wallet).build() if wallet else []
+        with self._lock:
+            self._cache[wallet_address] = trades
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return trades
+
+    def window(
+        self, wallet_address: str, after_time: int | None, before_time: int | None
+    ) -> list[Trade]:
+        """Swaps with after_time < t < before_time, newest first."""
+        trades = self.history(wallet_address)
+        if after_time is None and before_time is None:
+            return trades
+        lo = after_time if after_time is not None else -1
+        hi = before_time if before_time is not None else 1 << 62
+        return [tr for tr in trades if lo < tr.t < hi]
