@@ -1,7 +1,96 @@
-"""`st gold`: commands are added as their stage lands."""
+"""`st gold`: the smart-wallet ranking, smart-money flows and the HTML report."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="gold commands.", no_args_is_help=True)
+from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.output import OutputFormat, emit
+
+app = typer.Typer(
+    help="Gold layer: rank smart wallets, smart-money token flows, HTML report.",
+    no_args_is_help=True,
+)
+
+
+@app.command("rank")
+def rank(
+    ctx: typer.Context,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", "-n", min=1, help="Rows to print (default: gold.top_n)."),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Build the dbt smart-wallet model into gold.smart_wallets and print the top N.
+
+    Runs `dbt build` (model plus its tests) in-process with every threshold from the
+    config as a dbt var; a failing dbt test fails the stage with dbt's message.
+
+    Example: ST_GOLD__MIN_WIN_RATE=0.5 st gold rank --top 20 --format json
+    """
+    from smarttrader_cli.stages.gold import RANK_COLUMNS
+    from smarttrader_cli.stages.gold import rank as run_rank
+
+    app_ctx = app_context(ctx)
+    result = run_rank(app_ctx, echo_dbt=app_ctx.verbose > 0)
+    if result.message:
+        sys.stderr.write(f"st: {result.message}\n")
+    limit = top or app_ctx.config.gold.top_n
+    title = f"top {min(limit, result.ranked)} of {result.ranked} smart wallets"
+    emit(result.rows[:limit], fmt, RANK_COLUMNS, title=title)
+
+
+@app.command("flows")
+def flows(
+    ctx: typer.Context,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", "-n", min=1, help="Tokens to print (default: flows.top_n)."),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Build smart-wallet token flows into gold.token_flows and print what smart money buys.
+
+    Recomputes the windows of the last flows.lookback_hours from silver.webhook_swaps and
+    prints tokens by net smart-wallet flow (USD) over that range, biggest buying first.
+
+    Example: st gold flows --top 20
+    """
+    from smarttrader_cli.stages.gold import FLOWS_COLUMNS
+    from smarttrader_cli.stages.gold import flows as run_flows
+
+    app_ctx = app_context(ctx)
+    result = run_flows(app_ctx, echo_dbt=app_ctx.verbose > 0)
+    if result.message:
+        sys.stderr.write(f"st: {result.message}\n")
+    limit = top or app_ctx.config.flows.top_n
+    title = f"smart money since {result.since:%Y-%m-%d %H:%M} UTC ({result.windows} windows)"
+    emit(result.top[:limit], fmt, FLOWS_COLUMNS, title=title)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="HTML file to write.", dir_okay=False)
+    ] = Path("report.html"),
+    top: Annotated[
+        int, typer.Option("--top", "-n", min=1, help="Wallets in the cumulative PnL chart.")
+    ] = 10,
+) -> None:
+    """Write a self-contained HTML report of the ranking (no network needed to view it).
+
+    Charts: PnL distribution by tier, ROI vs win rate, the top wallets' cumulative
+    realized PnL over time.
+
+    Example: st gold report --out report.html --top 10
+    """
+    from smarttrader_cli.report.html import write_report
+
+    summary = write_report(app_context(ctx).lake, out, top=top)
+    sys.stdout.write(f"wrote {out} ({summary.wallets} wallets, {summary.charts} charts)\n")
