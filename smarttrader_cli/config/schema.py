@@ -120,6 +120,7 @@ class HeliusConfig:
     transaction_types: list[str] = field(default_factory=lambda: ["SWAP"])
     webhook_type: str = "enhanced"
     timeout_seconds: float = 15.0
+    max_retries: int = 4
 
 
 @dataclass
