@@ -1,0 +1,121 @@
+"""`st ops cleanup`: old logs removed, Delta files vacuumed, disk thresholds, dry run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from typer.testing import CliRunner
+
+from smarttrader_cli.cli.main import app
+from smarttrader_cli.config import load_config
+from smarttrader_cli.lake import CommitMeta, Lake, table_spec
+from smarttrader_cli.ops.cleanup import disk_levels, old_logs, run_cleanup
+from smarttrader_cli.ops.ledger import Ledger
+from tests.services import write_config
+
+DAY = 86400
+TOKENS = table_spec("bronze.token_metrics")
+
+
+def aged(path: Path, days: float, content: str = "log line\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    then = time.time() - days * DAY
+    os.utime(path, (then, then))
+    return path
+
+
+def invoke(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "ops", "cleanup", *args], catch_exceptions=False
+    )
+    return result.exit_code, result.stdout
+
+
+def rewrite_table(lake: Lake, times: int) -> None:
+    """Overwrite a table several times so earlier data files are no longer referenced."""
+    for i in range(times):
+        rows = pa.table({"token_address": [f"T{i}"], "snapshot_at": [1_700_000_000 + i]})
+        lake.overwrite(TOKENS, rows, CommitMeta(f"run-{i}", "test", "cfg"))
+
+
+def test_old_logs_only_past_retention(tmp_path: Path) -> None:
+    old = aged(tmp_path / "logs" / "a" / "old.log", 31)
+    fresh = aged(tmp_path / "logs" / "fresh.log", 2)
+    found = [Path(e["path"]) for e in old_logs(tmp_path / "logs", 30)]
+    assert found == [old]
+    assert fresh.exists()
+    assert old_logs(tmp_path / "missing", 30) == []
+
+
+def test_dry_run_lists_and_keeps_everything(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"lake.vacuum_retention_hours": 0})
+    old = aged(tmp_path / "logs" / "st-2020.log", 90)
+    lake = Lake(str(tmp_path / "lake"))
+    rewrite_table(lake, 3)
+    files_before = sorted(p.name for p in (tmp_path / "lake").rglob("*.parquet"))
+
+    code, out = invoke(config, "--dry-run", "--format", "json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert {"kind": "log", "target": str(old)} in [
+        {"kind": r["kind"], "target": r["target"]} for r in rows
+    ]
+    vacuum = next(r for r in rows if r["kind"] == "vacuum")
+    assert vacuum["target"] == "bronze.token_metrics"
+    assert vacuum["action"] == "would remove 2 files"
+    assert old.exists()
+    assert sorted(p.name for p in (tmp_path / "lake").rglob("*.parquet")) == files_before
+    assert not lake.exists(table_spec("ops.runs"))  # a dry run records nothing
+
+
+def test_cleanup_removes_and_records_a_run(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"lake.vacuum_retention_hours": 0})
+    old = aged(tmp_path / "logs" / "st-2020.log", 90)
+    fresh = aged(tmp_path / "logs" / "st-today.log", 0)
+    lake = Lake(str(tmp_path / "lake"))
+    rewrite_table(lake, 3)
+
+    code, out = invoke(config, "--format", "json")
+    assert code == 0, out
+    assert not old.exists() and fresh.exists()
+    assert len(list((tmp_path / "lake" / "bronze").rglob("*.parquet"))) == 1
+    assert lake.read(TOKENS).column("token_address").to_pylist() == ["T2"]
+    runs = Ledger(lake).runs(stage="ops.cleanup")
+    assert runs[0]["status"] == "succeeded"
+    assert runs[0]["rows_out"] == 3  # one log file and two data files
+
+
+def test_retention_keeps_recent_data_files(tmp_path: Path) -> None:
+    loaded = load_config(write_config(tmp_path), env={})
+    lake = Lake.from_config(loaded)
+    rewrite_table(lake, 3)
+    report = run_cleanup(loaded.config, lake, dry_run=False)
+    assert report.vacuum == [
+        {"table": "bronze.token_metrics", "files": 0, "dry_run": False, "retention_hours": 168}
+    ]
+    assert len(list((tmp_path / "lake").rglob("*.parquet"))) == 3
+
+
+def test_disk_levels_and_critical_exit(tmp_path: Path) -> None:
+    loaded = load_config(
+        write_config(
+            tmp_path, {"ops.disk_warning_percent": 0.0, "ops.disk_critical_percent": 100.0}
+        ),
+        env={},
+    )
+    levels = disk_levels(loaded.config)
+    assert levels and all(level.level == "warning" for level in levels)
+    assert len({level.mount for level in levels}) == len(levels)  # one row per filesystem
+
+    critical = write_config(
+        tmp_path / "c", {"ops.disk_warning_percent": 0.0, "ops.disk_critical_percent": 0.0}
+    )
+    code, out = invoke(critical, "--dry-run", "--format", "json")
+    assert code == 1
+    disk = [r for r in json.loads(out) if r["kind"] == "disk"]
+    assert disk and disk[0]["action"] == "critical"
