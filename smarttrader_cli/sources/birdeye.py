@@ -1,0 +1,372 @@
+"""BirdEye API client: pacing, bounded concurrency, retries, pagination, typed records.
+
+One `BirdeyeClient` per stage run, used inside an asyncio loop::
+
+    async with BirdeyeClient(config.birdeye, secrets.birdeye_api_key) as client:
+        tokens = await client.token_list(config.tokens)
+
+Every request waits for the shared token bucket (`birdeye.rate_limit_rps`,
+`birdeye.burst`) and a concurrency slot (`birdeye.max_concurrency`); 429, 5xx,
+timeouts, connection errors and unreadable JSON are retried with exponential
+backoff and full jitter (`Retry-After` wins when sent); 401/403 stop at once.
+
+API key: the real API requires `BIRDEYE_API_KEY`. Without one the client refuses
+to start unless `birdeye.base_url` is a loopback address (the simulator), in which
+case no `X-API-KEY` header is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlparse
+
+from smarttrader_cli.errors import ApiError, ConfigError
+from smarttrader_cli.sources.pacing import TokenBucket
+from smarttrader_cli.sources.records import (
+    HolderRecord,
+    RecordError,
+    TokenRecord,
+    TradeRecord,
+    parse_holder,
+    parse_token_v3,
+    parse_trade,
+)
+from smarttrader_cli.sources.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    import httpx
+
+    from smarttrader_cli.config.schema import BirdeyeConfig, TokensConfig
+
+log = logging.getLogger("st.birdeye")
+
+TOKEN_LIST = "/defi/v3/token/list"
+TOKEN_HOLDERS = "/defi/v3/token/holder"
+WALLET_TRADES = "/trader/txs/seek_by_time"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+T = TypeVar("T")
+
+
+@dataclass
+class Reject:
+    """A record that could not be parsed: where it came from, why, and its raw JSON."""
+
+    endpoint: str
+    request: str
+    reason: str
+    raw: str
+
+
+@dataclass
+class Fetched(Generic[T]):
+    """Parsed records of one logical fetch (all its pages), with its rejects."""
+
+    records: list[T] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    items: int = 0  # items received, parsed or not
+    capped: bool = False  # stopped at a configured maximum
+
+
+@dataclass
+class ClientStats:
+    """What the client did: requests, retries and statuses."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a base URL points at this machine (the simulator)."""
+    return (urlparse(url).hostname or "") in LOOPBACK_HOSTS
+
+
+class BirdeyeClient:
+    """Async BirdEye client sharing one token bucket and one concurrency limit."""
+
+    def __init__(
+        self,
+        config: BirdeyeConfig,
+        api_key: str | None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        if not api_key and not is_loopback(config.base_url):
+            raise ConfigError(
+                f"BIRDEYE_API_KEY is not set; {config.base_url} needs an API key "
+                "(only a loopback simulator URL works without one)"
+            )
+        self.config = config
+        self.api_key = api_key
+        self.bucket = TokenBucket(config.rate_limit_rps, config.burst)
+        self.policy = RetryPolicy(
+            config.max_retries, config.backoff_base_seconds, config.backoff_max_seconds
+        )
+        self.stats = ClientStats()
+        self._transport = transport
+        self._sleep = sleep
+        self._slots = asyncio.Semaphore(max(1, config.max_concurrency))
+        self._http: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> BirdeyeClient:
+        import httpx
+
+        headers = {"accept": "application/json", "x-chain": self.config.chain}
+        if self.api_key:
+            headers["X-API-KEY"] = self.api_key
+        limit = max(1, self.config.max_concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=self.config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=self.config.timeout_seconds,
+            transport=self._transport,
+            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # --- one request --------------------------------------------------------
+
+    async def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a BirdEye path and return the `data` object, retrying transient failures."""
+        import httpx
+
+        if self._http is None:
+            raise RuntimeError("BirdeyeClient used outside `async with`")
+        attempts = self.config.max_retries + 1
+        last = "no attempt made"
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            await self.bucket.wait()
+            async with self._slots:
+                self.stats.requests += 1
+                try:
+                    response = await self._http.get(path, params=params)
+                except httpx.TimeoutException:
+                    last = f"timed out after {self.config.timeout_seconds:g}s"
+                    response = None
+                except httpx.TransportError as exc:
+                    last = f"connection error: {exc or type(exc).__name__}"
+                    response = None
+            if response is not None:
+                status = response.status_code
+                self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+                if status in (401, 403):
+                    raise ApiError(
+                        f"BirdEye refused the request to {path} with {status}: "
+                        "check BIRDEYE_API_KEY (missing, invalid or without access)"
+                    )
+                if self.policy.retryable(status):
+                    last = f"HTTP {status}"
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    if status == 429:
+                        self.stats.rate_limited += 1
+                elif status >= 400:
+                    raise ApiError(f"BirdEye {path} answered {status}: {_message(response)}")
+                else:
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        last = "response body is not valid JSON"
+                    else:
+                        return _data(body, path)
+            if attempt + 1 < attempts:
+                delay = self.policy.backoff(attempt, retry_after)
+                if retry_after is not None:
+                    self.bucket.pause(delay)
+                self.stats.retries += 1
+                log.debug("BirdEye %s: %s; retry %d in %.2fs", path, last, attempt + 1, delay)
+                await self._sleep(delay)
+        raise ApiError(f"BirdEye {path} failed after {attempts} attempts: {last}")
+
+    # --- endpoints ------------------------------------------------------------
+
+    async def token_list(self, filters: TokensConfig) -> Fetched[TokenRecord]:
+        """Tokens matching the configured filters, best first, up to `tokens.limit`."""
+        cfg = self.config
+        params: dict[str, Any] = {
+            "sort_by": filters.sort_by,
+            "sort_type": filters.sort_type,
+            "min_liquidity": filters.min_liquidity,
+            "min_market_cap": filters.min_market_cap,
+            "min_volume_24h_usd": filters.min_volume_24h_usd,
+            "min_holder": filters.min_holder,
+            "min_trade_24h_count": filters.min_trade_24h_count,
+        }
+        out: Fetched[TokenRecord] = Fetched()
+        page_size = max(1, min(cfg.page_size, 100))
+        offset = 0
+        while len(out.records) < filters.limit and offset + page_size <= cfg.max_offset:
+            data = await self.get(TOKEN_LIST, {**params, "offset": offset, "limit": page_size})
+            items = _items(data, TOKEN_LIST)
+            for item in items:
+                out.items += 1
+                try:
+                    record = parse_token_v3(item)
+                except RecordError as exc:
+                    out.rejects.append(_reject(TOKEN_LIST, f"offset={offset}", exc, item))
+                    continue
+                if passes_filters(record, filters):
+                    out.records.append(record)
+            if len(items) < page_size or data.get("hasNext") is False:
+                break
+            offset += page_size
+        out.capped = len(out.records) > filters.limit
+        del out.records[filters.limit :]
+        _check_not_all_malformed(out, TOKEN_LIST)
+        return out
+
+    async def token_holders(self, token_address: str, top: int) -> Fetched[HolderRecord]:
+        """The `top` largest holders of a token, largest first."""
+        cfg = self.config
+        out: Fetched[HolderRecord] = Fetched()
+        offset = 0
+        while out.items < top:
+            page_size = max(1, min(cfg.page_size, 100, top - out.items))
+            if offset + page_size > cfg.max_offset:
+                break
+            params = {"address": token_address, "offset": offset, "limit": page_size}
+            items = _items(await self.get(TOKEN_HOLDERS, params), TOKEN_HOLDERS)
+            for item in items:
+                out.items += 1
+                try:
+                    out.records.append(parse_holder(item, token_address))
+                except RecordError as exc:
+                    request = f"address={token_address}&offset={offset}"
+                    out.rejects.append(_reject(TOKEN_HOLDERS, request, exc, item))
+            if len(items) < page_size:  # no hasNext here: a short page is the last
+                break
+            offset += page_size
+        _check_not_all_malformed(out, TOKEN_HOLDERS)
+        return out
+
+    async def wallet_trades(
+        self,
+        wallet: str,
+        after_time: int | None,
+        before_time: int | None = None,
+        max_trades: int = 100_000,
+    ) -> Fetched[TradeRecord]:
+        """A wallet's swaps with after_time < t < before_time, newest first.
+
+        Past the offset cap the window slides: `before_time` moves to just after the
+        oldest trade seen and the offset restarts; repeats are dropped by key.
+        """
+        cfg = self.config
+        page_size = max(1, min(cfg.page_size, 100, cfg.max_offset))
+        out: Fetched[TradeRecord] = Fetched()
+        seen: set[tuple[str, int, int, str]] = set()
+        offset, before = 0, before_time
+        oldest: int | None = None
+        while True:
+            if offset + page_size > cfg.max_offset:
+                if oldest is None:
+                    break
+                # +1 because before_time is exclusive: trades in the oldest second that
+                # did not fit are fetched again; fall back to the oldest to make progress.
+                slide = oldest + 1 if before is None or oldest + 1 < before else oldest
+                if before is not None and slide >= before:
+                    break
+                before, offset = slide, 0
+            params: dict[str, Any] = {
+                "address": wallet,
+                "tx_type": "swap",
+                "offset": offset,
+                "limit": page_size,
+            }
+            if after_time is not None:
+                params["after_time"] = after_time
+            if before is not None:
+                params["before_time"] = before
+            data = await self.get(WALLET_TRADES, params)
+            items = _items(data, WALLET_TRADES)
+            for item in items:
+                out.items += 1
+                try:
+                    record = parse_trade(item, wallet)
+                except RecordError as exc:
+                    request = f"address={wallet}&offset={offset}&before_time={before}"
+                    out.rejects.append(_reject(WALLET_TRADES, request, exc, item))
+                    continue
+                oldest = (
+                    record.block_unix_time
+                    if oldest is None
+                    else min(oldest, record.block_unix_time)
+                )
+                if record.key not in seen:
+                    seen.add(record.key)
+                    out.records.append(record)
+            if len(out.records) >= max_trades:
+                out.capped = True
+                del out.records[max_trades:]
+                break
+            if len(items) < page_size or data.get("hasNext") is False:
+                break
+            offset += page_size
+        _check_not_all_malformed(out, WALLET_TRADES)
+        return out
+
+
+def passes_filters(record: TokenRecord, filters: TokensConfig) -> bool:
+    """The configured token filters, applied client-side too (the API may ignore some)."""
+    checks = (
+        (record.liquidity, filters.min_liquidity),
+        (record.market_cap, filters.min_market_cap),
+        (record.volume_24h_usd, filters.min_volume_24h_usd),
+        (record.holder, filters.min_holder),
+        (record.trade_24h_count, filters.min_trade_24h_count),
+    )
+    if any(value is not None and value < bound for value, bound in checks):
+        return False
+    change = record.price_change_24h_percent
+    return change is None or abs(change) <= filters.max_price_change_24h_percent
+
+
+def _data(body: Any, path: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(f"BirdEye {path}: expected a JSON object, got {type(body).__name__}")
+    if body.get("success") is False:
+        raise ApiError(f"BirdEye {path} reported failure: {body.get('message', 'no message')}")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise ApiError(f"BirdEye {path}: response has no 'data' object")
+    return data
+
+
+def _items(data: dict[str, Any], path: str) -> list[Any]:
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ApiError(f"BirdEye {path}: response has no 'data.items' list")
+    return items
+
+
+def _reject(endpoint: str, request: str, exc: RecordError, item: Any) -> Reject:
+    return Reject(endpoint, request, str(exc), json.dumps(item, default=str))
+
+
+def _check_not_all_malformed(out: Fetched[Any], path: str) -> None:
+    if out.items and not out.records and len(out.rejects) == out.items:
+        raise ApiError(
+            f"BirdEye {path}: all {out.items} items were malformed (first: {out.rejects[0].reason})"
+        )
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or body)[:200]
+    return str(body)[:200]

@@ -1,0 +1,308 @@
+"""Typed records parsed from BirdEye responses, one parser per endpoint.
+
+Parsers accept the documented variants (amounts as numbers or strings, a null
+`price` falling back to `nearest_price`, then to unpriced) and reject anything
+else with a `RecordError` that names the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+class RecordError(ValueError):
+    """An API record that does not have the documented shape."""
+
+
+@dataclass
+class TokenRecord:
+    """One token-list row (v3 snake_case or v1 camelCase)."""
+
+    token_address: str
+    symbol: str | None
+    name: str | None
+    decimals: int | None
+    price: float | None
+    liquidity: float | None
+    market_cap: float | None
+    fdv: float | None
+    volume_24h_usd: float | None
+    volume_24h_change_percent: float | None
+    price_change_24h_percent: float | None
+    trade_24h_count: int | None
+    buy_24h: int | None
+    sell_24h: int | None
+    unique_wallet_24h: int | None
+    holder: int | None
+    last_trade_unix_time: int | None
+    recent_listing_time: int | None
+
+
+@dataclass
+class HolderRecord:
+    """One top-holder row of a token."""
+
+    token_address: str
+    wallet_address: str
+    token_account: str | None
+    amount_raw: str
+    decimals: int
+    ui_amount: float
+
+
+@dataclass
+class TradeRecord:
+    """One swap of a wallet: what it gave up (from) and what it received (to)."""
+
+    tx_hash: str
+    ins_index: int
+    inner_ins_index: int
+    wallet_address: str
+    block_unix_time: int
+    block_number: int | None
+    source: str | None
+    from_token_address: str
+    from_symbol: str | None
+    from_decimals: int
+    from_amount_raw: str
+    from_amount: float
+    from_price_usd: float | None
+    to_token_address: str
+    to_symbol: str | None
+    to_decimals: int
+    to_amount_raw: str
+    to_amount: float
+    to_price_usd: float | None
+    volume_usd: float | None
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        return (self.tx_hash, self.ins_index, self.inner_ins_index, self.wallet_address)
+
+
+# --- field readers ------------------------------------------------------------
+
+
+def _get(obj: dict[str, Any], key: str, path: str, required: bool) -> Any:
+    value = obj.get(key)
+    if value is None and required:
+        raise RecordError(f"{path}{key}: missing")
+    return value
+
+
+def text(obj: dict[str, Any], key: str, path: str = "", required: bool = False) -> str | None:
+    """A string field (required ones must be non-empty)."""
+    value = _get(obj, key, path, required)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise RecordError(f"{path}{key}: expected a string, got {value!r}")
+    return value
+
+
+def number(obj: dict[str, Any], key: str, path: str = "", required: bool = False) -> float | None:
+    """A finite number, given as a JSON number or a numeric string."""
+    value = _get(obj, key, path, required)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RecordError(f"{path}{key}: expected a number, got {value!r}")
+    try:
+        result = float(value)
+    except ValueError:
+        raise RecordError(f"{path}{key}: expected a number, got {value!r}") from None
+    if not math.isfinite(result):
+        raise RecordError(f"{path}{key}: expected a finite number, got {value!r}")
+    return result
+
+
+def integer(obj: dict[str, Any], key: str, path: str = "", required: bool = False) -> int | None:
+    """An integer, given as a JSON integer, an integral float or a digit string."""
+    value = _get(obj, key, path, required)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RecordError(f"{path}{key}: expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise RecordError(f"{path}{key}: expected an integer, got {value!r}")
+
+
+def raw_amount(obj: dict[str, Any], key: str, path: str = "") -> str:
+    """A raw token amount (integer as number or string), as an unsigned digit string."""
+    value = integer(obj, key, path, required=True)
+    assert value is not None
+    return str(abs(value))
+
+
+# --- endpoints ------------------------------------------------------------------
+
+
+def parse_token_v3(item: Any) -> TokenRecord:
+    """An item of /defi/v3/token/list."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    return TokenRecord(
+        token_address=text(item, "address", required=True) or "",
+        symbol=text(item, "symbol"),
+        name=text(item, "name"),
+        decimals=integer(item, "decimals"),
+        price=number(item, "price"),
+        liquidity=number(item, "liquidity"),
+        market_cap=number(item, "market_cap"),
+        fdv=number(item, "fdv"),
+        volume_24h_usd=number(item, "volume_24h_usd"),
+        volume_24h_change_percent=number(item, "volume_24h_change_percent"),
+        price_change_24h_percent=number(item, "price_change_24h_percent"),
+        trade_24h_count=integer(item, "trade_24h_count"),
+        buy_24h=integer(item, "buy_24h"),
+        sell_24h=integer(item, "sell_24h"),
+        unique_wallet_24h=integer(item, "unique_wallet_24h"),
+        holder=integer(item, "holder"),
+        last_trade_unix_time=integer(item, "last_trade_unix_time"),
+        recent_listing_time=integer(item, "recent_listing_time"),
+    )
+
+
+def parse_token_v1(item: Any) -> TokenRecord:
+    """An item of /defi/tokenlist (v1, camelCase)."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    return TokenRecord(
+        token_address=text(item, "address", required=True) or "",
+        symbol=text(item, "symbol"),
+        name=text(item, "name"),
+        decimals=integer(item, "decimals"),
+        price=number(item, "price"),
+        liquidity=number(item, "liquidity"),
+        market_cap=number(item, "mc"),
+        fdv=None,
+        volume_24h_usd=number(item, "v24hUSD"),
+        volume_24h_change_percent=number(item, "v24hChangePercent"),
+        price_change_24h_percent=None,
+        trade_24h_count=None,
+        buy_24h=None,
+        sell_24h=None,
+        unique_wallet_24h=None,
+        holder=None,
+        last_trade_unix_time=integer(item, "lastTradeUnixTime"),
+        recent_listing_time=None,
+    )
+
+
+def parse_holder(item: Any, token_address: str) -> HolderRecord:
+    """An item of /defi/v3/token/holder for `token_address`."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    mint = text(item, "mint")
+    if mint is not None and mint != token_address:
+        raise RecordError(f"mint: {mint!r} is not the requested token {token_address!r}")
+    decimals = integer(item, "decimals", required=True)
+    assert decimals is not None
+    amount = raw_amount(item, "amount")
+    ui = number(item, "ui_amount")
+    if ui is None:
+        ui = int(amount) / 10**decimals
+    return HolderRecord(
+        token_address=token_address,
+        wallet_address=text(item, "owner", required=True) or "",
+        token_account=text(item, "token_account"),
+        amount_raw=amount,
+        decimals=decimals,
+        ui_amount=abs(ui),
+    )
+
+
+@dataclass
+class _Leg:
+    address: str
+    symbol: str | None
+    decimals: int
+    amount_raw: str
+    amount: float
+    price: float | None
+
+
+def _leg_side(leg: dict[str, Any], path: str) -> str:
+    side = leg.get("type_swap")
+    if side in ("from", "to"):
+        return str(side)
+    if side is None:  # undocumented but unambiguous: the sign of the change says it
+        change = number(leg, "change_amount", path)
+        if change is not None and change != 0:
+            return "from" if change < 0 else "to"
+    raise RecordError(f"{path}type_swap: expected 'from' or 'to', got {side!r}")
+
+
+def _parse_leg(leg: dict[str, Any], path: str) -> _Leg:
+    decimals = integer(leg, "decimals", path, required=True)
+    assert decimals is not None
+    amount = raw_amount(leg, "amount", path)
+    ui = number(leg, "ui_amount", path)
+    if ui is None:
+        ui = int(amount) / 10**decimals
+    price = number(leg, "price", path)
+    if price is None:
+        price = number(leg, "nearest_price", path)
+    return _Leg(
+        address=text(leg, "address", path, required=True) or "",
+        symbol=text(leg, "symbol", path),
+        decimals=decimals,
+        amount_raw=amount,
+        amount=abs(ui),
+        price=price,
+    )
+
+
+def parse_trade(item: Any, wallet: str) -> TradeRecord:
+    """An item of /trader/txs/seek_by_time for `wallet`."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    owner = text(item, "owner")
+    if owner is not None and owner != wallet:
+        raise RecordError(f"owner: {owner!r} is not the requested wallet")
+    sides: dict[str, _Leg] = {}
+    for name in ("base", "quote"):
+        leg = item.get(name)
+        if not isinstance(leg, dict):
+            raise RecordError(f"{name}: expected an object, got {leg!r}")
+        side = _leg_side(leg, f"{name}.")
+        if side in sides:
+            raise RecordError(f"{name}.type_swap: both legs are {side!r}")
+        sides[side] = _parse_leg(leg, f"{name}.")
+    gave, got = sides["from"], sides["to"]
+    block_time = integer(item, "block_unix_time", required=True)
+    ins = integer(item, "ins_index", required=True)
+    inner = integer(item, "inner_ins_index", required=True)
+    assert block_time is not None and ins is not None and inner is not None
+    return TradeRecord(
+        tx_hash=text(item, "tx_hash", required=True) or "",
+        ins_index=ins,
+        inner_ins_index=inner,
+        wallet_address=wallet,
+        block_unix_time=block_time,
+        block_number=integer(item, "block_number"),
+        source=text(item, "source"),
+        from_token_address=gave.address,
+        from_symbol=gave.symbol,
+        from_decimals=gave.decimals,
+        from_amount_raw=gave.amount_raw,
+        from_amount=gave.amount,
+        from_price_usd=gave.price,
+        to_token_address=got.address,
+        to_symbol=got.symbol,
+        to_decimals=got.decimals,
+        to_amount_raw=got.amount_raw,
+        to_amount=got.amount,
+        to_price_usd=got.price,
+        volume_usd=number(item, "volume_usd"),
+    )

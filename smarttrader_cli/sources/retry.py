@@ -1,0 +1,51 @@
+"""Retry policy for HTTP APIs: which failures to retry and how long to back off."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+# 408 request timeout, 425 too early, 429 rate limited, 5xx server trouble.
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts with exponential backoff and full jitter."""
+
+    max_retries: int = 6
+    base_seconds: float = 0.5
+    max_seconds: float = 30.0
+
+    def backoff(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to wait before retry number `attempt` (0-based); Retry-After wins, capped."""
+        if retry_after is not None:
+            return max(0.0, min(self.max_seconds, retry_after))
+        ceiling = min(self.max_seconds, self.base_seconds * 2**attempt)
+        return (rng or random).uniform(0, ceiling)
+
+    def retryable(self, status: int) -> bool:
+        """Whether an HTTP status is worth another attempt."""
+        return status in RETRYABLE_STATUS
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
