@@ -1,7 +1,113 @@
-"""`st bronze`: commands are added as their stage lands."""
+"""`st bronze`: BirdEye token list, whale holders and wallet trades into the lake."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-app = typer.Typer(help="bronze commands.", no_args_is_help=True)
+from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.output import OutputFormat, emit
+
+if TYPE_CHECKING:
+    from smarttrader_cli.stages.bronze import StageSummary
+
+app = typer.Typer(help="Bronze stages: raw BirdEye data into Delta tables.", no_args_is_help=True)
+
+
+def _show(summary: StageSummary, fmt: OutputFormat) -> None:
+    row = {
+        "stage": summary.stage,
+        "run_id": summary.run_id,
+        "rows_in": summary.rows_in,
+        "rows_out": summary.rows_out,
+        "rejects": summary.rejects,
+        **summary.details,
+    }
+    emit([row], fmt, title=summary.stage)
+
+
+def parse_time(value: str | None, option: str) -> int | None:
+    """Unix seconds from unix seconds, an ISO date or an ISO datetime (UTC if naive)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            "expected unix seconds, YYYY-MM-DD or an ISO datetime", param_hint=option
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp())
+
+
+@app.command("tokens")
+def tokens(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Fetch the token list with the filters of `tokens:` into bronze.token_metrics.
+
+    Example: st bronze tokens --format json
+    """
+    from smarttrader_cli.stages.bronze import run_tokens
+
+    _show(run_tokens(app_context(ctx)), fmt)
+
+
+@app.command("whales")
+def whales(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Fetch top holders of the latest token snapshot into bronze.whale_holders.
+
+    Tokens fetched within `whales.refetch_after_hours` are skipped.
+
+    Example: st bronze whales
+    """
+    from smarttrader_cli.stages.bronze import run_whales
+
+    _show(run_whales(app_context(ctx)), fmt)
+
+
+@app.command("trades")
+def trades(
+    ctx: typer.Context,
+    wallet: Annotated[
+        list[str] | None,
+        typer.Option("--wallet", "-w", help="Only this wallet (repeatable); default: all whales."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="Fetch from this time (unix, YYYY-MM-DD or ISO), not the watermark."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Fetch trades before this time (backfills).")
+    ] = None,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh", help="Ignore watermarks: refetch the lookback window and replace it."
+        ),
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Fetch whale wallets' swaps since each wallet's watermark into bronze.wallet_trades.
+
+    Completed wallets are committed every `trades.commit_every_wallets`; a failed run
+    keeps them and the next run resumes.
+
+    Example: st bronze trades --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU --since 2025-01-01
+    """
+    from smarttrader_cli.errors import UsageError
+    from smarttrader_cli.stages.bronze import run_trades
+
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise UsageError("--since must be before --until")
+    wallets = [w.strip() for w in wallet or []]
+    if any(not w for w in wallets):
+        raise UsageError("--wallet must not be empty")
+    _show(run_trades(app_context(ctx), wallets or None, start, end, full_refresh), fmt)

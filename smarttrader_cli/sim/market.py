@@ -60,6 +60,7 @@ class SimSettings:
     rate_limit: float = 0.0  # BirdEye requests per second; 0 = unlimited
     fault_rate: float = 0.0  # share of BirdEye requests answered with a fault
     fault_delay_seconds: float = 3.0  # how long a "slow" fault stalls (past the client timeout)
+    outage_after_requests: int = 0  # after this many BirdEye requests, answer 503; 0 = never
     malformed_rate: float = 0.002  # extra malformed records in trade histories, per trade
     history_days: int = 40  # trades span this many days before end_time
     end_time: int | None = None  # unix seconds of the market's "now"; default: this hour

@@ -103,6 +103,10 @@ def create_app(state: SimState) -> Starlette:
             if key and request.headers.get("x-api-key") != key:
                 stats["status 401"] += 1
                 return JSONResponse({"success": False, "message": "Unauthorized"}, 401)
+            outage = settings.outage_after_requests
+            if outage and stats["birdeye_requests"] > outage:
+                stats["status 503"] += 1
+                return JSONResponse({"success": False, "message": "outage"}, 503)
             if not limiter.allow():
                 stats["status 429"] += 1
                 return JSONResponse({"success": False, "message": "Too many requests"}, 429)
