@@ -1,0 +1,189 @@
+"""The compose stack, checked without a Docker engine: shape, files, env names, ports."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from smarttrader_cli.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose" / "docker-compose.yaml"
+DOCKERFILE = ROOT / "compose" / "Dockerfile"
+TEST_ENV = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"}
+_VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::([?-])([^}]*))?\}")
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose-style ${VAR}, ${VAR:-default}, ${VAR:?error} substitution."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name, kind, arg = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise KeyError(f"{name}: {arg}")
+        return arg or ""
+
+    return _VAR.sub(sub, value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())  # resolves the <<: merge keys
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return {name: interpolate(svc, TEST_ENV) for name, svc in compose["services"].items()}
+
+
+def st_services(services: dict[str, Any]) -> dict[str, Any]:
+    return {n: s for n, s in services.items() if s.get("image", "").startswith("smarttrader/st")}
+
+
+def test_services_present(services: dict[str, Any]) -> None:
+    assert set(services) >= {
+        "redpanda",
+        "redpanda-console",
+        "minio",
+        "minio-init",
+        "spark-master",
+        "spark-worker",
+        "webhook",
+        "scheduler",
+    }
+    assert set(st_services(services)) == {"spark-master", "spark-worker", "webhook", "scheduler"}
+
+
+def test_st_services_build_from_the_dockerfile(services: dict[str, Any]) -> None:
+    for name, svc in st_services(services).items():
+        build = svc["build"]
+        context = (COMPOSE.parent / build["context"]).resolve()
+        assert context == ROOT, name
+        assert (context / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+def test_mounted_and_copied_files_exist(services: dict[str, Any]) -> None:
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (COMPOSE.parent / source).resolve().exists(), f"{name}: {source}"
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_dockerfile_bakes_java_spark_jars_and_supercronic() -> None:
+    text = DOCKERFILE.read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "openjdk-17-jre-headless" in text
+    assert '".[spark]"' in text
+    assert "scripts/install-deps.sh" in text
+    assert "cache/jars" in text and "bin/supercronic" in text
+
+
+def test_scheduler_runs_the_project_crontab(services: dict[str, Any]) -> None:
+    scheduler = services["scheduler"]
+    assert scheduler["command"][0] == "supercronic"
+    crontab = scheduler["command"][-1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in scheduler["volumes"]}
+    assert (COMPOSE.parent / mounts[crontab]).resolve() == ROOT / "crontab" / "smarttrader.crontab"
+    assert scheduler["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+
+
+def test_st_env_names_are_real_config_keys(services: dict[str, Any]) -> None:
+    for name, svc in st_services(services).items():
+        env = {k: str(v) for k, v in svc["environment"].items()}
+        overrides = {k for k in env if k.startswith("ST_") and "__" in k}
+        assert overrides, name
+        loaded = load_config(None, env=env, search=False)  # unknown keys raise ConfigError
+        for var in overrides:
+            assert loaded.sources.get(_dotted(loaded.sources, var)) == f"env {var}", var
+        config = loaded.config
+        assert config.lake.root == "s3://smart-trader/lake"
+        assert config.stream.backend == "kafka"
+        assert loaded.secrets.aws_access_key_id == "key"
+
+
+def _dotted(sources: dict[str, str], var: str) -> str:
+    return next(k for k, v in sources.items() if v == f"env {var}")
+
+
+def test_ports_and_hosts_agree(services: dict[str, Any]) -> None:
+    env = services["scheduler"]["environment"]
+    loaded = load_config(None, env={k: str(v) for k, v in env.items()}, search=False)
+    config = loaded.config
+
+    kafka_host, kafka_port = config.stream.bootstrap_servers.split(":")
+    redpanda = " ".join(services["redpanda"]["command"])
+    assert f"internal://{kafka_host}:{kafka_port}" in redpanda
+    assert f"internal://0.0.0.0:{kafka_port}" in redpanda
+    assert services["redpanda-console"]["environment"]["KAFKA_BROKERS"] == (
+        config.stream.bootstrap_servers
+    )
+
+    endpoint = config.lake.storage_options["AWS_ENDPOINT_URL"]
+    host, port = endpoint.removeprefix("http://").split(":")
+    assert host in services and "--address" in services["minio"]["command"]
+    assert services["minio"]["command"][services["minio"]["command"].index("--address") + 1] == (
+        f":{port}"
+    )
+    assert services["minio-init"]["environment"]["S3_ENDPOINT"] == endpoint
+    bucket = config.lake.root.removeprefix("s3://").split("/")[0]
+    assert services["minio-init"]["environment"]["S3_BUCKET"] == bucket
+
+    master = config.spark.master.removeprefix("spark://")
+    master_host, master_port = master.split(":")
+    assert master_host in services
+    assert (
+        services["spark-master"]["command"][services["spark-master"]["command"].index("--port") + 1]
+        == master_port
+    )
+    assert config.spark.master in services["spark-worker"]["command"]
+
+    webhook = services["webhook"]
+    port = str(webhook["environment"]["ST_WEBHOOK__PORT"])
+    assert webhook["environment"]["ST_WEBHOOK__HOST"] == "0.0.0.0"
+    assert any(p.split(":")[-1] == port for p in webhook["ports"])
+
+
+def test_host_ports_are_unique(services: dict[str, Any]) -> None:
+    published = [p.rsplit(":", 1)[0] for s in services.values() for p in s.get("ports", [])]
+    assert len(published) == len(set(published))
+
+
+def test_required_secrets_fail_loudly_when_unset(compose: dict[str, Any]) -> None:
+    with pytest.raises(KeyError, match="AWS_ACCESS_KEY_ID"):
+        interpolate(compose["services"]["minio"], {})
+
+
+def test_docker_compose_config_when_available() -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker CLI not installed")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("docker compose plugin not installed")
+    proc = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", **TEST_ENV},
+    )
+    assert proc.returncode == 0, proc.stderr
