@@ -1,7 +1,73 @@
-"""`st stream`: commands are added as their stage lands."""
+"""`st stream`: move webhook events from the stream into the lake."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="stream commands.", no_args_is_help=True)
+from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.output import OutputFormat, emit
+
+app = typer.Typer(
+    help="The webhook event stream (Kafka/Redpanda or the local log) and its drain.",
+    no_args_is_help=True,
+)
+
+
+@app.command("drain")
+def drain(
+    ctx: typer.Context,
+    max_messages: Annotated[
+        int | None, typer.Option("--max-messages", min=1, help="Stop after this many messages.")
+    ] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", min=0.1, help="Stop after this many seconds.")
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", help="Keep waiting for new events once caught up (until a limit)."
+        ),
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Drain the stream into bronze.webhook_events exactly once, one Delta commit per batch.
+
+    Runs until caught up (for cron every 5 minutes) or until a limit is hit. Offsets are
+    stored in the table itself, so a crash at any point loses and duplicates nothing.
+
+    Example: st stream drain --max-seconds 240
+    """
+    from smarttrader_cli.stream.drain import DrainLimits, drain_stream
+
+    result = drain_stream(app_context(ctx), DrainLimits(max_messages, max_seconds, follow))
+    row = {
+        "messages": result.messages,
+        "events_written": result.events_written,
+        "duplicates": result.duplicates,
+        "dead_letters": result.dead_letters,
+        "commits": result.commits,
+        "conflicts": result.conflicts,
+        "caught_up": result.caught_up,
+        "lag": sum(result.lag.values()),
+        "seconds": round(result.seconds, 2),
+        "events_per_second": round(result.messages / result.seconds) if result.seconds else 0,
+    }
+    emit([row], fmt, list(row), title="stream drain")
+
+
+@app.command("status")
+def status(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Per partition: the offset committed to the lake, the stream's end, and the lag.
+
+    Example: st stream status --format json
+    """
+    from smarttrader_cli.stream.status import stream_status
+
+    emit(
+        stream_status(app_context(ctx)),
+        fmt,
+        ["partition", "committed_offset", "end_offset", "lag"],
+        title="stream",
+    )

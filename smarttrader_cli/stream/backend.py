@@ -1,0 +1,120 @@
+"""The stream backends' one interface: producers publish events durably, consumers read by offset.
+
+`kafka` (confluent-kafka against Redpanda or Apache Kafka) and `local` (an on-disk segment
+log, no broker) implement it; the webhook server and `st stream drain` see only this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from smarttrader_cli.errors import ConfigError, StError
+
+if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
+
+
+class BrokerUnavailableError(StError):
+    """The broker did not acknowledge in time (or cannot be reached)."""
+
+
+@dataclass(frozen=True)
+class OutboundEvent:
+    """One webhook event on its way to the stream: key = signature, value = event JSON."""
+
+    key: bytes
+    value: bytes
+    received_at_us: int
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """One message read back from the stream, with its position."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    received_at_us: int | None
+
+
+# Given the partitions just assigned, return the offset to start each one at.
+OffsetResolver = Callable[[list[int]], dict[int, int]]
+
+
+class Producer(Protocol):
+    """Publishes events; returns only once they are durable in the stream."""
+
+    def publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
+        """Durability flag per event: True once acknowledged (local: fsynced)."""
+        ...
+
+    def describe(self) -> str:
+        """A short name of where events go, for status output."""
+        ...
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and release resources."""
+        ...
+
+
+class Consumer(Protocol):
+    """Reads the stream from offsets the caller chooses (the Delta table's txn versions)."""
+
+    generation: int  # bumped on every (re)assignment; buffered messages of older ones are stale
+
+    def start(self, resolve: OffsetResolver) -> None:
+        """Join, and seek every partition it gets to `resolve(partitions)`."""
+        ...
+
+    def assignment(self) -> list[int]:
+        """The partitions currently assigned."""
+        ...
+
+    def poll(self, max_messages: int, max_bytes: int, timeout: float) -> list[StreamMessage]:
+        """Up to `max_messages` messages (about `max_bytes`) in offset order per partition."""
+        ...
+
+    def seek(self, partition: int, offset: int) -> None:
+        """Continue `partition` at `offset`."""
+        ...
+
+    def lag(self) -> dict[int, int]:
+        """Messages not yet read per assigned partition (high watermark minus position)."""
+        ...
+
+    def commit_informational(self, offsets: dict[int, int]) -> None:
+        """Record progress where operators look (Kafka group offsets); never read back."""
+        ...
+
+    def close(self) -> None:
+        """Leave the group and release resources."""
+        ...
+
+
+def open_producer(config: Config) -> Producer:
+    """The configured backend's producer."""
+    if config.stream.backend == "local":
+        from smarttrader_cli.stream.local_log import LocalProducer
+
+        return LocalProducer(config.stream)
+    if config.stream.backend == "kafka":
+        from smarttrader_cli.stream.kafka_backend import KafkaProducer
+
+        return KafkaProducer(config.stream)
+    raise ConfigError(f"stream.backend must be kafka or local, not {config.stream.backend!r}")
+
+
+def open_consumer(config: Config) -> Consumer:
+    """The configured backend's consumer for the drain's group."""
+    if config.stream.backend == "local":
+        from smarttrader_cli.stream.local_log import LocalConsumer
+
+        return LocalConsumer(config.stream)
+    if config.stream.backend == "kafka":
+        from smarttrader_cli.stream.kafka_backend import KafkaConsumer
+
+        return KafkaConsumer(config.stream)
+    raise ConfigError(f"stream.backend must be kafka or local, not {config.stream.backend!r}")

@@ -1,0 +1,180 @@
+"""The `local` backend: a durable on-disk log with partitions and offsets, no broker.
+
+Layout: `<stream.local_dir>/<topic>/p<N>/<base offset>.seg` (see segments.py). A message
+goes to partition crc32(key) % partitions, so one signature always lands in one partition;
+offsets are record indexes per partition. Publishing fsyncs before it returns. One
+writer process at a time holds `<topic>/.writer.lock`; readers run concurrently.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smarttrader_cli.errors import StError
+from smarttrader_cli.stream.backend import OffsetResolver, OutboundEvent, StreamMessage
+from smarttrader_cli.stream.segments import SegmentReader, SegmentWriter, end_offset
+
+if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import StreamConfig
+
+HEADER = struct.Struct(">qH")
+
+
+def encode(event: OutboundEvent) -> bytes:
+    """A log record body: received time, key length, key, value."""
+    return HEADER.pack(event.received_at_us, len(event.key)) + event.key + event.value
+
+
+def decode(partition: int, offset: int, body: bytes) -> StreamMessage:
+    """A record body back as a message."""
+    received, key_len = HEADER.unpack_from(body)
+    key_end = HEADER.size + key_len
+    return StreamMessage(partition, offset, body[HEADER.size : key_end], body[key_end:], received)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Stable across processes and runs (unlike hash())."""
+    return zlib.crc32(key) % partitions
+
+
+class LocalLog:
+    """The topic directory and its fixed partition count."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.root = Path(config.local_dir) / config.topic
+        self.segment_bytes = config.segment_bytes
+        meta = self.root / "meta.json"
+        if meta.exists():
+            self.partitions = int(json.loads(meta.read_text())["partitions"])
+        else:
+            self.partitions = config.partitions
+
+    def create(self) -> None:
+        """Create the topic directory and record its partition count (fixed from then on)."""
+        meta = self.root / "meta.json"
+        if meta.exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = meta.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"partitions": self.partitions}))
+        os.replace(tmp, meta)
+
+    def partition_dir(self, partition: int) -> Path:
+        return self.root / f"p{partition}"
+
+    def end_offsets(self) -> dict[int, int]:
+        """High watermark per partition."""
+        return {p: end_offset(self.partition_dir(p)) for p in range(self.partitions)}
+
+
+class LocalProducer:
+    """Appends to the local log under the writer lock; durable (fsynced) on return."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.log = LocalLog(config)
+        self.log.create()
+        self._lock_fd = os.open(self.log.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StError(
+                f"another process is writing the local stream log {self.log.root}"
+            ) from None
+        self._writers = {
+            p: SegmentWriter(self.log.partition_dir(p), self.log.segment_bytes)
+            for p in range(self.log.partitions)
+        }
+
+    def publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
+        """Append and fsync every touched partition; all-or-nothing per call."""
+        by_partition: dict[int, list[bytes]] = {}
+        for event in events:
+            p = partition_for(event.key, self.log.partitions)
+            by_partition.setdefault(p, []).append(encode(event))
+        try:
+            for p, bodies in by_partition.items():
+                self._writers[p].append(bodies, sync=True)
+        except OSError:
+            return [False] * len(events)
+        return [True] * len(events)
+
+    def describe(self) -> str:
+        return f"local log {self.log.root}"
+
+    def close(self, timeout: float = 10.0) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+class LocalConsumer:
+    """Reads every partition of the local log from the offsets the drain resolves."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.log = LocalLog(config)
+        self.generation = 0
+        self._readers: dict[int, SegmentReader] = {}
+        self._next_partition = 0
+
+    def start(self, resolve: OffsetResolver) -> None:
+        """Take all partitions (one drain reads the whole local log) and seek each."""
+        parts = list(range(self.log.partitions))
+        self._readers = {p: SegmentReader(self.log.partition_dir(p)) for p in parts}
+        for p, offset in resolve(parts).items():
+            self._readers[p].seek(offset)
+        self.generation += 1
+
+    def assignment(self) -> list[int]:
+        return sorted(self._readers)
+
+    def seek(self, partition: int, offset: int) -> None:
+        self._readers[partition].seek(offset)
+
+    def poll(self, max_messages: int, max_bytes: int, timeout: float) -> list[StreamMessage]:
+        """Round-robin over partitions; waits up to `timeout` when nothing is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self._read(max_messages, max_bytes)
+            if out or time.monotonic() >= deadline:
+                return out
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _read(self, max_messages: int, max_bytes: int) -> list[StreamMessage]:
+        out: list[StreamMessage] = []
+        size = 0
+        parts = self.assignment()
+        if not parts:
+            return out
+        for i in range(len(parts)):
+            p = parts[(self._next_partition + i) % len(parts)]
+            if len(out) >= max_messages or size >= max_bytes:
+                break
+            records = self._readers[p].read(max_messages - len(out), max_bytes - size)
+            for offset, body in records:
+                out.append(decode(p, offset, body))
+                size += len(body)
+        self._next_partition = (self._next_partition + 1) % len(parts)
+        return out
+
+    def lag(self) -> dict[int, int]:
+        return {p: r.remaining() for p, r in self._readers.items()}
+
+    def commit_informational(self, offsets: dict[int, int]) -> None:
+        """Nothing to do: the Delta table is the only offset store of the local backend."""
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.close()
+        self._readers = {}

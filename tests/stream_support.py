@@ -1,0 +1,77 @@
+"""Helpers for the stream tests: simulated Helius events, producing them, reading the lake."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from smarttrader_cli.config import load_config
+from smarttrader_cli.lake.store import Lake
+from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
+from smarttrader_cli.sim.market import Market, SimSettings
+from smarttrader_cli.sim.webhooks import enhanced_swaps
+from smarttrader_cli.stream.backend import OutboundEvent, open_producer
+
+
+def helius_events(
+    count: int, seed: int = 7, start_time: int = 1_760_000_000
+) -> list[dict[str, Any]]:
+    """`count` simulated enhanced SWAP events with distinct signatures."""
+    return enhanced_swaps(Market(SimSettings(seed=seed)), count, start_time=start_time)
+
+
+def outbound(events: list[dict[str, Any]]) -> list[OutboundEvent]:
+    now = int(time.time() * 1e6)
+    return [OutboundEvent(e["signature"].encode(), orjson.dumps(e), now) for e in events]
+
+
+def produce(config_path: Path, values: list[OutboundEvent], chunk: int = 2000) -> None:
+    """Publish through the configured backend's producer (everything must be acknowledged)."""
+    producer = open_producer(load_config(config_path).config)
+    try:
+        for i in range(0, len(values), chunk):
+            part = values[i : i + chunk]
+            assert all(producer.publish(part, timeout=30.0)), "publish not acknowledged"
+    finally:
+        producer.close()
+
+
+def with_faults(
+    events: list[dict[str, Any]], duplicates: int, bad: int, seed: int = 1
+) -> tuple[list[OutboundEvent], list[bytes]]:
+    """The events plus re-deliveries of some and some messages that are no event at all."""
+    rng = random.Random(seed)
+    values = outbound(events)
+    extra = [values[rng.randrange(len(values))] for _ in range(duplicates)]
+    junk = [
+        b"not json",
+        b"[1, 2]",
+        b'{"slot": 5}',
+        b'{"signature": 12}',
+        b'{"signature": "x", "slot": "7"}',
+    ]
+    bad_values = [junk[i % len(junk)] + b" " * (i // len(junk)) for i in range(bad)]
+    bad_events = [OutboundEvent(f"bad-{i}".encode(), v, 0) for i, v in enumerate(bad_values)]
+    mixed = values + extra + bad_events
+    rng.shuffle(mixed)
+    return mixed, bad_values
+
+
+def lake_for(config_path: Path) -> Lake:
+    return Lake.from_config(load_config(config_path))
+
+
+def event_signatures(config_path: Path) -> list[str]:
+    """Every signature row of bronze.webhook_events (duplicates included, if any)."""
+    lake = lake_for(config_path)
+    return lake.read(WEBHOOK_EVENTS, columns=["signature"]).column("signature").to_pylist()
+
+
+def dead_letter_keys(config_path: Path) -> list[tuple[int, int]]:
+    lake = lake_for(config_path)
+    table = lake.read(WEBHOOK_DEAD_LETTERS, columns=["stream_partition", "stream_offset"])
+    return list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))

@@ -1,0 +1,82 @@
+"""Crash test: SIGKILL `st stream drain` at random moments; the table ends exactly once.
+
+Local backend (no broker): the Kafka variant is in tests/integration/test_stream_kafka.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import write_config
+from tests.stream_support import (
+    dead_letter_keys,
+    event_signatures,
+    helius_events,
+    produce,
+    with_faults,
+)
+
+EVENTS = 100_000
+ST = Path(sys.executable).parent / "st"
+KILLS = 20
+
+
+def run_drain(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(ST), "stream", "drain", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def drain_env(config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ST_")}
+    env["ST_CONFIG"] = str(config)
+    return env
+
+
+def kill_repeatedly(env: dict[str, str], kills: int, rng: random.Random) -> int:
+    """Start a drain and SIGKILL it `kills` times at random moments; returns kills made."""
+    made = 0
+    while made < kills:
+        proc = run_drain(env)
+        time.sleep(rng.uniform(0.3, 4.0))
+        if proc.poll() is not None:  # finished (caught up) before the kill
+            _out, err = proc.communicate()
+            assert proc.returncode == 0, err.decode()
+            return made
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        made += 1
+    return made
+
+
+def test_sigkill_at_random_points_leaves_every_signature_exactly_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 2000})
+    events = helius_events(EVENTS)
+    values, bad = with_faults(events, duplicates=500, bad=50)
+    produce(config, values)
+    env = drain_env(config)
+
+    made = kill_repeatedly(env, KILLS, random.Random(20261125))
+    midway = len(event_signatures(config))
+    final = run_drain(env)
+    _out, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err.decode()
+
+    assert made == KILLS, f"the drain finished after only {made} kills; raise the event count"
+    assert 0 < midway < EVENTS  # the kills landed while work was being committed
+    counts = Counter(event_signatures(config))
+    assert len(counts) == EVENTS
+    assert set(counts) == {e["signature"] for e in events}
+    assert max(counts.values()) == 1
+    dead = dead_letter_keys(config)
+    assert len(dead) == len(set(dead)) == len(bad)
