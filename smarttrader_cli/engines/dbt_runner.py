@@ -32,10 +32,11 @@ _BAD_STATUSES = {"error", "fail", "runtime error", "skipped"}
 
 
 def project_dir() -> Path:
-    """The dbt project: $ST_DBT_PROJECT_DIR, else `dbt/` beside the package (repo layout)."""
+    """The dbt project: $ST_DBT_PROJECT_DIR, else `dbt/` beside the package, else ./dbt."""
     override = os.environ.get("ST_DBT_PROJECT_DIR")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "dbt")
+    # the repository layout (editable installs), then the image's WORKDIR layout
+    candidates += [Path(__file__).resolve().parents[2] / "dbt", Path.cwd() / "dbt"]
     for path in candidates:
         if (path / "dbt_project.yml").is_file():
             return path

@@ -1,0 +1,133 @@
+"""The three bronze stages against the simulator over HTTP, with faults, reruns and resume."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from smarttrader_cli.context import AppContext
+from smarttrader_cli.errors import ApiError
+from smarttrader_cli.lake.tables import (
+    API_REJECTS,
+    RUNS,
+    TOKEN_METRICS,
+    WALLET_TRADES,
+    WHALE_HOLDERS,
+)
+from smarttrader_cli.sim.market import SimSettings
+from smarttrader_cli.sim.server import run_in_thread
+from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
+from tests.services import write_config
+
+pytestmark = pytest.mark.integration
+
+END = int(time.time()) // 3600 * 3600 - 3600  # one market "now" shared by every sim here
+RUN_COLUMNS = {"run_id", "fetched_at", "snapshot_at", "rejected_at"}
+
+
+def settings(**kw) -> SimSettings:
+    return SimSettings(seed=21, wallets=30, tokens=8, trades=3000, end_time=END, **kw)
+
+
+def app_for(directory: Path, base_url: str, **overrides) -> AppContext:
+    # Client timeout 0.5 s < the sim's 1 s slow fault; retries are quick and many.
+    config = {
+        "lake.root": directory / "lake",
+        "runtime.state_dir": directory / "state",
+        "birdeye.base_url": base_url,
+        "birdeye.rate_limit_rps": 200.0,
+        "birdeye.burst": 20,
+        "birdeye.timeout_seconds": 0.5,
+        "birdeye.max_retries": 8,
+        "birdeye.backoff_base_seconds": 0.02,
+        "birdeye.backoff_max_seconds": 0.3,
+        "birdeye.page_size": 50,
+        "birdeye.max_offset": 500,  # small, so the bot's history slides its window
+        "trades.commit_every_wallets": 7,
+        **overrides,
+    }
+    return AppContext(config_path=write_config(directory / base_url.rsplit(":", 1)[1], config))
+
+
+def rows(app: AppContext, spec) -> list[tuple]:
+    table = app.lake.read(spec)
+    keep = [c for c in table.column_names if c not in RUN_COLUMNS]
+    return sorted(tuple(r[c] for c in keep) for r in table.select(keep).to_pylist())
+
+
+def run_all(app: AppContext) -> None:
+    run_tokens(app)
+    run_whales(app)
+    run_trades(app)
+
+
+def test_faulty_run_completes_reruns_add_nothing_and_match_a_clean_run(tmp_path: Path) -> None:
+    with run_in_thread(settings(fault_rate=0.05, fault_delay_seconds=1.0)) as sim:
+        faulty = app_for(tmp_path / "faulty", sim.base_url)
+        run_all(faulty)
+        stats = sim.stats()
+        assert sum(v for k, v in stats.items() if k.startswith("fault ")) > 0, stats
+        first = {spec.name: rows(faulty, spec) for spec in (WHALE_HOLDERS, WALLET_TRADES)}
+        # a second run: whales skipped (fetched recently), trades add no duplicates
+        again = run_whales(faulty)
+        assert again.details["tokens_fetched"] == 0 and again.rows_out == 0
+        rerun = run_trades(faulty)
+        assert rerun.rows_out == 0
+        assert rows(faulty, WALLET_TRADES) == first[WALLET_TRADES.name]
+        assert rows(faulty, WHALE_HOLDERS) == first[WHALE_HOLDERS.name]
+        truth = sim.market.truth()
+    trades = faulty.lake.read(WALLET_TRADES)
+    keys = set(zip(*(trades[k].to_pylist() for k in WALLET_TRADES.keys), strict=True))
+    assert len(keys) == trades.num_rows > 1000
+    wallets = set(trades["wallet_address"].to_pylist())
+    assert set(truth["smart_wallets"]) <= wallets and set(truth["losing_wallets"]) <= wallets
+    # only trades inside the lookback window, both legs filled
+    assert min(trades["block_unix_time"].to_pylist()) > time.time() - 30 * 86400 - 60
+    assert None not in trades["from_token_address"].to_pylist()
+    statuses = [r["status"] for r in faulty.lake.read(RUNS).to_pylist()]
+    assert statuses.count("succeeded") == 5 and "failed" not in statuses
+
+    with run_in_thread(settings()) as clean_sim:
+        clean = app_for(tmp_path / "clean", clean_sim.base_url)
+        run_all(clean)
+        assert clean_sim.stats().get("status 429", 0) == 0
+    for spec in (TOKEN_METRICS, WHALE_HOLDERS, WALLET_TRADES, API_REJECTS):
+        assert rows(faulty, spec) == rows(clean, spec), spec.name
+    rejects = faulty.lake.read(API_REJECTS).to_pylist()
+    assert all(r["reason"] and r["raw"] for r in rejects)
+
+
+def test_a_failed_run_keeps_completed_wallets_and_the_next_run_resumes(tmp_path: Path) -> None:
+    with run_in_thread(settings()) as sim:
+        reference = app_for(tmp_path / "reference", sim.base_url)
+        run_all(reference)
+        # the same lake, first filled up to the whales, then a trades run hitting an outage
+        shared = {"lake.root": tmp_path / "lake", "runtime.state_dir": tmp_path / "state"}
+        app = app_for(tmp_path / "a", sim.base_url, **shared)
+        run_tokens(app)
+        run_whales(app)
+    broken = settings(outage_after_requests=20)
+    with run_in_thread(broken) as outage:
+        failing = app_for(
+            tmp_path / "b",
+            outage.base_url,
+            **shared,
+            **{
+                "birdeye.max_retries": 1,
+                "birdeye.max_concurrency": 1,
+                "trades.commit_every_wallets": 2,
+            },
+        )
+        with pytest.raises(ApiError, match="HTTP 503"):
+            run_trades(failing)
+    kept = set(failing.lake.read(WALLET_TRADES)["wallet_address"].to_pylist())
+    expected = set(reference.lake.read(WALLET_TRADES)["wallet_address"].to_pylist())
+    assert 0 < len(kept) < len(expected)
+    runs = failing.lake.read(RUNS).to_pylist()
+    assert [r["status"] for r in runs if r["stage"] == "bronze.trades"] == ["failed"]
+    with run_in_thread(settings()) as sim:
+        resumed = app_for(tmp_path / "c", sim.base_url, **shared)
+        run_trades(resumed)
+    assert rows(resumed, WALLET_TRADES) == rows(reference, WALLET_TRADES)
