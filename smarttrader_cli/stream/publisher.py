@@ -1,0 +1,208 @@
+"""Making webhook events durable fast: dedupe, group commit, spool fallback, re-publishing.
+
+Requests hand their events to `Publisher.submit` and wait. One flusher task takes
+everything queued by concurrent requests and makes it durable in one backend call (one
+produce+ack round for Kafka, one write+fsync for the local log), so throughput does not
+pay one flush per request. With Kafka, events the broker does not acknowledge within
+`stream.producer_timeout_seconds` are fsynced to the spool instead; while the spool is
+not empty every new event goes there too (keeping order), and a background thread
+re-publishes it oldest first, moving the spool cursor only after the broker acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from smarttrader_cli.stream.backend import OutboundEvent, Producer
+from smarttrader_cli.stream.metrics import Metrics
+from smarttrader_cli.stream.spool import Spool
+
+log = logging.getLogger("st.webhook.publisher")
+
+MAX_REMEMBERED = 1_000_000  # dedupe memory bound, whatever the window
+REPUBLISH_BATCH = 2000
+
+
+class NotDurableError(Exception):
+    """Events could be neither acknowledged by the broker nor spooled."""
+
+
+@dataclass
+class Submitted:
+    """What happened to one request's events."""
+
+    accepted: int
+    duplicates: int
+
+
+class Publisher:
+    """The server's durable path: dedupe window, group commit, spool and re-publisher."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        spool: Spool | None,
+        metrics: Metrics,
+        producer_timeout: float,
+        dedupe_window: float,
+    ) -> None:
+        self.producer = producer
+        self.spool = spool
+        self.metrics = metrics
+        self.timeout = producer_timeout
+        self.window = dedupe_window
+        self.broker_up: bool | None = None  # unknown until the first publish
+        self.last_event_at: float | None = None
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._queue: list[tuple[OutboundEvent, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="st-publish")
+        self._route = threading.Lock()  # direct-vs-spool decisions against the re-publisher
+        self._stop = threading.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._republisher: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        if self.spool is not None:
+            self._republisher = threading.Thread(
+                target=self._republish_loop, name="st-republish", daemon=True
+            )
+            self._republisher.start()
+
+    async def close(self) -> None:
+        """Finish what is queued, stop the re-publisher, flush the producer."""
+        while self._queue or self._inflight:
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        if self._flusher is not None:
+            self._flusher.cancel()
+        self._stop.set()
+        if self._republisher is not None:
+            await asyncio.to_thread(self._republisher.join, self.timeout + 5)
+        self._executor.shutdown(wait=True)
+        await asyncio.to_thread(self.producer.close, self.timeout + 5)
+        if self.spool is not None:
+            self.spool.close()
+
+    # --- requests -----------------------------------------------------------
+
+    async def submit(self, events: Sequence[OutboundEvent]) -> Submitted:
+        """Return once every new event is durable; repeated signatures are not republished."""
+        now = time.monotonic()
+        self._expire(now)
+        waits: list[asyncio.Future[None]] = []
+        fresh = 0
+        loop = asyncio.get_running_loop()
+        for event in events:
+            sig = event.key.decode()
+            if sig in self._seen:
+                continue
+            pending = self._inflight.get(sig)
+            if pending is None:
+                pending = loop.create_future()
+                self._inflight[sig] = pending
+                self._queue.append((event, pending))
+                fresh += 1
+            waits.append(pending)
+        if fresh:
+            self._wake.set()
+        self.metrics.inc("st_webhook_events_received_total", len(events))
+        if waits:
+            await asyncio.gather(*waits)
+        duplicates = len(events) - fresh
+        self.metrics.inc("st_webhook_events_duplicate_total", duplicates)
+        self.last_event_at = time.time()
+        return Submitted(accepted=len(events), duplicates=duplicates)
+
+    def _expire(self, now: float) -> None:
+        seen = self._seen
+        while seen and (
+            len(seen) > MAX_REMEMBERED or next(iter(seen.values())) < now - self.window
+        ):
+            seen.popitem(last=False)
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._queue:
+                continue
+            batch, self._queue = self._queue, []
+            events = [event for event, _ in batch]
+            try:
+                durable = await loop.run_in_executor(self._executor, self._make_durable, events)
+            except Exception as exc:  # disk full, spool unwritable: the requests get 503
+                log.error("could not make %d events durable: %s", len(events), exc)
+                durable = [False] * len(events)
+            now = time.monotonic()
+            for (event, future), ok in zip(batch, durable, strict=True):
+                sig = event.key.decode()
+                self._inflight.pop(sig, None)
+                if ok:
+                    self._seen[sig] = now
+                    self._seen.move_to_end(sig)
+                    if not future.done():
+                        future.set_result(None)
+                elif not future.done():
+                    future.set_exception(NotDurableError(sig))
+
+    # --- the blocking side (publisher thread) -------------------------------
+
+    def _make_durable(self, events: list[OutboundEvent]) -> list[bool]:
+        """Broker ack, else spool fsync; True per event that is durable."""
+        with self._route:
+            if self.spool is not None and (self.spool.depth or self.broker_up is False):
+                self.spool.append(events)
+                self.metrics.inc("st_webhook_events_spooled_total", len(events))
+                return [True] * len(events)
+            flags = self.producer.publish(events, self.timeout)
+            acked = sum(flags)
+            self.metrics.inc("st_webhook_events_published_total", acked)
+            if acked == len(events):
+                self.broker_up = True
+                return flags
+            self.broker_up = False
+            if self.spool is None:
+                return flags
+            failed = [e for e, ok in zip(events, flags, strict=True) if not ok]
+            log.warning("broker did not acknowledge %d events: spooling them", len(failed))
+            self.spool.append(failed)
+            self.metrics.inc("st_webhook_events_spooled_total", len(failed))
+            return [True] * len(events)
+
+    def _republish_loop(self) -> None:
+        assert self.spool is not None
+        spool = self.spool
+        while not self._stop.is_set():
+            if not spool.depth:
+                self._stop.wait(0.2)
+                continue
+            pending = spool.pending(REPUBLISH_BATCH)
+            if not pending:
+                self._stop.wait(0.2)
+                continue
+            events = [OutboundEvent(m.key or b"", m.value, m.received_at_us or 0) for m in pending]
+            flags = self.producer.publish(events, self.timeout)
+            if all(flags):
+                with self._route:
+                    spool.ack(pending[-1].offset + 1)
+                    self.broker_up = True
+                self.metrics.inc("st_webhook_events_published_total", len(events))
+                self.metrics.inc("st_webhook_events_republished_total", len(events))
+                log.info("re-published %d spooled events (%d left)", len(events), spool.depth)
+            else:
+                # Acknowledged ones are sent again with the rest: the drain dedupes them.
+                self.broker_up = False
+                self._stop.wait(1.0)

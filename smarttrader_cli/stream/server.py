@@ -1,0 +1,221 @@
+"""`st webhook serve`: the Starlette app that receives Helius enhanced-transaction webhooks.
+
+POST /webhooks answers 200 only once every event in the body is durable (see
+publisher.py); 401 on a wrong or missing Authorization header (compared in constant
+time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 422 with
+the reason when the body is not a JSON array of events with a `signature`, 503 when the
+events could be neither acknowledged nor spooled (Helius retries 5xx).
+GET /health, /webhooks/status and /metrics (Prometheus text) for operators.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smarttrader_cli.stream.backend import OutboundEvent, Producer
+from smarttrader_cli.stream.metrics import Metrics
+from smarttrader_cli.stream.parse import signature_problem
+from smarttrader_cli.stream.publisher import NotDurableError, Publisher
+from smarttrader_cli.stream.spool import Spool
+
+if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
+
+log = logging.getLogger("st.webhook")
+
+REJECT_REASONS = (
+    "unauthorized",
+    "too_large",
+    "invalid_json",
+    "not_a_list",
+    "invalid_event",
+    "unavailable",
+)
+
+
+class TooLarge(Exception):
+    pass
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def new_metrics() -> Metrics:
+    metrics = Metrics()
+    metrics.counter("st_webhook_events_received_total", "events in accepted-for-processing bodies")
+    metrics.counter("st_webhook_events_published_total", "events acknowledged by the stream")
+    metrics.counter("st_webhook_events_spooled_total", "events fsynced to the spool")
+    metrics.counter("st_webhook_events_republished_total", "spooled events re-published")
+    metrics.counter("st_webhook_events_duplicate_total", "repeated signatures not republished")
+    metrics.counter("st_webhook_requests_total", "POST /webhooks requests")
+    metrics.labeled_counter("st_webhook_requests_rejected_total", "rejected requests by reason")
+    for reason in REJECT_REASONS:
+        metrics.labeled["st_webhook_requests_rejected_total"][reason] = 0
+    return metrics
+
+
+def create_app(
+    config: Config,
+    producer: Producer,
+    auth_token: str | None,
+    spool: Spool | None = None,
+) -> Starlette:
+    """The receiver wired to a producer (and, for Kafka, a spool)."""
+    metrics = new_metrics()
+    publisher = Publisher(
+        producer,
+        spool,
+        metrics,
+        producer_timeout=config.stream.producer_timeout_seconds,
+        dedupe_window=config.webhook.dedupe_window_seconds,
+    )
+    metrics.gauge(
+        "st_webhook_spool_depth", "events spooled, not yet re-published",
+        lambda: spool.depth if spool else 0,
+    )  # fmt: skip
+    metrics.gauge(
+        "st_webhook_broker_up", "1 when the last publish was acknowledged",
+        lambda: 1.0 if publisher.broker_up else 0.0,
+    )  # fmt: skip
+    max_body = config.webhook.max_body_bytes
+    token = auth_token.encode() if auth_token else None
+    started = time.time()
+
+    def reject(status: int, reason: str, message: str) -> Response:
+        metrics.inc("st_webhook_requests_rejected_total", label=reason)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return _json(status, {"error": reason, "detail": message}, headers)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            raise TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def receive(request: Request) -> Response:
+        began = time.perf_counter()
+        metrics.inc("st_webhook_requests_total")
+        try:
+            return await _receive(request)
+        finally:
+            metrics.observe(time.perf_counter() - began)
+
+    async def _receive(request: Request) -> Response:
+        if token is not None:
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, token):
+                return reject(401, "unauthorized", "missing or wrong Authorization header")
+        try:
+            body = await read_body(request)
+        except TooLarge:
+            return reject(413, "too_large", f"body is larger than {max_body} bytes")
+        except ClientDisconnect:
+            return reject(422, "invalid_json", "client disconnected before the body was complete")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return reject(422, "invalid_json", "body is not valid JSON")
+        if not isinstance(payload, list):
+            return reject(422, "not_a_list", "body must be a JSON array of events")
+        received = time.time_ns() // 1000
+        events = []
+        for i, event in enumerate(payload):
+            problem = signature_problem(event)
+            if problem:
+                return reject(422, "invalid_event", f"event {i}: {problem}")
+            sig = event["signature"].strip()
+            events.append(OutboundEvent(sig.encode(), orjson.dumps(event), received))
+        try:
+            outcome = await publisher.submit(events)
+        except NotDurableError:
+            return reject(503, "unavailable", "events could not be made durable; retry")
+        return _json(200, {"accepted": outcome.accepted, "duplicates": outcome.duplicates})
+
+    async def health(request: Request) -> Response:
+        return _json(200, {"status": "ok"})
+
+    async def status(request: Request) -> Response:
+        broker = {None: "unknown", True: "up", False: "down"}[publisher.broker_up]
+        rejected = metrics.labeled["st_webhook_requests_rejected_total"]
+        return _json(
+            200,
+            {
+                "backend": config.stream.backend,
+                "destination": producer.describe(),
+                "broker": broker,
+                "spool_depth": spool.depth if spool else 0,
+                "received": metrics.value("st_webhook_events_received_total"),
+                "published": metrics.value("st_webhook_events_published_total"),
+                "spooled": metrics.value("st_webhook_events_spooled_total"),
+                "duplicates": metrics.value("st_webhook_events_duplicate_total"),
+                "rejected": dict(rejected),
+                "last_event_at": publisher.last_event_at,
+                "uptime_seconds": round(time.time() - started, 1),
+            },
+        )
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        publisher.start()
+        log.info("webhook receiver publishing to %s", producer.describe())
+        try:
+            yield
+        finally:
+            await publisher.close()
+            log.info("webhook receiver stopped; producer flushed")
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks", receive, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/webhooks/status", status, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.publisher = publisher
+    return app
+
+
+def serve(config: Config, auth_token: str | None, log_level: str = "warning") -> None:
+    """Run the receiver under uvicorn until SIGINT/SIGTERM, then flush and exit."""
+    import uvicorn
+
+    from smarttrader_cli.stream.backend import open_producer
+
+    producer = open_producer(config)
+    spool = Spool(config.webhook.spool_dir) if config.stream.backend == "kafka" else None
+    app = create_app(config, producer, auth_token, spool)
+    uvicorn.run(
+        app,
+        host=config.webhook.host,
+        port=config.webhook.port,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=max(10, int(config.stream.producer_timeout_seconds) + 5),
+    )

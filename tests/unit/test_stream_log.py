@@ -1,0 +1,117 @@
+"""The local log and the spool: framing, torn tails, segment rolls, offsets, the writer lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smarttrader_cli.config.schema import StreamConfig
+from smarttrader_cli.errors import StError
+from smarttrader_cli.stream.backend import OutboundEvent
+from smarttrader_cli.stream.local_log import LocalConsumer, LocalProducer, partition_for
+from smarttrader_cli.stream.segments import (
+    SegmentReader,
+    SegmentWriter,
+    end_offset,
+    list_segments,
+)
+from smarttrader_cli.stream.spool import Spool
+
+
+def test_records_roll_over_segments_and_read_back_by_offset(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path, segment_bytes=4096)
+    bodies = [f"record-{i}".encode() * 20 for i in range(300)]
+    assert writer.append(bodies[:150]) == 0
+    assert writer.append(bodies[150:]) == 150
+    writer.close()
+    assert len(list_segments(tmp_path)) > 5
+    assert end_offset(tmp_path) == 300
+    reader = SegmentReader(tmp_path)
+    reader.seek(137)
+    got = reader.read(1000, 1 << 30)
+    assert [o for o, _ in got] == list(range(137, 300))
+    assert [b for _, b in got] == bodies[137:]
+    assert reader.remaining() == 0
+
+
+def test_a_torn_tail_is_invisible_to_readers_and_truncated_by_the_next_writer(
+    tmp_path: Path,
+) -> None:
+    writer = SegmentWriter(tmp_path, segment_bytes=1 << 20)
+    writer.append([b"a" * 100, b"b" * 100])
+    writer.close()
+    segment = tmp_path / "00000000000000000000.seg"
+    with segment.open("ab") as f:  # a writer killed halfway through a frame
+        f.write(b"\x00\x00\x00\x64\x12\x34")
+    reader = SegmentReader(tmp_path)
+    reader.seek(0)
+    assert len(reader.read(10, 1 << 20)) == 2
+    assert reader.read(10, 1 << 20) == []
+    writer = SegmentWriter(tmp_path, segment_bytes=1 << 20)
+    assert writer.next_offset == 2
+    writer.append([b"c" * 10])
+    writer.close()
+    assert reader.read(10, 1 << 20) == [(2, b"c" * 10)]
+
+
+def test_a_bad_crc_in_the_tail_is_truncated(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path, segment_bytes=1 << 20)
+    writer.append([b"good", b"torn"])
+    writer.close()
+    segment = tmp_path / "00000000000000000000.seg"
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    assert SegmentWriter(tmp_path, 1 << 20).next_offset == 1
+
+
+def event(sig: str) -> OutboundEvent:
+    return OutboundEvent(sig.encode(), b'{"signature":"%s"}' % sig.encode(), 1_700_000_000_000_000)
+
+
+def test_local_backend_partitions_by_signature_and_keeps_offsets(tmp_path: Path) -> None:
+    config = StreamConfig(local_dir=str(tmp_path), partitions=3)
+    producer = LocalProducer(config)
+    with pytest.raises(StError, match="another process is writing"):
+        LocalProducer(config)
+    sigs = [f"sig-{i}" for i in range(60)]
+    assert producer.publish([event(s) for s in sigs], timeout=1) == [True] * 60
+    producer.close()
+    consumer = LocalConsumer(StreamConfig(local_dir=str(tmp_path), partitions=9))
+    consumer.start(lambda parts: dict.fromkeys(parts, 0))
+    assert consumer.assignment() == [0, 1, 2]  # the partition count is fixed at creation
+    messages = consumer.poll(1000, 1 << 20, 0.1)
+    assert sorted(m.key.decode() for m in messages if m.key) == sorted(sigs)
+    for m in messages:
+        assert m.partition == partition_for(m.key or b"", 3)
+    per_partition: dict[int, list[int]] = {}
+    for m in messages:
+        per_partition.setdefault(m.partition, []).append(m.offset)
+    assert all(offsets == list(range(len(offsets))) for offsets in per_partition.values())
+    assert consumer.lag() == {0: 0, 1: 0, 2: 0}
+    consumer.seek(1, 2)
+    again = consumer.poll(1000, 1 << 20, 0.1)
+    assert {m.partition for m in again} == {1} and again[0].offset == 2
+    consumer.close()
+
+
+def test_spool_is_read_in_order_and_acknowledged_durably(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", segment_bytes=4096)
+    with pytest.raises(StError, match="another webhook server"):
+        Spool(tmp_path / "spool")
+    spool.append([event(f"s{i}") for i in range(100)])
+    assert spool.depth == 100
+    first = spool.pending(40)
+    assert [m.key for m in first] == [f"s{i}".encode() for i in range(40)]
+    assert [m.key for m in spool.pending(40)] == [m.key for m in first]  # not acked: same again
+    spool.ack(first[-1].offset + 1)
+    segments_before = len(list_segments(tmp_path / "spool"))
+    spool.close()
+    reopened = Spool(tmp_path / "spool", segment_bytes=4096)
+    assert reopened.depth == 60
+    assert reopened.pending(1)[0].key == b"s40"
+    reopened.ack(100)
+    assert reopened.depth == 0
+    assert len(list_segments(tmp_path / "spool")) <= segments_before
+    reopened.close()
