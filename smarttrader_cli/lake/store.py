@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -350,5 +351,35 @@ def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
 
 
 def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip() if exc else "unknown error"
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = _ANSI.sub("", str(exc)).strip() if exc else "unknown error"
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    detail = _object_store_detail(text)
+    return f"{first}: {detail}" if detail else first
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# S3 error codes whose cause an operator can fix, and what to check.
+_S3_HINTS = {
+    "SignatureDoesNotMatch": "wrong credentials, check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+    "InvalidAccessKeyId": "unknown access key, check AWS_ACCESS_KEY_ID",
+    "AccessDenied": "access denied, check the credentials and the bucket policy",
+    "NoSuchBucket": "the bucket does not exist",
+}
+
+
+def _object_store_detail(text: str) -> str:
+    """The useful part of a multi-line object-store error (its first line is often generic)."""
+    code = re.search(r"<Code>([^<]+)</Code>", text)
+    if code:
+        status = re.search(r"\b([45]\d\d) [A-Z][A-Za-z ]*", text)
+        prefix = f"{status.group(0).strip()} " if status else ""
+        return f"{prefix}{code.group(1)} ({_S3_HINTS.get(code.group(1), 'see the server log')})"
+    if "Connection refused" in text or "tcp connect error" in text:
+        endpoint = re.search(r"https?://[^/\s]+", text)
+        where = f" at {endpoint.group(0)}" if endpoint else ""
+        return f"connection refused{where} (is the S3 server running?)"
+    if "dns error" in text or "failed to lookup address" in text:
+        return "the endpoint's host name does not resolve"
+    return ""
