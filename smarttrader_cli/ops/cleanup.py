@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -132,19 +133,38 @@ def old_logs(log_dir: Path, retention_days: int, now: float | None = None) -> li
     return found
 
 
+def published_spool_segments(spool_dir: Path) -> list[Path]:
+    """Spool segments whose every record is below the spool's cursor (acknowledged by the broker).
+
+    The webhook server deletes these itself after each ack; leftovers come from a crash
+    between moving the cursor and deleting. The segment holding the cursor is never listed.
+    """
+    from smarttrader_cli.stream.segments import list_segments, segment_name
+    from smarttrader_cli.stream.spool import CURSOR
+
+    cursor_path = spool_dir / CURSOR
+    if not cursor_path.is_file():
+        return []
+    try:
+        cursor = int(cursor_path.read_text().strip() or 0)
+    except ValueError:
+        log.warning("unreadable spool cursor %s; keeping every spool segment", cursor_path)
+        return []
+    bases = list_segments(spool_dir)
+    return [spool_dir / segment_name(b) for b, nxt in itertools.pairwise(bases) if nxt <= cursor]
+
+
 def old_spool_segments(
     spool_dir: Path, retention_days: int, now: float | None = None
 ) -> list[dict[str, Any]]:
     """Spool segments fully re-published to the broker and older than the retention."""
-    try:
-        from smarttrader_cli.stream.spool import published_segments
-    except ImportError:  # no spool module: nothing can be known to be re-published
-        log.warning("cannot tell which spool segments were re-published; keeping them all")
-        return []
     now = time.time() if now is None else now
     found = []
-    for path in published_segments(spool_dir):
-        age = (now - path.stat().st_mtime) / DAY
+    for path in published_spool_segments(spool_dir):
+        try:
+            age = (now - path.stat().st_mtime) / DAY
+        except FileNotFoundError:  # the server deleted it meanwhile
+            continue
         if age > retention_days:
             found.append(_entry("spool", path, age))
     return found

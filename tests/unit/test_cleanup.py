@@ -119,3 +119,60 @@ def test_disk_levels_and_critical_exit(tmp_path: Path) -> None:
     assert code == 1
     disk = [r for r in json.loads(out) if r["kind"] == "disk"]
     assert disk and disk[0]["action"] == "critical"
+
+
+def spool_with_segments(spool_dir: Path, events: int = 60) -> list[Path]:
+    """A real webhook spool with several segments (4 KiB each); returns them oldest first."""
+    from smarttrader_cli.stream.backend import OutboundEvent
+    from smarttrader_cli.stream.segments import list_segments, segment_name
+    from smarttrader_cli.stream.spool import Spool
+
+    spool = Spool(spool_dir, segment_bytes=4096)
+    try:
+        for i in range(events):
+            spool.append([OutboundEvent(f"sig{i}".encode(), b"x" * 200, i)])
+    finally:
+        spool.close()
+    return [spool_dir / segment_name(b) for b in list_segments(spool_dir)]
+
+
+def test_spool_segments_removed_only_when_published_and_old(tmp_path: Path) -> None:
+    from smarttrader_cli.stream.spool import CURSOR
+
+    spool_dir = tmp_path / "spool"
+    segments = spool_with_segments(spool_dir)
+    assert len(segments) >= 4
+    for path in segments:
+        os.utime(path, (time.time() - 30 * DAY,) * 2)
+    config = write_config(tmp_path)
+
+    # Nothing re-published yet (no cursor): nothing may go, however old.
+    code, out = invoke(config, "--format", "json")
+    assert code == 0, out
+    assert all(p.exists() for p in segments)
+
+    # The server moved its cursor into the third segment and crashed before deleting.
+    third_base = int(segments[2].name.split(".")[0])
+    (spool_dir / CURSOR).write_text(str(third_base + 1))
+    os.utime(segments[1], None)  # published but young: kept for the retention
+    code, out = invoke(config, "--dry-run", "--format", "json")
+    listed = [r["target"] for r in json.loads(out) if r["kind"] == "spool"]
+    assert listed == [str(segments[0])]
+    assert segments[0].exists()
+
+    code, out = invoke(config, "--format", "json")
+    assert code == 0, out
+    assert not segments[0].exists()
+    assert all(p.exists() for p in segments[1:])  # young, holding the cursor, or unpublished
+
+
+def test_unreadable_cursor_keeps_everything(tmp_path: Path) -> None:
+    from smarttrader_cli.ops.cleanup import published_spool_segments
+    from smarttrader_cli.stream.spool import CURSOR
+
+    spool_dir = tmp_path / "spool"
+    segments = spool_with_segments(spool_dir)
+    (spool_dir / CURSOR).write_text("garbage")
+    assert published_spool_segments(spool_dir) == []
+    (spool_dir / CURSOR).write_text(str(10**9))
+    assert published_spool_segments(spool_dir) == segments[:-1]  # never the active segment
