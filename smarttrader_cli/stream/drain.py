@@ -145,7 +145,11 @@ class Drainer:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 batch, generation, idle = self._collect(remaining, deadline, limits.follow)
-                if batch and generation == self.consumer.generation:
+                if generation != self.consumer.generation:
+                    # Reassigned mid-batch: drop it and restart every partition from the table.
+                    self._reseek()
+                    continue
+                if batch:
                     self._commit(batch)
                 if idle and not limits.follow:
                     lag = self.consumer.lag()

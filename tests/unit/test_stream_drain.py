@@ -1,0 +1,114 @@
+"""The drain on the local backend: offsets in the Delta log, dedupe, dead letters, conflicts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from smarttrader_cli.cli.main import app as st_app
+from smarttrader_cli.config import load_config
+from smarttrader_cli.lake.store import CommitMeta
+from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
+from smarttrader_cli.ops.locks import stage_lock
+from smarttrader_cli.stream.drain import Drainer, DrainLimits, app_id
+from smarttrader_cli.stream.local_log import LocalConsumer
+from tests.conftest import write_config
+from tests.stream_support import (
+    event_signatures,
+    helius_events,
+    lake_for,
+    outbound,
+    produce,
+    with_faults,
+)
+
+ST = Path(sys.executable).parent / "st"
+
+
+def drainer(config: Path, run_id: str) -> Drainer:
+    loaded = load_config(config)
+    stream = loaded.config.stream
+    return Drainer(
+        lake_for(config), LocalConsumer(stream), stream, CommitMeta(run_id, "stream.drain", "h")
+    )
+
+
+def test_drain_writes_each_signature_once_with_offsets_and_dead_letters(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 100})
+    events = helius_events(500)
+    values, bad = with_faults(events, duplicates=40, bad=7)
+    produce(config, values)
+    result = CliRunner().invoke(
+        st_app, ["--config", str(config), "stream", "drain", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)[0]
+    assert summary["messages"] == len(values)
+    assert summary["events_written"] == 500
+    assert summary["dead_letters"] == 7 and summary["duplicates"] == 40
+    assert summary["caught_up"] is True and summary["lag"] == 0
+    assert Counter(event_signatures(config)) == Counter(e["signature"] for e in events)
+
+    lake = lake_for(config)
+    stream = load_config(config).config.stream
+    for p, end in LocalConsumer(stream).log.end_offsets().items():
+        assert lake.app_transaction_version(WEBHOOK_EVENTS, app_id(stream.group_id, p)) == end - 1
+    dead = lake.read(WEBHOOK_DEAD_LETTERS).to_pylist()
+    assert len(dead) == 7 and all(d["error"] for d in dead)
+    # every commit of the events table carries its run's metadata
+    assert all(h.get("stage") == "stream.drain" for h in lake.history(WEBHOOK_EVENTS)[:-1])
+
+    again = CliRunner().invoke(st_app, ["--config", str(config), "stream", "drain", "-f", "json"])
+    assert orjson.loads(again.stdout)[0]["messages"] == 0
+    produce(config, outbound(events[:10]))  # Helius redelivers old events much later
+    late = CliRunner().invoke(st_app, ["--config", str(config), "stream", "drain", "-f", "json"])
+    assert orjson.loads(late.stdout)[0]["duplicates"] == 10
+    assert len(event_signatures(config)) == 500
+
+
+def test_limits_stop_the_drain_early(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 50})
+    produce(config, outbound(helius_events(300)))
+    result = drainer(config, "r1").run(DrainLimits(max_messages=120))
+    assert result.messages == 120 and not result.caught_up
+    assert sum(result.lag.values()) == 180
+    assert len(event_signatures(config)) == 120
+    assert drainer(config, "r2").run(DrainLimits()).messages == 180
+
+
+def test_a_concurrent_commit_of_the_same_partitions_fails_ours_and_we_reseek(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 100})
+    events = helius_events(400)
+    produce(config, outbound(events))
+    first = drainer(config, "A")
+    first.consumer.start(first.resolve_offsets)
+    batch, _generation, _idle = first._collect(None, None, False)
+    assert batch
+    other = drainer(config, "B").run(DrainLimits())  # commits everything meanwhile
+    assert other.events_written == 400
+    first._commit(batch)  # made against the snapshot A read its offsets from
+    assert first.result.conflicts == 1 and first.result.events_written == 0
+    rest = first.run(DrainLimits())  # re-seeked from the table: nothing left to do
+    assert rest.messages == 0 and rest.caught_up
+    assert Counter(event_signatures(config)) == Counter(e["signature"] for e in events)
+
+
+def test_a_second_drain_on_the_same_host_exits_75(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    state_dir = load_config(config).config.runtime.state_dir
+    with stage_lock(state_dir, "stream.drain", "holder"):
+        proc = subprocess.run(
+            [str(ST), "--config", str(config), "stream", "drain"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 75
+    assert "stream.drain is already running" in proc.stderr
