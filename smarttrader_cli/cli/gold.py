@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +42,49 @@ def rank(
         sys.stderr.write(f"st: {result.message}\n")
     limit = top or app_ctx.config.gold.top_n
     title = f"top {min(limit, result.ranked)} of {result.ranked} smart wallets"
-    emit(result.rows[:limit], fmt, RANK_COLUMNS, title=title)
+    if fmt is OutputFormat.table:
+        print_ranking(result.rows[:limit], title)
+    else:
+        emit(result.rows[:limit], fmt, RANK_COLUMNS, title=title)
+
+
+def print_ranking(rows: list[dict[str, Any]], title: str) -> None:
+    """The ranking as a rich table whose wallet addresses never wrap (they get copied)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: no reason to squeeze into 80 columns
+        console = Console(width=140)
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("rank", "right"),
+        ("wallet", "left"),
+        ("tier", "left"),
+        ("score", "right"),
+        ("total PnL $", "right"),
+        ("ROI", "right"),
+        ("win rate", "right"),
+        ("trades", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            str(r["rank"]),
+            r["wallet_address"],
+            r["tier"],
+            f"{r['score']:.3f}",
+            f"{r['total_pnl']:,.0f}",
+            _pct(r["roi"]),
+            _pct(r["win_rate"]),
+            str(r["trade_count"]),
+        )
+    console.print(table)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 @app.command("flows")
@@ -92,5 +134,6 @@ def report(
     """
     from smarttrader_cli.report.html import write_report
 
-    summary = write_report(app_context(ctx).lake, out, top=top)
+    app_ctx = app_context(ctx)
+    summary = write_report(app_ctx.lake, app_ctx.config, out, top=top)
     sys.stdout.write(f"wrote {out} ({summary.wallets} wallets, {summary.charts} charts)\n")

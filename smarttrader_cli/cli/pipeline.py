@@ -71,7 +71,9 @@ def run_and_summarise(
             outcomes = run_stages(app_ctx, stages, view)
         except PipelineFailed as exc:
             failure, outcomes = exc, exc.outcomes
-    emit([o.as_row() for o in outcomes], fmt, SUMMARY_COLUMNS, title="pipeline summary")
+    # run ids are for scripts (json/csv); the table stays readable in 80 columns
+    columns = [c for c in SUMMARY_COLUMNS if fmt is not OutputFormat.table or c != "run_id"]
+    emit([o.as_row() for o in outcomes], fmt, columns, title="pipeline summary")
     if failure is not None:
         raise failure
     return outcomes

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.engines.dbt_runner import DbtTarget
+    from smarttrader_cli.lake.store import Lake
 
 log = logging.getLogger("st.gold")
 
@@ -233,6 +234,14 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
             result.message = f"no smart-wallet swaps since {since.isoformat()}: no flows to show"
             log.warning("%s", result.message)
         return result
+
+
+def ranked_wallets(lake: Lake) -> list[dict[str, Any]]:
+    """gold.smart_wallets as rows, best first; StageError when it was never built."""
+    if not lake.exists(SMART_WALLETS):
+        raise StageError("gold.smart_wallets has not been written yet; run `st gold rank` first")
+    rows = lake.read(SMART_WALLETS).to_pylist()
+    return sorted(rows, key=lambda r: (r["rank"] is None, r["rank"], r["wallet_address"]))
 
 
 def _with_run_columns(data: pa.Table, names: list[str], stamp: str, run_id: str) -> pa.Table:

@@ -1,0 +1,85 @@
+"""`st demo`: the whole pipeline against the offline simulator, one command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smarttrader_cli.cli.options import app_context
+from smarttrader_cli.cli.output import echo_kv
+
+
+def demo(
+    ctx: typer.Context,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary lake, config and state afterwards.")
+    ] = False,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Use (and keep) this folder for the lake, config and state.",
+            file_okay=False,
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="Ranked wallets to print.")] = 15,
+) -> None:
+    """Start the simulator, run the whole pipeline against it, print the smart wallets.
+
+    Uses embedded defaults (local lake, DuckDB, local stream backend) in a temporary
+    folder with a config pointing BirdEye and Helius at the simulator; nothing leaves
+    127.0.0.1. Your own config file is not read.
+
+    Example: st demo --keep
+    """
+    from smarttrader_cli.cli.gold import print_ranking
+    from smarttrader_cli.cli.pipeline import run_and_summarise
+    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.demo import (
+        demo_env,
+        planted_check,
+        simulator,
+        workspace,
+        write_config,
+    )
+    from smarttrader_cli.pipeline import plan
+    from smarttrader_cli.stages.gold import ranked_wallets
+
+    parent = app_context(ctx)
+    with workspace(directory, keep) as space, simulator() as sim, demo_env():
+        write_config(space, sim.base_url, f"{sim.base_url}/demo-webhooks")
+        app = AppContext(
+            config_path=space.config_path,
+            log_format=parent.log_format,
+            verbose=parent.verbose,
+            quiet=parent.quiet,
+        )
+        run_and_summarise(app, plan(app))
+        rows = ranked_wallets(app.lake)
+        check = planted_check(rows, sim.market.truth())
+        print_ranking(
+            rows[:top], f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
+        )
+        lake_note = str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
+        echo_kv(
+            [
+                (
+                    "planted smart wallets ranked",
+                    f"{check['planted_smart_ranked']} of {check['planted_smart']}",
+                ),
+                (
+                    "planted losing wallets ranked",
+                    f"{check['planted_losing_ranked']} of {check['planted_losing']}",
+                ),
+                ("lake", lake_note),
+                ("config", space.config_path if space.keep else "(temporary)"),
+            ]
+        )
+        if space.keep:
+            sys.stdout.write(
+                f"\nExplore it: st --config {space.config_path} lake tables\n"
+                f"            st --config {space.config_path} gold report --out report.html\n"
+            )

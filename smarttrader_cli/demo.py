@@ -1,0 +1,126 @@
+"""`st demo`: the simulator in the background, a temporary config pointing at it, the pipeline."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+if TYPE_CHECKING:
+    from smarttrader_cli.sim.server import RunningSim
+
+log = logging.getLogger("st.demo")
+
+# Small enough to finish in well under two minutes on 2 cores, big enough for every
+# planted wallet kind (smart, losing, bots, retail) to show up.
+DEMO_MARKET = {"seed": 7, "wallets": 120, "tokens": 12, "trades": 12_000}
+# Demo-only credentials: the simulator accepts any key; never real secrets.
+DEMO_ENV = {"HELIUS_API_KEY": "demo-helius-key", "ST_WEBHOOK_AUTH_TOKEN": "demo-webhook-token"}
+
+
+@dataclass
+class DemoWorkspace:
+    """Where the demo keeps its config, lake and state, and whether it is removed after."""
+
+    root: Path
+    keep: bool
+    config_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config_path = self.root / "smarttrader.yaml"
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+
+@contextmanager
+def workspace(directory: Path | None, keep: bool) -> Iterator[DemoWorkspace]:
+    """A given directory (always kept) or a fresh temporary one (removed unless `keep`)."""
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+        yield DemoWorkspace(directory.resolve(), keep=True)
+        return
+    root = Path(tempfile.mkdtemp(prefix="st-demo-"))
+    space = DemoWorkspace(root, keep)
+    try:
+        yield space
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def demo_config(space: DemoWorkspace, sim_url: str, webhook_url: str) -> dict[str, Any]:
+    """Embedded defaults (local lake, DuckDB, local stream) pointed at the simulator."""
+    return {
+        "engine": "duckdb",
+        "lake": {"root": str(space.lake)},
+        "runtime": {"state_dir": str(space.root / "state"), "log_dir": str(space.root / "logs")},
+        "birdeye": {
+            "base_url": sim_url,
+            "rate_limit_rps": 400.0,
+            "burst": 40,
+            "max_concurrency": 8,
+            "backoff_base_seconds": 0.05,
+            "backoff_max_seconds": 1.0,
+        },
+        "helius": {"api_base_url": sim_url, "webhook_url": webhook_url},
+        "stream": {"backend": "local", "local_dir": str(space.root / "stream")},
+        "webhook": {"spool_dir": str(space.root / "spool")},
+        # the demo is small: do not refuse to start on a busy machine
+        "memory": {"min_free_mb": 256},
+    }
+
+
+def write_config(space: DemoWorkspace, sim_url: str, webhook_url: str) -> Path:
+    """Write the demo config file into the workspace."""
+    header = "# written by `st demo`: the simulator's URLs and a lake in this folder\n"
+    body = yaml.safe_dump(demo_config(space, sim_url, webhook_url), sort_keys=False)
+    space.config_path.write_text(header + body)
+    return space.config_path
+
+
+@contextmanager
+def simulator() -> Iterator[RunningSim]:
+    """The simulator on a free loopback port, stopped on exit."""
+    from smarttrader_cli.sim.market import SimSettings
+    from smarttrader_cli.sim.server import run_in_thread
+
+    sim = run_in_thread(SimSettings(**DEMO_MARKET))  # type: ignore[arg-type]
+    log.info("simulator serving at %s", sim.base_url)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@contextmanager
+def demo_env() -> Iterator[None]:
+    """Demo credentials in the environment for the demo's duration (real ones win)."""
+    added = {k: v for k, v in DEMO_ENV.items() if not os.environ.get(k)}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def planted_check(rows: list[dict[str, Any]], truth: dict[str, Any]) -> dict[str, Any]:
+    """How the ranking compares with what the simulator planted."""
+    ranked = {r["wallet_address"] for r in rows}
+    smart, losing = set(truth["smart_wallets"]), set(truth["losing_wallets"])
+    return {
+        "planted_smart_ranked": len(smart & ranked),
+        "planted_smart": len(smart),
+        "planted_losing_ranked": len(losing & ranked),
+        "planted_losing": len(losing),
+    }

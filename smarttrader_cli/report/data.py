@@ -1,0 +1,89 @@
+"""What the report plots, read from the lake: the ranking and realized PnL over time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from smarttrader_cli.lake.tables import WALLET_TRADES
+
+if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.lake.store import Lake
+
+DAY = 86_400
+
+
+def ranking(lake: Lake) -> list[dict[str, Any]]:
+    """gold.smart_wallets, best first; StageError when it was never built."""
+    from smarttrader_cli.stages.gold import ranked_wallets
+
+    return ranked_wallets(lake)
+
+
+def sample_times(first: int, last: int, max_points: int) -> list[int]:
+    """Ends of UTC days from the first trade's day to the last trade, at most `max_points`."""
+    end_first = first - first % DAY + DAY - 1
+    days = list(range(end_first, last + DAY, DAY))
+    if len(days) > max_points:
+        step = (len(days) - 1) / (max_points - 1)
+        days = [days[round(i * step)] for i in range(max_points)]
+    days[-1] = max(days[-1], last)
+    return days
+
+
+def cumulative_realized_pnl(
+    lake: Lake, config: Config, wallets: list[str], max_points: int = 60
+) -> dict[str, list[tuple[int, float]]]:
+    """Per wallet, realized PnL accumulated up to the end of each day of its trade history.
+
+    The value at time T is the FIFO realized PnL of the wallet's trades with
+    block_unix_time <= T, computed by the silver DuckDB engine itself (FIFO is causal: a
+    sell's realized PnL depends only on earlier legs), so the last point equals the
+    wallet's `realized_pnl` in silver.wallet_pnl when silver is up to date.
+    """
+    if not wallets or not lake.exists(WALLET_TRADES):
+        return {}
+    from smarttrader_cli.engines.duckdb_pnl import prepare_legs, run_fifo
+    from smarttrader_cli.engines.pnl_common import PnlParams
+    from smarttrader_cli.lake.query import connect
+
+    con = connect(lake)
+    try:
+        import pyarrow as pa
+
+        con.register("st_report_wallets", pa.table({"wallet": wallets}))
+        con.execute(
+            "CREATE TABLE st_report_trades AS SELECT * FROM bronze.wallet_trades "
+            "WHERE wallet_address IN (SELECT wallet FROM st_report_wallets)"
+        )
+        bounds = con.execute(
+            "SELECT min(block_unix_time), max(block_unix_time) FROM st_report_trades"
+        ).fetchone()
+        if not bounds or bounds[0] is None:
+            return {}
+        params = PnlParams(
+            quote_assets=tuple(config.pnl.quote_assets),
+            min_leg_usd=config.pnl.min_leg_usd,
+            calculated_at=datetime.now(UTC),
+            run_id="report",
+            wallets=tuple(wallets),
+        )
+        series: dict[str, list[tuple[int, float]]] = {w: [] for w in wallets}
+        for t in sample_times(int(bounds[0]), int(bounds[1]), max_points):
+            con.execute(
+                "CREATE OR REPLACE VIEW bronze.wallet_trades AS "
+                f"SELECT * FROM st_report_trades WHERE block_unix_time <= {t}"
+            )
+            prepare_legs(con, params)
+            run_fifo(con, params)
+            realized = dict(
+                con.execute(
+                    "SELECT wallet, coalesce(sum(pnl), 0) FROM st_sells GROUP BY wallet"
+                ).fetchall()
+            )
+            for wallet in wallets:
+                series[wallet].append((t, float(realized.get(wallet, 0.0))))
+        return series
+    finally:
+        con.close()

@@ -1,0 +1,167 @@
+"""`st gold report`: one self-contained HTML file (inline CSS and SVG, nothing fetched)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smarttrader_cli.errors import StError
+from smarttrader_cli.report import data, svg
+
+if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.lake.store import Lake
+
+TIERS = ("elite", "strong", "promising")
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
+max-width:1000px;color:#222;background:#fafafa}
+h1{margin-bottom:4px}.sub{color:#666;margin-top:0}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:8px;padding:16px;margin:16px 0}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#fff;border:1px solid #e3e3e3;
+border-radius:8px;padding:10px 16px;min-width:120px}.card b{display:block;font-size:22px}
+svg.chart{max-width:100%;height:auto}.plot{fill:#fff;stroke:#ccc}.grid{stroke:#eee}
+.zero{stroke:#999;stroke-dasharray:4 3}.tick{font-size:11px;fill:#555}
+.axis-label{font-size:12px;fill:#333}.legend{font-size:12px;fill:#333}
+.empty{font-size:14px;fill:#888}.box{fill-opacity:.25}.whisker{stroke-width:1.5}
+.median{stroke:#111;stroke-width:2}.series{fill:none;stroke-width:2}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}
+th:nth-child(2),td:nth-child(2),th:nth-child(3),td:nth-child(3){text-align:left}
+td.addr{font-family:ui-monospace,monospace}
+"""
+
+
+@dataclass
+class ReportSummary:
+    """What was written."""
+
+    path: Path
+    wallets: int
+    charts: int
+
+
+def short(address: str) -> str:
+    return address if len(address) <= 12 else f"{address[:4]}…{address[-4:]}"
+
+
+def write_report(lake: Lake, config: Config, out: Path, *, top: int = 10) -> ReportSummary:
+    """Render the report for the lake's current ranking and write it atomically to `out`."""
+    rows = data.ranking(lake)
+    leaders = rows[:top]
+    series = data.cumulative_realized_pnl(lake, config, [r["wallet_address"] for r in leaders])
+    page = render(rows, series, lake_root=lake.root, top=top)
+    _write_atomic(out, page)
+    return ReportSummary(out, len(rows), page.count('class="chart"'))
+
+
+def render(
+    rows: list[dict[str, Any]],
+    series: dict[str, list[tuple[int, float]]],
+    *,
+    lake_root: str,
+    top: int,
+) -> str:
+    """The whole HTML page."""
+    groups: dict[str, list[tuple[float, str]]] = {t: [] for t in TIERS}
+    points = []
+    for r in rows:
+        label = (
+            f"#{r['rank']} {r['wallet_address']} ({r['tier']}): PnL {r['total_pnl']:,.2f} "
+            f"USD, ROI {_pct(r['roi'])}, win rate {_pct(r['win_rate'])}"
+        )
+        if r["total_pnl"] is not None and r["total_pnl"] > 0:
+            groups.setdefault(r["tier"], []).append((float(r["total_pnl"]), label))
+        if r["roi"] is not None and r["win_rate"] is not None:
+            points.append(svg.Point(float(r["win_rate"]), float(r["roi"]), r["tier"], label))
+    rank_of = {r["wallet_address"]: r["rank"] for r in rows}
+    named = {f"#{rank_of.get(w)} {short(w)}": pts for w, pts in series.items()}
+    charts = [
+        (
+            "PnL distribution by tier",
+            "Total PnL (USD) of every ranked wallet, per tier: box = "
+            "quartiles, line = median, whiskers = min to max, dots = wallets.",
+            svg.distribution_chart(groups, "PnL distribution by tier"),
+        ),
+        (
+            "ROI vs win rate",
+            "Each dot is a ranked wallet, coloured by tier (hover for details).",
+            svg.scatter_chart(points, "win rate", "ROI", "ROI vs win rate"),
+        ),
+        (
+            f"Cumulative realized PnL of the top {min(top, len(rows))} wallets",
+            "Realized FIFO PnL (USD) of the wallet's trades up to the end of each day, "
+            "computed with the silver PnL engine.",
+            svg.line_chart(named, "realized PnL (USD)", "Cumulative realized PnL"),
+        ),
+    ]
+    counts = {t: sum(1 for r in rows if r["tier"] == t) for t in TIERS}
+    total = sum((r["total_pnl"] or 0.0) for r in rows)
+    cards = [("ranked wallets", f"{len(rows):,}")] + [(t, f"{n:,}") for t, n in counts.items()]
+    cards.append(("total PnL (USD)", f"{total:,.0f}"))
+    ranked_at = next((r["ranked_at"] for r in rows if r.get("ranked_at")), None)
+    subtitle = f"lake {escape(lake_root)} · ranked {_when(ranked_at)} · generated {_when(None)}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>st smart wallets report</title><style>{CSS}</style></head><body>",
+        "<h1>Smart wallets</h1>",
+        f'<p class="sub">{subtitle}</p>',
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)
+        + "</div>",
+    ]
+    for title, caption, chart in charts:
+        parts.append(
+            f'<section><h2>{escape(title)}</h2><p class="sub">{escape(caption)}</p>'
+            f"{chart}</section>"
+        )
+    parts.append(_table(rows[: max(top, 25)]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    head = ("rank", "wallet", "tier", "score", "total PnL", "ROI", "win rate", "trades")
+    body = "".join(
+        f'<tr><td>{r["rank"]}</td><td class="addr">{escape(r["wallet_address"])}</td>'
+        f"<td>{escape(str(r['tier']))}</td><td>{(r['score'] or 0):.3f}</td>"
+        f"<td>{(r['total_pnl'] or 0):,.2f}</td><td>{_pct(r['roi'])}</td>"
+        f"<td>{_pct(r['win_rate'])}</td><td>{r['trade_count'] or 0}</td></tr>"
+        for r in rows
+    )
+    heads = "".join(f"<th>{h}</th>" for h in head)
+    return (
+        f"<section><h2>Top {len(rows)} wallets</h2><table><thead><tr>{heads}</tr></thead>"
+        f"<tbody>{body}</tbody></table></section>"
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _when(value: datetime | None) -> str:
+    return (value or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _write_atomic(out: Path, page: str) -> None:
+    out = out.expanduser()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".st-report-", suffix=".html", dir=out.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from others
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise StError(f"cannot write report {out}: {exc.strerror}") from exc
