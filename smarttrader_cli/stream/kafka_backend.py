@@ -26,12 +26,35 @@ log = logging.getLogger("st.stream.kafka")
 RECEIVED_HEADER = "received_at_us"
 
 
-def ensure_topic(config: StreamConfig, timeout: float = 10.0) -> None:
+class _QuietLog:
+    """librdkafka's log lines (connection refused while the broker is away, ...) at DEBUG:
+    broker state is reported through the webhook status and metrics instead."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("st.stream.rdkafka")
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        self._log.debug(msg, *args)
+
+
+_RDKAFKA_LOG = _QuietLog()
+
+
+def client_config(config: StreamConfig) -> dict[str, Any]:
+    """Settings every client shares; librdkafka's own log goes to Python logging."""
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        "logger": _RDKAFKA_LOG,
+        "reconnect.backoff.max.ms": 1000,
+    }
+
+
+def ensure_topic(config: StreamConfig, admin: Any = None, timeout: float = 10.0) -> None:
     """Create the topic with `stream.partitions` partitions if it does not exist."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": config.bootstrap_servers})
+    admin = admin or AdminClient(client_config(config))
     topics = admin.list_topics(timeout=timeout).topics
     if config.topic in topics:
         return
@@ -57,6 +80,7 @@ class KafkaProducer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._topic_ready = False
+        self._admin_client: Any = None
         self._poller = threading.Thread(target=self._poll_loop, name="st-kafka-poll", daemon=True)
         self._make()
         self._poller.start()
@@ -67,18 +91,24 @@ class KafkaProducer:
         timeout_ms = max(1000, int(self.config.producer_timeout_seconds * 1000))
         self._producer = Producer(
             {
-                "bootstrap.servers": self.config.bootstrap_servers,
+                **client_config(self.config),
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 2,
                 "message.timeout.ms": timeout_ms,
                 "socket.timeout.ms": min(timeout_ms, 10000),
-                "reconnect.backoff.max.ms": 1000,
                 "compression.type": "lz4",
                 "error_cb": self._on_error,
             }
         )
         self._fatal = False
+
+    def _admin(self) -> Any:
+        from confluent_kafka.admin import AdminClient
+
+        if self._admin_client is None:
+            self._admin_client = AdminClient(client_config(self.config))
+        return self._admin_client
 
     def _on_error(self, err: Any) -> None:
         if err.fatal():
@@ -103,7 +133,7 @@ class KafkaProducer:
                 self._make()
             if not self._topic_ready:
                 try:
-                    ensure_topic(self.config, timeout=timeout)
+                    ensure_topic(self.config, self._admin(), timeout=timeout)
                     self._topic_ready = True
                 except Exception as exc:  # broker unreachable: nothing can be acknowledged
                     log.warning("cannot reach kafka to check topic %s: %s", self.config.topic, exc)
@@ -184,7 +214,7 @@ class KafkaConsumer:
         self._buffer: list[StreamMessage] = []
         self._consumer = Consumer(
             {
-                "bootstrap.servers": config.bootstrap_servers,
+                **client_config(config),
                 "group.id": config.group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -213,7 +243,8 @@ class KafkaConsumer:
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while not self._assigned and time.monotonic() < deadline:
-            self._buffer.extend(self._consume(100, 0.2))
+            got = self._consume(100, 0.2)  # the assignment callback runs in here
+            self._buffer.extend(got)
         if not self._assigned:
             raise StError(f"no partitions of {self.config.topic} assigned to this drain in 30 s")
 
