@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.pipeline import Stage
     from smarttrader_cli.sim.server import RunningSim
 
 log = logging.getLogger("st.demo")
@@ -24,6 +30,8 @@ log = logging.getLogger("st.demo")
 DEMO_MARKET = {"seed": 7, "wallets": 120, "tokens": 12, "trades": 12_000}
 # Demo-only credentials: the simulator accepts any key; never real secrets.
 DEMO_ENV = {"HELIUS_API_KEY": "demo-helius-key", "ST_WEBHOOK_AUTH_TOKEN": "demo-webhook-token"}
+# Helius deliveries the simulator sends to the receiver for the stream half.
+DEMO_WEBHOOK_EVENTS = 400
 
 
 @dataclass
@@ -58,7 +66,9 @@ def workspace(directory: Path | None, keep: bool) -> Iterator[DemoWorkspace]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def demo_config(space: DemoWorkspace, sim_url: str, webhook_url: str) -> dict[str, Any]:
+def demo_config(
+    space: DemoWorkspace, sim_url: str, webhook_url: str, webhook_port: int
+) -> dict[str, Any]:
     """Embedded defaults (local lake, DuckDB, local stream) pointed at the simulator."""
     return {
         "engine": "duckdb",
@@ -74,18 +84,24 @@ def demo_config(space: DemoWorkspace, sim_url: str, webhook_url: str) -> dict[st
         },
         "helius": {"api_base_url": sim_url, "webhook_url": webhook_url},
         "stream": {"backend": "local", "local_dir": str(space.root / "stream")},
-        "webhook": {"spool_dir": str(space.root / "spool")},
+        "webhook": {
+            "host": "127.0.0.1",
+            "port": webhook_port,
+            "spool_dir": str(space.root / "spool"),
+        },
         # the demo is small: do not refuse to start on a busy machine
         "memory": {"min_free_mb": 256},
     }
 
 
-def write_config(space: DemoWorkspace, sim_url: str, webhook_url: str) -> Path:
-    """Write the demo config file into the workspace."""
+def write_config(space: DemoWorkspace, sim_url: str, webhook_port: int) -> str:
+    """Write the demo config file into the workspace; returns the receiver's webhook URL."""
+    webhook_url = f"http://127.0.0.1:{webhook_port}/webhooks"
     header = "# written by `st demo`: the simulator's URLs and a lake in this folder\n"
-    body = yaml.safe_dump(demo_config(space, sim_url, webhook_url), sort_keys=False)
+    config = demo_config(space, sim_url, webhook_url, webhook_port)
+    body = yaml.safe_dump(config, sort_keys=False)
     space.config_path.write_text(header + body)
-    return space.config_path
+    return webhook_url
 
 
 @contextmanager
@@ -124,3 +140,96 @@ def planted_check(rows: list[dict[str, Any]], truth: dict[str, Any]) -> dict[str
         "planted_losing_ranked": len(losing & ranked),
         "planted_losing": len(losing),
     }
+
+
+def reserve_port() -> socket.socket:
+    """A bound loopback socket: its port goes into the config before the receiver starts."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def receiver(config: Config, auth_token: str, sock: socket.socket) -> Iterator[None]:
+    """`st webhook serve`'s app on the reserved socket in a thread; flushed and stopped on exit."""
+    import uvicorn
+
+    from smarttrader_cli.stream.backend import open_producer
+    from smarttrader_cli.stream.server import create_app
+
+    app = create_app(config, open_producer(config), auth_token)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="st-demo-receiver", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the demo webhook receiver did not start")
+        time.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def stream_stages(
+    sim: RunningSim,
+    sock: socket.socket,
+    webhook_url: str,
+    results: dict[str, Any],
+    events: int = DEMO_WEBHOOK_EVENTS,
+) -> list[Stage]:
+    """The stream half as pipeline steps: deliveries → receiver → drain → silver → flows.
+
+    The gold.flows result lands in `results["gold.flows"]` for printing.
+    """
+    from types import SimpleNamespace
+
+    from smarttrader_cli.pipeline import Stage
+
+    def deliver(app: AppContext) -> SimpleNamespace:
+        from smarttrader_cli.errors import StageError
+        from smarttrader_cli.sim.webhooks import emit_webhooks
+
+        token = app.loaded.secrets.webhook_auth_token or ""
+        with receiver(app.config, token, sock):
+            sent = emit_webhooks(
+                webhook_url, sim.state.settings, events, token, batch_size=20, duplicate_rate=0.05
+            )
+        accepted = sent.statuses.get(200, 0)
+        if accepted != sent.posts:
+            raise StageError(f"the receiver refused deliveries: HTTP statuses {sent.statuses}")
+        return SimpleNamespace(rows_in=sent.events, rows_out=sent.events)
+
+    def drain(app: AppContext) -> SimpleNamespace:
+        from smarttrader_cli.stream.drain import DrainLimits, drain_stream
+
+        result = drain_stream(app, DrainLimits())
+        return SimpleNamespace(rows_in=result.messages, rows_out=result.events_written)
+
+    def silver(app: AppContext) -> object:
+        from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
+
+        result = run_silver_webhooks(app)
+        return SimpleNamespace(rows_in=result.events, rows_out=result.legs)
+
+    def flows(app: AppContext) -> object:
+        from smarttrader_cli.stages.gold import flows as run_flows
+
+        results["gold.flows"] = run_flows(app, echo_dbt=app.verbose > 0)
+        return results["gold.flows"]
+
+    return [
+        Stage(
+            "webhook.deliveries", "simulated Helius → st webhook serve", "the local stream", deliver
+        ),
+        Stage("stream.drain", "st stream drain", "bronze.webhook_events", drain),
+        Stage("silver.webhooks", "st silver webhooks", "silver.webhook_swaps", silver),
+        Stage("gold.flows", "st gold flows", "gold.token_flows", flows),
+    ]

@@ -197,6 +197,8 @@ def _counts(result: Any) -> tuple[int | None, int | None, str | None]:
     rows_out = getattr(result, "rows_out", None)
     if rows_in is None and hasattr(result, "candidates"):  # gold.rank
         rows_in, rows_out = result.candidates, result.ranked
+    if rows_in is None and hasattr(result, "windows"):  # gold.flows
+        rows_in, rows_out = result.legs, result.windows
     if rows_in is None and hasattr(result, "desired"):  # helius.sync
         rows_in = len(result.desired)
         rows_out = len(result.desired) if getattr(result, "applied", False) else 0

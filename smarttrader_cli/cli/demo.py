@@ -1,15 +1,15 @@
-"""`st demo`: the whole pipeline against the offline simulator, one command."""
+"""`st demo`: the whole pipeline, batch and stream, against the offline simulator."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from smarttrader_cli.cli.options import app_context
-from smarttrader_cli.cli.output import echo_kv
+from smarttrader_cli.cli.output import echo_kv, emit
 
 
 def demo(
@@ -29,9 +29,11 @@ def demo(
 ) -> None:
     """Start the simulator, run the whole pipeline against it, print the smart wallets.
 
-    Uses embedded defaults (local lake, DuckDB, local stream backend) in a temporary
-    folder with a config pointing BirdEye and Helius at the simulator; nothing leaves
-    127.0.0.1. Your own config file is not read.
+    Batch: bronze tokens → whales → trades → silver pnl → gold rank → helius sync.
+    Stream: the simulator delivers Helius webhooks to an embedded `st webhook serve`,
+    then stream drain → silver webhooks → gold flows. Embedded defaults (local lake,
+    DuckDB, local stream backend) in a temporary folder; nothing leaves 127.0.0.1 and
+    your own config file is not read.
 
     Example: st demo --keep
     """
@@ -41,45 +43,56 @@ def demo(
     from smarttrader_cli.demo import (
         demo_env,
         planted_check,
+        reserve_port,
         simulator,
+        stream_stages,
         workspace,
         write_config,
     )
     from smarttrader_cli.pipeline import plan
-    from smarttrader_cli.stages.gold import ranked_wallets
+    from smarttrader_cli.stages.gold import FLOWS_COLUMNS, ranked_wallets
 
     parent = app_context(ctx)
-    with workspace(directory, keep) as space, simulator() as sim, demo_env():
-        write_config(space, sim.base_url, f"{sim.base_url}/demo-webhooks")
-        app = AppContext(
-            config_path=space.config_path,
-            log_format=parent.log_format,
-            verbose=parent.verbose,
-            quiet=parent.quiet,
-        )
-        run_and_summarise(app, plan(app))
-        rows = ranked_wallets(app.lake)
-        check = planted_check(rows, sim.market.truth())
-        print_ranking(
-            rows[:top], f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
-        )
-        lake_note = str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
-        echo_kv(
-            [
-                (
-                    "planted smart wallets ranked",
-                    f"{check['planted_smart_ranked']} of {check['planted_smart']}",
-                ),
-                (
-                    "planted losing wallets ranked",
-                    f"{check['planted_losing_ranked']} of {check['planted_losing']}",
-                ),
+    sock = reserve_port()
+    try:
+        with workspace(directory, keep) as space, simulator() as sim, demo_env():
+            webhook_url = write_config(space, sim.base_url, sock.getsockname()[1])
+            app = AppContext(
+                config_path=space.config_path,
+                log_format=parent.log_format,
+                verbose=parent.verbose,
+                quiet=parent.quiet,
+            )
+            results: dict[str, Any] = {}
+            stream = stream_stages(sim, sock, webhook_url, results)
+            run_and_summarise(app, plan(app) + stream)
+            rows = ranked_wallets(app.lake)
+            check = planted_check(rows, sim.market.truth())
+            title = f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
+            print_ranking(rows[:top], title)
+            flows = results["gold.flows"]
+            emit(
+                flows.top[:10],
+                "table",
+                FLOWS_COLUMNS,
+                title=f"what smart money bought since {flows.since:%H:%M} UTC (gold.flows)",
+            )
+            lake_note = (
+                str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
+            )
+            echo_kv([
+                ("planted smart wallets ranked",
+                 f"{check['planted_smart_ranked']} of {check['planted_smart']}"),
+                ("planted losing wallets ranked",
+                 f"{check['planted_losing_ranked']} of {check['planted_losing']}"),
                 ("lake", lake_note),
                 ("config", space.config_path if space.keep else "(temporary)"),
-            ]
-        )
-        if space.keep:
-            sys.stdout.write(
-                f"\nExplore it: st --config {space.config_path} lake tables\n"
-                f"            st --config {space.config_path} gold report --out report.html\n"
-            )
+            ])  # fmt: skip
+            if space.keep:
+                cfg = space.config_path
+                sys.stdout.write(
+                    f"\nExplore it: st --config {cfg} lake tables\n"
+                    f"            st --config {cfg} gold report --out report.html\n"
+                )
+    finally:
+        sock.close()
