@@ -38,16 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 
 from smarttrader_cli.errors import LakeError
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import Consumer, StreamMessage
-from smarttrader_cli.stream.parse import (
-    EventError,
-    EventFields,
-    event_fields,
-)
+from smarttrader_cli.stream.parse import MAX_SIGNATURE_LENGTH, EventError, event_fields
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -234,33 +231,69 @@ class Drainer:
 
 
 def _split(batch: list[StreamMessage]) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """The batch's events as columns (without ingest fields) and its dead letters."""
+    """The batch's events as columns (without ingest fields) and its dead letters.
+
+    The common, well-formed event is checked inline (this loop is the drain's hot path);
+    anything unusual goes through `event_fields`, which also names what is wrong.
+    """
+    cols: dict[str, list[Any]] = {c: [] for c in _PARSED}
     good: list[StreamMessage] = []
-    parsed: list[EventFields] = []
     dead: list[dict[str, Any]] = []
+    loads = orjson.loads
     for m in batch:
+        row = None
         try:
-            parsed.append(event_fields(m.value))
-            good.append(m)
-        except (EventError, UnicodeDecodeError) as exc:
-            dead.append(
-                {
-                    "stream_partition": m.partition,
-                    "stream_offset": m.offset,
-                    "raw": m.value.decode("utf-8", errors="replace"),
-                    "error": str(exc),
-                }
-            )
-    columns = {
-        "signature": pa.array([f.signature for f in parsed], pa.string()),
-        "event_type": pa.array([f.event_type for f in parsed], pa.string()),
-        "source": pa.array([f.source for f in parsed], pa.string()),
-        "slot": pa.array([f.slot for f in parsed], pa.int64()),
-        "event_timestamp": pa.array([f.event_timestamp for f in parsed], pa.int64()),
-        "fee_payer": pa.array([f.fee_payer for f in parsed], pa.string()),
-        "payload": pa.array([f.payload for f in parsed], pa.string()),
+            event = loads(m.value)
+        except orjson.JSONDecodeError:
+            event = None
+        if type(event) is dict:
+            sig, slot, ts = event.get("signature"), event.get("slot"), event.get("timestamp")
+            etype, source, payer = event.get("type"), event.get("source"), event.get("feePayer")
+            if (
+                type(sig) is str
+                and 0 < len(sig) <= MAX_SIGNATURE_LENGTH
+                and not sig[0].isspace()
+                and not sig[-1].isspace()
+                and (slot is None or (type(slot) is int and 0 <= slot < 2**63))
+                and (ts is None or (type(ts) is int and -(2**63) <= ts < 2**63))
+                and (etype is None or type(etype) is str)
+                and (source is None or type(source) is str)
+                and (payer is None or type(payer) is str)
+            ):
+                row = (sig, etype, source, slot, ts, payer)
+        if row is None:
+            try:
+                f = event_fields(m.value)
+            except (EventError, UnicodeDecodeError) as exc:
+                dead.append(
+                    {
+                        "stream_partition": m.partition,
+                        "stream_offset": m.offset,
+                        "raw": m.value.decode("utf-8", errors="replace"),
+                        "error": str(exc),
+                    }
+                )
+                continue
+            row = (f.signature, f.event_type, f.source, f.slot, f.event_timestamp, f.fee_payer)
+        for name, value in zip(_PARSED, row, strict=True):
+            cols[name].append(value)
+        good.append(m)
+    columns: dict[str, Any] = {
+        name: pa.array(values, _PARSED[name]) for name, values in cols.items()
     }
+    # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
+    columns["payload"] = pa.array([m.value for m in good], pa.binary()).cast(pa.string())
     return _with_positions(columns, good), dead
+
+
+_PARSED = {
+    "signature": pa.string(),
+    "event_type": pa.string(),
+    "source": pa.string(),
+    "slot": pa.int64(),
+    "event_timestamp": pa.int64(),
+    "fee_payer": pa.string(),
+}
 
 
 def _with_positions(columns: dict[str, Any], messages: list[StreamMessage]) -> pa.Table:

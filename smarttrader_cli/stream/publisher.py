@@ -118,7 +118,9 @@ class Publisher:
         if fresh:
             self._wake.set()
         self.metrics.inc("st_webhook_events_received_total", len(events))
-        if waits:
+        if len(waits) == 1:
+            await waits[0]
+        elif waits:
             await asyncio.gather(*waits)
         duplicates = len(events) - fresh
         self.metrics.inc("st_webhook_events_duplicate_total", duplicates)

@@ -100,8 +100,10 @@ def create_app(
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body:
-            raise TooLarge
+        if declared is not None and declared.isdigit():
+            if int(declared) > max_body:
+                raise TooLarge
+            return await request.body()  # the server enforces the declared length
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():

@@ -1,0 +1,151 @@
+"""Drain benchmark: a backlog of webhook events in the local log drained into Delta.
+
+For each size, writes N simulated Helius events (about 1.5 KB each, unique signatures,
+increasing slots) into a fresh local stream log, then runs `st stream drain` as its own
+process and samples its resident memory. Reports events/s (the drain's own timer and
+wall time including start-up) and peak RSS, checks the table holds N distinct
+signatures, and writes bench/results/drain.json.
+
+Usage: .venv/bin/python bench/drain.py [--sizes 100000 1000000] [--batch-size 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from smarttrader_cli.config import load_config  # noqa: E402
+from smarttrader_cli.lake.store import Lake  # noqa: E402
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS  # noqa: E402
+from smarttrader_cli.sim.market import Market, SimSettings  # noqa: E402
+from smarttrader_cli.sim.webhooks import enhanced_swaps  # noqa: E402
+from smarttrader_cli.stream.backend import OutboundEvent  # noqa: E402
+from smarttrader_cli.stream.local_log import LocalProducer  # noqa: E402
+from tests.services import write_config  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "drain.json"
+ST = Path(sys.executable).parent / "st"
+
+
+def fill(config: Path, count: int) -> int:
+    """Write `count` events: simulator templates with fresh signatures and slots."""
+    templates = enhanced_swaps(Market(SimSettings(seed=11)), 2000, start_time=1_760_000_000)
+    producer = LocalProducer(load_config(config).config.stream)
+    now = int(time.time() * 1e6)
+    size = 0
+    chunk: list[OutboundEvent] = []
+    for i in range(count):
+        event = dict(templates[i % len(templates)])
+        event["signature"] = f"{i:012d}{event['signature'][12:]}"
+        event["slot"] = 300_000_000 + i // 4
+        value = orjson.dumps(event)
+        size += len(value)
+        chunk.append(OutboundEvent(event["signature"].encode(), value, now))
+        if len(chunk) == 10_000:
+            producer.publish(chunk, timeout=30)
+            chunk = []
+    if chunk:
+        producer.publish(chunk, timeout=30)
+    producer.close()
+    return size
+
+
+def drain(config: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ST_")}
+    env["ST_CONFIG"] = str(config)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(ST), "stream", "drain", "--format", "json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"drain failed: {err.decode()}")
+    summary = orjson.loads(out)[0]
+    return {"summary": summary, "wall_seconds": wall, "peak_rss_mb": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--batch-size", type=int, default=None, help="stream.batch_size")
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="st-bench-drain-") as tmp:
+            overrides = {"stream.batch_size": args.batch_size} if args.batch_size else {}
+            config = write_config(Path(tmp), overrides)
+            t = time.monotonic()
+            size = fill(config, n)
+            fill_s = time.monotonic() - t
+            run = drain(config)
+            lake = Lake.from_config(load_config(config))
+            sigs = lake.read(WEBHOOK_EVENTS, columns=["signature"]).column(0)
+            distinct = len(set(sigs.to_pylist()))
+            s = run["summary"]
+            rows.append(
+                {
+                    "events": n,
+                    "backlog_mb": round(size / 2**20),
+                    "fill_seconds": round(fill_s, 1),
+                    "drain_seconds": s["seconds"],
+                    "wall_seconds": round(run["wall_seconds"], 1),
+                    "events_per_s": round(n / s["seconds"]),
+                    "events_per_s_wall": round(n / run["wall_seconds"]),
+                    "peak_rss_mb": round(run["peak_rss_mb"]),
+                    "commits": s["commits"],
+                    "rows": len(sigs),
+                    "distinct_signatures": distinct,
+                    "exactly_once": distinct == n == len(sigs),
+                }
+            )
+            print(rows[-1], flush=True)
+    cols = ["events", "backlog_mb", "events_per_s", "events_per_s_wall", "peak_rss_mb", "commits",
+            "exactly_once"]  # fmt: skip
+    print(" | ".join(cols))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in cols))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_avg_1m": os.getloadavg()[0],
+                },
+                "results": rows,
+            },
+            indent=2,
+        )  # fmt: skip
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

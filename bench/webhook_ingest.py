@@ -1,0 +1,204 @@
+"""Webhook ingest benchmark: `st webhook serve` under wrk load, 1-event Helius payloads.
+
+Starts the receiver as its own process (local backend, and Kafka with a single-node
+broker from the project cache), drives it from a separate `wrk` process on loopback with
+a unique signature per request, and reports sustained requests/s, p50/p99 latency, non-2xx
+answers and the zero-loss check (every 200 is in the log/topic after a graceful stop).
+Writes bench/results/webhook_ingest.json.
+
+Usage: .venv/bin/python bench/webhook_ingest.py [--backend local|kafka|both] [--seconds 20]
+       [--connections 32]            (needs `wrk`: apt-get install -y wrk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from smarttrader_cli.config import load_config  # noqa: E402
+from smarttrader_cli.sim.market import Market, SimSettings  # noqa: E402
+from smarttrader_cli.sim.webhooks import enhanced_swaps  # noqa: E402
+from tests.services import KafkaBroker, free_port, wait_until, write_config  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "webhook_ingest.json"
+ST = Path(sys.executable).parent / "st"
+TOKEN = "bench-token"
+
+LUA = r"""
+local template = [==[%s]==]
+local counter = 0
+local tid = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  tid = tonumber(tid) or 0
+end
+function request()
+  counter = counter + 1
+  local sig = string.format("bench%%d%%011d", tid, counter)
+  local body = string.gsub(template, "SIGNATURE_PLACEHOLDER", sig)
+  return wrk.format("POST", "/webhooks", {["Authorization"] = "%s",
+    ["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT requests=%%d non2xx=%%d errors=%%d p50=%%d p99=%%d mean=%%d\n",
+    summary.requests, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean))
+end
+"""
+
+
+def payload_template() -> str:
+    event = enhanced_swaps(Market(SimSettings(seed=3)), 1, start_time=1_760_000_000)[0]
+    event["signature"] = "SIGNATURE_PLACEHOLDER"
+    return orjson.dumps([event]).decode()
+
+
+def published(config: Path) -> int:
+    """Distinct signatures in the local log, or messages in the topic."""
+    cfg = load_config(config).config
+    if cfg.stream.backend == "kafka":
+        from smarttrader_cli.stream.kafka_backend import kafka_end_offsets
+
+        return sum(kafka_end_offsets(cfg.stream).values())
+    from smarttrader_cli.stream.local_log import LocalConsumer
+
+    consumer = LocalConsumer(cfg.stream)
+    consumer.start(lambda parts: dict.fromkeys(parts, 0))
+    keys: set[bytes] = set()
+    while True:
+        batch = consumer.poll(100_000, 1 << 30, 0.05)
+        if not batch:
+            break
+        keys.update(m.key or b"" for m in batch)
+    consumer.close()
+    return len(keys)
+
+
+def run_one(backend: str, seconds: float, connections: int, workdir: Path) -> dict[str, Any]:
+    broker = None
+    overrides: dict[str, Any] = {"stream.backend": backend, "webhook.port": free_port()}
+    if backend == "kafka":
+        broker = KafkaBroker(workdir / "kafka")
+        broker.start()
+        overrides["stream.bootstrap_servers"] = broker.bootstrap
+    config = write_config(workdir / backend, overrides)
+    port = overrides["webhook.port"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ST_")}
+    env.update(ST_CONFIG=str(config), ST_WEBHOOK_AUTH_TOKEN=TOKEN)
+    server = subprocess.Popen([str(ST), "webhook", "serve"], env=env, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 60, "server", server)
+        # warm up (topic creation, connections) before measuring
+        httpx.post(
+            f"{url}/webhooks", content=payload_template().replace("SIGNATURE_PLACEHOLDER", "warm"),
+            headers={"Authorization": TOKEN}, timeout=30,
+        )  # fmt: skip
+        script = workdir / f"{backend}.lua"
+        script.write_text(LUA % (payload_template(), TOKEN))
+        started = time.monotonic()
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
+             "-s", str(script), f"{url}/webhooks"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        elapsed = time.monotonic() - started
+        m = re.search(
+            r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+) p50=(\d+) p99=(\d+) mean=(\d+)", out
+        )
+        assert m, out
+        requests, non2xx, errors, p50, p99, mean = map(int, m.groups())
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        status = httpx.get(f"{url}/webhooks/status").json()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    ok = requests - non2xx
+    stored = published(config) - 1  # minus the warm-up event
+    if broker is not None:
+        broker.stop()
+    return {
+        "backend": backend,
+        "seconds": round(elapsed, 1),
+        "connections": connections,
+        "requests": requests,
+        "req_per_s": round(rps),
+        "p50_ms": round(p50 / 1000, 2),
+        "p99_ms": round(p99 / 1000, 2),
+        "mean_ms": round(mean / 1000, 2),
+        "non_2xx": non2xx,
+        "socket_errors": errors,
+        "acked_200": ok,
+        "in_stream": stored,
+        "zero_loss": stored >= ok,
+        "spooled": status.get("spooled"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["local", "kafka", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="st-bench-webhook-") as tmp:
+        for backend in backends:
+            rows.append(run_one(backend, args.seconds, args.connections, Path(tmp)))
+    cols = [
+        "backend",
+        "req_per_s",
+        "p50_ms",
+        "p99_ms",
+        "non_2xx",
+        "acked_200",
+        "in_stream",
+        "zero_loss",
+    ]
+    print(" | ".join(cols))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in cols))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_avg_1m": os.getloadavg()[0],
+                },
+                "results": rows,
+            },
+            indent=2,
+        )  # fmt: skip
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
