@@ -142,7 +142,7 @@ def main() -> None:
                 "results": rows,
             },
             indent=2,
-        )  # fmt: skip
+        )
     )
     print(f"wrote {RESULTS}")
 

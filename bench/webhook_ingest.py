@@ -113,9 +113,11 @@ def run_one(backend: str, seconds: float, connections: int, workdir: Path) -> di
         wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, 60, "server", server)
         # warm up (topic creation, connections) before measuring
         httpx.post(
-            f"{url}/webhooks", content=payload_template().replace("SIGNATURE_PLACEHOLDER", "warm"),
-            headers={"Authorization": TOKEN}, timeout=30,
-        )  # fmt: skip
+            f"{url}/webhooks",
+            content=payload_template().replace("SIGNATURE_PLACEHOLDER", "warm"),
+            headers={"Authorization": TOKEN},
+            timeout=30,
+        )
         script = workdir / f"{backend}.lua"
         script.write_text(LUA % (payload_template(), TOKEN))
         started = time.monotonic()
@@ -195,7 +197,7 @@ def main() -> None:
                 "results": rows,
             },
             indent=2,
-        )  # fmt: skip
+        )
     )
     print(f"wrote {RESULTS}")
 
