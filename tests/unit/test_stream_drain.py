@@ -41,7 +41,7 @@ def drainer(config: Path, run_id: str) -> Drainer:
 def test_drain_writes_each_signature_once_with_offsets_and_dead_letters(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"stream.batch_size": 100})
     events = helius_events(500)
-    values, bad = with_faults(events, duplicates=40, bad=7)
+    values, _bad = with_faults(events, duplicates=40, bad=7)
     produce(config, values)
     result = CliRunner().invoke(
         st_app, ["--config", str(config), "stream", "drain", "--format", "json"]
