@@ -103,6 +103,17 @@ class Drainer:
         self.progress = progress
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
+        self._fs: Any = None
+
+    def _filesystem(self) -> Any:
+        """The table's storage as a pyarrow filesystem rooted at the table (built once)."""
+        if self._fs is None:
+            import pyarrow.fs as pa_fs
+            from deltalake.fs import DeltaStorageHandler
+
+            handler = DeltaStorageHandler(self.lake.uri(WEBHOOK_EVENTS), self.lake.storage_options)
+            self._fs = pa_fs.PyFileSystem(handler)
+        return self._fs
 
     # --- offsets ------------------------------------------------------------
 
@@ -197,7 +208,7 @@ class Drainer:
         events, dead = _split(batch)
         unique = _dedupe_batch(events)
         snapshot = self._snapshot or self._load_snapshot()
-        fresh = _drop_existing(snapshot, unique)
+        fresh = _drop_existing(snapshot, unique, self._filesystem())
         now = datetime.now(UTC)
         if dead:
             table = pa.Table.from_pylist(
@@ -318,7 +329,7 @@ def _dedupe_batch(events: pa.Table) -> pa.Table:
     return events if len(keep) == events.num_rows else events.take(keep)
 
 
-def _drop_existing(snapshot: DeltaTable, events: pa.Table) -> pa.Table:
+def _drop_existing(snapshot: DeltaTable, events: pa.Table, filesystem: Any) -> pa.Table:
     """Events whose signature the table does not hold yet, looked up in the batch's slot range.
 
     Only data files whose `slot` statistics overlap the batch's slots are read (and, for
@@ -344,12 +355,13 @@ def _drop_existing(snapshot: DeltaTable, events: pa.Table) -> pa.Table:
             candidates.add(path)
     if not candidates:
         return events
+    import pyarrow.parquet as pq
+
     wanted = events.column("signature")
     found: list[Any] = []
-    for fragment in snapshot.to_pyarrow_dataset().get_fragments():
-        if fragment.path.lstrip("/") in candidates or _unquoted(fragment.path) in candidates:
-            table = fragment.to_table(columns=["signature"])
-            found.append(table.filter(pc.is_in(table.column("signature"), value_set=wanted)))
+    for path in sorted(candidates):
+        table = pq.read_table(_unquoted(path), columns=["signature"], filesystem=filesystem)
+        found.append(table.filter(pc.is_in(table.column("signature"), value_set=wanted)))
     if not found or not sum(t.num_rows for t in found):
         return events
     existing = pa.concat_tables(found).column("signature").combine_chunks()
