@@ -25,19 +25,24 @@ step "pip install -e '.[dev]'"
 step "scripts/install-deps.sh"
 PYTHON=.venv/bin/python bash scripts/install-deps.sh
 
+# lint and tests both run so one report shows every failure; either one fails the run
+set +e
 step "lint: ruff check, ruff format --check, mypy"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy smarttrader_cli
+lint_rc=0
+.venv/bin/ruff check . || lint_rc=1
+.venv/bin/ruff format --check . || lint_rc=1
+.venv/bin/mypy smarttrader_cli || lint_rc=1
 
 step "tests: pytest (unit, integration, e2e, spark)"
-set +e
 .venv/bin/python -m pytest -p no:cacheprovider -q tests
-rc=$?
+test_rc=$?
 set -e
-if [[ $rc == 5 ]]; then
+if [[ $test_rc == 5 ]]; then
   echo "ERROR: pytest collected no tests" >&2
 fi
 
-printf '\n==> total %s s, pytest exit %s\n' "$(( $(date +%s) - started ))" "$rc"
-exit "$rc"
+printf '\n==> total %s s: lint %s, pytest exit %s\n' "$(( $(date +%s) - started ))" \
+  "$([[ $lint_rc == 0 ]] && echo ok || echo FAILED)" "$test_rc"
+if [[ $lint_rc != 0 || $test_rc != 0 ]]; then
+  exit 1
+fi
