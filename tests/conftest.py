@@ -92,7 +92,7 @@ def _broker(workdir: Path) -> Iterator[KafkaBroker]:
     try:
         yield broker
     finally:
-        broker.kill() if os.environ.get("ST_TESTS_FAST_TEARDOWN") else broker.stop()
+        broker.stop()
 
 
 @pytest.fixture(scope="session")
