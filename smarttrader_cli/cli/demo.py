@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from smarttrader_cli.cli.options import app_context
-from smarttrader_cli.cli.output import echo_kv, emit
+from smarttrader_cli.cli.output import echo_kv
 
 
 def demo(
@@ -37,7 +37,7 @@ def demo(
 
     Example: st demo --keep
     """
-    from smarttrader_cli.cli.gold import print_ranking
+    from smarttrader_cli.cli.gold import print_flows, print_ranking
     from smarttrader_cli.cli.pipeline import run_and_summarise
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.demo import (
@@ -50,7 +50,7 @@ def demo(
         write_config,
     )
     from smarttrader_cli.pipeline import plan
-    from smarttrader_cli.stages.gold import FLOWS_COLUMNS, ranked_wallets
+    from smarttrader_cli.stages.gold import ranked_wallets
 
     parent = app_context(ctx)
     sock = reserve_port()
@@ -71,12 +71,7 @@ def demo(
             title = f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
             print_ranking(rows[:top], title)
             flows = results["gold.flows"]
-            emit(
-                flows.top[:10],
-                "table",
-                FLOWS_COLUMNS,
-                title=f"what smart money bought since {flows.since:%H:%M} UTC (gold.flows)",
-            )
+            print_flows(flows.top[:10], f"what smart money traded since {flows.since:%H:%M} UTC")
             lake_note = (
                 str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
             )

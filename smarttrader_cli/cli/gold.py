@@ -50,6 +50,36 @@ def rank(
 
 def print_ranking(rows: list[dict[str, Any]], title: str) -> None:
     """The ranking as a rich table whose wallet addresses never wrap (they get copied)."""
+    _print_table(
+        title,
+        [("rank", "right"), ("wallet", "left"), ("tier", "left"), ("score", "right"),
+         ("total PnL $", "right"), ("ROI", "right"), ("win rate", "right"), ("trades", "right")],
+        [
+            [str(r["rank"]), r["wallet_address"], r["tier"], f"{r['score']:.3f}",
+             f"{r['total_pnl']:,.0f}", _pct(r["roi"]), _pct(r["win_rate"]), str(r["trade_count"])]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def print_flows(rows: list[dict[str, Any]], title: str) -> None:
+    """Token flows as a rich table whose token addresses never wrap."""
+    _print_table(
+        title,
+        [("token", "left"), ("net flow $", "right"), ("bought $", "right"), ("sold $", "right"),
+         ("buys", "right"), ("sells", "right"), ("buyers", "right"), ("sellers", "right"),
+         ("last trade", "right")],
+        [
+            [r["token_address"], f"{r['net_flow_usd']:,.0f}", f"{r['buy_volume_usd']:,.0f}",
+             f"{r['sell_volume_usd']:,.0f}", str(r["buy_count"]), str(r["sell_count"]),
+             str(r["smart_buyers"]), str(r["smart_sellers"]),
+             f"{r['last_trade_at']:%H:%M}" if r.get("last_trade_at") else ""]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _print_table(title: str, columns: list[tuple[str, str]], rows: list[list[str]]) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -58,28 +88,10 @@ def print_ranking(rows: list[dict[str, Any]], title: str) -> None:
     if not console.is_terminal:  # piped or captured: no reason to squeeze into 80 columns
         console = Console(width=140)
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    for name, justify in (
-        ("rank", "right"),
-        ("wallet", "left"),
-        ("tier", "left"),
-        ("score", "right"),
-        ("total PnL $", "right"),
-        ("ROI", "right"),
-        ("win rate", "right"),
-        ("trades", "right"),
-    ):
+    for name, justify in columns:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(
-            str(r["rank"]),
-            r["wallet_address"],
-            r["tier"],
-            f"{r['score']:.3f}",
-            f"{r['total_pnl']:,.0f}",
-            _pct(r["roi"]),
-            _pct(r["win_rate"]),
-            str(r["trade_count"]),
-        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -112,7 +124,10 @@ def flows(
         sys.stderr.write(f"st: {result.message}\n")
     limit = top or app_ctx.config.flows.top_n
     title = f"smart money since {result.since:%Y-%m-%d %H:%M} UTC ({result.windows} windows)"
-    emit(result.top[:limit], fmt, FLOWS_COLUMNS, title=title)
+    if fmt is OutputFormat.table:
+        print_flows(result.top[:limit], title)
+    else:
+        emit(result.top[:limit], fmt, FLOWS_COLUMNS, title=title)
 
 
 @app.command("report")
