@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -118,6 +119,8 @@ def run_one(backend: str, seconds: float, connections: int, workdir: Path) -> di
             headers={"Authorization": TOKEN},
             timeout=30,
         )
+        proc = psutil.Process(server.pid)
+        cpu_before = sum(proc.cpu_times()[:2])
         script = workdir / f"{backend}.lua"
         script.write_text(LUA % (payload_template(), TOKEN))
         started = time.monotonic()
@@ -133,6 +136,7 @@ def run_one(backend: str, seconds: float, connections: int, workdir: Path) -> di
         assert m, out
         requests, non2xx, errors, p50, p99, mean = map(int, m.groups())
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        server_cpu = sum(proc.cpu_times()[:2]) - cpu_before
         status = httpx.get(f"{url}/webhooks/status").json()
     finally:
         server.send_signal(signal.SIGTERM)
@@ -156,6 +160,10 @@ def run_one(backend: str, seconds: float, connections: int, workdir: Path) -> di
         "in_stream": stored,
         "zero_loss": stored >= ok,
         "spooled": status.get("spooled"),
+        # CPU the server process used per request: what one free core could sustain
+        "server_cpu_us_per_req": round(server_cpu / max(1, requests) * 1e6),
+        "one_core_capacity_req_per_s": round(requests / server_cpu) if server_cpu else None,
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
     }
 
 

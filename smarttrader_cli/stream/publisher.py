@@ -28,6 +28,7 @@ log = logging.getLogger("st.webhook.publisher")
 
 MAX_REMEMBERED = 1_000_000  # dedupe memory bound, whatever the window
 REPUBLISH_BATCH = 2000
+PARALLEL_ROUNDS = 4  # Kafka produce rounds in flight at once
 
 
 class NotDurableError(Exception):
@@ -64,7 +65,11 @@ class Publisher:
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._queue: list[tuple[OutboundEvent, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="st-publish")
+        # The local log is one writer that group-commits; a broker takes overlapping rounds.
+        self._parallel = 1 if spool is None else PARALLEL_ROUNDS
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._parallel, thread_name_prefix="st-publish"
+        )
         self._route = threading.Lock()  # direct-vs-spool decisions against the re-publisher
         self._stop = threading.Event()
         self._flusher: asyncio.Task[None] | None = None
@@ -135,30 +140,44 @@ class Publisher:
             seen.popitem(last=False)
 
     async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self._parallel)
+        tasks: set[asyncio.Task[None]] = set()
         while True:
             await self._wake.wait()
             self._wake.clear()
             if not self._queue:
                 continue
+            await slots.acquire()  # while all rounds are busy, requests keep queueing
             batch, self._queue = self._queue, []
-            events = [event for event, _ in batch]
-            try:
-                durable = await loop.run_in_executor(self._executor, self._make_durable, events)
-            except Exception as exc:  # disk full, spool unwritable: the requests get 503
-                log.error("could not make %d events durable: %s", len(events), exc)
-                durable = [False] * len(events)
-            now = time.monotonic()
-            for (event, future), ok in zip(batch, durable, strict=True):
-                sig = event.key.decode()
-                self._inflight.pop(sig, None)
-                if ok:
-                    self._seen[sig] = now
-                    self._seen.move_to_end(sig)
-                    if not future.done():
-                        future.set_result(None)
-                elif not future.done():
-                    future.set_exception(NotDurableError(sig))
+            task = asyncio.get_running_loop().create_task(self._flush(batch, slots))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _flush(
+        self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]], slots: asyncio.Semaphore
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        events = [event for event, _ in batch]
+        try:
+            durable = await loop.run_in_executor(self._executor, self._make_durable, events)
+        except Exception as exc:  # disk full, spool unwritable: the requests get 503
+            log.error("could not make %d events durable: %s", len(events), exc)
+            durable = [False] * len(events)
+        finally:
+            slots.release()
+            if self._queue:
+                self._wake.set()
+        now = time.monotonic()
+        for (event, future), ok in zip(batch, durable, strict=True):
+            sig = event.key.decode()
+            self._inflight.pop(sig, None)
+            if ok:
+                self._seen[sig] = now
+                self._seen.move_to_end(sig)
+                if not future.done():
+                    future.set_result(None)
+            elif not future.done():
+                future.set_exception(NotDurableError(sig))
 
     # --- the blocking side (publisher thread) -------------------------------
 
@@ -169,20 +188,22 @@ class Publisher:
                 self.spool.append(events)
                 self.metrics.inc("st_webhook_events_spooled_total", len(events))
                 return [True] * len(events)
-            flags = self.producer.publish(events, self.timeout)
-            acked = sum(flags)
-            self.metrics.inc("st_webhook_events_published_total", acked)
-            if acked == len(events):
-                self.broker_up = True
-                return flags
-            self.broker_up = False
-            if self.spool is None:
-                return flags
-            failed = [e for e, ok in zip(events, flags, strict=True) if not ok]
-            log.warning("broker did not acknowledge %d events: spooling them", len(failed))
+        # Concurrent rounds may publish at once (Kafka): acks, not order, make 200s safe.
+        flags = self.producer.publish(events, self.timeout)
+        acked = sum(flags)
+        self.metrics.inc("st_webhook_events_published_total", acked)
+        if acked == len(events):
+            self.broker_up = True
+            return flags
+        self.broker_up = False
+        if self.spool is None:
+            return flags
+        failed = [e for e, ok in zip(events, flags, strict=True) if not ok]
+        log.warning("broker did not acknowledge %d events: spooling them", len(failed))
+        with self._route:
             self.spool.append(failed)
-            self.metrics.inc("st_webhook_events_spooled_total", len(failed))
-            return [True] * len(events)
+        self.metrics.inc("st_webhook_events_spooled_total", len(failed))
+        return [True] * len(events)
 
     def _republish_loop(self) -> None:
         assert self.spool is not None
