@@ -81,10 +81,14 @@ dep() { printf '    <dependency><groupId>%s</groupId><artifactId>%s</artifactId>
 
 mvn_copy() {
   # mvn_copy POM_DIR OUTPUT_DIR [EXCLUDED_ARTIFACT_IDS]
-  local args=(-B -q -Dstyle.color=never -f "$1/pom.xml" "-Dmaven.repo.local=$m2"
+  local args=(-B -q -f "$1/pom.xml" "-Dmaven.repo.local=$m2"
     dependency:copy-dependencies "-DoutputDirectory=$2" -DincludeScope=runtime)
   [[ -n "${3:-}" ]] && args+=("-DexcludeArtifactIds=$3")
-  mvn "${args[@]}"
+  # maven's output (colour codes even in batch mode) is shown only when it fails
+  if ! mvn "${args[@]}" >"$1/mvn.log" 2>&1; then
+    cat "$1/mvn.log" >&2
+    die "mvn dependency:copy-dependencies failed (see above)"
+  fi
 }
 
 # ---------------------------------------------------------------- pyspark facts
