@@ -1,0 +1,142 @@
+"""The DuckDB PnL engine: the set-based FIFO of docs/pnl.md as a few SQL statements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from smarttrader_cli.engines.pnl_common import (
+    PnlParams,
+    PnlResult,
+    load_sql,
+    not_in_predicate,
+    sql_string,
+)
+from smarttrader_cli.errors import StageError
+from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
+
+if TYPE_CHECKING:
+    import duckdb
+
+DIALECT = "duckdb"
+_OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in ("calculated_at", "run_id")]
+
+
+def ensure_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail clearly without trades; stand in an empty token_metrics when it was never written."""
+    if not _view_exists(con, WALLET_TRADES.name):
+        raise StageError(
+            f"{WALLET_TRADES.name} has not been written yet: run `st bronze trades` first"
+        )
+    if not _view_exists(con, TOKEN_METRICS.name):
+        con.execute("CREATE SCHEMA IF NOT EXISTS bronze")
+        con.register("st_empty_token_metrics", TOKEN_METRICS.schema.empty_table())
+        con.execute(
+            f"CREATE OR REPLACE VIEW {TOKEN_METRICS.name} AS SELECT * FROM st_empty_token_metrics"
+        )
+
+
+def _view_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    schema, table = name.split(".", 1)
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE schema_name = ? AND view_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
+    """Materialize the selected wallets' deduplicated trades, legs and latest prices."""
+    ensure_inputs(con)
+    quotes = list(params.quote_assets)
+    legs_subs = {
+        "to_not_quote": not_in_predicate("to_token", quotes),
+        "from_not_quote": not_in_predicate("from_token", quotes),
+    }
+    if params.wallets is None:
+        wallet_filter = "TRUE"
+    else:
+        import pyarrow as pa
+
+        con.register("st_wallet_list", pa.table({"wallet": list(params.wallets)}))
+        wallet_filter = "wallet_address IN (SELECT wallet FROM st_wallet_list)"
+    con.execute(
+        load_sql(
+            DIALECT, "01_trades.sql", kind="TABLE", trades="st_trades", wallet_filter=wallet_filter
+        )
+    )
+    con.execute(
+        load_sql(
+            DIALECT, "02_legs.sql", kind="TABLE", trades="st_trades", legs="st_legs", **legs_subs
+        )
+    )
+    price_legs = "st_legs"
+    if params.wallets is not None:
+        # The fallback price of a token comes from every wallet's trades, not just these.
+        con.execute(
+            load_sql(
+                DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades", wallet_filter="TRUE"
+            )
+        )
+        con.execute(
+            load_sql(
+                DIALECT, "02_legs.sql", kind="VIEW", trades="st_all_trades", legs="st_all_legs",
+                **legs_subs,
+            )
+        )  # fmt: skip
+        price_legs = "st_all_legs"
+    con.execute(load_sql(DIALECT, "03_prices.sql", price_legs=price_legs))
+
+
+def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
+    """The FIFO over the prepared legs into st_fifo_legs and st_sells."""
+    con.execute(
+        load_sql(DIALECT, "04_fifo.sql", legs="st_legs", min_leg_usd=_num(params.min_leg_usd))
+    )
+
+
+def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
+    """Token and ALL_TOKENS rows into st_pnl_rows."""
+    con.execute(
+        load_sql(
+            DIALECT, "05_rows.sql", legs="st_legs", trades="st_trades",
+            min_leg_usd=_num(params.min_leg_usd),
+        )
+    )  # fmt: skip
+
+
+def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
+    """silver.wallet_pnl rows for the selected wallets, computed inside DuckDB."""
+    prepare_legs(con, params)
+    run_fifo(con, params)
+    build_rows(con, params)
+    columns = ", ".join(_OUTPUT)
+    rows = con.execute(
+        f"SELECT {columns}, ?::TIMESTAMPTZ AS calculated_at, {sql_string(params.run_id)} AS run_id "
+        "FROM st_pnl_rows ORDER BY wallet_address, token_address",
+        [params.calculated_at],
+    ).arrow()
+    if not hasattr(rows, "num_rows"):  # duckdb may hand back a record batch reader
+        rows = rows.read_all()
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM st_trades), "
+        "(SELECT count(*) FILTER (WHERE NOT is_valid) FROM st_trades), "
+        "(SELECT coalesce(sum(duplicates), 0) FROM st_trades), "
+        "(SELECT count(*) FROM st_legs), "
+        "(SELECT count(*) FILTER (WHERE value IS NULL) FROM st_legs), "
+        "(SELECT count(DISTINCT wallet) FROM st_trades)"
+    ).fetchone()
+    assert counts is not None
+    _, rejected, duplicates, legs, unpriced, wallets = (int(c) for c in counts)
+    return PnlResult(
+        rows=rows,
+        wallets=wallets,
+        token_rows=rows.num_rows - wallets,
+        legs=legs,
+        unpriced_legs=unpriced,
+        rejected_trades=rejected,
+        duplicate_trades=duplicates,
+    )
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
