@@ -35,3 +35,35 @@ def webhooks(
         "watermark": result.watermark.isoformat() if result.watermark else None,
     }
     emit([row], fmt, list(row), title="silver.webhook_swaps")
+
+
+@app.command("pnl")
+def pnl(
+    ctx: typer.Context,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", "-e", help="duckdb or spark; default: `engine` from the config."),
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Recompute every wallet and overwrite the table.")
+    ] = False,
+    wallet: Annotated[
+        list[str] | None,
+        typer.Option("--wallet", "-w", help="Recompute just this wallet (repeatable)."),
+    ] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """FIFO PnL per wallet and token plus one ALL_TOKENS row per wallet → silver.wallet_pnl.
+
+    Incremental by default: only wallets with new trades (or re-priced open positions) are
+    recomputed. Definitions: docs/pnl.md.
+
+    Example: st silver pnl --engine duckdb --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU
+    """
+    from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+
+    summary = run_wallet_pnl(
+        app_context(ctx), engine=engine, full_refresh=full_refresh, wallets=wallet or ()
+    )
+    row = summary.as_row()
+    emit([row], fmt, list(row), title="silver.wallet_pnl")
