@@ -12,13 +12,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import write_config
 from tests.stream_support import (
     dead_letter_keys,
     event_signatures,
     helius_events,
+    outbound,
     produce,
     with_faults,
 )
@@ -43,16 +46,26 @@ def drain_env(config: Path) -> dict[str, str]:
     return env
 
 
-def kill_repeatedly(env: dict[str, str], kills: int, rng: random.Random) -> int:
-    """Start a drain and SIGKILL it `kills` times at random moments; returns kills made."""
+def kill_repeatedly(
+    env: dict[str, str], kills: int, rng: random.Random, refill: Callable[[], None]
+) -> int:
+    """Start a drain and SIGKILL it `kills` times at random moments; returns kills made.
+
+    A drain that catches up before its kill (a fast machine) gets more events to work on.
+    """
+    started = time.monotonic()
+    calibration = run_drain(env, "--max-messages", "1")
+    assert calibration.wait(300) == 0
+    first_commit = time.monotonic() - started  # start-up plus one commit, on this machine now
     made = 0
     while made < kills:
         proc = run_drain(env)
-        time.sleep(rng.uniform(0.3, 4.0))
-        if proc.poll() is not None:  # finished (caught up) before the kill
+        time.sleep(rng.uniform(0.3, 1.6) * first_commit)  # kills span start-up and the work
+        if proc.poll() is not None:
             _out, err = proc.communicate()
             assert proc.returncode == 0, err.decode()
-            return made
+            refill()
+            continue
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         made += 1
@@ -60,23 +73,30 @@ def kill_repeatedly(env: dict[str, str], kills: int, rng: random.Random) -> int:
 
 
 def test_sigkill_at_random_points_leaves_every_signature_exactly_once(tmp_path: Path) -> None:
-    config = write_config(tmp_path, {"stream.batch_size": 2000})
+    config = write_config(tmp_path, {"stream.batch_size": 1000})
     events = helius_events(EVENTS)
     values, bad = with_faults(events, duplicates=500, bad=50)
     produce(config, values)
     env = drain_env(config)
 
-    made = kill_repeatedly(env, KILLS, random.Random(20261125))
+    extra: list[dict[str, Any]] = []
+
+    def refill() -> None:
+        more = helius_events(10_000, start_time=1_770_000_000 + len(extra))
+        extra.extend(more)
+        produce(config, outbound(more))
+
+    made = kill_repeatedly(env, KILLS, random.Random(20261125), refill)
     midway = len(event_signatures(config))
     final = run_drain(env)
     _out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err.decode()
 
-    assert made == KILLS, f"the drain finished after only {made} kills; raise the event count"
-    assert 0 < midway < EVENTS  # the kills landed while work was being committed
+    assert made == KILLS
+    assert 0 < midway < EVENTS + len(extra)  # the kills landed while work was being committed
     counts = Counter(event_signatures(config))
-    assert len(counts) == EVENTS
-    assert set(counts) == {e["signature"] for e in events}
+    assert set(counts) == {e["signature"] for e in events + extra}
+    assert len(counts) == EVENTS + len(extra)
     assert max(counts.values()) == 1
     dead = dead_letter_keys(config)
     assert len(dead) == len(set(dead)) == len(bad)
