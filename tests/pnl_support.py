@@ -200,3 +200,41 @@ def engine_rows(
     con = duckdb_with_bronze(trades, metrics)
     params = PnlParams(quotes, min_leg_usd, datetime.now(UTC), "test", wallets)
     return rows_by_key(compute_pnl(con, params).rows)
+
+
+def random_history(
+    seed: int, n: int, wallets: int = 5, tokens: int = 4, t_step: int = 600
+) -> list[dict[str, Any]]:
+    """A reproducible mixed history: buys, sells, token-to-token swaps, quote-to-quote swaps,
+    missing prices, duplicates, bad amounts and sells without buys."""
+    import random
+
+    rnd = random.Random(seed)
+    toks = [f"Tok{i}" for i in range(tokens)]
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        wallet = f"W{int(wallets * rnd.random() ** 2)}"
+        kind = rnd.random()
+        quote = rnd.choice(QUOTES)
+        tok, other = rnd.sample(toks, 2)
+        qp = 1.0 if quote == USDC else rnd.uniform(100, 200)
+        price = rnd.choice([None] + [rnd.uniform(0.01, 10.0)] * 9)
+        qty = rnd.choice([rnd.uniform(0.1, 1000.0), float(rnd.randint(1, 50))])
+        t = T0 + i * t_step // 2 + rnd.randint(0, t_step)
+        if kind < 0.45:
+            give, get = (quote, qty * (price or 1.0) / qp, qp), (tok, qty, price)
+        elif kind < 0.9:
+            give, get = (
+                (tok, qty, price),
+                (quote, qty * (price or 1.0) / qp, rnd.choice([qp, None])),
+            )
+        elif kind < 0.97:
+            give, get = (tok, qty, price), (other, rnd.uniform(1, 100), rnd.choice([None, 2.0]))
+        else:
+            give, get = (USDC, qty, 1.0), (SOL, qty / qp, qp)
+        if rnd.random() < 0.02:
+            give = (give[0], rnd.choice([0.0, -1.0, None]), give[2])
+        rows.append(trade(wallet, f"tx{i}", t, give, get, ins=rnd.randint(0, 1)))
+        if rnd.random() < 0.03:  # a re-fetched duplicate
+            rows.append(dict(rows[-1], fetched_at=FETCHED.replace(day=2)))
+    return rows

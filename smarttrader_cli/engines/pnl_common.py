@@ -28,7 +28,7 @@ class PnlParams:
 class PnlResult:
     """Rows for silver.wallet_pnl plus what the run counted on the way."""
 
-    rows: pa.Table
+    rows: pa.Table | None  # None when the engine wrote without collecting (Spark)
     wallets: int
     token_rows: int
     legs: int

@@ -95,7 +95,7 @@ def run_wallet_pnl(
         summary = PnlRunSummary(run.run_id, engine, mode)
         if result is not None:
             summary.wallets = result.wallets
-            summary.rows = result.rows.num_rows if result.rows is not None else result.token_rows
+            summary.rows = result.token_rows + result.wallets
             summary.legs = result.legs
             summary.unpriced_legs = result.unpriced_legs
             summary.rejected_trades = result.rejected_trades

@@ -1,5 +1,7 @@
 -- Wallets an incremental run must recompute (docs/pnl.md §7): new to silver, with trades
--- fetched after their calculated_at, or holding a token re-priced after their calculated_at.
+-- fetched after their calculated_at, or holding a token re-priced after their calculated_at
+-- (a newer token_metrics snapshot, or a newer trade of that token by any wallet, which can
+-- move the fallback price). Portable SQL: the Spark engine runs it too.
 WITH bronze_wallets AS (
     SELECT wallet_address, max(fetched_at) AS fetched_at
     FROM bronze.wallet_trades
@@ -10,13 +12,26 @@ silver_wallets AS (
     FROM silver.wallet_pnl
     WHERE token_address = 'ALL_TOKENS'
 ),
+token_news AS (
+    SELECT token_address, max(snapshot_at) AS changed_at
+    FROM bronze.token_metrics
+    GROUP BY token_address
+    UNION ALL
+    SELECT token_address, max(fetched_at) AS changed_at
+    FROM (
+        SELECT from_token_address AS token_address, fetched_at FROM bronze.wallet_trades
+        UNION ALL
+        SELECT to_token_address AS token_address, fetched_at FROM bronze.wallet_trades
+    ) sides
+    GROUP BY token_address
+),
 repriced AS (
     SELECT DISTINCT p.wallet_address
     FROM silver.wallet_pnl p
-    JOIN bronze.token_metrics m ON m.token_address = p.token_address
+    JOIN token_news n ON n.token_address = p.token_address
     WHERE p.token_address <> 'ALL_TOKENS'
       AND p.current_position_tokens > 0
-      AND m.snapshot_at > p.calculated_at
+      AND n.changed_at > p.calculated_at
 )
 SELECT b.wallet_address
 FROM bronze_wallets b

@@ -1,0 +1,202 @@
+"""The Spark PnL engine: the same set-based FIFO in Spark SQL, reading and writing Delta."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from smarttrader_cli.engines.pnl_common import (
+    PnlParams,
+    PnlResult,
+    load_sql,
+    not_in_predicate,
+    sql_string,
+)
+from smarttrader_cli.engines.spark_session import build_session, spark_uri
+from smarttrader_cli.errors import StageError
+from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.lake.store import CommitMeta, Lake
+
+log = logging.getLogger("st.engines.spark")
+DIALECT = "spark"
+_SPARK_TYPES = {"double": "double", "int64": "bigint", "string": "string"}
+
+
+def register_inputs(spark: SparkSession, lake: Lake) -> None:
+    """bronze_wallet_trades, bronze_token_metrics and (if written) silver_wallet_pnl views."""
+    if not lake.exists(WALLET_TRADES):
+        raise StageError(
+            f"{WALLET_TRADES.name} has not been written yet: run `st bronze trades` first"
+        )
+    reader = spark.read.format("delta")
+    reader.load(spark_uri(lake.uri(WALLET_TRADES))).createOrReplaceTempView("bronze_wallet_trades")
+    if lake.exists(TOKEN_METRICS):
+        metrics = reader.load(spark_uri(lake.uri(TOKEN_METRICS)))
+    else:
+        metrics = spark.createDataFrame(
+            [], "token_address string, snapshot_at timestamp, price double"
+        )
+    metrics.createOrReplaceTempView("bronze_token_metrics")
+    if lake.exists(WALLET_PNL):
+        reader.load(spark_uri(lake.uri(WALLET_PNL))).createOrReplaceTempView("silver_wallet_pnl")
+
+
+def stale_wallets(spark: SparkSession, lake: Lake) -> tuple[str, ...] | None:
+    """Wallets an incremental run must recompute (same query as DuckDB); None if silver is empty."""
+    if not lake.exists(WALLET_PNL):
+        return None
+    text = load_sql("duckdb", "00_stale_wallets.sql")
+    for name in ("bronze.wallet_trades", "bronze.token_metrics", "silver.wallet_pnl"):
+        text = text.replace(name, name.replace(".", "_"))
+    return tuple(sorted(r[0] for r in spark.sql(text).collect()))
+
+
+def compute_pnl(spark: SparkSession, params: PnlParams) -> tuple[DataFrame, dict[str, int]]:
+    """silver.wallet_pnl rows as a DataFrame (inputs registered), plus the run's counts."""
+    quotes = list(params.quote_assets)
+    floor = repr(float(params.min_leg_usd)) + "D"
+    legs_subs = {
+        "to_not_quote": not_in_predicate("to_token", quotes),
+        "from_not_quote": not_in_predicate("from_token", quotes),
+    }
+    wallet_filter = "TRUE"
+    if params.wallets is not None:
+        spark.createDataFrame(
+            [(w,) for w in params.wallets], "wallet string"
+        ).createOrReplaceTempView("st_wallet_list")
+        wallet_filter = "wallet_address IN (SELECT wallet FROM st_wallet_list)"
+
+    def view(name: str, sql_name: str, persist: bool = False, /, **subs: str) -> DataFrame:
+        df = spark.sql(load_sql(DIALECT, sql_name, **subs))
+        if persist:
+            df = df.persist()
+        df.createOrReplaceTempView(name)
+        return df
+
+    persisted = [
+        view("st_trades", "01_trades.sql", True, wallet_filter=wallet_filter),
+        view("st_legs", "02_legs.sql", True, trades="st_trades", **legs_subs),
+    ]
+    price_legs = "st_legs"
+    if params.wallets is not None:
+        view("st_all_trades", "01_trades.sql", False, wallet_filter="TRUE")
+        view("st_all_legs", "02_legs.sql", False, trades="st_all_trades", **legs_subs)
+        price_legs = "st_all_legs"
+    persisted.append(view("st_prices", "03_prices.sql", True, price_legs=price_legs))
+    persisted.append(
+        view("st_fifo_legs", "04_fifo_legs.sql", True, legs="st_legs", min_leg_usd=floor)
+    )
+    persisted.append(view("st_sells", "05_sells.sql", True, fifo_legs="st_fifo_legs"))
+    persisted.append(
+        view(
+            "st_token_rows", "06_token_rows.sql", True, legs="st_legs",
+            fifo_legs="st_fifo_legs", sells="st_sells", prices="st_prices", min_leg_usd=floor,
+        )
+    )  # fmt: skip
+    rows = view("st_pnl_rows", "07_rows.sql", False, trades="st_trades", token_rows="st_token_rows")
+    counts = spark.sql(
+        "SELECT (SELECT count(*) FILTER (WHERE NOT is_valid) FROM st_trades) AS rejected, "
+        "(SELECT coalesce(sum(duplicates), 0) FROM st_trades) AS duplicates, "
+        "(SELECT count(*) FROM st_legs) AS legs, "
+        "(SELECT count(*) FILTER (WHERE value IS NULL) FROM st_legs) AS unpriced, "
+        "(SELECT count(DISTINCT wallet) FROM st_trades) AS wallets"
+    ).collect()[0]
+    stamp = f"timestamp'{params.calculated_at.isoformat()}'"
+    out = rows.selectExpr(
+        *[_cast(f.name, str(f.type)) for f in WALLET_PNL.schema if f.name not in _STAMPS],
+        f"{stamp} AS calculated_at",
+        f"{sql_string(params.run_id)} AS run_id",
+    )
+    out = out.persist()
+    total = out.count()
+    for df in persisted:
+        df.unpersist()
+    stats = {k: int(counts[k]) for k in ("rejected", "duplicates", "legs", "unpriced", "wallets")}
+    stats["rows"] = total
+    return out, stats
+
+
+_STAMPS = ("calculated_at", "run_id")
+
+
+def _cast(name: str, arrow_type: str) -> str:
+    if arrow_type.startswith("timestamp"):
+        return name
+    return f"CAST({name} AS {_SPARK_TYPES[arrow_type]}) AS {name}"
+
+
+def write_rows(
+    spark: SparkSession,
+    lake: Lake,
+    rows: DataFrame,
+    params: PnlParams,
+    full: bool,
+    meta: CommitMeta,
+) -> None:
+    """One Delta commit with delta-spark: overwrite (full) or merge replacing these wallets."""
+    lake.ensure_table(WALLET_PNL)
+    uri = spark_uri(lake.uri(WALLET_PNL))
+    user_meta = json.dumps(meta.as_metadata(rows.count(), "overwrite" if full else "merge"))
+    if full:
+        rows.write.format("delta").mode("overwrite").option("userMetadata", user_meta).save(uri)
+        return
+    from delta.tables import DeltaTable
+
+    in_list = ", ".join(sql_string(w) for w in params.wallets or ())
+    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", user_meta)
+    try:
+        (
+            DeltaTable.forPath(spark, uri)
+            .alias("t")
+            .merge(
+                rows.alias("s"),
+                "t.wallet_address = s.wallet_address AND t.token_address = s.token_address",
+            )
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete(f"t.wallet_address IN ({in_list})")
+            .execute()
+        )
+    finally:
+        spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
+
+def run_spark_pnl(
+    app: AppContext, params: PnlParams, mode: str, meta: CommitMeta
+) -> PnlResult | None:
+    """The whole stage on Spark: choose wallets, compute, write one commit."""
+    lake = app.lake
+    spark = build_session(app.config, lake.storage_options)
+    register_inputs(spark, lake)
+    if mode == "incremental":
+        chosen = stale_wallets(spark, lake)
+        if chosen is not None and not chosen:
+            log.info("silver pnl: no wallet has new trades or new prices")
+            return None
+        if chosen is None:
+            mode = "full"
+        else:
+            params = PnlParams(
+                params.quote_assets, params.min_leg_usd, params.calculated_at, params.run_id, chosen
+            )
+    rows, stats = compute_pnl(spark, params)
+    meta.extra.update(stats)
+    try:
+        write_rows(spark, lake, rows, params, mode == "full", meta)
+    finally:
+        rows.unpersist()
+    return PnlResult(
+        rows=None,
+        wallets=stats["wallets"],
+        token_rows=stats["rows"] - stats["wallets"],
+        legs=stats["legs"],
+        unpriced_legs=stats["unpriced"],
+        rejected_trades=stats["rejected"],
+        duplicate_trades=stats["duplicates"],
+    )

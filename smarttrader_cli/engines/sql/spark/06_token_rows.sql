@@ -1,0 +1,93 @@
+-- One row per (wallet, token) with any leg (§3), as in sql/duckdb/05_rows.sql.
+WITH groups AS (
+    SELECT wallet, token, count(*) FILTER (WHERE value IS NULL) AS unpriced
+    FROM {{legs}}
+    GROUP BY wallet, token
+    HAVING count(*) FILTER (WHERE value IS NULL OR value >= {{min_leg_usd}}) > 0
+),
+leg_agg AS (
+    SELECT
+        wallet, token,
+        count(*) FILTER (WHERE is_buy) AS buy_count,
+        count(*) FILTER (WHERE NOT is_buy) AS sell_count,
+        sum(bv) AS total_bought,
+        sum(bq) AS bought_qty,
+        max(m_cum) AS m_last,
+        min(t) AS first_t,
+        max(t) AS last_t
+    FROM {{fifo_legs}}
+    GROUP BY wallet, token
+),
+sell_agg AS (
+    SELECT
+        wallet, token,
+        sum(value) AS total_sold,
+        sum(pnl) AS realized_pnl,
+        sum(cost) AS matched_cost,
+        sum(matched) AS matched_qty,
+        sum(held_seconds) AS held_seconds,
+        sum(qty - matched) AS unmatched_sell_qty,
+        count(*) FILTER (WHERE counts) AS counted_sells,
+        count(*) FILTER (WHERE wins) AS winning_sells
+    FROM {{sells}}
+    GROUP BY wallet, token
+),
+joined AS (
+    SELECT
+        g.wallet, g.token, g.unpriced,
+        coalesce(l.buy_count, 0) AS buy_count,
+        coalesce(l.sell_count, 0) AS sell_count,
+        coalesce(l.total_bought, 0.0D) AS total_bought,
+        coalesce(s.total_sold, 0.0D) AS total_sold,
+        coalesce(s.realized_pnl, 0.0D) AS realized_pnl,
+        coalesce(s.matched_cost, 0.0D) AS matched_cost,
+        coalesce(s.matched_qty, 0.0D) AS matched_qty,
+        s.held_seconds,
+        coalesce(s.unmatched_sell_qty, 0.0D) AS unmatched_sell_qty,
+        coalesce(s.counted_sells, 0) AS counted_sells,
+        coalesce(s.winning_sells, 0) AS winning_sells,
+        coalesce(l.bought_qty - greatest(l.m_last, 0.0D), 0.0D) AS open_qty,
+        l.first_t, l.last_t,
+        p.price
+    FROM groups g
+    LEFT JOIN leg_agg l ON g.wallet = l.wallet AND g.token = l.token
+    LEFT JOIN sell_agg s ON g.wallet = s.wallet AND g.token = s.token
+    LEFT JOIN {{prices}} p ON g.token = p.token
+),
+valued AS (
+    SELECT
+        *,
+        total_bought - matched_cost AS open_cost,
+        CASE WHEN open_qty = 0 THEN 0.0D ELSE coalesce(open_qty * price, 0.0D) END AS open_value
+    FROM joined
+)
+SELECT
+    wallet AS wallet_address,
+    token AS token_address,
+    realized_pnl,
+    open_value - open_cost AS unrealized_pnl,
+    realized_pnl + open_value - open_cost AS total_pnl,
+    buy_count + sell_count AS trade_count,
+    buy_count,
+    sell_count,
+    winning_sells,
+    CASE WHEN counted_sells > 0 THEN winning_sells / counted_sells END AS win_rate,
+    total_bought,
+    total_sold,
+    matched_cost,
+    CASE WHEN total_bought > 0 THEN (realized_pnl + open_value - open_cost) / total_bought END
+        AS roi,
+    open_qty AS current_position_tokens,
+    open_cost AS current_position_cost_basis,
+    open_value AS current_position_value,
+    CASE WHEN matched_qty > 0 THEN held_seconds / matched_qty / 3600.0D END
+        AS avg_holding_time_hours,
+    CASE WHEN buy_count + sell_count = 0 THEN 0.0D
+        ELSE (buy_count + sell_count) / greatest(1.0D, (last_t - first_t) / 86400.0D) END
+        AS trade_frequency_daily,
+    first_t,
+    last_t,
+    unmatched_sell_qty,
+    unpriced AS unpriced_leg_count,
+    counted_sells
+FROM valued
