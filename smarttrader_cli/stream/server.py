@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -208,6 +209,9 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
 
     from smarttrader_cli.stream.backend import open_producer
 
+    # The publisher thread needs the GIL back after every write/fsync/ack wait; with the
+    # default 5 ms switch interval each hand-over stalls a whole group commit.
+    sys.setswitchinterval(0.0005)
     producer = open_producer(config)
     spool = Spool(config.webhook.spool_dir) if config.stream.backend == "kafka" else None
     app = create_app(config, producer, auth_token, spool)
