@@ -162,6 +162,7 @@ class SparkConfig:
     app_name: str = "st-silver-pnl"
     shuffle_partitions: int = 8
     jar_cache: str = ""
+    executor_memory_mb: int = 0
 
 
 @dataclass

@@ -66,6 +66,8 @@ def session_conf(config: Config, storage_options: dict[str, str]) -> dict[str, s
     remote = config.lake.root.startswith("s3://")
     jars = delta_jars(config.spark.jar_cache, need_s3=remote)
     driver_mb, executor_mb = spark_memory_mb(config.memory)
+    if config.spark.executor_memory_mb > 0:  # a cluster's workers offer what they offer
+        executor_mb = config.spark.executor_memory_mb
     ivy = cache_dir() / "ivy"
     conf = {
         "spark.jars": ",".join(str(j) for j in jars),
