@@ -1,0 +1,250 @@
+"""Benchmark of `st silver pnl`: DuckDB computation, full refresh, Spark, and the oracle.
+
+    .venv/bin/python bench/pnl.py                      # 10M trades over 100k wallets
+    .venv/bin/python bench/pnl.py --trades 1000000 --wallets 10000 --spark-trades 1000000
+
+Generates bronze.wallet_trades as Delta (heavy-tailed trades per wallet, a few bot wallets
+with ~100k+ trades), then measures each part in its own subprocess (wall time, peak RSS of
+the process tree, median of --repeat runs) and writes JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+SOL = "So11111111111111111111111111111111111111112"
+
+GENERATE_SQL = """
+SELECT
+    'tx' || i AS tx_hash,
+    0::INT AS ins_index,
+    0::INT AS inner_ins_index,
+    'W' || w AS wallet_address,
+    (1700000000 + i // 10 + (hash(i) % 600))::BIGINT AS block_unix_time,
+    CASE WHEN k < 0.47 THEN q WHEN k < 0.98 THEN tok ELSE tok2 END AS from_token_address,
+    CASE WHEN k < 0.47 THEN qty * price ELSE qty END AS from_amount,
+    CASE WHEN k < 0.47 THEN 1.0 WHEN miss THEN NULL ELSE price END AS from_price_usd,
+    CASE WHEN k < 0.47 THEN tok WHEN k < 0.98 THEN q ELSE tok END AS to_token_address,
+    CASE WHEN k < 0.47 THEN qty WHEN k < 0.98 THEN qty * price ELSE qty * 0.9 END AS to_amount,
+    CASE WHEN k < 0.47 THEN (CASE WHEN miss THEN NULL ELSE price END)
+         WHEN k < 0.98 THEN 1.0 ELSE price * 1.05 END AS to_price_usd,
+    TIMESTAMPTZ '2024-01-01 00:00:00+00' AS fetched_at
+FROM (
+    SELECT
+        *,
+        -- each wallet trades ~5 of 2,000 tokens; token-to-token swaps reach any token
+        'Tok' || ((w * 7 + hash(i) % 5) % 2000) AS tok,
+        'Tok' || ((w * 7 + hash(i) % 5 + 1) % 2000) AS tok2,
+        '{usdc}' AS q
+    FROM (
+        SELECT
+            i,
+            -- heavy tail: wallet index ~ W * u^3, so the first wallets are bots (100k+ trades)
+            floor({wallets} * pow(random(), 3))::BIGINT AS w,
+            random() AS k,
+            random() < 0.02 AS miss,
+            0.5 + random() * 100 AS qty,
+            0.01 + random() * 2 AS price
+        FROM range({start}, {stop}) r(i)
+    )
+)
+"""
+
+
+def generate(lake_root: Path, trades: int, wallets: int, chunk: int = 2_000_000) -> None:
+    """Write `trades` synthetic swaps into <lake_root>/bronze/wallet_trades."""
+    import duckdb
+
+    from smarttrader_cli.lake.store import CommitMeta, Lake
+    from smarttrader_cli.lake.tables import WALLET_TRADES
+
+    lake = Lake(str(lake_root))
+    meta = CommitMeta("bench", "bench.generate", "bench")
+    con = duckdb.connect()
+    con.execute("SELECT setseed(0.42)")
+    for start in range(0, trades, chunk):
+        stop = min(trades, start + chunk)
+        sql = GENERATE_SQL.format(wallets=wallets, start=start, stop=stop, usdc=USDC)
+        lake.append(WALLET_TRADES, con.execute(sql).arrow().read_all(), meta)
+        print(f"  generated {stop:,} / {trades:,} trades", flush=True)
+
+
+def _app(lake_root: Path, master: str = "local[2]"):  # type: ignore[no-untyped-def]
+    from smarttrader_cli.context import AppContext
+
+    cfg = lake_root.parent / "st-bench.yaml"
+    cfg.write_text(
+        f"lake:\n  root: {lake_root}\nruntime:\n  state_dir: {lake_root.parent / 'state'}\n"
+        f"spark:\n  master: {master}\n  shuffle_partitions: 8\n"
+    )
+    return AppContext(config_path=cfg)
+
+
+def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
+    """One measurement inside this (sub)process; prints a JSON line."""
+    out: dict[str, float] = {}
+    if mode == "duckdb-compute":
+        from smarttrader_cli.engines import duckdb_pnl
+        from smarttrader_cli.engines.pnl_common import PnlParams
+        from smarttrader_cli.stages.silver_pnl import open_duckdb
+
+        app = _app(lake_root)
+        con = open_duckdb(app)
+        params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
+        t0 = time.perf_counter()
+        duckdb_pnl.prepare_legs(con, params)
+        t1 = time.perf_counter()
+        duckdb_pnl.run_fifo(con, params)
+        duckdb_pnl.build_rows(con, params)
+        t2 = time.perf_counter()
+        legs = con.execute("SELECT count(*) FROM st_legs").fetchone()[0]  # type: ignore[index]
+        trades = con.execute("SELECT count(*) FROM st_trades").fetchone()[0]  # type: ignore[index]
+        out = {"seconds": t2 - t1, "read_and_legs_seconds": t1 - t0, "legs": legs,
+               "trades": trades}  # fmt: skip
+    elif mode in ("duckdb-full", "spark-full"):
+        from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+
+        t0 = time.perf_counter()
+        s = run_wallet_pnl(_app(lake_root), engine=mode.split("-")[0], full_refresh=True)
+        out = {"seconds": time.perf_counter() - t0, "legs": s.legs, "rows": s.rows}
+    elif mode == "oracle":
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pnl_oracle import oracle_pnl
+
+        from smarttrader_cli.lake.query import connect
+        from smarttrader_cli.lake.store import Lake
+
+        con = connect(Lake(str(lake_root)))
+        rows = (
+            con.execute(
+                "SELECT * FROM bronze.wallet_trades WHERE wallet_address IN ("
+                f"SELECT DISTINCT wallet_address FROM bronze.wallet_trades USING SAMPLE "
+                f"{sample_wallets} ROWS)"
+            )
+            .arrow()
+            .read_all()
+            .to_pylist()
+        )
+        t0 = time.perf_counter()
+        oracle_pnl(rows, (), (USDC, SOL))
+        out = {"seconds": time.perf_counter() - t0, "trades": len(rows)}
+    print("RESULT " + json.dumps(out), flush=True)
+    return out
+
+
+def measure(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
+    """Run one child process; wall time from the child, peak RSS of its process tree."""
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, "--lake", str(lake_root),
+         "--sample-wallets", str(sample_wallets)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, ST_LOG_LEVEL="WARNING"),
+    )  # fmt: skip
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        p = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                rss = sum(c.memory_info().rss for c in [p, *p.children(recursive=True)])
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    stdout, _ = proc.communicate()
+    done.set()
+    thread.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
+    line = next(x for x in stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trades", type=int, default=10_000_000)
+    ap.add_argument("--wallets", type=int, default=100_000)
+    ap.add_argument("--spark-trades", type=int, default=0, help="N for Spark (0: same data)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sample-wallets", type=int, default=200)
+    ap.add_argument("--skip", action="append", default=[], help="duckdb-compute, spark-full, ...")
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.lake, args.sample_wallets)
+        return
+
+    def lake_for(n: int) -> Path:
+        root = args.data_dir / f"pnl-{n}-{args.wallets}" / "lake"
+        if not (root / "bronze" / "wallet_trades" / "_delta_log").is_dir():
+            print(f"generating {n:,} trades over {args.wallets:,} wallets -> {root}")
+            generate(root, n, args.wallets)
+        return root
+
+    main_lake = lake_for(args.trades)
+    spark_n = args.spark_trades or args.trades
+    plan = [
+        ("duckdb-compute", main_lake, args.trades),
+        ("duckdb-full", main_lake, args.trades),
+        ("spark-full", lake_for(spark_n), spark_n),
+        ("oracle", main_lake, args.trades),
+    ]
+    results = []
+    for mode, lake, n in plan:
+        if mode in args.skip:
+            continue
+        runs = [measure(mode, lake, args.sample_wallets) for _ in range(args.repeat)]
+        secs = statistics.median(r["seconds"] for r in runs)
+        units = runs[0].get("legs") or runs[0].get("trades") or n
+        row = {
+            "part": mode, "n_trades": n if mode != "oracle" else runs[0]["trades"],
+            "legs": runs[0].get("legs"), "median_seconds": round(secs, 3),
+            "runs_seconds": [round(r["seconds"], 3) for r in runs],
+            "per_second": round(units / secs) if secs else None,
+            "per_second_unit": "legs" if runs[0].get("legs") else "trades",
+            "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs)),
+        }  # fmt: skip
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    duck = next((r for r in results if r["part"] == "duckdb-full"), None)
+    spark = next((r for r in results if r["part"] == "spark-full"), None)
+    if duck and spark and duck["n_trades"] == spark["n_trades"]:
+        print(
+            f"spark/duckdb full-refresh time ratio: {spark['median_seconds'] / duck['median_seconds']:.1f}x"
+        )
+    print(f"\n{'part':16} {'trades':>12} {'median s':>10} {'per second':>14} {'peak RSS MB':>12}")
+    for r in results:
+        print(f"{r['part']:16} {r['n_trades']:>12,} {r['median_seconds']:>10.2f} "
+              f"{r['per_second'] or 0:>10,} {r['per_second_unit']:<5} {r['peak_rss_mb']:>8,}")  # fmt: skip
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = out_dir / f"pnl-{stamp}.json"
+    out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                               "cpu_count": os.cpu_count(), "results": results}, indent=2))  # fmt: skip
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
