@@ -53,9 +53,9 @@ def _bronze_trades(app: AppContext) -> Any:
 
 
 def _silver_pnl(app: AppContext) -> Any:
-    from smarttrader_cli.stages.silver import run_pnl
+    from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
 
-    return run_pnl(app)
+    return run_wallet_pnl(app)
 
 
 def _gold_rank(app: AppContext) -> Any:
