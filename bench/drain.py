@@ -12,9 +12,7 @@ Usage: .venv/bin/python bench/drain.py [--sizes 100000 1000000] [--batch-size 50
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from typing import Any
 
 import orjson
 import psutil
+from report import write_results  # bench/ is the script's own directory
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,24 +126,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     cols = ["events", "backlog_mb", "events_per_s", "events_per_s_wall", "peak_rss_mb", "commits",
             "exactly_once"]  # fmt: skip
-    print(" | ".join(cols))
-    for row in rows:
-        print(" | ".join(str(row[c]) for c in cols))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "load_avg_1m": os.getloadavg()[0],
-                },
-                "results": rows,
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, cols, rows)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ Usage: .venv/bin/python bench/webhook_ingest.py [--backend local|kafka|both] [--
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -29,6 +27,7 @@ from typing import Any
 import httpx
 import orjson
 import psutil
+from report import write_results  # bench/ is the script's own directory
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -190,24 +189,7 @@ def main() -> None:
         "in_stream",
         "zero_loss",
     ]
-    print(" | ".join(cols))
-    for row in rows:
-        print(" | ".join(str(row[c]) for c in cols))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "load_avg_1m": os.getloadavg()[0],
-                },
-                "results": rows,
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, cols, rows)
 
 
 if __name__ == "__main__":
