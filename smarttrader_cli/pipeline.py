@@ -190,16 +190,7 @@ def _skip_rest(outcomes: list[StageOutcome], notify: Listener) -> None:
 
 
 def _counts(result: Any) -> tuple[int | None, int | None, str | None]:
-    """rows in/out and run id from whatever summary a stage function returns."""
+    """rows in/out and run id from a stage's summary (every one carries rows_in/rows_out)."""
     if result is None:
         return None, None, None
-    rows_in = getattr(result, "rows_in", None)
-    rows_out = getattr(result, "rows_out", None)
-    if rows_in is None and hasattr(result, "candidates"):  # gold.rank
-        rows_in, rows_out = result.candidates, result.ranked
-    if rows_in is None and hasattr(result, "windows"):  # gold.flows
-        rows_in, rows_out = result.legs, result.windows
-    if rows_in is None and hasattr(result, "desired"):  # helius.sync
-        rows_in = len(result.desired)
-        rows_out = len(result.desired) if getattr(result, "applied", False) else 0
-    return rows_in, rows_out, getattr(result, "run_id", None)
+    return result.rows_in, result.rows_out, getattr(result, "run_id", None)

@@ -18,10 +18,17 @@ from smarttrader_cli.stream.backend import OutboundEvent, open_producer
 
 
 def helius_events(
-    count: int, seed: int = 7, start_time: int = 1_760_000_000
+    count: int,
+    seed: int = 7,
+    start_time: int = 1_760_000_000,
+    settings: SimSettings | None = None,
 ) -> list[dict[str, Any]]:
-    """`count` simulated enhanced SWAP events with distinct signatures."""
-    return enhanced_swaps(Market(SimSettings(seed=seed)), count, start_time=start_time)
+    """`count` simulated enhanced SWAP events with distinct signatures.
+
+    With `settings`, the events come from that market (its wallets, tokens and seed).
+    """
+    market = Market(settings or SimSettings(seed=seed))
+    return enhanced_swaps(market, count, start_time=start_time)
 
 
 def outbound(events: list[dict[str, Any]]) -> list[OutboundEvent]:

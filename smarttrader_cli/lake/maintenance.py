@@ -19,11 +19,7 @@ def vacuum_tables(
     """Vacuum each table; rows say how many files went (or would go)."""
     out = []
     for spec in _selected(lake, names):
-        files = lake.table(spec).vacuum(
-            retention_hours=retention_hours,
-            dry_run=dry_run,
-            enforce_retention_duration=False,
-        )
+        files = lake.vacuum(spec, retention_hours, dry_run)
         out.append({"table": spec.name, "files": len(files), "dry_run": dry_run})
     return out
 
@@ -32,7 +28,7 @@ def optimize_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]
     """Compact each table's small files."""
     out = []
     for spec in _selected(lake, names):
-        metrics = lake.table(spec).optimize.compact()
+        metrics = lake.optimize(spec)
         out.append(
             {
                 "table": spec.name,

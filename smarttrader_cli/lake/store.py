@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
     from smarttrader_cli.config import LoadedConfig
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -271,16 +273,14 @@ class Lake:
         deleted in the same commit (used to replace one wallet's rows exactly).
         """
         from deltalake import CommitProperties
-        from deltalake.exceptions import CommitFailedError
 
         if not spec.keys:
             raise LakeError(f"{spec.name} has no natural key to merge on")
         self.ensure_table(spec)
         rows = _dedupe_last(self.conform(spec, data), spec.keys)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-        last_error: Exception | None = None
-        for attempt in range(self.commit_retries + 1):
-            dt = self.table(spec)
+
+        def execute(dt: DeltaTable) -> dict[str, Any]:
             props = CommitProperties(custom_metadata=meta.as_metadata(rows.num_rows, "merge"))
             merger = dt.merge(
                 rows,
@@ -294,22 +294,50 @@ class Lake:
             merger = merger.when_not_matched_insert_all()
             if delete_predicate:
                 merger = merger.when_not_matched_by_source_delete(delete_predicate)
+            return merger.execute()
+
+        metrics = self._retrying_races(spec, "merge into", execute)
+        return MergeResult(
+            version=self.table(spec).version(),
+            inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            updated=int(metrics.get("num_target_rows_updated", 0)),
+            deleted=int(metrics.get("num_target_rows_deleted", 0)),
+        )
+
+    def vacuum(self, spec: TableSpec, retention_hours: int, dry_run: bool) -> list[str]:
+        """Remove files unreferenced for `retention_hours`; returns them (or would, dry run).
+
+        Vacuum commits too, so a stage writing meanwhile can win the race: retried like merge.
+        """
+        return self._retrying_races(
+            spec,
+            "vacuum of",
+            lambda dt: dt.vacuum(
+                retention_hours=retention_hours,
+                dry_run=dry_run,
+                enforce_retention_duration=False,
+            ),
+        )
+
+    def optimize(self, spec: TableSpec) -> dict[str, Any]:
+        """Compact small files into larger ones; returns deltalake's metrics."""
+        return self._retrying_races(spec, "optimize of", lambda dt: dt.optimize.compact())
+
+    def _retrying_races(self, spec: TableSpec, what: str, action: Callable[[DeltaTable], T]) -> T:
+        """Run `action` on the table's latest state, again on fresh state after a lost race."""
+        from deltalake.exceptions import CommitFailedError
+
+        last_error: Exception | None = None
+        for attempt in range(self.commit_retries + 1):
             try:
-                metrics = merger.execute()
+                return action(self.table(spec))
             except CommitFailedError as exc:
                 last_error = exc
                 time.sleep(min(2.0, 0.05 * 2**attempt))
-                continue
             except Exception as exc:
-                raise LakeError(f"merge into {spec.name} failed: {_first_line(exc)}") from exc
-            return MergeResult(
-                version=self.table(spec).version(),
-                inserted=int(metrics.get("num_target_rows_inserted", 0)),
-                updated=int(metrics.get("num_target_rows_updated", 0)),
-                deleted=int(metrics.get("num_target_rows_deleted", 0)),
-            )
+                raise LakeError(f"{what} {spec.name} failed: {_first_line(exc)}") from exc
         raise LakeError(
-            f"merge into {spec.name} lost {self.commit_retries + 1} commit races: "
+            f"{what} {spec.name} lost {self.commit_retries + 1} commit races: "
             f"{_first_line(last_error)}"
         )
 

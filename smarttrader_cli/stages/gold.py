@@ -61,6 +61,14 @@ class RankResult:
     def ranked(self) -> int:
         return len(self.rows)
 
+    @property
+    def rows_in(self) -> int:
+        return self.candidates
+
+    @property
+    def rows_out(self) -> int:
+        return self.ranked
+
 
 @dataclass
 class FlowsResult:
@@ -73,6 +81,14 @@ class FlowsResult:
     top: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
     message: str = ""
+
+    @property
+    def rows_in(self) -> int:
+        return self.legs
+
+    @property
+    def rows_out(self) -> int:
+        return self.windows
 
 
 def gold_vars(config: Config, lake_root: str, now: datetime | None = None) -> dict[str, Any]:

@@ -36,6 +36,15 @@ class SyncPlan:
     applied: bool = False
     run_id: str | None = None
 
+    @property
+    def rows_in(self) -> int:
+        return len(self.desired)
+
+    @property
+    def rows_out(self) -> int:
+        """Addresses now on the webhook because of this run (0 when nothing was applied)."""
+        return len(self.desired) if self.applied else 0
+
     def summary(self) -> list[tuple[str, Any]]:
         """Key/value lines for printing."""
         return [

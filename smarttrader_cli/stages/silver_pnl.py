@@ -46,6 +46,14 @@ class PnlRunSummary:
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def rows_in(self) -> int:
+        return self.legs
+
+    @property
+    def rows_out(self) -> int:
+        return self.rows
+
     def as_row(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,

@@ -79,12 +79,16 @@ def intervals_overlap(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(a[2], b[2]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
 
 
-def keep_producing(config: Path, stop: threading.Event) -> int:
-    """Publish a few new webhook events every second until `stop`; returns how many."""
+def keep_producing(config: Path, settings: SimSettings, stop: threading.Event) -> int:
+    """Publish a few new webhook events every second until `stop`; returns how many.
+
+    The events are the simulated market's own (its planted smart wallets among them) and
+    recent, so gold.flows has smart-money windows inside its lookback to recompute.
+    """
     sent = 0
-    start = 1_760_000_000
+    start = int(time.time()) - 1800
     while not stop.is_set():
-        events = helius_events(5, seed=11, start_time=start + sent * 10)
+        events = helius_events(5, settings=settings, start_time=start + sent * 2)
         produce(config, outbound(events))
         sent += len(events)
         stop.wait(1.0)
@@ -133,10 +137,12 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
             ST_CONFIG=str(config),
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             HELIUS_API_KEY="HK",
+            ST_WEBHOOK_AUTH_TOKEN="schedule-test-token",
         )
 
         # The first cycle, in dependency order, as an operator's first run would be.
-        produce(config, outbound(helius_events(50, seed=11, start_time=1_759_000_000)))
+        seed_start = int(time.time()) - 3600
+        produce(config, outbound(helius_events(50, settings=sim_settings, start_time=seed_start)))
         for job in present:
             command = job.command.replace("--max-seconds 240", "--max-seconds 10")
             proc = subprocess.run(
@@ -165,7 +171,9 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
         )
         log_path = tmp_path / "supercronic.log"
         stop = threading.Event()
-        producer = threading.Thread(target=keep_producing, args=(config, stop), daemon=True)
+        producer = threading.Thread(
+            target=keep_producing, args=(config, sim_settings, stop), daemon=True
+        )
         producer.start()
         with log_path.open("wb") as log:
             cron = subprocess.Popen(
