@@ -127,6 +127,23 @@ WALLET_TRADES = TableSpec(
     "one row per swap with both legs, from BirdEye wallet history",
 )
 
+WALLET_FETCHES = TableSpec(
+    "bronze.wallet_fetches",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _f("fetched_at", TS),
+            _f("window_after", pa.int64()),
+            _f("window_before", pa.int64()),
+            _f("trades", pa.int64()),
+            _f("capped", pa.bool_()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address",),
+    "when each whale wallet's swap history was last fetched, and the window asked for",
+)
+
 API_REJECTS = TableSpec(
     "bronze.api_rejects",
     pa.schema(
@@ -321,6 +338,7 @@ TABLES: dict[str, TableSpec] = {
         TOKEN_METRICS,
         WHALE_HOLDERS,
         WALLET_TRADES,
+        WALLET_FETCHES,
         API_REJECTS,
         WALLET_PNL,
         SMART_WALLETS,

@@ -1,7 +1,9 @@
 """Bronze stages: BirdEye token list, whale holders and wallet trades into Delta tables.
 
 State is derived from the tables: the latest token snapshot, when each token's
-holders were last fetched, and each wallet's watermark = max(block_unix_time).
+holders were last fetched, each wallet's watermark = max(block_unix_time), and when
+each wallet was last fetched (bronze.wallet_fetches), which orders the wallets so a
+capped run reaches every wallet in turn, including those that never traded.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.lake.tables import API_REJECTS, TOKEN_METRICS, WALLET_TRADES, WHALE_HOLDERS
+from smarttrader_cli.lake.tables import (
+    API_REJECTS,
+    TOKEN_METRICS,
+    WALLET_FETCHES,
+    WALLET_TRADES,
+    WHALE_HOLDERS,
+)
 from smarttrader_cli.ops.runs import StageRun, stage_run
 from smarttrader_cli.sources.records import TradeRecord
 
@@ -231,6 +239,20 @@ def watermarks(lake: Lake) -> dict[str, int]:
         con.close()
 
 
+def last_fetched(lake: Lake) -> dict[str, datetime]:
+    """When each wallet's history was last fetched (bronze.wallet_fetches)."""
+    if not lake.exists(WALLET_FETCHES):
+        return {}
+    table = lake.read(WALLET_FETCHES, columns=["wallet_address", "fetched_at"])
+    return dict(
+        zip(
+            table["wallet_address"].to_pylist(),
+            table["fetched_at"].to_pylist(),
+            strict=True,
+        )
+    )
+
+
 def whale_wallets(lake: Lake) -> list[str]:
     """Every wallet seen in bronze.whale_holders."""
     import pyarrow.compute as pc
@@ -246,15 +268,21 @@ def plan_wallets(
     until: int | None,
     full_refresh: bool,
 ) -> list[WalletPlan]:
-    """Which wallets to fetch and from when: never-fetched first, then oldest watermark."""
+    """Which wallets to fetch and from when: never-fetched first, then least recently fetched.
+
+    Each wallet is fetched from its watermark (the newest trade bronze holds for it), or
+    from the lookback when it has none; the order only decides who is in a capped run.
+    """
     cfg = app.config.trades
     now = int(datetime.now(UTC).timestamp())
     lookback = now - cfg.lookback_days * 86_400
     marks = {} if full_refresh else watermarks(app.lake)
     explicit = bool(wallets)
     candidates = list(dict.fromkeys(wallets)) if wallets else whale_wallets(app.lake)
-    candidates.sort(key=lambda w: (w in marks, marks.get(w, 0), w))
     if not explicit:
+        fetched = last_fetched(app.lake)
+        never = datetime.min.replace(tzinfo=UTC)
+        candidates.sort(key=lambda w: (w in fetched, fetched.get(w, never), w))
         candidates = candidates[: cfg.max_wallets_per_run]
     plans = []
     for w in candidates:
@@ -285,6 +313,25 @@ def _trade_rows(records: list[TradeRecord], fetched_at: datetime, run_id: str) -
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _fetch_rows(batch: list[tuple[WalletPlan, Fetched[TradeRecord]]], run_id: str) -> pa.Table:
+    import pyarrow as pa
+
+    fetched_at = datetime.now(UTC)
+    rows = [
+        {
+            "wallet_address": plan.wallet,
+            "fetched_at": fetched_at,
+            "window_after": plan.after,
+            "window_before": plan.before,
+            "trades": len(fetched.records),
+            "capped": fetched.capped,
+            "run_id": run_id,
+        }
+        for plan, fetched in batch
+    ]
+    return pa.Table.from_pylist(rows, WALLET_FETCHES.schema)
 
 
 class _TradeWriter:
@@ -324,6 +371,8 @@ class _TradeWriter:
                 delete_predicate=delete,
             )
             run.rows_out += result.inserted + result.updated
+        # After the trades: a crash in between only means this batch is fetched again.
+        lake.merge(WALLET_FETCHES, _fetch_rows(batch, run.run_id), run.meta)
         rejects = [r for _, f in batch for r in f.rejects]
         self.rejects += len(rejects)
         write_rejects(lake, rejects, run)

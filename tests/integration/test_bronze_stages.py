@@ -5,18 +5,21 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from smarttrader_cli.context import AppContext
 from smarttrader_cli.errors import ApiError
+from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import (
     API_REJECTS,
     RUNS,
     TOKEN_METRICS,
+    WALLET_FETCHES,
     WALLET_TRADES,
     WHALE_HOLDERS,
 )
-from smarttrader_cli.sim.market import SimSettings
+from smarttrader_cli.sim.market import SimSettings, address
 from smarttrader_cli.sim.server import run_in_thread
 from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
 from tests.services import write_config
@@ -131,3 +134,33 @@ def test_a_failed_run_keeps_completed_wallets_and_the_next_run_resumes(tmp_path:
         resumed = app_for(tmp_path / "c", sim.base_url, **shared)
         run_trades(resumed)
     assert rows(resumed, WALLET_TRADES) == rows(reference, WALLET_TRADES)
+
+
+def test_capped_runs_reach_every_whale_in_turn_even_those_that_never_traded(
+    tmp_path: Path,
+) -> None:
+    with run_in_thread(settings()) as sim:
+        app = app_for(tmp_path, sim.base_url, **{"trades.max_wallets_per_run": 8})
+        run_tokens(app)
+        run_whales(app)
+        # Holders the market has no swaps for: never a watermark, yet fetched only in turn.
+        holders = app.lake.read(WHALE_HOLDERS).slice(0, 4).to_pylist()
+        for i, row in enumerate(holders):
+            row["wallet_address"] = address(99, "quiet", i, 0)
+        meta = CommitMeta("test-quiet-holders", "test", "none")
+        app.lake.append(WHALE_HOLDERS, pa.Table.from_pylist(holders, WHALE_HOLDERS.schema), meta)
+        whales = set(app.lake.read(WHALE_HOLDERS)["wallet_address"].to_pylist())
+        runs = -(-len(whales) // 8)
+        fetched_per_run: list[set[str]] = []
+        for _ in range(runs):
+            summary = run_trades(app)
+            assert summary.details["wallets"] == 8
+            fetches = app.lake.read(WALLET_FETCHES).to_pylist()
+            fetched_per_run.append(
+                {r["wallet_address"] for r in fetches if r["run_id"] == summary.run_id}
+            )
+    assert set().union(*fetched_per_run) == whales
+    full_runs = fetched_per_run[: len(whales) // 8]  # nobody twice before everybody once
+    assert sum(len(s) for s in full_runs) == len(set().union(*full_runs)) == 8 * len(full_runs)
+    quiet = {r["wallet_address"]: r for r in app.lake.read(WALLET_FETCHES).to_pylist()}
+    assert all(quiet[address(99, "quiet", i, 0)]["trades"] == 0 for i in range(4))
