@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from smarttrader_cli.errors import ConfigError, StError
 
@@ -29,9 +29,8 @@ class OutboundEvent:
     received_at_us: int
 
 
-@dataclass(frozen=True)
-class StreamMessage:
-    """One message read back from the stream, with its position."""
+class StreamMessage(NamedTuple):
+    """One message read back from the stream, with its position (a tuple: cheap to build)."""
 
     partition: int
     offset: int

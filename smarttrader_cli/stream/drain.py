@@ -26,20 +26,29 @@ A duplicate signature always lands in the same partition (partitioning is by key
 is dropped within the batch, and against the table by reading the `signature` of rows in
 the batch's slot range only (a retried transaction has the same slot, and Delta file
 statistics prune everything else), keeping the commit an append, never a table-wide merge.
-Memory is bounded by the batch (`stream.batch_size`, `stream.max_batch_bytes`).
+The signatures of the last few files this drain wrote are kept in memory, so the usual
+candidate (the previous batch's file, sharing its boundary slot) is not read back.
+
+Commits run in a writer thread, one at a time and in order, while the main thread reads
+and parses the next batch; that batch is checked against the table only after the commit
+before it succeeded, and is dropped (re-read from the table's offsets) if that commit lost
+a race. Memory is bounded by two batches (`stream.batch_size`, `stream.max_batch_bytes`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from smarttrader_cli.errors import LakeError
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
@@ -104,6 +113,10 @@ class Drainer:
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
         self._fs: Any = None
+        self._recent = _ExistingSignatures()
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: tuple[_Prepared, Future[int]] | None = None
+        self._inflight_messages = 0
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once)."""
@@ -124,6 +137,7 @@ class Drainer:
 
     def resolve_offsets(self, partitions: list[int]) -> dict[int, int]:
         """Start offset per partition: the table's txn version + 1 (0 if never committed)."""
+        self._settle()  # the commit in flight decides where its partitions continue
         snapshot = self._load_snapshot()
         offsets = {}
         for p in partitions:
@@ -139,7 +153,11 @@ class Drainer:
     # --- the loop -----------------------------------------------------------
 
     def run(self, limits: DrainLimits) -> DrainResult:
-        """Drain until caught up (or `follow` and a limit), one Delta commit per batch."""
+        """Drain until caught up (or `follow` and a limit), one Delta commit per batch.
+
+        Reading and parsing the next batch overlaps the previous batch's commit (one
+        commit in flight at a time, in a writer thread); commits stay strictly in order.
+        """
         started = time.monotonic()
         deadline = started + limits.max_seconds if limits.max_seconds else None
         self.consumer.start(self.resolve_offsets)
@@ -147,7 +165,7 @@ class Drainer:
             while True:
                 remaining = None
                 if limits.max_messages is not None:
-                    remaining = limits.max_messages - self.result.messages
+                    remaining = limits.max_messages - self.result.messages - self._inflight_messages
                     if remaining <= 0:
                         break
                 if deadline is not None and time.monotonic() >= deadline:
@@ -155,16 +173,29 @@ class Drainer:
                 batch, generation, idle = self._collect(remaining, deadline, limits.follow)
                 if generation != self.consumer.generation:
                     # Reassigned mid-batch: drop it and restart every partition from the table.
+                    self._settle()
                     self._reseek()
                     continue
                 if batch:
-                    self._commit(batch)
+                    prepared = self._prepare(batch)
+                    if self._settle():  # the commit before it lost a race: this batch is stale
+                        self._reseek()
+                        continue
+                    self._submit(prepared)
                 if idle and not limits.follow:
+                    if self._settle():
+                        self._reseek()
+                        continue
                     lag = self.consumer.lag()
                     if not any(lag.values()):
                         self.result.caught_up = True
                         break
+            self._settle()
         finally:
+            self._settle(raising=False)
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
             self.result.lag = self.consumer.lag()
             self.result.seconds = time.monotonic() - started
             self.consumer.close()
@@ -203,63 +234,122 @@ class Drainer:
         return batch, generation, False
 
     def _commit(self, batch: list[StreamMessage]) -> None:
-        from deltalake.exceptions import CommitFailedError
+        """Write one batch and wait for its commit (conflicts re-seek, as in `run`)."""
+        self._submit(self._prepare(batch))
+        if self._settle():
+            self._reseek()
 
-        events, dead = _split(batch)
-        unique = _dedupe_batch(events)
+    def _prepare(self, batch: list[StreamMessage]) -> _Prepared:
+        """What needs no table access: parse, dedupe within the batch, the offsets."""
+        events, total, dead = _split(batch)
+        last: dict[int, int] = {}
+        for m in batch:
+            if m.offset > last.get(m.partition, -1):
+                last[m.partition] = m.offset
+        return _Prepared(len(batch), events, total, dead, last)
+
+    def _submit(self, prepared: _Prepared) -> None:
+        """Start the batch's commit in the writer thread (the previous one has settled)."""
+        assert self._pending is None
         snapshot = self._snapshot or self._load_snapshot()
-        fresh = _drop_existing(snapshot, unique, self._filesystem())
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="st-drain-commit")
+        self._pending = (prepared, self._writer.submit(self._write, prepared, snapshot))
+        self._inflight_messages = prepared.messages
+
+    def _write(self, prepared: _Prepared, snapshot: DeltaTable) -> int:
+        """Writer thread: dead letters, then rows + offsets in one commit; rows written."""
+        fresh = self._recent.drop_existing(snapshot, prepared.events, self._filesystem())
         now = datetime.now(UTC)
-        if dead:
+        if prepared.dead:
             table = pa.Table.from_pylist(
-                [dict(d, ingested_at=now, run_id=self.meta.run_id) for d in dead],
+                [dict(d, ingested_at=now, run_id=self.meta.run_id) for d in prepared.dead],
                 schema=WEBHOOK_DEAD_LETTERS.schema,
             )
             self.lake.merge(WEBHOOK_DEAD_LETTERS, table, self.meta, update_existing=False)
-        last: dict[int, int] = {}
-        for m in batch:
-            last[m.partition] = max(last.get(m.partition, -1), m.offset)
-        txns = [(app_id(self.config.group_id, p), o) for p, o in sorted(last.items())]
+        txns = [(app_id(self.config.group_id, p), o) for p, o in sorted(prepared.last.items())]
         rows = _finish(fresh, now, self.meta.run_id)
+        before = snapshot.version()
+        self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
+        self._recent.wrote(snapshot, before, rows.column("signature"))
+        return rows.num_rows
+
+    def _settle(self, raising: bool = True) -> bool:
+        """Wait for the commit in flight and account for it; True if it lost a race."""
+        from deltalake.exceptions import CommitFailedError
+
+        if self._pending is None:
+            return False
+        prepared, future = self._pending
+        self._pending = None
+        self._inflight_messages = 0
         try:
-            self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
+            written = future.result()
         except LakeError as exc:
             if not isinstance(exc.__cause__, CommitFailedError):
-                raise
+                if raising:
+                    raise
+                log.error("batch commit failed: %s", exc)
+                return False
             self.result.conflicts += 1
             log.warning("another drain committed these partitions first; re-seeking: %s", exc)
-            self._reseek()
-            return
-        self.consumer.commit_informational({p: o + 1 for p, o in last.items()})
+            self._snapshot = None
+            return True
+        except Exception as exc:
+            if raising:
+                raise
+            log.error("batch commit failed: %s", exc)
+            return False
+        self.consumer.commit_informational({p: o + 1 for p, o in prepared.last.items()})
         r = self.result
-        r.messages += len(batch)
-        r.events_written += rows.num_rows
-        r.duplicates += events.num_rows - rows.num_rows
-        r.dead_letters += len(dead)
+        r.messages += prepared.messages
+        r.events_written += written
+        r.duplicates += prepared.events_total - written
+        r.dead_letters += len(prepared.dead)
         r.commits += 1
         if self.progress:
             self.progress(r)
+        return False
 
 
-def _split(batch: list[StreamMessage]) -> tuple[pa.Table, list[dict[str, Any]]]:
-    """The batch's events as columns (without ingest fields) and its dead letters.
+@dataclass
+class _Prepared:
+    """A parsed batch waiting for its commit."""
+
+    messages: int
+    events: pa.Table  # unique signatures, stream order
+    events_total: int  # well-formed events including repeats within the batch
+    dead: list[dict[str, Any]]
+    last: dict[int, int]  # last offset per partition
+
+
+def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, Any]]]:
+    """The batch's events as columns (first occurrence per signature), their count with
+    repeats, and the dead letters.
 
     The common, well-formed event is checked inline (this loop is the drain's hot path);
     anything unusual goes through `event_fields`, which also names what is wrong.
     """
-    cols: dict[str, list[Any]] = {c: [] for c in _PARSED}
+    sigs: list[str] = []
+    types: list[str | None] = []
+    sources: list[str | None] = []
+    slots: list[int | None] = []
+    stamps: list[int | None] = []
+    payers: list[str | None] = []
     good: list[StreamMessage] = []
     dead: list[dict[str, Any]] = []
-    loads = orjson.loads
+    seen: set[str] = set()
+    total = 0
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for m in batch:
-        row = None
         try:
             event = loads(m.value)
-        except orjson.JSONDecodeError:
+        except decode_error:
             event = None
         if type(event) is dict:
-            sig, slot, ts = event.get("signature"), event.get("slot"), event.get("timestamp")
-            etype, source, payer = event.get("type"), event.get("source"), event.get("feePayer")
+            get = event.get
+            sig, slot, ts = get("signature"), get("slot"), get("timestamp")
+            etype, source, payer = get("type"), get("source"), get("feePayer")
             if (
                 type(sig) is str
                 and 0 < len(sig) <= MAX_SIGNATURE_LENGTH
@@ -271,40 +361,50 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, list[dict[str, Any]]]:
                 and (source is None or type(source) is str)
                 and (payer is None or type(payer) is str)
             ):
-                row = (sig, etype, source, slot, ts, payer)
-        if row is None:
-            try:
-                f = event_fields(m.value)
-            except (EventError, UnicodeDecodeError) as exc:
-                dead.append(
-                    {
-                        "stream_partition": m.partition,
-                        "stream_offset": m.offset,
-                        "raw": m.value.decode("utf-8", errors="replace"),
-                        "error": str(exc),
-                    }
-                )
+                total += 1
+                if sig not in seen:
+                    seen.add(sig)
+                    sigs.append(sig)
+                    types.append(etype)
+                    sources.append(source)
+                    slots.append(slot)
+                    stamps.append(ts)
+                    payers.append(payer)
+                    good.append(m)
                 continue
-            row = (f.signature, f.event_type, f.source, f.slot, f.event_timestamp, f.fee_payer)
-        for name, value in zip(_PARSED, row, strict=True):
-            cols[name].append(value)
-        good.append(m)
+        try:
+            f = event_fields(m.value)
+        except (EventError, UnicodeDecodeError) as exc:
+            dead.append(
+                {
+                    "stream_partition": m.partition,
+                    "stream_offset": m.offset,
+                    "raw": m.value.decode("utf-8", errors="replace"),
+                    "error": str(exc),
+                }
+            )
+            continue
+        total += 1
+        if f.signature not in seen:
+            seen.add(f.signature)
+            sigs.append(f.signature)
+            types.append(f.event_type)
+            sources.append(f.source)
+            slots.append(f.slot)
+            stamps.append(f.event_timestamp)
+            payers.append(f.fee_payer)
+            good.append(m)
     columns: dict[str, Any] = {
-        name: pa.array(values, _PARSED[name]) for name, values in cols.items()
+        "signature": pa.array(sigs, pa.string()),
+        "event_type": pa.array(types, pa.string()),
+        "source": pa.array(sources, pa.string()),
+        "slot": pa.array(slots, pa.int64()),
+        "event_timestamp": pa.array(stamps, pa.int64()),
+        "fee_payer": pa.array(payers, pa.string()),
+        # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
+        "payload": pa.array([m.value for m in good], pa.binary()).cast(pa.string()),
     }
-    # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
-    columns["payload"] = pa.array([m.value for m in good], pa.binary()).cast(pa.string())
-    return _with_positions(columns, good), dead
-
-
-_PARSED = {
-    "signature": pa.string(),
-    "event_type": pa.string(),
-    "source": pa.string(),
-    "slot": pa.int64(),
-    "event_timestamp": pa.int64(),
-    "fee_payer": pa.string(),
-}
+    return _with_positions(columns, good), total, dead
 
 
 def _with_positions(columns: dict[str, Any], messages: list[StreamMessage]) -> pa.Table:
@@ -318,54 +418,85 @@ def _with_positions(columns: dict[str, Any], messages: list[StreamMessage]) -> p
     return pa.table(columns)
 
 
-def _dedupe_batch(events: pa.Table) -> pa.Table:
-    """First occurrence of each signature in stream order."""
-    seen: set[str] = set()
-    keep = []
-    for i, sig in enumerate(events.column("signature").to_pylist()):
-        if sig not in seen:
-            seen.add(sig)
-            keep.append(i)
-    return events if len(keep) == events.num_rows else events.take(keep)
+class _ExistingSignatures:
+    """Which of a batch's signatures the table already holds.
 
-
-def _drop_existing(snapshot: DeltaTable, events: pa.Table, filesystem: Any) -> pa.Table:
-    """Events whose signature the table does not hold yet, looked up in the batch's slot range.
-
-    Only data files whose `slot` statistics overlap the batch's slots are read (and, for
-    events without a slot, files that hold slot-less rows).
+    Only data files whose `slot` statistics overlap the batch's slots are read (a
+    redelivered transaction has the same slot; for events without a slot, files that hold
+    slot-less rows). The signatures of the files this drain wrote last stay in memory
+    (`KEEP` commits' worth), so the usual candidate, the previous batch's file sharing its
+    boundary slot, needs no read.
     """
-    if not events.num_rows or snapshot.version() < 1:
-        return events
-    import pyarrow.compute as pc
 
-    slot = events.column("slot")
-    has_null_slot = slot.null_count > 0
-    lo, hi = pc.min(slot).as_py(), pc.max(slot).as_py()
-    files = pa.table(snapshot.get_add_actions(flatten=True)).to_pydict()
-    paths: list[str] = files["path"]
-    none = [None] * len(paths)
-    mins, maxs = files.get("min.slot", none), files.get("max.slot", none)
-    nulls = files.get("null_count.slot", none)
-    candidates = set()
-    for i, path in enumerate(paths):
-        if lo is not None and (mins[i] is None or (mins[i] <= hi and maxs[i] >= lo)):
-            candidates.add(path)
-        if has_null_slot and nulls[i] != 0:
-            candidates.add(path)
-    if not candidates:
-        return events
-    import pyarrow.parquet as pq
+    KEEP = 4
 
-    wanted = events.column("signature")
-    found: list[Any] = []
-    for path in sorted(candidates):
-        table = pq.read_table(_unquoted(path), columns=["signature"], filesystem=filesystem)
-        found.append(table.filter(pc.is_in(table.column("signature"), value_set=wanted)))
-    if not found or not sum(t.num_rows for t in found):
-        return events
-    existing = pa.concat_tables(found).column("signature").combine_chunks()
-    return events.filter(pc.invert(pc.is_in(wanted, value_set=existing)))
+    def __init__(self) -> None:
+        self._listed: tuple[int, set[str]] | None = None  # (version, data files) last seen
+        self._wrote: tuple[int, int, pa.ChunkedArray] | None = None  # (from, to, signatures)
+        self._mine: OrderedDict[str, pa.ChunkedArray] = OrderedDict()
+
+    def wrote(self, snapshot: DeltaTable, before: int, signatures: pa.ChunkedArray) -> None:
+        """Our commit took the table from version `before` to the snapshot's version."""
+        self._wrote = (before, snapshot.version(), signatures)
+
+    def drop_existing(self, snapshot: DeltaTable, events: pa.Table, filesystem: Any) -> pa.Table:
+        """`events` without the signatures the table holds."""
+        if not events.num_rows or snapshot.version() < 1:
+            return events
+        import pyarrow.compute as pc
+
+        actions = pa.table(snapshot.get_add_actions(flatten=True))
+        paths = actions.column("path")
+        self._remember_own_files(snapshot.version(), paths)
+        slot = events.column("slot")
+        lo, hi = pc.min(slot).as_py(), pc.max(slot).as_py()
+        names = set(actions.column_names)
+        unknown = pa.array([True] * len(paths), pa.bool_())  # no statistics: read the file
+        candidate = pa.array([False] * len(paths), pa.bool_())
+        if lo is not None:
+            overlap: Any = unknown
+            if {"min.slot", "max.slot"} <= names:
+                overlap = pc.fill_null(
+                    pc.and_(
+                        pc.less_equal(actions.column("min.slot"), hi),
+                        pc.greater_equal(actions.column("max.slot"), lo),
+                    ),
+                    True,
+                )
+            candidate = pc.or_(candidate, overlap)
+        if slot.null_count:
+            nulls: Any = unknown
+            if "null_count.slot" in names:
+                nulls = pc.fill_null(pc.not_equal(actions.column("null_count.slot"), 0), True)
+            candidate = pc.or_(candidate, nulls)
+        wanted = events.column("signature")
+        found: list[pa.ChunkedArray] = []
+        for path in sorted(set(paths.filter(candidate).to_pylist())):
+            known = self._mine.get(path)
+            if known is None:
+                known = pq.read_table(
+                    _unquoted(path), columns=["signature"], filesystem=filesystem
+                ).column("signature")
+            hits = known.filter(pc.is_in(known, value_set=wanted))
+            if len(hits):
+                found.append(hits)
+        if not found:
+            return events
+        existing = pa.chunked_array(found).combine_chunks()
+        return events.filter(pc.invert(pc.is_in(wanted, value_set=existing)))
+
+    def _remember_own_files(self, version: int, paths: pa.ChunkedArray) -> None:
+        """Attribute the files that appeared with our last commit (and nothing else) to it."""
+        listed = set(paths.to_pylist())
+        if self._wrote is not None and self._listed is not None:
+            before, after, signatures = self._wrote
+            if self._listed[0] == before and version == after:
+                for path in listed - self._listed[1]:
+                    self._mine[path] = signatures
+                while len(self._mine) > self.KEEP:
+                    self._mine.popitem(last=False)
+        self._wrote = None
+        self._listed = (version, listed)
 
 
 def _unquoted(path: str) -> str:

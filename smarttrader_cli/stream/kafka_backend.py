@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.stream.backend import OffsetResolver, OutboundEvent, StreamMessage
@@ -141,43 +141,47 @@ class KafkaProducer:
                     return [False] * len(events)
         return self._publish(events, timeout)  # produce() is thread-safe: rounds overlap
 
-    def _publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
-        results: list[bool | None] = [None] * len(events)
-        done = threading.Event()
-        remaining = [len(events)]
-        guard = threading.Lock()
+    @property
+    def ready(self) -> bool:
+        """True once the topic is known to exist and the producer is usable: `send` may be used."""
+        return self._topic_ready and not self._fatal
 
-        def report(index: int):  # type: ignore[no-untyped-def]
-            def on_delivery(err: Any, msg: Any) -> None:
-                with guard:
-                    results[index] = err is None
-                    remaining[0] -= 1
-                    if remaining[0] == 0:
-                        done.set()
-
-            return on_delivery
-
+    def send(self, events: Sequence[OutboundEvent], report: Callable[[int, bool], None]) -> None:
+        """Queue events without waiting; `report(index, acknowledged)` follows for each one,
+        from the delivery thread, within `message.timeout.ms` (at once if the queue is full)."""
         producer = self._producer
+        topic = self.config.topic
         for i, event in enumerate(events):
             try:
                 producer.produce(
-                    self.config.topic,
+                    topic,
                     value=event.value,
                     key=event.key,
                     headers=[(RECEIVED_HEADER, str(event.received_at_us).encode())],
                     timestamp=event.received_at_us // 1000,
-                    on_delivery=report(i),
+                    on_delivery=lambda err, _msg, i=i: report(i, err is None),
                 )
             except BufferError:
-                producer.poll(0.1)
-                with guard:
-                    results[i] = False
-                    remaining[0] -= 1
+                report(i, False)
+
+    def _publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
+        results = [False] * len(events)
+        done = threading.Event()
+        remaining = [len(events)]
+        guard = threading.Lock()
+
+        def report(index: int, ok: bool) -> None:
+            with guard:
+                results[index] = ok
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    done.set()
+
+        if events:
+            self.send(events, report)
+            done.wait(timeout)
         with guard:
-            if remaining[0] == 0:
-                done.set()
-        done.wait(timeout)
-        return [bool(r) for r in results]
+            return list(results)
 
     def describe(self) -> str:
         return f"kafka {self.config.bootstrap_servers} topic {self.config.topic}"

@@ -40,6 +40,19 @@ def decode(partition: int, offset: int, body: bytes) -> StreamMessage:
     return StreamMessage(partition, offset, body[HEADER.size : key_end], body[key_end:], received)
 
 
+def _decode_run(partition: int, first: int, bodies: list[bytes]) -> list[StreamMessage]:
+    """`decode` of consecutive records, inlined: this is the drain's read loop."""
+    unpack, header = HEADER.unpack_from, HEADER.size
+    out = []
+    offset = first
+    for body in bodies:
+        received, key_len = unpack(body)
+        key_end = header + key_len
+        out.append(StreamMessage(partition, offset, body[header:key_end], body[key_end:], received))
+        offset += 1
+    return out
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Stable across processes and runs (unlike hash())."""
     return zlib.crc32(key) % partitions
@@ -161,10 +174,9 @@ class LocalConsumer:
             p = parts[(self._next_partition + i) % len(parts)]
             if len(out) >= max_messages or size >= max_bytes:
                 break
-            records = self._readers[p].read(max_messages - len(out), max_bytes - size)
-            for offset, body in records:
-                out.append(decode(p, offset, body))
-                size += len(body)
+            first, bodies = self._readers[p].read_bodies(max_messages - len(out), max_bytes - size)
+            out.extend(_decode_run(p, first, bodies))
+            size += sum(map(len, bodies))
         self._next_partition = (self._next_partition + 1) % len(parts)
         return out
 

@@ -1,10 +1,13 @@
 """Making webhook events durable fast: dedupe, group commit, spool fallback, re-publishing.
 
 Requests hand their events to `Publisher.submit` and wait. One flusher task takes
-everything queued by concurrent requests and makes it durable in one backend call (one
-produce+ack round for Kafka, one write+fsync for the local log), so throughput does not
-pay one flush per request. With Kafka, events the broker does not acknowledge within
-`stream.producer_timeout_seconds` are fsynced to the spool instead; while the spool is
+everything queued by concurrent requests and makes it durable together: for the local
+log one write+fsync (group commit), so throughput does not pay one fsync per request;
+for Kafka it hands them to the producer at once and the broker's delivery reports
+(acks=all, idempotent) settle each request, without waiting for earlier rounds. Until
+the topic is known to exist, and while spooling, Kafka goes through blocking rounds
+(produce, wait for the acks, spool what failed). Events the broker does not acknowledge
+within `stream.producer_timeout_seconds` are fsynced to the spool instead; while the spool is
 not empty every new event goes there too (keeping order), and a background thread
 re-publishes it oldest first, moving the spool cursor only after the broker acknowledged.
 """
@@ -73,6 +76,9 @@ class Publisher:
         self._route = threading.Lock()  # direct-vs-spool decisions against the re-publisher
         self._stop = threading.Event()
         self._flusher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # A producer that can send without blocking (Kafka) gets no rounds at all.
+        self._producer_send = getattr(producer, "send", None)
         self._republisher: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------
@@ -147,11 +153,89 @@ class Publisher:
             self._wake.clear()
             if not self._queue:
                 continue
+            if self._can_send():
+                batch, self._queue = self._queue, []
+                self._send(batch)
+                continue
             await slots.acquire()  # while all rounds are busy, requests keep queueing
             batch, self._queue = self._queue, []
             task = asyncio.get_running_loop().create_task(self._flush(batch, slots))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+
+    def _can_send(self) -> bool:
+        """Produce without waiting (broker known up, nothing spooled), else a blocking round."""
+        return (
+            self._producer_send is not None
+            and self.spool is not None
+            and not self.spool.depth
+            and self.broker_up is not False
+            and bool(getattr(self.producer, "ready", False))
+        )
+
+    def _send(self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]]) -> None:
+        """Hand the events to the producer; the delivery reports settle the requests.
+
+        Nothing waits on a round: every group of queued events is produced at once and
+        the producer batches and pipelines them, so a request waits for one broker
+        acknowledgement, not for the rounds before it.
+        """
+        loop = asyncio.get_running_loop()
+        flags = [False] * len(batch)
+        left = [len(batch)]
+        guard = threading.Lock()
+        finished = [False]
+
+        def finish() -> None:  # on the loop, once: every report arrived, or the guard timer
+            if finished[0]:
+                return
+            finished[0] = True
+            timer.cancel()
+            with guard:
+                result = list(flags)
+            self._track(loop.create_task(self._delivered(batch, result)))
+
+        def report(index: int, ok: bool) -> None:  # delivery thread (or here, queue full)
+            with guard:
+                flags[index] = ok
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                loop.call_soon_threadsafe(finish)
+
+        # librdkafka reports every message within message.timeout.ms; the timer only
+        # guards against reports lost with a producer that was replaced meanwhile.
+        timer = loop.call_later(self.timeout + 5, finish)
+        assert self._producer_send is not None
+        try:
+            self._producer_send([event for event, _ in batch], report)
+        except Exception as exc:  # not queued at all: spool it
+            log.warning("could not hand %d events to the producer: %s", len(batch), exc)
+            loop.call_soon(finish)
+
+    async def _delivered(
+        self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]], acked: list[bool]
+    ) -> None:
+        """Acknowledged events are done; the rest go to the spool before their requests end."""
+        count = sum(acked)
+        self.metrics.inc("st_webhook_events_published_total", count)
+        durable = acked
+        if count == len(batch):
+            self.broker_up = True
+        else:
+            self.broker_up = False
+            failed = [event for (event, _), ok in zip(batch, acked, strict=True) if not ok]
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._executor, self._spool_failed, failed)
+                durable = [True] * len(batch)
+            except Exception as exc:  # disk full, spool unwritable: the requests get 503
+                log.error("could not spool %d events: %s", len(failed), exc)
+        self._resolve(batch, durable)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _flush(
         self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]], slots: asyncio.Semaphore
@@ -167,6 +251,11 @@ class Publisher:
             slots.release()
             if self._queue:
                 self._wake.set()
+        self._resolve(batch, durable)
+
+    def _resolve(
+        self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]], durable: list[bool]
+    ) -> None:
         now = time.monotonic()
         for (event, future), ok in zip(batch, durable, strict=True):
             sig = event.key.decode()
@@ -198,12 +287,15 @@ class Publisher:
         self.broker_up = False
         if self.spool is None:
             return flags
-        failed = [e for e, ok in zip(events, flags, strict=True) if not ok]
+        self._spool_failed([e for e, ok in zip(events, flags, strict=True) if not ok])
+        return [True] * len(events)
+
+    def _spool_failed(self, failed: list[OutboundEvent]) -> None:
+        assert self.spool is not None
         log.warning("broker did not acknowledge %d events: spooling them", len(failed))
         with self._route:
             self.spool.append(failed)
         self.metrics.inc("st_webhook_events_spooled_total", len(failed))
-        return [True] * len(events)
 
     def _republish_loop(self) -> None:
         assert self.spool is not None

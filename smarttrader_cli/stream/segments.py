@@ -22,7 +22,7 @@ from smarttrader_cli.errors import StError
 
 FRAME = struct.Struct(">II")
 SUFFIX = ".seg"
-READ_CHUNK = 1 << 20
+READ_CHUNK = 4 << 20
 
 
 class LogCorruptError(StError):
@@ -199,22 +199,51 @@ class SegmentReader:
 
     def read(self, max_records: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Up to `max_records` records (and about `max_bytes`) from the current position."""
-        out: list[tuple[int, bytes]] = []
+        first, bodies = self.read_bodies(max_records, max_bytes)
+        return list(zip(range(first, first + len(bodies)), bodies, strict=True))
+
+    def read_bodies(self, max_records: int, max_bytes: int) -> tuple[int, list[bytes]]:
+        """Like `read`, as the offset of the first record and the bodies (consecutive offsets)."""
+        first = self._next
+        out: list[bytes] = []
         size = 0
         if self._file is None:
             self.seek(self._next)
+            first = self._next
             if self._file is None:
-                return out
+                return first, out
+        unpack, crc32, header = FRAME.unpack_from, zlib.crc32, FRAME.size
         while len(out) < max_records and size < max_bytes:
-            body = self._next_body()
-            if body is None:
+            # Fast path: complete, valid frames already buffered (the hot loop of a drain).
+            buf, pos, end = self._buf, self._pos, len(self._buf)
+            taken = len(out)
+            while taken < max_records and size < max_bytes and end - pos >= header:
+                length, crc = unpack(buf, pos)
+                start = pos + header
+                stop = start + length
+                if stop > end:
+                    break
+                body = buf[start:stop]
+                if crc32(body) != crc:
+                    break
+                out.append(body)
+                taken += 1
+                size += length
+                pos = stop
+            self._next = first + taken
+            self._pos = pos
+            if taken >= max_records or size >= max_bytes:
+                break
+            # Slow path: refill, a torn or in-flight tail, corruption, the next segment.
+            slow = self._next_body()
+            if slow is None:
                 if not self._advance_segment():
                     break
                 continue
-            out.append((self._next, body))
+            out.append(slow)
             self._next += 1
-            size += len(body)
-        return out
+            size += len(slow)
+        return first, out
 
     def _next_body(self) -> bytes | None:
         """The next complete, valid body in the open segment, or None at its (current) end."""

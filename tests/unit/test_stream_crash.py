@@ -16,11 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from smarttrader_cli.config import load_config
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+from smarttrader_cli.stream.drain import app_id
+from smarttrader_cli.stream.local_log import LocalLog
 from tests.conftest import write_config
 from tests.stream_support import (
     dead_letter_keys,
     event_signatures,
     helius_events,
+    lake_for,
     outbound,
     produce,
     with_faults,
@@ -29,6 +34,7 @@ from tests.stream_support import (
 EVENTS = 100_000
 ST = Path(sys.executable).parent / "st"
 KILLS = 20
+MIN_BACKLOG = 20_000
 
 
 def run_drain(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -46,29 +52,47 @@ def drain_env(config: Path) -> dict[str, str]:
     return env
 
 
-def kill_repeatedly(
-    env: dict[str, str], kills: int, rng: random.Random, refill: Callable[[], None]
-) -> int:
-    """Start a drain and SIGKILL it `kills` times at random moments; returns kills made.
+def unconsumed(config: Path) -> int:
+    """Messages in the local log past the offsets committed in the table."""
+    stream = load_config(config).config.stream
+    lake = lake_for(config)
+    left = 0
+    for p, end in LocalLog(stream).end_offsets().items():
+        version = lake.app_transaction_version(WEBHOOK_EVENTS, app_id(stream.group_id, p))
+        left += end - (0 if version is None else version + 1)
+    return left
 
-    A drain that catches up before its kill (a fast machine) gets more events to work on.
+
+def kill_repeatedly(
+    env: dict[str, str],
+    kills: int,
+    rng: random.Random,
+    refill: Callable[[], None],
+    backlog: Callable[[], int],
+) -> list[tuple[int, int]]:
+    """Start a drain and SIGKILL it `kills` times at random moments; returns the backlog
+    before and after each kill.
+
+    Every run starts with at least MIN_BACKLOG messages to drain (`refill` adds more),
+    so however fast the drain is, its kills can land while it is committing.
     """
     started = time.monotonic()
     calibration = run_drain(env, "--max-messages", "1")
     assert calibration.wait(300) == 0
     first_commit = time.monotonic() - started  # start-up plus one commit, on this machine now
-    made = 0
-    while made < kills:
+    made: list[tuple[int, int]] = []
+    while len(made) < kills:
+        while (before := backlog()) < MIN_BACKLOG:
+            refill()
         proc = run_drain(env)
         time.sleep(rng.uniform(0.3, 1.6) * first_commit)  # kills span start-up and the work
-        if proc.poll() is not None:
+        if proc.poll() is not None:  # it caught up first: more work for the next one
             _out, err = proc.communicate()
             assert proc.returncode == 0, err.decode()
-            refill()
             continue
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        made += 1
+        made.append((before, backlog()))
     return made
 
 
@@ -86,14 +110,14 @@ def test_sigkill_at_random_points_leaves_every_signature_exactly_once(tmp_path: 
         extra.extend(more)
         produce(config, outbound(more))
 
-    made = kill_repeatedly(env, KILLS, random.Random(20261125), refill)
-    midway = len(event_signatures(config))
+    made = kill_repeatedly(env, KILLS, random.Random(20261125), refill, lambda: unconsumed(config))
     final = run_drain(env)
     _out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err.decode()
 
-    assert made == KILLS
-    assert 0 < midway < EVENTS + len(extra)  # the kills landed while work was being committed
+    assert len(made) == KILLS
+    # some kills landed after commits, with work still left (others during start-up)
+    assert any(0 < after < before for before, after in made), made
     counts = Counter(event_signatures(config))
     assert set(counts) == {e["signature"] for e in events + extra}
     assert len(counts) == EVENTS + len(extra)
