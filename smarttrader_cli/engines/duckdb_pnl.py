@@ -88,20 +88,33 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
 
 
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """The FIFO over the prepared legs into st_fifo_legs and st_sells."""
+    """The FIFO over the prepared legs into st_groups, st_fifo_legs and st_sells."""
+    floor = _num(params.min_leg_usd)
     con.execute(
-        load_sql(DIALECT, "04_fifo.sql", legs="st_legs", min_leg_usd=_num(params.min_leg_usd))
+        load_sql(DIALECT, "04_groups.sql", legs="st_legs", min_leg_usd=floor,
+                 group_id="hash(wallet, token)")
+    )  # fmt: skip
+    legs_with_groups = "(SELECT *, hash(wallet, token) AS g FROM st_legs)"
+    if not group_ids_unique(con):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE st_groups AS "
+            "SELECT * REPLACE (row_number() OVER () AS g) FROM st_groups"
+        )
+        legs_with_groups = "(SELECT l.*, r.g FROM st_legs l JOIN st_groups r USING (wallet, token))"
+    con.execute(
+        load_sql(DIALECT, "05_fifo.sql", legs_with_groups=legs_with_groups, min_leg_usd=floor)
     )
+
+
+def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the hashed group ids of st_groups are distinct (they almost always are)."""
+    found = con.execute("SELECT count(DISTINCT g) = count(*) FROM st_groups").fetchone()
+    return bool(found and found[0])
 
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     """Token and ALL_TOKENS rows into st_pnl_rows."""
-    con.execute(
-        load_sql(
-            DIALECT, "05_rows.sql", legs="st_legs", trades="st_trades",
-            min_leg_usd=_num(params.min_leg_usd),
-        )
-    )  # fmt: skip
+    con.execute(load_sql(DIALECT, "06_rows.sql", trades="st_trades"))
 
 
 def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:

@@ -152,3 +152,17 @@ def test_bot_wallet_with_100000_trades_matches_the_oracle():
     assert got[("BOT", "T")]["trade_count"] == 100_000
     assert got[("BOT", "T")]["unmatched_sell_qty"] > 0
     assert_matches(got, want, trades)
+
+
+def test_row_number_group_ids_when_hashed_ids_collide(monkeypatch: pytest.MonkeyPatch):
+    """The fallback for a hash collision of (wallet, token) group ids gives the same rows."""
+    from pnl_support import random_history
+
+    from smarttrader_cli.engines import duckdb_pnl
+
+    trades = random_history(seed=11, n=400)
+    hashed = engine_rows(trades)
+    monkeypatch.setattr(duckdb_pnl, "group_ids_unique", lambda con: False)
+    numbered = engine_rows(trades)
+    assert_matches(numbered, oracle_pnl(trades, (), QUOTES), trades)
+    assert_matches(numbered, hashed, trades)

@@ -1,27 +1,9 @@
--- One row per (wallet, token) with any leg, then one ALL_TOKENS row per wallet (§3-4).
+-- One row per (wallet, token) with any leg (st_groups), then one ALL_TOKENS row per wallet
+-- (§3-4).
 CREATE OR REPLACE TEMP TABLE st_token_rows AS
-WITH groups AS (
-    SELECT wallet, token, count(*) FILTER (WHERE value IS NULL) AS unpriced
-    FROM {{legs}}
-    GROUP BY wallet, token
-    HAVING count(*) FILTER (WHERE value IS NULL OR value >= {{min_leg_usd}}) > 0
-),
-leg_agg AS (
+WITH sell_agg AS (
     SELECT
-        wallet, token,
-        count(*) FILTER (WHERE is_buy) AS buy_count,
-        count(*) FILTER (WHERE NOT is_buy) AS sell_count,
-        sum(bv) AS total_bought,
-        sum(bq) AS bought_qty,
-        max(m_cum) AS m_last,
-        min(t) AS first_t,
-        max(t) AS last_t
-    FROM st_fifo_legs
-    GROUP BY wallet, token
-),
-sell_agg AS (
-    SELECT
-        wallet, token,
+        g,
         sum(value) AS total_sold,
         sum(pnl) AS realized_pnl,
         sum(cost) AS matched_cost,
@@ -29,16 +11,14 @@ sell_agg AS (
         sum(held_seconds) AS held_seconds,
         sum(qty - matched) AS unmatched_sell_qty,
         count(*) FILTER (WHERE counts) AS counted_sells,
-        count(*) FILTER (WHERE wins) AS winning_sells
+        count(*) FILTER (WHERE wins) AS winning_sells,
+        max(m_cum) AS m_last
     FROM st_sells
-    GROUP BY wallet, token
+    GROUP BY g
 ),
 joined AS (
     SELECT
-        g.wallet, g.token, g.unpriced,
-        coalesce(l.buy_count, 0) AS buy_count,
-        coalesce(l.sell_count, 0) AS sell_count,
-        coalesce(l.total_bought, 0.0) AS total_bought,
+        r.wallet, r.token, r.unpriced, r.buy_count, r.sell_count, r.total_bought,
         coalesce(s.total_sold, 0.0) AS total_sold,
         coalesce(s.realized_pnl, 0.0) AS realized_pnl,
         coalesce(s.matched_cost, 0.0) AS matched_cost,
@@ -47,13 +27,12 @@ joined AS (
         coalesce(s.unmatched_sell_qty, 0.0) AS unmatched_sell_qty,
         coalesce(s.counted_sells, 0) AS counted_sells,
         coalesce(s.winning_sells, 0) AS winning_sells,
-        coalesce(l.bought_qty - greatest(l.m_last, 0.0), 0.0) AS open_qty,
-        l.first_t, l.last_t,
+        r.bought_qty - greatest(coalesce(s.m_last, 0.0), 0.0) AS open_qty,
+        r.first_t, r.last_t,
         p.price
-    FROM groups g
-    LEFT JOIN leg_agg l ON g.wallet = l.wallet AND g.token = l.token
-    LEFT JOIN sell_agg s ON g.wallet = s.wallet AND g.token = s.token
-    LEFT JOIN st_prices p ON g.token = p.token
+    FROM st_groups r
+    LEFT JOIN sell_agg s ON r.g = s.g
+    LEFT JOIN st_prices p ON r.token = p.token
 ),
 valued AS (
     SELECT
