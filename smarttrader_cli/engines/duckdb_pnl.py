@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     import duckdb
 
 DIALECT = "duckdb"
+_KEY = "tx_hash, ins_index, inner_ins_index, wallet_address"
+_USED = (
+    "block_unix_time, from_token_address, from_amount, from_price_usd, to_token_address, "
+    "to_amount, to_price_usd, fetched_at, run_id"
+)
+_DEDUPE = {
+    "duplicates": "count(*) OVER k - 1",
+    "dedupe": f"WINDOW k AS (PARTITION BY {_KEY})\n"
+    f"QUALIFY row_number() OVER (PARTITION BY {_KEY}\n"
+    "    ORDER BY fetched_at DESC NULLS LAST, run_id DESC NULLS LAST) = 1",
+}
+_NO_DEDUPE = {"duplicates": "0", "dedupe": ""}
 _OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in ("calculated_at", "run_id")]
 
 
@@ -59,11 +71,27 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
 
         con.register("st_wallet_list", pa.table({"wallet": list(params.wallets)}))
         wallet_filter = "wallet_address IN (SELECT wallet FROM st_wallet_list)"
+    # One read of bronze; the dedupe window (a sort of every trade on the natural key) only
+    # runs when that key is not already unique, which a hash check settles cheaply.
     con.execute(
-        load_sql(
-            DIALECT, "01_trades.sql", kind="TABLE", trades="st_trades", wallet_filter=wallet_filter
-        )
+        "CREATE OR REPLACE TEMP TABLE st_bronze_trades AS "
+        f"SELECT {_KEY}, {_USED} FROM {WALLET_TRADES.name} WHERE {wallet_filter}"
     )
+    if natural_key_unique(con, "st_bronze_trades"):
+        con.execute(
+            load_sql(
+                DIALECT, "01_trades.sql", kind="VIEW", trades="st_trades",
+                source="st_bronze_trades", wallet_filter="TRUE", **_NO_DEDUPE,
+            )
+        )  # fmt: skip
+    else:
+        con.execute(
+            load_sql(
+                DIALECT, "01_trades.sql", kind="TABLE", trades="st_trades",
+                source="st_bronze_trades", wallet_filter="TRUE", **_DEDUPE,
+            )
+        )  # fmt: skip
+        con.execute("DROP TABLE st_bronze_trades")
     con.execute(
         load_sql(
             DIALECT, "02_legs.sql", kind="TABLE", trades="st_trades", legs="st_legs", **legs_subs
@@ -74,9 +102,10 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
         # The fallback price of a token comes from every wallet's trades, not just these.
         con.execute(
             load_sql(
-                DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades", wallet_filter="TRUE"
+                DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades",
+                source=WALLET_TRADES.name, wallet_filter="TRUE", **_DEDUPE,
             )
-        )
+        )  # fmt: skip
         con.execute(
             load_sql(
                 DIALECT, "02_legs.sql", kind="VIEW", trades="st_all_trades", legs="st_all_legs",
@@ -85,6 +114,12 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
         )  # fmt: skip
         price_legs = "st_all_legs"
     con.execute(load_sql(DIALECT, "03_prices.sql", price_legs=price_legs))
+
+
+def natural_key_unique(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether no two rows of `table` share a natural key (distinct key hashes prove it)."""
+    found = con.execute(f"SELECT count(*) = count(DISTINCT hash({_KEY})) FROM {table}").fetchone()
+    return bool(found and found[0])
 
 
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:

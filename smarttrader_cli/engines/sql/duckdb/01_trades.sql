@@ -1,4 +1,6 @@
 -- Deduplicated swaps of the selected wallets, flagged valid or rejected (docs/pnl.md §1.1-1.2).
+-- The dedupe window is left out when the caller has checked that the natural key is
+-- already unique in {{source}} (bronze is merged on it), and duplicates is then 0.
 CREATE OR REPLACE TEMP {{kind}} {{trades}} AS
 SELECT
     wallet_address AS wallet,
@@ -19,11 +21,7 @@ SELECT
         AND from_token_address <> to_token_address,
         FALSE
     ) AS is_valid,
-    count(*) OVER k - 1 AS duplicates
-FROM bronze.wallet_trades
+    {{duplicates}} AS duplicates
+FROM {{source}}
 WHERE {{wallet_filter}}
-WINDOW k AS (PARTITION BY tx_hash, ins_index, inner_ins_index, wallet_address)
-QUALIFY row_number() OVER (
-    PARTITION BY tx_hash, ins_index, inner_ins_index, wallet_address
-    ORDER BY fetched_at DESC NULLS LAST, run_id DESC NULLS LAST
-) = 1;
+{{dedupe}};
