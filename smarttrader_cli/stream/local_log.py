@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -106,27 +107,68 @@ class LocalProducer:
             p: SegmentWriter(self.log.partition_dir(p), self.log.segment_bytes)
             for p in range(self.log.partitions)
         }
+        self._append = threading.Lock()  # appends and the counters below
+        self._syncing = threading.Lock()  # one fsync cycle at a time
+        self._appended = 0  # appends made (a sequence number per publish call)
+        self._synced = 0  # appends covered by a completed fsync cycle
+        self._dirty: set[int] = set()  # partitions appended to since the last cycle began
+        self._broken = False  # a write or fsync failed: nothing more is acknowledged
 
     def publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
-        """Append and fsync every touched partition; all-or-nothing per call."""
+        """Append, then make durable; all-or-nothing per call.
+
+        Group commit across concurrent callers: appends are serialized, and one fsync
+        cycle at a time covers every append made before it started, so a caller whose
+        records an fsync started after already covered returns without its own. One
+        cycle at a time also means each write-back error is reported to exactly one fsync,
+        whose callers all fail; after that the log is not trusted (every later call
+        fails) until the producer is reopened.
+        """
         by_partition: dict[int, list[bytes]] = {}
         for event in events:
             p = partition_for(event.key, self.log.partitions)
             by_partition.setdefault(p, []).append(encode(event))
-        try:
-            for p, bodies in by_partition.items():
-                self._writers[p].append(bodies, sync=True)
-        except OSError:
-            return [False] * len(events)
+        failed = [False] * len(events)
+        with self._append:
+            if self._broken:
+                return failed
+            try:
+                for p, bodies in by_partition.items():
+                    self._writers[p].append(bodies, sync=False)
+            except OSError:
+                self._broken = True
+                return failed
+            self._dirty.update(by_partition)
+            self._appended += 1
+            mine = self._appended
+        with self._syncing:
+            if self._synced >= mine:
+                return [True] * len(events)
+            with self._append:
+                if self._broken:
+                    return failed
+                target, dirty, self._dirty = self._appended, self._dirty, set()
+                fds = [os.dup(self._writers[p].fileno()) for p in dirty]  # survive a roll
+            try:
+                for fd in fds:
+                    os.fsync(fd)
+            except OSError:
+                self._broken = True
+                return failed
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            self._synced = target
         return [True] * len(events)
 
     def describe(self) -> str:
         return f"local log {self.log.root}"
 
     def close(self, timeout: float = 10.0) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        self._writers = {}
+        with self._append:
+            for writer in self._writers.values():
+                writer.close()
+            self._writers = {}
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1

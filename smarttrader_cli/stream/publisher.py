@@ -31,7 +31,7 @@ log = logging.getLogger("st.webhook.publisher")
 
 MAX_REMEMBERED = 1_000_000  # dedupe memory bound, whatever the window
 REPUBLISH_BATCH = 2000
-PARALLEL_ROUNDS = 4  # Kafka produce rounds in flight at once
+PARALLEL_ROUNDS = 4  # blocking rounds (local appends+fsync, Kafka while spooling) at once
 
 
 class NotDurableError(Exception):
@@ -68,8 +68,9 @@ class Publisher:
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._queue: list[tuple[OutboundEvent, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
-        # The local log is one writer that group-commits; a broker takes overlapping rounds.
-        self._parallel = 1 if spool is None else PARALLEL_ROUNDS
+        # Rounds overlap: a broker takes them concurrently, the local log serializes the
+        # appends and lets the fsyncs overlap.
+        self._parallel = PARALLEL_ROUNDS
         self._executor = ThreadPoolExecutor(
             max_workers=self._parallel, thread_name_prefix="st-publish"
         )

@@ -131,6 +131,10 @@ class SegmentWriter:
     def sync(self) -> None:
         os.fsync(self._fd)
 
+    def fileno(self) -> int:
+        """The open segment's descriptor (it changes when the writer rolls)."""
+        return self._fd
+
     def _write(self, buf: list[bytes], size: int) -> None:
         if not buf:
             return
