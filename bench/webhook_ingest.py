@@ -13,7 +13,8 @@ With `--repeat N` each configuration runs N times and the run with the median re
 reported, with all runs' numbers alongside.
 
 Usage: .venv/bin/python bench/webhook_ingest.py [--backend local|kafka|both] [--seconds 20]
-       [--connections 32] [--repeat 3] [--broker-fsync]   (needs `wrk`: apt-get install -y wrk)
+       [--connections 32] [--repeat 3] [--broker-fsync] [--baseline DIR]
+       (needs `wrk`: apt-get install -y wrk)
 """
 
 from __future__ import annotations
@@ -186,28 +187,36 @@ def main() -> None:
     parser.add_argument(
         "--broker-fsync", action="store_true", help="Kafka broker fsyncs every message"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="source tree of an earlier version (git archive REV | tar -x -C DIR): each "
+        "repetition runs its server first, then the current one, side by side",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
+    versions = [("baseline", str(args.baseline.resolve())), ("current", None)]
+    if args.baseline is None:
+        versions = versions[1:]
     rows = []
     with tempfile.TemporaryDirectory(prefix="st-bench-webhook-") as tmp:
         for backend in backends:
-            runs = []
+            runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in versions}
             for i in range(args.repeat):
-                work = Path(tmp) / f"{backend}-{i}"
-                runs.append(
-                    run_one(backend, args.seconds, args.connections, work, args.broker_fsync)
-                )
-                print({k: runs[-1][k] for k in ("backend", "req_per_s", "p99_ms")}, flush=True)
-            runs.sort(key=lambda r: r["req_per_s"])
-            median = dict(runs[len(runs) // 2])
-            median["runs"] = [
-                {k: r[k] for k in ("req_per_s", "p50_ms", "p99_ms", "load_avg_1m_before")}
-                for r in runs
-            ]
-            median["zero_loss"] = all(r["zero_loss"] for r in runs)
-            rows.append(median)
+                for label, source in versions:
+                    os.environ.pop("PYTHONPATH", None)
+                    if source:  # the server subprocess imports that tree's smarttrader_cli
+                        os.environ["PYTHONPATH"] = source
+                    work = Path(tmp) / f"{backend}-{label}-{i}"
+                    run = run_one(backend, args.seconds, args.connections, work, args.broker_fsync)
+                    os.environ.pop("PYTHONPATH", None)
+                    run["version"] = label
+                    runs[label].append(run)
+                    print({k: run[k] for k in ("version", "backend", "req_per_s", "p99_ms")})
+            for label, _ in versions:
+                rows.append(_median(runs[label]))
     cols = [
         "backend",
         "req_per_s",
@@ -219,8 +228,23 @@ def main() -> None:
         "zero_loss",
         "load_avg_1m_before",
     ]
-    out = RESULTS.with_name("webhook_ingest-broker-fsync.json") if args.broker_fsync else RESULTS
-    write_results(out, cols, rows)
+    if args.baseline is not None:
+        cols.insert(0, "version")
+    name = "webhook_ingest"
+    name += "-broker-fsync" if args.broker_fsync else ""
+    name += "-vs-baseline" if args.baseline is not None else ""
+    write_results(RESULTS.with_name(f"{name}.json"), cols, rows)
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median req/s, with every run's numbers alongside."""
+    runs = sorted(runs, key=lambda r: r["req_per_s"])
+    median = dict(runs[len(runs) // 2])
+    median["runs"] = [
+        {k: r[k] for k in ("req_per_s", "p50_ms", "p99_ms", "load_avg_1m_before")} for r in runs
+    ]
+    median["zero_loss"] = all(r["zero_loss"] for r in runs)
+    return median
 
 
 if __name__ == "__main__":
