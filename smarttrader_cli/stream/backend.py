@@ -84,6 +84,10 @@ class Consumer(Protocol):
         """Messages not yet read per assigned partition (high watermark minus position)."""
         ...
 
+    def unassigned_ends(self) -> dict[int, int]:
+        """High watermark of each partition of the stream NOT assigned to this consumer."""
+        ...
+
     def commit_informational(self, offsets: dict[int, int]) -> None:
         """Record progress where operators look (Kafka group offsets); never read back."""
         ...

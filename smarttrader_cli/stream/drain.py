@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from smarttrader_cli.lake.store import CommitMeta, Lake
 
 log = logging.getLogger("st.stream.drain")
+# Three Kafka sessions (session.timeout.ms = 10 s): time for a killed member to be evicted.
+UNASSIGNED_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -117,6 +119,7 @@ class Drainer:
         self._writer: ThreadPoolExecutor | None = None
         self._pending: tuple[_Prepared, Future[int]] | None = None
         self._inflight_messages = 0
+        self._unassigned_since: float | None = None
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once)."""
@@ -135,7 +138,7 @@ class Drainer:
         self._snapshot = self.lake.table(WEBHOOK_EVENTS)
         return self._snapshot
 
-    def resolve_offsets(self, partitions: list[int]) -> dict[int, int]:
+    def resolve_offsets(self, partitions: list[int], quiet: bool = False) -> dict[int, int]:
         """Start offset per partition: the table's txn version + 1 (0 if never committed)."""
         self._settle()  # the commit in flight decides where its partitions continue
         snapshot = self._load_snapshot()
@@ -143,7 +146,8 @@ class Drainer:
         for p in partitions:
             version = snapshot.transaction_version(app_id(self.config.group_id, p))
             offsets[p] = 0 if version is None else version + 1
-        log.info("drain starts at offsets %s", offsets)
+        if not quiet:
+            log.info("drain starts at offsets %s", offsets)
         return offsets
 
     def _reseek(self) -> None:
@@ -188,8 +192,12 @@ class Drainer:
                         continue
                     lag = self.consumer.lag()
                     if not any(lag.values()):
-                        self.result.caught_up = True
-                        break
+                        behind = self._unassigned_backlog()
+                        if not behind:
+                            self.result.caught_up = True
+                            break
+                        if self._gave_up_on(behind):
+                            break
             self._settle()
         finally:
             self._settle(raising=False)
@@ -200,6 +208,37 @@ class Drainer:
             self.result.seconds = time.monotonic() - started
             self.consumer.close()
         return self.result
+
+    def _unassigned_backlog(self) -> dict[int, int]:
+        """Unread messages in partitions the group has not given this drain (yet)."""
+        ends = self.consumer.unassigned_ends()
+        if not ends:
+            return {}
+        starts = self.resolve_offsets(list(ends), quiet=True)
+        return {p: ends[p] - starts[p] for p in ends if ends[p] > starts[p]}
+
+    def _gave_up_on(self, behind: dict[int, int]) -> bool:
+        """Wait (polling) for a rebalance to hand over partitions a dead member still holds.
+
+        "Caught up" means every partition is, not just ours; after UNASSIGNED_WAIT_SECONDS
+        the run ends without claiming it, and the next run goes on.
+        """
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+            log.warning(
+                "partitions %s have %d unread messages but are assigned to another group "
+                "member (a killed drain keeps them until its session times out); waiting",
+                sorted(behind), sum(behind.values()),
+            )  # fmt: skip
+            return False
+        if now - self._unassigned_since < UNASSIGNED_WAIT_SECONDS:
+            return False
+        log.warning(
+            "gave up waiting %d s for partitions %s: another drain of group %s holds them",
+            UNASSIGNED_WAIT_SECONDS, sorted(behind), self.config.group_id,
+        )  # fmt: skip
+        return True
 
     def _collect(
         self, remaining: int | None, deadline: float | None, follow: bool

@@ -360,6 +360,25 @@ class KafkaConsumer:
             lag[p] = max(0, high - position) + buffered.get(p, 0)
         return lag
 
+    def unassigned_ends(self) -> dict[int, int]:
+        """High watermarks of the topic's partitions the group gave to another member.
+
+        After a drain is killed its member stays in the group until the session times out
+        (`session.timeout.ms`), holding partitions nobody reads meanwhile.
+        """
+        from confluent_kafka import TopicPartition
+
+        topics = self._consumer.list_topics(self.config.topic, timeout=10).topics
+        partitions = (
+            set(topics[self.config.topic].partitions) if self.config.topic in topics else set()
+        )
+        return {
+            p: self._consumer.get_watermark_offsets(
+                TopicPartition(self.config.topic, p), timeout=10, cached=False
+            )[1]
+            for p in sorted(partitions - set(self._assigned))
+        }
+
     def commit_informational(self, offsets: dict[int, int]) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 

@@ -225,6 +225,10 @@ class LocalConsumer:
     def lag(self) -> dict[int, int]:
         return {p: r.remaining() for p, r in self._readers.items()}
 
+    def unassigned_ends(self) -> dict[int, int]:
+        """Always empty: the local log's one drain (the stage lock) reads every partition."""
+        return {}
+
     def commit_informational(self, offsets: dict[int, int]) -> None:
         """Nothing to do: the Delta table is the only offset store of the local backend."""
 

@@ -85,7 +85,7 @@ def test_kafka_drain_is_exactly_once_under_repeated_sigkill(
         proc.wait()
         kills += 1
     assert kills == 20
-    drain(config)
+    assert drain(config)["caught_up"]
     counts = Counter(event_signatures(config))
     assert len(counts) == 100_000 and max(counts.values()) == 1
     assert set(counts) == {e["signature"] for e in events}
@@ -211,3 +211,53 @@ def test_outage_under_load_loses_nothing_and_duplicates_nothing(
     counts = Counter(event_signatures(config))
     assert set(acked) <= set(counts)  # every 200 reached the topic and the table
     assert max(counts.values()) == 1  # and none twice
+
+
+def test_drain_is_not_caught_up_while_another_member_holds_partitions(
+    tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
+    """A drain given only some partitions waits for the rest instead of calling it done."""
+    from confluent_kafka import Consumer
+
+    config = kafka_config(tmp_path, kafka_broker)
+    stream = load_config(config).config.stream
+    produce(config, outbound(helius_events(3_000)))
+    # A live group member (as a killed drain is until its session times out) holding a share.
+    holder = Consumer(
+        {
+            "bootstrap.servers": stream.bootstrap_servers,
+            "group.id": stream.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "latest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    holder.subscribe([stream.topic])
+    stop, assigned = threading.Event(), threading.Event()
+
+    def keep_polling() -> None:  # the one thread that touches the holder
+        while not stop.is_set():
+            holder.poll(0.1)
+            if holder.assignment():
+                assigned.set()
+        holder.close()  # leaves the group: the drain is then given every partition
+
+    thread = threading.Thread(target=keep_polling, daemon=True)
+    thread.start()
+    assert assigned.wait(timeout=60), "the holder was never assigned a partition"
+    draining = subprocess.Popen(
+        [str(ST), "stream", "drain", "--format", "json"],
+        env=st_env(config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(8)  # the drain has joined, got its share and drained it by now
+    assert draining.poll() is None, "drain ended while partitions were held elsewhere"
+    stop.set()
+    thread.join(timeout=30)
+    out, err = draining.communicate(timeout=120)
+    assert draining.returncode == 0, err.decode()
+    result = orjson.loads(out)[0]
+    assert result["caught_up"], result
+    counts = Counter(event_signatures(config))
+    assert len(counts) == 3_000 and max(counts.values()) == 1
