@@ -171,6 +171,7 @@ class OpsConfig:
     disk_critical_percent: float = 90.0
     log_retention_days: int = 30
     spool_retention_days: int = 7
+    stream_retention_days: int = 7
 
 
 @dataclass

@@ -170,8 +170,48 @@ def old_spool_segments(
     return found
 
 
+def drained_stream_segments(
+    config: Config, lake: Lake, retention_days: int, now: float | None = None
+) -> list[dict[str, Any]]:
+    """Local-log segments whose every record is committed to bronze.webhook_events (by the
+    offsets in its Delta log, for this drain group) and older than the retention.
+
+    The segment being written is never listed; with the kafka backend the broker's own
+    retention applies and nothing is listed.
+    """
+    from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+    from smarttrader_cli.stream.drain import app_id
+    from smarttrader_cli.stream.local_log import LocalLog
+    from smarttrader_cli.stream.segments import list_segments, segment_name
+
+    stream = config.stream
+    topic = LocalLog(stream)
+    if stream.backend != "local" or not topic.root.is_dir() or not lake.exists(WEBHOOK_EVENTS):
+        return []
+    table = lake.table(WEBHOOK_EVENTS)
+    now = time.time() if now is None else now
+    found = []
+    for partition in range(topic.partitions):
+        version = table.transaction_version(app_id(stream.group_id, partition))
+        if version is None:
+            continue
+        directory = topic.partition_dir(partition)
+        bases = list_segments(directory)
+        for base, next_base in itertools.pairwise(bases):
+            if next_base > version + 1:
+                break
+            path = directory / segment_name(base)
+            try:
+                age = (now - path.stat().st_mtime) / DAY
+            except FileNotFoundError:
+                continue
+            if age > retention_days:
+                found.append(_entry("stream", path, age))
+    return found
+
+
 def run_cleanup(config: Config, lake: Lake, *, dry_run: bool) -> CleanupReport:
-    """Check disk, vacuum every table, and remove expired spool segments and logs."""
+    """Check disk, vacuum every table, and remove expired spool/stream segments and logs."""
     from smarttrader_cli.lake.maintenance import vacuum_tables
 
     report = CleanupReport(dry_run=dry_run)
@@ -182,6 +222,7 @@ def run_cleanup(config: Config, lake: Lake, *, dry_run: bool) -> CleanupReport:
     candidates = old_spool_segments(
         Path(config.webhook.spool_dir), config.ops.spool_retention_days, now
     )
+    candidates += drained_stream_segments(config, lake, config.ops.stream_retention_days, now)
     candidates += old_logs(Path(config.runtime.log_dir), config.ops.log_retention_days, now)
     for entry in candidates:
         if not dry_run:

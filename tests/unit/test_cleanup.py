@@ -176,3 +176,43 @@ def test_unreadable_cursor_keeps_everything(tmp_path: Path) -> None:
     assert published_spool_segments(spool_dir) == []
     (spool_dir / CURSOR).write_text(str(10**9))
     assert published_spool_segments(spool_dir) == segments[:-1]  # never the active segment
+
+
+def test_stream_segments_removed_only_when_drained_and_old(tmp_path: Path) -> None:
+    from tests.stream_support import event_signatures, helius_events, outbound, produce
+
+    config = write_config(
+        tmp_path,
+        {"stream.segment_bytes": 20_000, "stream.partitions": 1, "stream.batch_size": 100},
+    )
+    produce(config, outbound(helius_events(400)))
+    loaded = load_config(config).config
+    partition = Path(loaded.stream.local_dir) / loaded.stream.topic / "p0"
+    segments = sorted(partition.glob("*.seg"))
+    assert len(segments) >= 6
+    for path in segments:
+        os.utime(path, (time.time() - 30 * DAY,) * 2)
+
+    def drain(*args: str) -> None:
+        result = CliRunner().invoke(app, ["--config", str(config), "stream", "drain", *args])
+        assert result.exit_code == 0, result.output
+
+    # Nothing drained yet: nothing may go, however old.
+    code, out = invoke(config, "--format", "json")
+    assert code == 0, out
+    assert all(p.exists() for p in segments)
+
+    drain("--max-messages", "200")
+    code, out = invoke(config, "--format", "json")
+    assert code == 0, out
+    removed = {Path(r["target"]) for r in json.loads(out) if r["kind"] == "stream"}
+    kept = [p for p in segments if p.exists()]
+    assert removed and removed == set(segments) - set(kept)
+    # every removed segment lies wholly below the 200 committed offsets, the rest is kept
+    bases = [int(p.name.split(".")[0]) for p in segments]
+    for path, next_base in zip(segments, [*bases[1:], None], strict=True):
+        assert (path in removed) == (next_base is not None and next_base <= 200)
+
+    drain()  # the rest is still there to drain: nothing lost, nothing twice
+    signatures = event_signatures(config)
+    assert len(signatures) == len(set(signatures)) == 400
