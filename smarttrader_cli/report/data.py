@@ -79,7 +79,8 @@ def cumulative_realized_pnl(
             run_fifo(con, params)
             realized = dict(
                 con.execute(
-                    "SELECT wallet, coalesce(sum(pnl), 0) FROM st_sells GROUP BY wallet"
+                    "SELECT gr.wallet, coalesce(sum(s.pnl), 0) "
+                    "FROM st_sells s JOIN st_groups gr USING (g) GROUP BY gr.wallet"
                 ).fetchall()
             )
             for wallet in wallets:
