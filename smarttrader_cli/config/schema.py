@@ -67,7 +67,6 @@ class TradesConfig:
 class PnlConfig:
     quote_assets: list[str] = field(default_factory=list)
     min_leg_usd: float = 0.0
-    wallet_batch_size: int = 20000
 
 
 @dataclass
