@@ -281,11 +281,14 @@ class Drainer:
     def _prepare(self, batch: list[StreamMessage]) -> _Prepared:
         """What needs no table access: parse, dedupe within the batch, the offsets."""
         events, total, dead = _split(batch)
+        first: dict[int, int] = {}
         last: dict[int, int] = {}
         for m in batch:
             if m.offset > last.get(m.partition, -1):
                 last[m.partition] = m.offset
-        return _Prepared(len(batch), events, total, dead, last)
+            if m.partition not in first or m.offset < first[m.partition]:
+                first[m.partition] = m.offset
+        return _Prepared(len(batch), events, total, dead, first, last)
 
     def _submit(self, prepared: _Prepared) -> None:
         """Start the batch's commit in the writer thread (the previous one has settled)."""
@@ -297,7 +300,19 @@ class Drainer:
         self._inflight_messages = prepared.messages
 
     def _write(self, prepared: _Prepared, snapshot: DeltaTable) -> int:
-        """Writer thread: dead letters, then rows + offsets in one commit; rows written."""
+        """Writer thread: dead letters, then rows + offsets in one commit; rows written.
+
+        The commit is conflict-checked only against commits made after `snapshot`; offsets
+        another drain committed at or before it (this drain's reader was behind) are caught
+        here, from the snapshot's own application transactions.
+        """
+        for partition, first in prepared.first.items():
+            done = snapshot.transaction_version(app_id(self.config.group_id, partition))
+            if done is not None and done >= first:
+                raise _OffsetsTaken(
+                    f"partition {partition} is committed through offset {done}, "
+                    f"this batch starts at {first}"
+                )
         fresh = self._recent.drop_existing(snapshot, prepared.events, self._filesystem())
         now = datetime.now(UTC)
         if prepared.dead:
@@ -324,6 +339,11 @@ class Drainer:
         self._inflight_messages = 0
         try:
             written = future.result()
+        except _OffsetsTaken as exc:
+            self.result.conflicts += 1
+            log.warning("another drain committed these offsets already; re-seeking: %s", exc)
+            self._snapshot = None
+            return True
         except LakeError as exc:
             if not isinstance(exc.__cause__, CommitFailedError):
                 if raising:
@@ -359,7 +379,12 @@ class _Prepared:
     events: pa.Table  # unique signatures, stream order
     events_total: int  # well-formed events including repeats within the batch
     dead: list[dict[str, Any]]
+    first: dict[int, int]  # first offset per partition
     last: dict[int, int]  # last offset per partition
+
+
+class _OffsetsTaken(Exception):
+    """The snapshot the batch would commit on already holds some of its offsets."""
 
 
 def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, Any]]]:
@@ -529,7 +554,9 @@ class _ExistingSignatures:
         listed = set(paths.to_pylist())
         if self._wrote is not None and self._listed is not None:
             before, after, signatures = self._wrote
-            if self._listed[0] == before and version == after:
+            # Only when ours was the one commit in between: a commit another drain made
+            # meanwhile (rebased under ours) would otherwise be taken for ours and never read.
+            if self._listed[0] == before and version == after == before + 1:
                 for path in listed - self._listed[1]:
                     self._mine[path] = signatures
                 while len(self._mine) > self.KEEP:

@@ -112,3 +112,22 @@ def test_a_second_drain_on_the_same_host_exits_75(tmp_path: Path) -> None:
         )
     assert proc.returncode == 75
     assert "stream.drain is already running" in proc.stderr
+
+
+def test_offsets_already_in_our_newer_snapshot_are_not_written_again(tmp_path: Path) -> None:
+    """A reader behind the table (another drain committed its offsets, and our snapshot has
+    since moved past that commit) must not commit those offsets a second time."""
+    config = write_config(tmp_path, {"stream.batch_size": 100})
+    events = helius_events(400)
+    produce(config, outbound(events))
+    first = drainer(config, "A")
+    first.consumer.start(first.resolve_offsets)
+    batch, _generation, _idle = first._collect(None, None, False)
+    assert batch
+    assert drainer(config, "B").run(DrainLimits()).events_written == 400
+    first._load_snapshot()  # as after one of A's own commits: B's offsets are in it
+    first._commit(batch)
+    assert first.result.conflicts == 1 and first.result.events_written == 0
+    assert first.run(DrainLimits()).messages == 0
+    assert not any(h.get("run_id") == "A" for h in lake_for(config).history(WEBHOOK_EVENTS))
+    assert Counter(event_signatures(config)) == Counter(e["signature"] for e in events)
