@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -333,7 +334,8 @@ class Lake:
                 return action(self.table(spec))
             except CommitFailedError as exc:
                 last_error = exc
-                time.sleep(min(2.0, 0.05 * 2**attempt))
+                # Full jitter: writers that lost the same race must not retry in lockstep.
+                time.sleep(random.uniform(0.0, min(4.0, 0.05 * 2**attempt)))
             except Exception as exc:
                 raise LakeError(f"{what} {spec.name} failed: {_first_line(exc)}") from exc
         raise LakeError(
