@@ -166,3 +166,17 @@ def test_row_number_group_ids_when_hashed_ids_collide(monkeypatch: pytest.Monkey
     numbered = engine_rows(trades)
     assert_matches(numbered, oracle_pnl(trades, (), QUOTES), trades)
     assert_matches(numbered, hashed, trades)
+
+
+def test_a_break_even_sell_after_an_expensive_lot_is_not_a_win():
+    """Found by the property test: the slice's cost must not be a difference of two large
+    cumulative costs, whose float noise outweighs the win threshold."""
+    trades = [
+        buy("W", "a", T0, "T", 0.1, 20_969_520.0),
+        sell("W", "b", T0 + H, "T", 1_048_576.385, 0.5 / 10_485_763.85),
+        buy("W", "c", T0 + 2 * H, "T", 0.1, 1.0),
+        sell("W", "d", T0 + 3 * H, "T", 0.0625, 1.0),
+    ]
+    rows = engine_rows(trades)
+    assert rows[("W", "T")]["winning_sells"] == 0
+    assert_matches(rows, oracle_pnl(trades, [], QUOTES), trades)

@@ -64,6 +64,7 @@ WITH lots AS (
 hi AS (
     SELECT
         s.g, s.rn, s.qty, s.value, s.t, s.t0, s.m_cum,
+        l.start_qty AS lot_start, l.unit_cost AS lot_unit_cost, l.age AS lot_age,
         coalesce(l.c_prev + (s.m_cum - l.start_qty) * l.unit_cost, 0.0) AS f_cum,
         coalesce(l.g_prev + (s.m_cum - l.start_qty) * l.age, 0.0) AS g_cum
     FROM (SELECT * FROM st_fifo_legs WHERE NOT is_buy) s
@@ -73,8 +74,15 @@ bounds AS (
     SELECT
         *,
         m_cum - coalesce(lag(m_cum) OVER w, 0.0) AS matched,
-        f_cum - coalesce(lag(f_cum) OVER w, 0.0) AS cost,
-        g_cum - coalesce(lag(g_cum) OVER w, 0.0) AS g_delta
+        -- A slice within one lot (lower bound at or past the lot's start) is priced as FIFO
+        -- takes it, slice × the lot's unit figures: a difference of two large cumulative
+        -- sums would leave float noise that can turn a break-even sell into a "win".
+        CASE WHEN coalesce(lag(m_cum) OVER w, 0.0) >= lot_start
+             THEN (m_cum - coalesce(lag(m_cum) OVER w, 0.0)) * lot_unit_cost
+             ELSE f_cum - coalesce(lag(f_cum) OVER w, 0.0) END AS cost,
+        CASE WHEN coalesce(lag(m_cum) OVER w, 0.0) >= lot_start
+             THEN (m_cum - coalesce(lag(m_cum) OVER w, 0.0)) * lot_age
+             ELSE g_cum - coalesce(lag(g_cum) OVER w, 0.0) END AS g_delta
     FROM hi
     WINDOW w AS (PARTITION BY g ORDER BY rn)
 )
