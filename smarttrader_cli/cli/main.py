@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -137,8 +138,15 @@ def _register() -> None:
 _register()
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # cron and supercronic stop jobs with SIGTERM: unwind like Ctrl-C, so the stage's
+    # ledger row says "interrupted" instead of staying "running" forever.
+    raise KeyboardInterrupt
+
+
 def run() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         app()
     except StError as exc:  # raised outside a group's invoke (e.g. while parsing)

@@ -267,6 +267,7 @@ class Lake:
         *,
         update_existing: bool = True,
         delete_predicate: str | None = None,
+        retries: int | None = None,
     ) -> MergeResult:
         """Upsert on the natural key in one commit; a lost commit race is retried on fresh state.
 
@@ -297,7 +298,7 @@ class Lake:
                 merger = merger.when_not_matched_by_source_delete(delete_predicate)
             return merger.execute()
 
-        metrics = self._retrying_races(spec, "merge into", execute)
+        metrics = self._retrying_races(spec, "merge into", execute, retries)
         return MergeResult(
             version=self.table(spec).version(),
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
@@ -324,12 +325,19 @@ class Lake:
         """Compact small files into larger ones; returns deltalake's metrics."""
         return self._retrying_races(spec, "optimize of", lambda dt: dt.optimize.compact())
 
-    def _retrying_races(self, spec: TableSpec, what: str, action: Callable[[DeltaTable], T]) -> T:
+    def _retrying_races(
+        self,
+        spec: TableSpec,
+        what: str,
+        action: Callable[[DeltaTable], T],
+        retries: int | None = None,
+    ) -> T:
         """Run `action` on the table's latest state, again on fresh state after a lost race."""
         from deltalake.exceptions import CommitFailedError
 
+        retries = self.commit_retries if retries is None else retries
         last_error: Exception | None = None
-        for attempt in range(self.commit_retries + 1):
+        for attempt in range(retries + 1):
             try:
                 return action(self.table(spec))
             except CommitFailedError as exc:
@@ -339,8 +347,7 @@ class Lake:
             except Exception as exc:
                 raise LakeError(f"{what} {spec.name} failed: {_first_line(exc)}") from exc
         raise LakeError(
-            f"{what} {spec.name} lost {self.commit_retries + 1} commit races: "
-            f"{_first_line(last_error)}"
+            f"{what} {spec.name} lost {retries + 1} commit races: {_first_line(last_error)}"
         )
 
     def delete(self, spec: TableSpec, predicate: str, meta: CommitMeta) -> int:

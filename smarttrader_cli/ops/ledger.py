@@ -61,7 +61,8 @@ class Ledger:
         """Insert or update the run's row (one small commit)."""
         meta = CommitMeta(record.run_id, "ops.ledger", record.config_hash)
         table = pa.Table.from_pylist([record.to_row()], schema=RUNS.schema)
-        self.lake.merge(RUNS, table, meta)
+        # Every stage writes here twice, so scheduled stages race on it most: retry longer.
+        self.lake.merge(RUNS, table, meta, retries=max(30, self.lake.commit_retries))
 
     def runs(self, limit: int = 50, stage: str | None = None) -> list[dict[str, Any]]:
         """Most recent runs first."""

@@ -211,7 +211,13 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
         f"runs per stage: { {k: len(v) for k, v in sorted(by_stage.items())} }, refused: {refused}"
     )
     assert set(by_stage) >= stages, f"stages that never ran: {stages - set(by_stage)}"
-    failed = [(r["stage"], r["error"]) for r in runs if r["status"] != "succeeded"]
+    # Jobs still running when the test SIGTERMs supercronic's process group are interrupted
+    # (and say so in the ledger); every other run must have succeeded.
+    failed = [
+        (r["stage"], r["error"])
+        for r in runs
+        if r["status"] != "succeeded" and r["error"] != "interrupted"
+    ]
     assert failed == [], f"runs that did not succeed: {failed}\n{log_text[-3000:]}"
     for stage, stage_runs in by_stage.items():
         assert intervals_overlap(stage_runs) == [], f"{stage} runs overlapped"
