@@ -185,8 +185,10 @@ def drained_stream_segments(
     from smarttrader_cli.stream.segments import list_segments, segment_name
 
     stream = config.stream
+    if stream.backend != "local":
+        return []
     topic = LocalLog(stream)
-    if stream.backend != "local" or not topic.root.is_dir() or not lake.exists(WEBHOOK_EVENTS):
+    if not topic.root.is_dir() or not lake.exists(WEBHOOK_EVENTS):
         return []
     table = lake.table(WEBHOOK_EVENTS)
     now = time.time() if now is None else now

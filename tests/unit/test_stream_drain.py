@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
 from smarttrader_cli.ops.locks import stage_lock
+from smarttrader_cli.stream.backend import StreamMessage
 from smarttrader_cli.stream.drain import Drainer, DrainLimits, app_id
 from smarttrader_cli.stream.local_log import LocalConsumer
 from tests.conftest import write_config
@@ -81,9 +83,10 @@ def test_limits_stop_the_drain_early(tmp_path: Path) -> None:
     assert drainer(config, "r2").run(DrainLimits()).messages == 180
 
 
-def test_a_concurrent_commit_of_the_same_partitions_fails_ours_and_we_reseek(
+def a_batch_held_while_another_drain_takes_all(
     tmp_path: Path,
-) -> None:
+) -> tuple[Path, list[dict[str, Any]], Drainer, list[StreamMessage]]:
+    """Drain A reads a batch; drain B then commits every one of the 400 events."""
     config = write_config(tmp_path, {"stream.batch_size": 100})
     events = helius_events(400)
     produce(config, outbound(events))
@@ -91,8 +94,14 @@ def test_a_concurrent_commit_of_the_same_partitions_fails_ours_and_we_reseek(
     first.consumer.start(first.resolve_offsets)
     batch, _generation, _idle = first._collect(None, None, False)
     assert batch
-    other = drainer(config, "B").run(DrainLimits())  # commits everything meanwhile
-    assert other.events_written == 400
+    assert drainer(config, "B").run(DrainLimits()).events_written == 400  # meanwhile
+    return config, events, first, batch
+
+
+def test_a_concurrent_commit_of_the_same_partitions_fails_ours_and_we_reseek(
+    tmp_path: Path,
+) -> None:
+    config, events, first, batch = a_batch_held_while_another_drain_takes_all(tmp_path)
     first._commit(batch)  # made against the snapshot A read its offsets from
     assert first.result.conflicts == 1 and first.result.events_written == 0
     rest = first.run(DrainLimits())  # re-seeked from the table: nothing left to do
@@ -117,14 +126,7 @@ def test_a_second_drain_on_the_same_host_exits_75(tmp_path: Path) -> None:
 def test_offsets_already_in_our_newer_snapshot_are_not_written_again(tmp_path: Path) -> None:
     """A reader behind the table (another drain committed its offsets, and our snapshot has
     since moved past that commit) must not commit those offsets a second time."""
-    config = write_config(tmp_path, {"stream.batch_size": 100})
-    events = helius_events(400)
-    produce(config, outbound(events))
-    first = drainer(config, "A")
-    first.consumer.start(first.resolve_offsets)
-    batch, _generation, _idle = first._collect(None, None, False)
-    assert batch
-    assert drainer(config, "B").run(DrainLimits()).events_written == 400
+    config, events, first, batch = a_batch_held_while_another_drain_takes_all(tmp_path)
     first._load_snapshot()  # as after one of A's own commits: B's offsets are in it
     first._commit(batch)
     assert first.result.conflicts == 1 and first.result.events_written == 0
