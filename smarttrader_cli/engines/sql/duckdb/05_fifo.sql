@@ -70,21 +70,27 @@ hi AS (
     FROM (SELECT * FROM st_fifo_legs WHERE NOT is_buy) s
     ASOF LEFT JOIN lots l ON s.g = l.g AND s.m_cum > l.start_qty
 ),
-bounds AS (
+prev AS (
     SELECT
         *,
-        m_cum - coalesce(lag(m_cum) OVER w, 0.0) AS matched,
-        -- A slice within one lot (lower bound at or past the lot's start) is priced as FIFO
-        -- takes it, slice × the lot's unit figures: a difference of two large cumulative
-        -- sums would leave float noise that can turn a break-even sell into a "win".
-        CASE WHEN coalesce(lag(m_cum) OVER w, 0.0) >= lot_start
-             THEN (m_cum - coalesce(lag(m_cum) OVER w, 0.0)) * lot_unit_cost
-             ELSE f_cum - coalesce(lag(f_cum) OVER w, 0.0) END AS cost,
-        CASE WHEN coalesce(lag(m_cum) OVER w, 0.0) >= lot_start
-             THEN (m_cum - coalesce(lag(m_cum) OVER w, 0.0)) * lot_age
-             ELSE g_cum - coalesce(lag(g_cum) OVER w, 0.0) END AS g_delta
+        coalesce(lag(m_cum) OVER w, 0.0) AS m_prev,
+        coalesce(lag(f_cum) OVER w, 0.0) AS f_prev,
+        coalesce(lag(g_cum) OVER w, 0.0) AS g_prev
     FROM hi
     WINDOW w AS (PARTITION BY g ORDER BY rn)
+),
+bounds AS (
+    -- A slice within one lot (lower bound at or past the lot's start) is priced as FIFO
+    -- takes it, slice × the lot's unit figures: a difference of two large cumulative
+    -- sums would leave float noise that can turn a break-even sell into a "win".
+    SELECT
+        *,
+        m_cum - m_prev AS matched,
+        CASE WHEN m_prev >= lot_start THEN (m_cum - m_prev) * lot_unit_cost
+             ELSE f_cum - f_prev END AS cost,
+        CASE WHEN m_prev >= lot_start THEN (m_cum - m_prev) * lot_age
+             ELSE g_cum - g_prev END AS g_delta
+    FROM prev
 )
 SELECT
     g, qty, value, matched, cost, m_cum,
