@@ -132,6 +132,17 @@ rootLogger.appenderRef.file.ref = FILE
 """
 
 
+def _kafka_cluster_id() -> str:
+    """A random cluster id the storage tool's argument parser reads as a value.
+
+    Base64url of a UUID starts with '-' one time in 64, and is then taken for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaBroker:
     """Single-node KRaft Apache Kafka (broker + controller) on loopback."""
 
@@ -196,7 +207,7 @@ class KafkaBroker:
         ]  # fmt: skip
 
     def _format(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = _kafka_cluster_id()
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                          "-c", str(self.properties), "--standalone")  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

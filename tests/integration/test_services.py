@@ -209,3 +209,12 @@ def test_spark_standalone_runs_a_job(spark_standalone: str, tmp_path) -> None:
     result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
     # the driver plus one executor on the standalone worker
     assert result == ["RESULT 1000 499500 2"], done.stdout
+
+
+def test_kafka_cluster_id_is_never_read_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import services
+
+    leading_dash = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64url "-A..."
+    ids = iter([leading_dash, uuid.UUID(int=1)])
+    monkeypatch.setattr(services.uuid, "uuid4", lambda: next(ids))
+    assert services._kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"
