@@ -103,15 +103,13 @@ def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
         con = open_duckdb(app)
         params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
         t0 = time.perf_counter()
-        duckdb_pnl.prepare_legs(con, params)
+        counts = duckdb_pnl.prepare_legs(con, params)
         t1 = time.perf_counter()
         duckdb_pnl.run_fifo(con, params)
         duckdb_pnl.build_rows(con, params)
         t2 = time.perf_counter()
-        legs = con.execute("SELECT count(*) FROM st_legs").fetchone()[0]  # type: ignore[index]
-        trades = con.execute("SELECT count(*) FROM st_trades").fetchone()[0]  # type: ignore[index]
-        out = {"seconds": t2 - t1, "read_and_legs_seconds": t1 - t0, "legs": legs,
-               "trades": trades}  # fmt: skip
+        out = {"seconds": t2 - t1, "read_and_legs_seconds": t1 - t0, "legs": counts.legs,
+               "trades": counts.trades}  # fmt: skip
     elif mode in ("duckdb-full", "spark-full"):
         from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
 

@@ -150,7 +150,7 @@ class StreamConfig:
 class MemoryConfig:
     min_free_mb: int = 1024
     duckdb_memory_fraction: float = 0.6
-    duckdb_max_memory_mb: int = 8192
+    duckdb_max_memory_mb: int = 2048
     duckdb_threads: int = 0
     spark_memory_fraction: float = 0.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
@@ -56,8 +57,23 @@ def _view_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(found and found[0])
 
 
-def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """Materialize the selected wallets' deduplicated trades, legs and latest prices."""
+@dataclass(frozen=True)
+class InputCounts:
+    """What preparing the legs counted: trades read, rejected and duplicate, legs, wallets."""
+
+    trades: int
+    rejected: int
+    duplicates: int
+    legs: int
+    unpriced: int
+    wallets: int
+
+
+def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCounts:
+    """Materialize the selected wallets' legs, latest prices and wallet list (st_wallets).
+
+    The trades themselves are dropped once their legs exist: only their counts are kept.
+    """
     ensure_inputs(con)
     quotes = list(params.quote_assets)
     legs_subs = {
@@ -71,27 +87,26 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
 
         con.register("st_wallet_list", pa.table({"wallet": list(params.wallets)}))
         wallet_filter = "wallet_address IN (SELECT wallet FROM st_wallet_list)"
-    # One read of bronze; the dedupe window (a sort of every trade on the natural key) only
-    # runs when that key is not already unique, which a hash check settles cheaply.
+    # The dedupe window (a sort of every trade on the natural key) only runs when that key
+    # is not already unique (bronze is merged on it), which a hash check settles cheaply.
+    # Unique trades stay a view: bronze is then read once for the counts, once for the legs.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE st_bronze_trades AS "
+        "CREATE OR REPLACE TEMP VIEW st_bronze_trades AS "
         f"SELECT {_KEY}, {_USED} FROM {WALLET_TRADES.name} WHERE {wallet_filter}"
     )
-    if natural_key_unique(con, "st_bronze_trades"):
-        con.execute(
-            load_sql(
-                DIALECT, "01_trades.sql", kind="VIEW", trades="st_trades",
-                source="st_bronze_trades", wallet_filter="TRUE", **_NO_DEDUPE,
-            )
-        )  # fmt: skip
-    else:
-        con.execute(
-            load_sql(
-                DIALECT, "01_trades.sql", kind="TABLE", trades="st_trades",
-                source="st_bronze_trades", wallet_filter="TRUE", **_DEDUPE,
-            )
-        )  # fmt: skip
-        con.execute("DROP TABLE st_bronze_trades")
+    unique = natural_key_unique(con, "st_bronze_trades")
+    trades_kind = "VIEW" if unique else "TABLE"
+    con.execute(
+        load_sql(
+            DIALECT, "01_trades.sql", kind=trades_kind, trades="st_trades",
+            source="st_bronze_trades", wallet_filter="TRUE", **(_NO_DEDUPE if unique else _DEDUPE),
+        )
+    )  # fmt: skip
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE st_wallets AS SELECT wallet, count(*) AS trades, "
+        "count(*) FILTER (WHERE NOT is_valid) AS rejected, sum(duplicates) AS duplicates "
+        "FROM st_trades GROUP BY wallet"
+    )
     con.execute(
         load_sql(
             DIALECT, "02_legs.sql", kind="TABLE", trades="st_trades", legs="st_legs", **legs_subs
@@ -114,6 +129,18 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
         )  # fmt: skip
         price_legs = "st_all_legs"
     con.execute(load_sql(DIALECT, "03_prices.sql", price_legs=price_legs))
+    counts = con.execute(
+        "SELECT (SELECT coalesce(sum(trades), 0) FROM st_wallets), "
+        "(SELECT coalesce(sum(rejected), 0) FROM st_wallets), "
+        "(SELECT coalesce(sum(duplicates), 0) FROM st_wallets), "
+        "(SELECT count(*) FROM st_legs), "
+        "(SELECT count(*) FILTER (WHERE value IS NULL) FROM st_legs), "
+        "(SELECT count(*) FROM st_wallets)"
+    ).fetchone()
+    assert counts is not None
+    con.execute(f"DROP {trades_kind} st_trades")
+    con.execute("DROP VIEW st_bronze_trades")
+    return InputCounts(*(int(c) for c in counts))
 
 
 def natural_key_unique(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -123,7 +150,7 @@ def natural_key_unique(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """The FIFO over the prepared legs into st_groups, st_fifo_legs and st_sells."""
+    """The FIFO over the prepared legs into st_groups and st_sells (st_legs is dropped)."""
     floor = _num(params.min_leg_usd)
     con.execute(
         load_sql(DIALECT, "04_groups.sql", legs="st_legs", min_leg_usd=floor,
@@ -136,9 +163,15 @@ def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
             "SELECT * REPLACE (row_number() OVER () AS g) FROM st_groups"
         )
         legs_with_groups = "(SELECT l.*, r.g FROM st_legs l JOIN st_groups r USING (wallet, token))"
+    origin = con.execute("SELECT coalesce(min(first_t), 0) FROM st_groups").fetchone()
+    assert origin is not None
     con.execute(
-        load_sql(DIALECT, "05_fifo.sql", legs_with_groups=legs_with_groups, min_leg_usd=floor)
-    )
+        load_sql(
+            DIALECT, "05_fifo.sql", legs_with_groups=legs_with_groups, min_leg_usd=floor,
+            t_origin=str(int(origin[0])),
+        )
+    )  # fmt: skip
+    con.execute("DROP TABLE st_legs")
 
 
 def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
@@ -149,12 +182,12 @@ def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     """Token and ALL_TOKENS rows into st_pnl_rows."""
-    con.execute(load_sql(DIALECT, "06_rows.sql", trades="st_trades"))
+    con.execute(load_sql(DIALECT, "06_rows.sql"))
 
 
 def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
     """silver.wallet_pnl rows for the selected wallets, computed inside DuckDB."""
-    prepare_legs(con, params)
+    counts = prepare_legs(con, params)
     run_fifo(con, params)
     build_rows(con, params)
     columns = ", ".join(_OUTPUT)
@@ -165,24 +198,14 @@ def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
     ).arrow()
     if not hasattr(rows, "num_rows"):  # duckdb may hand back a record batch reader
         rows = rows.read_all()
-    counts = con.execute(
-        "SELECT (SELECT count(*) FROM st_trades), "
-        "(SELECT count(*) FILTER (WHERE NOT is_valid) FROM st_trades), "
-        "(SELECT coalesce(sum(duplicates), 0) FROM st_trades), "
-        "(SELECT count(*) FROM st_legs), "
-        "(SELECT count(*) FILTER (WHERE value IS NULL) FROM st_legs), "
-        "(SELECT count(DISTINCT wallet) FROM st_trades)"
-    ).fetchone()
-    assert counts is not None
-    _, rejected, duplicates, legs, unpriced, wallets = (int(c) for c in counts)
     return PnlResult(
         rows=rows,
-        wallets=wallets,
-        token_rows=rows.num_rows - wallets,
-        legs=legs,
-        unpriced_legs=unpriced,
-        rejected_trades=rejected,
-        duplicate_trades=duplicates,
+        wallets=counts.wallets,
+        token_rows=rows.num_rows - counts.wallets,
+        legs=counts.legs,
+        unpriced_legs=counts.unpriced,
+        rejected_trades=counts.rejected,
+        duplicate_trades=counts.duplicates,
     )
 
 

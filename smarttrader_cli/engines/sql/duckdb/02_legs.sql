@@ -1,4 +1,5 @@
 -- Every non-quote side of a valid swap becomes a buy or sell leg with a USD value (§1.4-1.6).
+-- One scan of the trades: each is paired with both sides and the quote sides dropped.
 CREATE OR REPLACE TEMP {{kind}} {{legs}} AS
 WITH priced AS (
     SELECT
@@ -10,12 +11,13 @@ WITH priced AS (
     FROM {{trades}}
     WHERE is_valid
 )
-SELECT wallet, to_token AS token, TRUE AS is_buy, to_amount AS qty,
-       coalesce(to_value, from_value) AS value, t, tx_hash, ins_index, inner_ins_index
-FROM priced
-WHERE {{to_not_quote}}
-UNION ALL
-SELECT wallet, from_token AS token, FALSE AS is_buy, from_amount AS qty,
-       coalesce(from_value, to_value) AS value, t, tx_hash, ins_index, inner_ins_index
-FROM priced
-WHERE {{from_not_quote}};
+SELECT
+    wallet,
+    CASE WHEN side.is_buy THEN to_token ELSE from_token END AS token,
+    side.is_buy,
+    CASE WHEN side.is_buy THEN to_amount ELSE from_amount END AS qty,
+    CASE WHEN side.is_buy THEN coalesce(to_value, from_value)
+         ELSE coalesce(from_value, to_value) END AS value,
+    t, tx_hash, ins_index, inner_ins_index
+FROM priced CROSS JOIN (VALUES (TRUE), (FALSE)) side(is_buy)
+WHERE CASE WHEN side.is_buy THEN {{to_not_quote}} ELSE {{from_not_quote}} END;

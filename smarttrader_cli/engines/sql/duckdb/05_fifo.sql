@@ -1,73 +1,54 @@
 -- The set-based FIFO of SPEC §6 over the priced legs of each (wallet, token) of st_groups.
--- Level 1 (the one sort on the full leg order): position rn, cumulative bought B, sold Q,
--- cost C, time origin t0.
--- Level 2 (integer keys g, rn): the same before each leg, the running minimum of B - Q,
--- G's running sum. Then M = Q + min(0, running min of B - Q), the quantity taken from the
--- buy queue after each leg (m_cum).
+-- One window pass over every leg, the only sort on the full leg order: position rn,
+-- cumulative bought B, sold Q, cost C, and G = Σ bought qty × (t - t0), t0 = {{t_origin}}
+-- being one origin for the whole run (held time is a difference of G: the origin cancels;
+-- it only keeps the products small).
 CREATE OR REPLACE TEMP TABLE st_fifo_legs AS
-WITH legs AS (
-    SELECT
-        g, is_buy, qty, value, t, tx_hash, ins_index, inner_ins_index,
-        CASE WHEN is_buy THEN qty ELSE 0.0 END AS bq,
-        CASE WHEN is_buy THEN 0.0 ELSE qty END AS sq,
-        CASE WHEN is_buy THEN value ELSE 0.0 END AS bv
-    FROM {{legs_with_groups}}
-    WHERE value IS NOT NULL AND value >= {{min_leg_usd}}
-),
-level1 AS (
-    SELECT
-        g, is_buy, qty, value, t, bq,
-        row_number() OVER w AS rn,
-        sum(bq) OVER w AS b_cum,
-        sum(sq) OVER w AS q_cum,
-        sum(bv) OVER w AS c_cum,
-        first_value(t) OVER w AS t0
-    FROM legs
-    WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
-                 ROWS UNBOUNDED PRECEDING)
-),
-level2 AS (
-    SELECT
-        *,
-        b_cum - q_cum AS d,
-        min(b_cum - q_cum) OVER wx AS rm_prev,
-        coalesce(lag(b_cum) OVER w, 0.0) AS b_prev,
-        coalesce(lag(c_cum) OVER w, 0.0) AS c_prev,
-        coalesce(sum(bq * (t - t0)) OVER wx, 0.0) AS g_prev
-    FROM level1
-    WINDOW
-        w AS (PARTITION BY g ORDER BY rn ROWS UNBOUNDED PRECEDING),
-        wx AS (PARTITION BY g ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-)
--- rm, the running minimum through this leg, is least(rm_prev, d): min is exact.
--- When the clamp binds at this very leg the queue is empty and M is exactly B: taking B
--- itself avoids the cancellation of Q + (B - Q) after large unmatched sells.
 SELECT
-    g, rn, is_buy, qty, value, t, t0, b_cum, b_prev, c_prev, g_prev,
-    CASE
-        WHEN d < 0 AND d <= coalesce(rm_prev, d) THEN b_cum
-        ELSE q_cum + least(0.0, d, coalesce(rm_prev, d))
-    END AS m_cum
-FROM level2;
+    g, is_buy, qty, value, t,
+    row_number() OVER w AS rn,
+    sum(CASE WHEN is_buy THEN qty ELSE 0.0 END) OVER w AS b_cum,
+    sum(CASE WHEN is_buy THEN 0.0 ELSE qty END) OVER w AS q_cum,
+    sum(CASE WHEN is_buy THEN value ELSE 0.0 END) OVER w AS c_cum,
+    sum(CASE WHEN is_buy THEN qty * CAST(t - {{t_origin}} AS DOUBLE) ELSE 0.0 END) OVER w
+        AS g_cum
+FROM {{legs_with_groups}}
+WHERE value IS NOT NULL AND value >= {{min_leg_usd}}
+WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
+             ROWS UNBOUNDED PRECEDING);
 
--- Sell k consumes [M_{k-1}, M_k] of the buy queue, M_{k-1} being the previous sell's m_cum
--- (0 for the first): F(M_k) and G(M_k) by as-of lookup of the last lot starting below M_k
--- (lots of zero float width are skipped: they cannot contain it), F(M_{k-1}) and G(M_{k-1})
--- carried over from the previous sell, so one lookup per sell.
+-- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j = B_j - its qty, and F(S_j) =
+-- C_j - its cost, G(S_j) likewise; lots of zero float width are skipped (they cannot
+-- contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q over the sells so far)
+-- (a buy never lowers B - Q, so the minimum over sells is the minimum over all legs);
+-- where the clamp binds at this very sell the queue is empty and M_k is B_k exactly, which
+-- avoids the cancellation of Q + (B - Q) after large unmatched sells. F(M_k) and G(M_k) by
+-- an as-of lookup of the last lot starting below M_k; the lower bound M_{k-1} with its F
+-- and G is the previous sell's (0 for the first).
 CREATE OR REPLACE TEMP TABLE st_sells AS
 WITH lots AS (
-    SELECT g, b_prev AS start_qty, c_prev, g_prev,
-           value / qty AS unit_cost, CAST(t - t0 AS DOUBLE) AS age
+    SELECT g, b_cum - qty AS start_qty, c_cum - value AS c_prev,
+           g_cum - qty * CAST(t - {{t_origin}} AS DOUBLE) AS g_prev,
+           value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age
     FROM st_fifo_legs
-    WHERE is_buy AND b_cum > b_prev
+    WHERE is_buy AND b_cum > b_cum - qty
+),
+sells AS (
+    SELECT g, rn, qty, value, t, b_cum, q_cum, b_cum - q_cum AS d,
+           min(b_cum - q_cum) OVER (PARTITION BY g ORDER BY rn ROWS UNBOUNDED PRECEDING) AS rm
+    FROM st_fifo_legs
+    WHERE NOT is_buy
 ),
 hi AS (
     SELECT
-        s.g, s.rn, s.qty, s.value, s.t, s.t0, s.m_cum,
+        s.g, s.rn, s.qty, s.value, s.t, s.m_cum,
         l.start_qty AS lot_start, l.unit_cost AS lot_unit_cost, l.age AS lot_age,
         coalesce(l.c_prev + (s.m_cum - l.start_qty) * l.unit_cost, 0.0) AS f_cum,
         coalesce(l.g_prev + (s.m_cum - l.start_qty) * l.age, 0.0) AS g_cum
-    FROM (SELECT * FROM st_fifo_legs WHERE NOT is_buy) s
+    FROM (
+        SELECT *, CASE WHEN d < 0 AND d = rm THEN b_cum ELSE q_cum + least(0.0, rm) END AS m_cum
+        FROM sells
+    ) s
     ASOF LEFT JOIN lots l ON s.g = l.g AND s.m_cum > l.start_qty
 ),
 prev AS (
@@ -96,7 +77,9 @@ SELECT
     g, qty, value, matched, cost, m_cum,
     value * matched / qty AS proceeds,
     value * matched / qty - cost AS pnl,
-    CAST(t - t0 AS DOUBLE) * matched - g_delta AS held_seconds,
+    CAST(t - {{t_origin}} AS DOUBLE) * matched - g_delta AS held_seconds,
     matched > 1e-9 * qty AS counts,
     matched > 1e-9 * qty AND value * matched / qty - cost > 1e-9 * (value * matched / qty) AS wins
 FROM bounds;
+
+DROP TABLE st_fifo_legs;

@@ -74,7 +74,7 @@ FROM valued;
 
 CREATE OR REPLACE TEMP TABLE st_pnl_rows AS
 WITH wallets AS (
-    SELECT DISTINCT wallet AS wallet_address FROM {{trades}}
+    SELECT wallet AS wallet_address FROM st_wallets
 ),
 portfolio AS (
     SELECT
