@@ -17,8 +17,9 @@ WHERE value IS NOT NULL AND value >= {{min_leg_usd}}
 WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
              ROWS UNBOUNDED PRECEDING);
 
--- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j = B_j - its qty, and F(S_j) =
--- C_j - its cost, G(S_j) likewise; lots of zero float width are skipped (they cannot
+-- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j, F(S_j) and G(S_j) being the
+-- previous buy's B, C and G exactly (B_j - qty would miss S_j by an ulp and misplace a
+-- slice that ends on a lot boundary); lots of zero float width are skipped (they cannot
 -- contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q over the sells so far)
 -- (a buy never lowers B - Q, so the minimum over sells is the minimum over all legs);
 -- where the clamp binds at this very sell the queue is empty and M_k is B_k exactly, which
@@ -26,12 +27,17 @@ WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
 -- an as-of lookup of the last lot starting below M_k; the lower bound M_{k-1} with its F
 -- and G is the previous sell's (0 for the first).
 CREATE OR REPLACE TEMP TABLE st_sells AS
-WITH lots AS (
-    SELECT g, b_cum - qty AS start_qty, c_cum - value AS c_prev,
-           g_cum - qty * CAST(t - {{t_origin}} AS DOUBLE) AS g_prev,
-           value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age
+WITH buys AS (
+    SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
+           coalesce(lag(b_cum) OVER w, 0.0) AS start_qty,
+           coalesce(lag(c_cum) OVER w, 0.0) AS c_prev,
+           coalesce(lag(g_cum) OVER w, 0.0) AS g_prev
     FROM st_fifo_legs
-    WHERE is_buy AND b_cum > b_cum - qty
+    WHERE is_buy
+    WINDOW w AS (PARTITION BY g ORDER BY rn)
+),
+lots AS (
+    SELECT * FROM buys WHERE b_cum > start_qty
 ),
 sells AS (
     SELECT g, rn, qty, value, t, b_cum, q_cum, b_cum - q_cum AS d,
