@@ -180,3 +180,18 @@ def test_a_break_even_sell_after_an_expensive_lot_is_not_a_win():
     rows = engine_rows(trades)
     assert rows[("W", "T")]["winning_sells"] == 0
     assert_matches(rows, oracle_pnl(trades, [], QUOTES), trades)
+
+
+def test_a_sell_ending_on_a_lot_boundary_is_priced_inside_the_next_lot():
+    """Found by the property test in CI: a lot's start taken as B - qty missed the previous
+    sell's exact bound by an ulp, so a break-even slice was priced as a difference of
+    cumulative costs and counted as a win."""
+    trades = [
+        trade("W", "t27", T0, (SOL, 0.1, None), ("TokC", 0.2, 0.5)),
+        trade("W", "t34", T0, ("TokA", 0.1, None), ("TokC", 2_097_152.0, 3.0)),
+        trade("W", "t0", T0 + 60, ("TokC", 0.2, None), ("TokA", 0.1, 0.5)),
+        trade("W", "t36", T0 + 60, ("TokC", 0.1, None), ("TokA", 0.1, 3.0)),
+    ]
+    rows = engine_rows(trades)
+    assert rows[("W", "TokC")]["winning_sells"] == 0
+    assert_matches(rows, oracle_pnl(trades, [], QUOTES), trades)
