@@ -197,9 +197,9 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
-    versions = [("baseline", str(args.baseline.resolve())), ("current", None)]
-    if args.baseline is None:
-        versions = versions[1:]
+    versions: list[tuple[str, str | None]] = [("current", None)]
+    if args.baseline is not None:
+        versions.insert(0, ("baseline", str(args.baseline.resolve())))
     rows = []
     with tempfile.TemporaryDirectory(prefix="st-bench-webhook-") as tmp:
         for backend in backends:
