@@ -68,6 +68,29 @@ def sell(
     )
 
 
+def break_even_after_an_expensive_lot(wallet: str = "W") -> list[dict[str, Any]]:
+    """Property-test counter-example: the last sell breaks even inside a cheap lot that follows
+    an expensive one; pricing it as a difference of cumulative costs made it a "win"."""
+    h = 3600
+    return [
+        buy(wallet, "a", T0, "T", 0.1, 20_969_520.0),
+        sell(wallet, "b", T0 + h, "T", 1_048_576.385, 0.5 / 10_485_763.85),
+        buy(wallet, "c", T0 + 2 * h, "T", 0.1, 1.0),
+        sell(wallet, "d", T0 + 3 * h, "T", 0.0625, 1.0),
+    ]
+
+
+def sell_ending_on_a_lot_boundary(wallet: str = "W") -> list[dict[str, Any]]:
+    """Property-test counter-example (CI): TokC's first sell ends exactly where its second lot
+    starts, and the next sell breaks even inside that lot."""
+    return [
+        trade(wallet, "t27", T0, (SOL, 0.1, None), ("TokC", 0.2, 0.5)),
+        trade(wallet, "t34", T0, ("TokA", 0.1, None), ("TokC", 2_097_152.0, 3.0)),
+        trade(wallet, "t0", T0 + 60, ("TokC", 0.2, None), ("TokA", 0.1, 0.5)),
+        trade(wallet, "t36", T0 + 60, ("TokC", 0.1, None), ("TokA", 0.1, 3.0)),
+    ]
+
+
 def trades_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Rows as an Arrow table with the bronze schema."""
     rows = list(rows)

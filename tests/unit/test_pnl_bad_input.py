@@ -16,10 +16,12 @@ from pnl_support import (
     T0,
     USDC,
     assert_matches,
+    break_even_after_an_expensive_lot,
     buy,
     duckdb_with_bronze,
     engine_rows,
     sell,
+    sell_ending_on_a_lot_boundary,
     trade,
 )
 
@@ -171,12 +173,7 @@ def test_row_number_group_ids_when_hashed_ids_collide(monkeypatch: pytest.Monkey
 def test_a_break_even_sell_after_an_expensive_lot_is_not_a_win():
     """Found by the property test: the slice's cost must not be a difference of two large
     cumulative costs, whose float noise outweighs the win threshold."""
-    trades = [
-        buy("W", "a", T0, "T", 0.1, 20_969_520.0),
-        sell("W", "b", T0 + H, "T", 1_048_576.385, 0.5 / 10_485_763.85),
-        buy("W", "c", T0 + 2 * H, "T", 0.1, 1.0),
-        sell("W", "d", T0 + 3 * H, "T", 0.0625, 1.0),
-    ]
+    trades = break_even_after_an_expensive_lot()
     rows = engine_rows(trades)
     assert rows[("W", "T")]["winning_sells"] == 0
     assert_matches(rows, oracle_pnl(trades, [], QUOTES), trades)
@@ -186,12 +183,7 @@ def test_a_sell_ending_on_a_lot_boundary_is_priced_inside_the_next_lot():
     """Found by the property test in CI: a lot's start taken as B - qty missed the previous
     sell's exact bound by an ulp, so a break-even slice was priced as a difference of
     cumulative costs and counted as a win."""
-    trades = [
-        trade("W", "t27", T0, (SOL, 0.1, None), ("TokC", 0.2, 0.5)),
-        trade("W", "t34", T0, ("TokA", 0.1, None), ("TokC", 2_097_152.0, 3.0)),
-        trade("W", "t0", T0 + 60, ("TokC", 0.2, None), ("TokA", 0.1, 0.5)),
-        trade("W", "t36", T0 + 60, ("TokC", 0.1, None), ("TokA", 0.1, 3.0)),
-    ]
+    trades = sell_ending_on_a_lot_boundary()
     rows = engine_rows(trades)
     assert rows[("W", "TokC")]["winning_sells"] == 0
     assert_matches(rows, oracle_pnl(trades, [], QUOTES), trades)
