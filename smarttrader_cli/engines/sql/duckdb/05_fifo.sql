@@ -1,26 +1,25 @@
 -- The set-based FIFO of SPEC §6 over the priced legs of each (wallet, token) of st_groups.
 -- One window pass over every leg, the only sort on the full leg order: position rn,
--- cumulative bought B, sold Q, cost C, and G = Σ bought qty × (t - t0), t0 = {{t_origin}}
--- being one origin for the whole run (held time is a difference of G: the origin cancels;
--- it only keeps the products small).
+-- cumulative bought B and sold Q. The cost C and G = Σ bought qty × (t - t0) only matter at
+-- the buys, so they are summed over the buys alone, below (t0 = {{t_origin}} is one origin
+-- for the whole run: held time is a difference of G, the origin cancels; it only keeps the
+-- products small).
 CREATE OR REPLACE TEMP TABLE st_fifo_legs AS
 SELECT
     g, is_buy, qty, value, t,
     row_number() OVER w AS rn,
     sum(CASE WHEN is_buy THEN qty ELSE 0.0 END) OVER w AS b_cum,
-    sum(CASE WHEN is_buy THEN 0.0 ELSE qty END) OVER w AS q_cum,
-    sum(CASE WHEN is_buy THEN value ELSE 0.0 END) OVER w AS c_cum,
-    sum(CASE WHEN is_buy THEN qty * CAST(t - {{t_origin}} AS DOUBLE) ELSE 0.0 END) OVER w
-        AS g_cum
+    sum(CASE WHEN is_buy THEN 0.0 ELSE qty END) OVER w AS q_cum
 FROM {{legs_with_groups}}
 WHERE value IS NOT NULL AND value >= {{min_leg_usd}}
 WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
              ROWS UNBOUNDED PRECEDING);
 
--- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j, F(S_j) and G(S_j) being the
--- previous buy's B, C and G exactly (B_j - qty would miss S_j by an ulp and misplace a
--- slice that ends on a lot boundary); lots of zero float width are skipped (they cannot
--- contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q over the sells so far)
+-- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j being the previous buy's B exactly
+-- (B_j - qty would miss S_j by an ulp and misplace a slice that ends on a lot boundary);
+-- F(S_j) and G(S_j) are the sums of cost and of qty × age over the buys before it (one
+-- window over the buys, sharing its sort with that lag); lots of zero float width are
+-- skipped (they cannot contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q over the sells so far)
 -- (a buy never lowers B - Q, so the minimum over sells is the minimum over all legs);
 -- where the clamp binds at this very sell the queue is empty and M_k is B_k exactly, which
 -- avoids the cancellation of Q + (B - Q) after large unmatched sells. F(M_k) and G(M_k) by
@@ -30,11 +29,12 @@ CREATE OR REPLACE TEMP TABLE st_sells AS
 WITH buys AS (
     SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
            coalesce(lag(b_cum) OVER w, 0.0) AS start_qty,
-           coalesce(lag(c_cum) OVER w, 0.0) AS c_prev,
-           coalesce(lag(g_cum) OVER w, 0.0) AS g_prev
+           coalesce(sum(value) OVER x, 0.0) AS c_prev,
+           coalesce(sum(qty * CAST(t - {{t_origin}} AS DOUBLE)) OVER x, 0.0) AS g_prev
     FROM st_fifo_legs
     WHERE is_buy
-    WINDOW w AS (PARTITION BY g ORDER BY rn)
+    WINDOW w AS (PARTITION BY g ORDER BY rn),
+           x AS (PARTITION BY g ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 lots AS (
     SELECT * FROM buys WHERE b_cum > start_qty
