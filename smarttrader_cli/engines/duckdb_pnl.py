@@ -150,7 +150,7 @@ def natural_key_unique(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """The FIFO over the prepared legs into st_groups and st_sells (st_legs is dropped)."""
+    """The FIFO over the prepared legs into st_groups and st_sell_totals (st_legs is dropped)."""
     floor = _num(params.min_leg_usd)
     con.execute(
         load_sql(DIALECT, "04_groups.sql", legs="st_legs", min_leg_usd=floor,

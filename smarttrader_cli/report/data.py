@@ -79,8 +79,8 @@ def cumulative_realized_pnl(
             run_fifo(con, params)
             realized = dict(
                 con.execute(
-                    "SELECT gr.wallet, coalesce(sum(s.pnl), 0) "
-                    "FROM st_sells s JOIN st_groups gr USING (g) GROUP BY gr.wallet"
+                    "SELECT gr.wallet, coalesce(sum(s.realized_pnl), 0) "
+                    "FROM st_sell_totals s JOIN st_groups gr USING (g) GROUP BY gr.wallet"
                 ).fetchall()
             )
             for wallet in wallets:

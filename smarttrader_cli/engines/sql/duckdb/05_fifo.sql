@@ -25,7 +25,7 @@ WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
 -- avoids the cancellation of Q + (B - Q) after large unmatched sells. F(M_k) and G(M_k) by
 -- an as-of lookup of the last lot starting below M_k; the lower bound M_{k-1} with its F
 -- and G is the previous sell's (0 for the first).
-CREATE OR REPLACE TEMP TABLE st_sells AS
+CREATE OR REPLACE TEMP TABLE st_sell_totals AS
 WITH buys AS (
     SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
            coalesce(lag(b_cum) OVER w, 0.0) AS start_qty,
@@ -78,14 +78,30 @@ bounds AS (
         CASE WHEN m_prev >= lot_start THEN (m_cum - m_prev) * lot_age
              ELSE g_cum - g_prev END AS g_delta
     FROM prev
+),
+per_sell AS (
+    SELECT
+        g, qty, value, matched, cost, m_cum,
+        value * matched / qty - cost AS pnl,
+        CAST(t - {{t_origin}} AS DOUBLE) * matched - g_delta AS held_seconds,
+        matched > 1e-9 * qty AS counts,
+        matched > 1e-9 * qty AND value * matched / qty - cost > 1e-9 * (value * matched / qty)
+            AS wins
+    FROM bounds
 )
+-- Only the per-group totals are kept (docs/pnl.md §3): the sells themselves are not stored.
 SELECT
-    g, qty, value, matched, cost, m_cum,
-    value * matched / qty AS proceeds,
-    value * matched / qty - cost AS pnl,
-    CAST(t - {{t_origin}} AS DOUBLE) * matched - g_delta AS held_seconds,
-    matched > 1e-9 * qty AS counts,
-    matched > 1e-9 * qty AND value * matched / qty - cost > 1e-9 * (value * matched / qty) AS wins
-FROM bounds;
+    g,
+    sum(value) AS total_sold,
+    sum(pnl) AS realized_pnl,
+    sum(cost) AS matched_cost,
+    sum(matched) AS matched_qty,
+    sum(held_seconds) AS held_seconds,
+    sum(qty - matched) AS unmatched_sell_qty,
+    count(*) FILTER (WHERE counts) AS counted_sells,
+    count(*) FILTER (WHERE wins) AS winning_sells,
+    max(m_cum) AS m_last
+FROM per_sell
+GROUP BY g;
 
 DROP TABLE st_fifo_legs;

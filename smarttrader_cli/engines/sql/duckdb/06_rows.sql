@@ -1,22 +1,7 @@
 -- One row per (wallet, token) with any leg (st_groups), then one ALL_TOKENS row per wallet
 -- (§3-4).
 CREATE OR REPLACE TEMP TABLE st_token_rows AS
-WITH sell_agg AS (
-    SELECT
-        g,
-        sum(value) AS total_sold,
-        sum(pnl) AS realized_pnl,
-        sum(cost) AS matched_cost,
-        sum(matched) AS matched_qty,
-        sum(held_seconds) AS held_seconds,
-        sum(qty - matched) AS unmatched_sell_qty,
-        count(*) FILTER (WHERE counts) AS counted_sells,
-        count(*) FILTER (WHERE wins) AS winning_sells,
-        max(m_cum) AS m_last
-    FROM st_sells
-    GROUP BY g
-),
-joined AS (
+WITH joined AS (
     SELECT
         r.wallet, r.token, r.unpriced, r.buy_count, r.sell_count, r.total_bought,
         coalesce(s.total_sold, 0.0) AS total_sold,
@@ -31,7 +16,7 @@ joined AS (
         r.first_t, r.last_t,
         p.price
     FROM st_groups r
-    LEFT JOIN sell_agg s ON r.g = s.g
+    LEFT JOIN st_sell_totals s ON r.g = s.g
     LEFT JOIN st_prices p ON r.token = p.token
 ),
 valued AS (
