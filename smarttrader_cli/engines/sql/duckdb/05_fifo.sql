@@ -19,12 +19,12 @@ WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
 -- (B_j - qty would miss S_j by an ulp and misplace a slice that ends on a lot boundary);
 -- F(S_j) and G(S_j) are the sums of cost and of qty × age over the buys before it (one
 -- window over the buys, sharing its sort with that lag); lots of zero float width are
--- skipped (they cannot contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q over the sells so far)
--- (a buy never lowers B - Q, so the minimum over sells is the minimum over all legs);
--- where the clamp binds at this very sell the queue is empty and M_k is B_k exactly, which
--- avoids the cancellation of Q + (B - Q) after large unmatched sells. F(M_k) and G(M_k) by
--- an as-of lookup of the last lot starting below M_k; the lower bound M_{k-1} with its F
--- and G is the previous sell's (0 for the first).
+-- skipped (they cannot contain a bound). Sell k: M_k = Q_k + min(0, running min of B - Q
+-- over the sells so far) (a buy never lowers B - Q, so the minimum over sells is the
+-- minimum over all legs); where the clamp binds at this very sell the queue is empty and
+-- M_k is B_k exactly, which avoids the cancellation of Q + (B - Q) after large unmatched
+-- sells. F(M_k) and G(M_k) by an as-of lookup of the last lot starting below M_k; the
+-- lower bound M_{k-1} with its F and G is the previous sell's (0 for the first).
 CREATE OR REPLACE TEMP TABLE st_sell_totals AS
 WITH buys AS (
     SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
