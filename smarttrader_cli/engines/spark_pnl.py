@@ -79,7 +79,7 @@ def compute_pnl(spark: SparkSession, params: PnlParams) -> tuple[DataFrame, dict
         if materialize:
             # A local checkpoint computes the view now and cuts its lineage: with persist()
             # every later statement carried the whole chain of views in its plan, and
-            # planning and running 05-07 took 19-44 s each on 200k trades (1-5 s this way).
+            # planning and running 05-07 took 19-44 s each on 200k trades (1-6 s this way).
             df = df.localCheckpoint(eager=True)
             materialized.append(name)
         df.createOrReplaceTempView(name)
