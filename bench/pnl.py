@@ -139,34 +139,35 @@ def _app(lake_root: Path, master: str = "local[2]"):  # type: ignore[no-untyped-
     return AppContext(config_path=cfg)
 
 
+def _prepared_legs(lake_root: Path):  # type: ignore[no-untyped-def]
+    """A DuckDB connection sized like the stage's, with the engine's legs prepared on it:
+    (connection, params, input counts, seconds the preparation took)."""
+    from smarttrader_cli.engines import duckdb_pnl
+    from smarttrader_cli.engines.pnl_common import PnlParams
+    from smarttrader_cli.stages.silver_pnl import open_duckdb
+
+    app = _app(lake_root)
+    con = open_duckdb(app)
+    params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
+    started = time.perf_counter()
+    counts = duckdb_pnl.prepare_legs(con, params)
+    return con, params, counts, time.perf_counter() - started
+
+
 def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
     """One measurement inside this (sub)process; prints a JSON line."""
     out: dict[str, float] = {}
     if mode == "duckdb-compute":
         from smarttrader_cli.engines import duckdb_pnl
-        from smarttrader_cli.engines.pnl_common import PnlParams
-        from smarttrader_cli.stages.silver_pnl import open_duckdb
 
-        app = _app(lake_root)
-        con = open_duckdb(app)
-        params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
-        t0 = time.perf_counter()
-        counts = duckdb_pnl.prepare_legs(con, params)
-        t1 = time.perf_counter()
+        con, params, counts, read_seconds = _prepared_legs(lake_root)
+        started = time.perf_counter()
         duckdb_pnl.run_fifo(con, params)
         duckdb_pnl.build_rows(con, params)
-        t2 = time.perf_counter()
-        out = {"seconds": t2 - t1, "read_and_legs_seconds": t1 - t0, "legs": counts.legs,
-               "trades": counts.trades}  # fmt: skip
+        out = {"seconds": time.perf_counter() - started, "read_and_legs_seconds": read_seconds,
+               "legs": counts.legs, "trades": counts.trades}  # fmt: skip
     elif mode == "duckdb-reference":
-        from smarttrader_cli.engines import duckdb_pnl
-        from smarttrader_cli.engines.pnl_common import PnlParams
-        from smarttrader_cli.stages.silver_pnl import open_duckdb
-
-        app = _app(lake_root)
-        con = open_duckdb(app)
-        params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
-        counts = duckdb_pnl.prepare_legs(con, params)
+        con, params, counts, _ = _prepared_legs(lake_root)
         t0 = con.execute("SELECT min(t) FROM st_legs").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
         con.execute(REFERENCE_SQL.format(t0=int(t0)))
