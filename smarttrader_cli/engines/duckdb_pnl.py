@@ -99,7 +99,7 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
     con.execute(
         load_sql(
             DIALECT, "01_trades.sql", kind=trades_kind, trades="st_trades",
-            source="st_bronze_trades", wallet_filter="TRUE", **(_NO_DEDUPE if unique else _DEDUPE),
+            source="st_bronze_trades", **(_NO_DEDUPE if unique else _DEDUPE),
         )
     )  # fmt: skip
     con.execute(
@@ -118,7 +118,7 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
         con.execute(
             load_sql(
                 DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades",
-                source=WALLET_TRADES.name, wallet_filter="TRUE", **_DEDUPE,
+                source=WALLET_TRADES.name, **_DEDUPE,
             )
         )  # fmt: skip
         con.execute(

@@ -23,5 +23,4 @@ SELECT
     ) AS is_valid,
     {{duplicates}} AS duplicates
 FROM {{source}}
-WHERE {{wallet_filter}}
 {{dedupe}};
