@@ -33,6 +33,7 @@ SELECT
     'tx' || i AS tx_hash,
     0::INT AS ins_index,
     0::INT AS inner_ins_index,
+    '' AS fill_id,
     'W' || w AS wallet_address,
     (1700000000 + i // 10 + (hash(i) % 600))::BIGINT AS block_unix_time,
     CASE WHEN k < 0.47 THEN q WHEN k < 0.98 THEN tok ELSE tok2 END AS from_token_address,

@@ -54,5 +54,9 @@ class ApiError(StError):
     """A remote API answered with an error we cannot recover from."""
 
 
+class ApiRefusedError(ApiError):
+    """The API refused the key (401/403): no other request of the run can succeed either."""
+
+
 class ResourceError(StError):
     """Not enough free memory or disk to run safely."""

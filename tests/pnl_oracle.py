@@ -43,7 +43,13 @@ def dedupe(trades: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """One row per natural key: the one with the latest fetched_at."""
     best: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for t in trades:
-        key = (t["tx_hash"], t["ins_index"], t["inner_ins_index"], t["wallet_address"])
+        key = (
+            t["tx_hash"],
+            t["ins_index"],
+            t["inner_ins_index"],
+            t.get("fill_id", ""),
+            t["wallet_address"],
+        )
         old = best.get(key)
         if old is None or _fetched(t) > _fetched(old):
             best[key] = t
@@ -71,7 +77,8 @@ def legs_of(t: Mapping[str, Any], quotes: set[str]) -> list[Leg]:
     fp, tp = _usable_price(t.get("from_price_usd")), _usable_price(t.get("to_price_usd"))
     fv = fa * fp if fp is not None else None
     tv = ta * tp if tp is not None else None
-    order = (t["block_unix_time"], t["tx_hash"], t["ins_index"], t["inner_ins_index"])
+    tx = t["tx_hash"] + (":" + t["fill_id"] if t.get("fill_id") else "")
+    order = (t["block_unix_time"], tx, t["ins_index"], t["inner_ins_index"])
     out = []
     if t["to_token_address"] not in quotes:
         value = tv if tv is not None else fv

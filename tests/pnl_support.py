@@ -31,6 +31,7 @@ def trade(
     *,
     ins: int = 0,
     inner: int = 0,
+    fill: str = "",
     fetched_at: datetime = FETCHED,
 ) -> dict[str, Any]:
     """One bronze.wallet_trades row: give = (token, amount, usd price), get likewise."""
@@ -38,6 +39,7 @@ def trade(
         "tx_hash": tx,
         "ins_index": ins,
         "inner_ins_index": inner,
+        "fill_id": fill,
         "wallet_address": wallet,
         "block_unix_time": t,
         "from_token_address": give[0],

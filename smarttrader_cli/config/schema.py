@@ -32,6 +32,8 @@ class BirdeyeConfig:
     backoff_max_seconds: float = 30.0
     page_size: int = 100
     max_offset: int = 10000
+    max_rate_limited: int = 30
+    ui_amount_mode: str = "raw"
 
 
 @dataclass
@@ -116,10 +118,29 @@ class HeliusConfig:
     api_base_url: str = "https://api.helius.xyz"
     webhook_url: str = ""
     max_addresses: int = 1000
-    transaction_types: list[str] = field(default_factory=lambda: ["SWAP"])
+    transaction_types: list[str] = field(default_factory=lambda: ["SWAP", "TRANSFER", "UNKNOWN"])
     webhook_type: str = "enhanced"
     timeout_seconds: float = 15.0
     max_retries: int = 4
+
+
+@dataclass
+class SwapsConfig:
+    sol_dust: float = 0.01
+
+
+@dataclass
+class PricesConfig:
+    assets: list[str] = field(default_factory=lambda: ["So11111111111111111111111111111111111111112"])
+    stablecoins: list[str] = field(
+        default_factory=lambda: [
+            "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+            "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB",
+        ]
+    )
+    interval: str = "5m"
+    lookback_hours: int = 48
+    max_staleness_seconds: int = 900
 
 
 @dataclass
@@ -186,6 +207,8 @@ class Config:
     gold: GoldConfig = field(default_factory=GoldConfig)
     flows: FlowsConfig = field(default_factory=FlowsConfig)
     helius: HeliusConfig = field(default_factory=HeliusConfig)
+    swaps: SwapsConfig = field(default_factory=SwapsConfig)
+    prices: PricesConfig = field(default_factory=PricesConfig)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
@@ -198,4 +221,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("duckdb", "spark"),
     "stream.backend": ("kafka", "local"),
     "tokens.sort_type": ("asc", "desc"),
+    "birdeye.ui_amount_mode": ("raw", "scaled"),
+    "prices.interval": ("1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "8H", "12H", "1D"),
 }

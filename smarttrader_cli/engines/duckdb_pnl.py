@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
+    SWAP_TX_SQL,
     PnlParams,
     PnlResult,
     load_sql,
@@ -91,8 +92,13 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
     # is not already unique (bronze is merged on it), which a hash check settles cheaply.
     # Unique trades stay a view: bronze is then read once for the counts, once for the legs.
     con.execute(
+        "CREATE OR REPLACE TEMP VIEW st_bronze_swaps AS "
+        f"SELECT {SWAP_TX_SQL} AS tx_hash, ins_index, inner_ins_index, wallet_address, {_USED} "
+        f"FROM {WALLET_TRADES.name}"
+    )
+    con.execute(
         "CREATE OR REPLACE TEMP VIEW st_bronze_trades AS "
-        f"SELECT {_KEY}, {_USED} FROM {WALLET_TRADES.name} WHERE {wallet_filter}"
+        f"SELECT * FROM st_bronze_swaps WHERE {wallet_filter}"
     )
     unique = natural_key_unique(con, "st_bronze_trades")
     trades_kind = "VIEW" if unique else "TABLE"
@@ -118,7 +124,7 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
         con.execute(
             load_sql(
                 DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades",
-                source=WALLET_TRADES.name, **_DEDUPE,
+                source="st_bronze_swaps", **_DEDUPE,
             )
         )  # fmt: skip
         con.execute(

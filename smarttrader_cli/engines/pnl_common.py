@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 ALL_TOKENS = "ALL_TOKENS"
+# Inside the engines a swap's tie-break within its second is (tx, ins_index, inner_ins_index):
+# fills the API gave no index (fill_id set) carry their fill id in the tx, so fills of one
+# transaction stay apart in every dedupe, order and join without a fifth key column.
+SWAP_TX_SQL = "CASE WHEN fill_id = '' THEN tx_hash ELSE tx_hash || ':' || fill_id END"
 
 
 @dataclass(frozen=True)

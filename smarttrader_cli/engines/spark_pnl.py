@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
+    SWAP_TX_SQL,
     PnlParams,
     PnlResult,
     load_sql,
@@ -34,8 +35,13 @@ def register_inputs(spark: SparkSession, lake: Lake) -> None:
         raise StageError(
             f"{WALLET_TRADES.name} has not been written yet: run `st bronze trades` first"
         )
+    from pyspark.sql import functions as F
+
     reader = spark.read.format("delta")
-    reader.load(spark_uri(lake.uri(WALLET_TRADES))).createOrReplaceTempView("bronze_wallet_trades")
+    trades = reader.load(spark_uri(lake.uri(WALLET_TRADES)))
+    trades.withColumn("tx_hash", F.expr(SWAP_TX_SQL)).createOrReplaceTempView(
+        "bronze_wallet_trades"
+    )
     if lake.exists(TOKEN_METRICS):
         metrics = reader.load(spark_uri(lake.uri(TOKEN_METRICS)))
     else:

@@ -74,6 +74,7 @@ class Lake:
         self.root = root.rstrip("/")
         self.storage_options = dict(storage_options or {})
         self.commit_retries = commit_retries
+        self._current: set[str] = set()  # tables checked against the registry schema
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> Lake:
@@ -174,8 +175,14 @@ class Lake:
             raise LakeError(f"{spec.name}: rows do not fit the schema: {exc}") from exc
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Create an empty table with the registry schema if it does not exist yet."""
+        """Create the table if it does not exist yet, or bring an older one up to date.
+
+        Columns the registry gained since the table was created are added (nullable,
+        as Delta requires) and filled with their `backfill` value in a second commit.
+        """
         if self.exists(spec):
+            if spec.name not in self._current:
+                self.evolve(spec)
             return
         from deltalake import DeltaTable
 
@@ -193,6 +200,53 @@ class Lake:
         except Exception as exc:
             if not self.exists(spec):  # losing a creation race is fine
                 raise LakeError(f"cannot create {spec.name}: {_first_line(exc)}") from exc
+
+    def evolve(self, spec: TableSpec) -> list[str]:
+        """Add the registry's columns a table lacks and backfill them; returns those added."""
+        from deltalake import CommitProperties
+        from deltalake.schema import Field
+
+        dt = self.table(spec)
+        have = set(dt.schema().to_arrow().names)
+        missing = [f for f in spec.schema if f.name not in have]
+        if missing:
+            props = CommitProperties(
+                custom_metadata={"st_operation": "add columns", "columns": ",".join(
+                    f.name for f in missing
+                )}
+            )  # fmt: skip
+            try:
+                dt.alter.add_columns(
+                    [Field.from_arrow(f.with_nullable(True)) for f in missing],
+                    commit_properties=props,
+                )
+            except Exception as exc:
+                if not set(f.name for f in missing) <= set(
+                    self.table(spec).schema().to_arrow().names
+                ):  # another writer adding the same columns first is fine
+                    raise LakeError(
+                        f"cannot add columns to {spec.name}: {_first_line(exc)}"
+                    ) from exc
+        added = {f.name for f in missing}
+        for column, value in spec.backfill:
+            if column in added:
+                self.backfill(spec, column, value)
+        self._current.add(spec.name)
+        return sorted(added)
+
+    def backfill(self, spec: TableSpec, column: str, value: str) -> int:
+        """Set `column` to the SQL literal `value` where it is null; returns the rows set."""
+        from deltalake import CommitProperties
+
+        props = CommitProperties(custom_metadata={"st_operation": f"backfill {column}"})
+        metrics = self._retrying_races(
+            spec,
+            "backfill of",
+            lambda dt: dt.update(
+                predicate=f"{column} IS NULL", updates={column: value}, commit_properties=props
+            ),
+        )
+        return int(metrics.get("num_updated_rows", 0))
 
     def append(
         self,

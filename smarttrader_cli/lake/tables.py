@@ -20,6 +20,9 @@ class TableSpec:
     keys: tuple[str, ...]
     description: str
     partition_by: tuple[str, ...] = ()
+    # Columns added after a table's first release, with the SQL value their rows had
+    # before (a key column must not be null): see Lake.ensure_table.
+    backfill: tuple[tuple[str, str], ...] = ()
 
     @property
     def layer(self) -> str:
@@ -100,6 +103,7 @@ WALLET_TRADES = TableSpec(
             _key("tx_hash"),
             _key("ins_index", pa.int32()),
             _key("inner_ins_index", pa.int32()),
+            _key("fill_id"),
             _key("wallet_address"),
             _key("block_unix_time", pa.int64()),
             _f("block_number", pa.int64()),
@@ -123,8 +127,10 @@ WALLET_TRADES = TableSpec(
             _f("run_id", pa.string()),
         ]
     ),
-    ("tx_hash", "ins_index", "inner_ins_index", "wallet_address"),
-    "one row per swap with both legs, from BirdEye wallet history",
+    ("tx_hash", "ins_index", "inner_ins_index", "fill_id", "wallet_address"),
+    "one row per swap with both legs, from BirdEye wallet history "
+    "(an index of -1: the API gave none; fill_id tells apart fills without one)",
+    backfill=(("fill_id", "''"),),
 )
 
 WALLET_FETCHES = TableSpec(
@@ -154,10 +160,27 @@ API_REJECTS = TableSpec(
             _f("reason", pa.string()),
             _f("raw", pa.string()),
             _f("run_id", pa.string()),
+            _f("reject_id", pa.string()),  # digest of endpoint and raw record
         ]
     ),
-    (),
-    "API records that could not be parsed, with the reason and the raw body",
+    ("reject_id",),
+    "API records that could not be parsed, with the reason and the raw body (once each)",
+)
+
+TOKEN_PRICES = TableSpec(
+    "bronze.token_prices",
+    pa.schema(
+        [
+            _key("token_address"),
+            _key("unix_time", pa.int64()),
+            _f("price_usd", pa.float64()),
+            _f("source", pa.string()),  # the BirdEye endpoint the point came from
+            _f("fetched_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address", "unix_time"),
+    "USD prices over time of the assets that price real-time legs (SOL), from BirdEye",
 )
 
 WALLET_PNL = TableSpec(
@@ -277,8 +300,12 @@ WEBHOOK_SWAPS = TableSpec(
             _f("event_type", pa.string()),
             _f("slot", pa.int64()),
             _f("event_time", TS),
-            _f("parsed_from", pa.string()),  # events.swap or transfers
+            _f("parsed_from", pa.string()),  # balances: the wallet's own balance changes
             _f("is_smart_wallet", pa.bool_()),
+            _f("amount_raw", pa.string()),
+            _f("decimals", pa.int32()),
+            _f("price_source", pa.string()),  # stablecoin, price_table, quote_leg, token_snapshot
+            _f("unpriced_reason", pa.string()),  # why value_usd is unknown (null when priced)
             _f("processed_at", TS),
             _f("run_id", pa.string()),
         ]
@@ -301,6 +328,8 @@ TOKEN_FLOWS = TableSpec(
             _f("sell_count", pa.int64()),
             _f("smart_buyers", pa.int64()),
             _f("smart_sellers", pa.int64()),
+            _f("unpriced_buy_count", pa.int64()),
+            _f("unpriced_sell_count", pa.int64()),
             _f("computed_at", TS),
             _f("run_id", pa.string()),
         ]
@@ -326,6 +355,9 @@ RUNS = TableSpec(
             _f("args", pa.string()),
             _f("host", pa.string()),
             _f("pid", pa.int64()),
+            _f("api_requests", pa.int64()),
+            _f("api_retries", pa.int64()),
+            _f("api_rate_limited", pa.int64()),
         ]
     ),
     ("run_id",),
@@ -340,6 +372,7 @@ TABLES: dict[str, TableSpec] = {
         WALLET_TRADES,
         WALLET_FETCHES,
         API_REJECTS,
+        TOKEN_PRICES,
         WALLET_PNL,
         SMART_WALLETS,
         WEBHOOK_EVENTS,

@@ -31,6 +31,9 @@ class RunRecord:
     rows_in: int = 0
     rows_out: int = 0
     error: str | None = None
+    api_requests: int | None = None  # HTTP requests the stage made (None: it calls no API)
+    api_retries: int | None = None
+    api_rate_limited: int | None = None
 
     def to_row(self) -> dict[str, Any]:
         duration = (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
@@ -48,6 +51,9 @@ class RunRecord:
             "args": json.dumps(self.args, default=str, sort_keys=True),
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "api_requests": self.api_requests,
+            "api_retries": self.api_retries,
+            "api_rate_limited": self.api_rate_limited,
         }
 
 

@@ -36,6 +36,15 @@ class StageRun:
     rows_in: int = 0
     rows_out: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    api_requests: int | None = None
+    api_retries: int | None = None
+    api_rate_limited: int | None = None
+
+    def count_api(self, requests: int, retries: int, rate_limited: int) -> None:
+        """Add one API client's counts to what the ledger records for this run."""
+        self.api_requests = (self.api_requests or 0) + requests
+        self.api_retries = (self.api_retries or 0) + retries
+        self.api_rate_limited = (self.api_rate_limited or 0) + rate_limited
 
     @property
     def meta(self) -> CommitMeta:
@@ -82,6 +91,9 @@ def stage_run(
 def _close(ledger: Ledger, record: RunRecord, run: StageRun) -> None:
     record.ended_at = datetime.now(UTC)
     record.rows_in, record.rows_out = run.rows_in, run.rows_out
+    record.api_requests = run.api_requests
+    record.api_retries = run.api_retries
+    record.api_rate_limited = run.api_rate_limited
     try:
         ledger.record(record)
     except Exception as exc:  # never mask the stage's own outcome with a ledger failure

@@ -6,9 +6,11 @@ One `BirdeyeClient` per stage run, used inside an asyncio loop::
         tokens = await client.token_list(config.tokens)
 
 Every request waits for the shared token bucket (`birdeye.rate_limit_rps`,
-`birdeye.burst`) and a concurrency slot (`birdeye.max_concurrency`); 429, 5xx,
-timeouts, connection errors and unreadable JSON are retried with exponential
-backoff and full jitter (`Retry-After` wins when sent); 401/403 stop at once.
+`birdeye.burst`) and a concurrency slot (`birdeye.max_concurrency`), and says
+`ui_amount_mode` explicitly. 5xx, timeouts, connection errors and unreadable JSON
+are retried with exponential backoff and full jitter (`Retry-After` wins when
+sent); a 429 waits as the server says and slows the bucket down, on a budget of
+its own; 401/403 stop at once, naming the plan when other endpoints worked.
 
 API key: the real API requires `BIRDEYE_API_KEY`. Without one the client refuses
 to start unless `birdeye.base_url` is a loopback address (the simulator), in which
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlparse
 
-from smarttrader_cli.errors import ApiError, ConfigError
+from smarttrader_cli.errors import ApiError, ApiRefusedError, ConfigError
 from smarttrader_cli.sources.pacing import TokenBucket
 from smarttrader_cli.sources.records import (
     HolderRecord,
@@ -36,7 +38,7 @@ from smarttrader_cli.sources.records import (
     parse_token_v3,
     parse_trade,
 )
-from smarttrader_cli.sources.retry import RetryPolicy, parse_retry_after
+from smarttrader_cli.sources.retry import RetryPolicy, parse_retry_after, rate_limit_wait
 
 if TYPE_CHECKING:
     import httpx
@@ -114,6 +116,7 @@ class BirdeyeClient:
         self._sleep = sleep
         self._slots = asyncio.Semaphore(max(1, config.max_concurrency))
         self._http: httpx.AsyncClient | None = None
+        self._answered: set[str] = set()  # paths that answered 2xx: a later 403 is the plan
 
     async def __aenter__(self) -> BirdeyeClient:
         import httpx
@@ -139,15 +142,21 @@ class BirdeyeClient:
     # --- one request --------------------------------------------------------
 
     async def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """GET a BirdEye path and return the `data` object, retrying transient failures."""
+        """GET a BirdEye path and return the `data` object, retrying transient failures.
+
+        Failures (5xx, timeouts, connection errors, bad JSON) use up `max_retries`; a 429
+        is the server pacing us, not a failure: it waits as told (`Retry-After`, else
+        `X-RateLimit-Reset`), slows the shared bucket down, and has its own budget
+        (`max_rate_limited`), so a busy API slows a run instead of failing it.
+        """
         import httpx
 
         if self._http is None:
             raise RuntimeError("BirdeyeClient used outside `async with`")
-        attempts = self.config.max_retries + 1
+        params = {**params, "ui_amount_mode": self.config.ui_amount_mode}
+        failures = limited = 0
         last = "no attempt made"
-        for attempt in range(attempts):
-            retry_after: float | None = None
+        while True:
             await self.bucket.wait()
             async with self._slots:
                 self.stats.requests += 1
@@ -159,19 +168,29 @@ class BirdeyeClient:
                 except httpx.TransportError as exc:
                     last = f"connection error: {exc or type(exc).__name__}"
                     response = None
+            retry_after: float | None = None
             if response is not None:
                 status = response.status_code
                 self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+                if status == 429:
+                    self.stats.rate_limited += 1
+                    limited += 1
+                    if limited > self.config.max_rate_limited:
+                        raise ApiError(
+                            f"BirdEye {path} was rate limited {limited} times in a row; "
+                            f"lower birdeye.rate_limit_rps ({self.bucket.rate:g}/s now)"
+                        )
+                    wait = rate_limit_wait(response.headers)
+                    self.bucket.slow_down(wait)
+                    self.stats.retries += 1
+                    log.debug("BirdEye %s: 429; waiting %.2fs", path, wait)
+                    await self._sleep(wait)
+                    continue
                 if status in (401, 403):
-                    raise ApiError(
-                        f"BirdEye refused the request to {path} with {status}: "
-                        "check BIRDEYE_API_KEY (missing, invalid or without access)"
-                    )
+                    raise ApiRefusedError(self._refusal(path, status, response))
                 if self.policy.retryable(status):
                     last = f"HTTP {status}"
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    if status == 429:
-                        self.stats.rate_limited += 1
                 elif status >= 400:
                     raise ApiError(f"BirdEye {path} answered {status}: {_message(response)}")
                 else:
@@ -180,15 +199,37 @@ class BirdeyeClient:
                     except ValueError:
                         last = "response body is not valid JSON"
                     else:
+                        self._answered.add(path)
+                        self.bucket.recover()
                         return _data(body, path)
-            if attempt + 1 < attempts:
-                delay = self.policy.backoff(attempt, retry_after)
-                if retry_after is not None:
-                    self.bucket.pause(delay)
-                self.stats.retries += 1
-                log.debug("BirdEye %s: %s; retry %d in %.2fs", path, last, attempt + 1, delay)
-                await self._sleep(delay)
-        raise ApiError(f"BirdEye {path} failed after {attempts} attempts: {last}")
+            failures += 1
+            if failures > self.config.max_retries:
+                raise ApiError(
+                    f"BirdEye {path} failed after {failures} attempts: {last}"
+                    + (f" (and {limited} rate-limited)" if limited else "")
+                )
+            delay = self.policy.backoff(failures - 1, retry_after)
+            if retry_after is not None:
+                self.bucket.pause(delay)
+            self.stats.retries += 1
+            log.debug("BirdEye %s: %s; retry %d in %.2fs", path, last, failures, delay)
+            await self._sleep(delay)
+
+    def _refusal(self, path: str, status: int, response: httpx.Response) -> str:
+        """Why a 401/403 happened: the plan when other endpoints work, else the key."""
+        detail = _message(response)
+        others = sorted(self._answered - {path})
+        if others:
+            return (
+                f"BirdEye refused {path} with {status} while {', '.join(others)} answered: "
+                f"the key's plan does not include {path} ({detail})"
+            )
+        if not self.api_key:
+            return f"BirdEye refused {path} with {status}: BIRDEYE_API_KEY is not set ({detail})"
+        return (
+            f"BirdEye refused {path} with {status}: BIRDEYE_API_KEY is invalid, or its plan "
+            f"does not include {path} ({detail})"
+        )
 
     # --- endpoints ------------------------------------------------------------
 
@@ -219,7 +260,7 @@ class BirdeyeClient:
                     continue
                 if passes_filters(record, filters):
                     out.records.append(record)
-            if len(items) < page_size or data.get("hasNext") is False:
+            if len(items) < page_size or not has_next(data):
                 break
             offset += page_size
         out.capped = len(out.records) > filters.limit
@@ -266,7 +307,7 @@ class BirdeyeClient:
         cfg = self.config
         page_size = max(1, min(cfg.page_size, 100, cfg.max_offset))
         out: Fetched[TradeRecord] = Fetched()
-        seen: set[tuple[str, int, int, str]] = set()
+        seen: set[tuple[str, int, int, str, str]] = set()
         offset, before = 0, before_time
         oldest: int | None = None
         while True:
@@ -311,10 +352,9 @@ class BirdeyeClient:
                 out.capped = True
                 del out.records[max_trades:]
                 break
-            if len(items) < page_size or data.get("hasNext") is False:
+            if len(items) < page_size or not has_next(data):
                 break
             offset += page_size
-        _check_not_all_malformed(out, WALLET_TRADES)
         return out
 
 
@@ -331,6 +371,14 @@ def passes_filters(record: TokenRecord, filters: TokensConfig) -> bool:
         return False
     change = record.price_change_24h_percent
     return change is None or abs(change) <= filters.max_price_change_24h_percent
+
+
+def has_next(data: dict[str, Any]) -> bool:
+    """The page flag: `has_next` on real pages, `hasNext` in the docs; absent means maybe."""
+    for key in ("has_next", "hasNext"):
+        if key in data:
+            return data[key] is not False
+    return True
 
 
 def _data(body: Any, path: str) -> dict[str, Any]:
@@ -352,7 +400,7 @@ def _items(data: dict[str, Any], path: str) -> list[Any]:
 
 
 def _reject(endpoint: str, request: str, exc: RecordError, item: Any) -> Reject:
-    return Reject(endpoint, request, str(exc), json.dumps(item, default=str))
+    return Reject(endpoint, request, str(exc), json.dumps(item, default=str, sort_keys=True))
 
 
 def _check_not_all_malformed(out: Fetched[Any], path: str) -> None:

@@ -1,12 +1,14 @@
 """Typed records parsed from BirdEye responses, one parser per endpoint.
 
-Parsers accept the documented variants (amounts as numbers or strings, a null
-`price` falling back to `nearest_price`, then to unpriced) and reject anything
+Parsers accept every variant the real API sends (amounts as numbers, strings or
+raw floats with rounding noise, null or absent instruction indexes, a null `price`
+falling back to `nearest_price`, then to unpriced, extra fields) and reject anything
 else with a `RecordError` that names the offending field.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -52,13 +54,23 @@ class HolderRecord:
     ui_amount: float
 
 
+NO_INDEX = -1  # ins_index / inner_ins_index when the API gave none (null or absent)
+
+
 @dataclass
 class TradeRecord:
-    """One swap of a wallet: what it gave up (from) and what it received (to)."""
+    """One swap of a wallet: what it gave up (from) and what it received (to).
+
+    Its natural key is (tx_hash, ins_index, inner_ins_index, fill_id, wallet_address).
+    `fill_id` is empty when the API's instruction index tells the swap apart; when it
+    gave none (openbook fills, several per transaction), it is a digest of what the
+    fill moved, which is the same whenever the same item is fetched again.
+    """
 
     tx_hash: str
     ins_index: int
     inner_ins_index: int
+    fill_id: str
     wallet_address: str
     block_unix_time: int
     block_number: int | None
@@ -78,8 +90,14 @@ class TradeRecord:
     volume_usd: float | None
 
     @property
-    def key(self) -> tuple[str, int, int, str]:
-        return (self.tx_hash, self.ins_index, self.inner_ins_index, self.wallet_address)
+    def key(self) -> tuple[str, int, int, str, str]:
+        return (
+            self.tx_hash,
+            self.ins_index,
+            self.inner_ins_index,
+            self.fill_id,
+            self.wallet_address,
+        )
 
 
 # --- field readers ------------------------------------------------------------
@@ -142,6 +160,30 @@ def raw_amount(obj: dict[str, Any], key: str, path: str = "") -> str:
     value = integer(obj, key, path, required=True)
     assert value is not None
     return str(abs(value))
+
+
+# A raw amount that arrives as a float (openbook fills) carries rounding noise of a few
+# ulps: 4799161360.000001 is 4799161360. Anything further from an integer is not noise.
+_RAW_FLOAT_TOLERANCE = 1e-14
+
+
+def noisy_raw_amount(obj: dict[str, Any], key: str, path: str = "") -> int:
+    """A raw amount given as an integer, a digit string or a float with rounding noise."""
+    value = _get(obj, key, path, required=True)
+    if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+        nearest = round(value)
+        if abs(value - nearest) > max(1e-6, abs(value) * _RAW_FLOAT_TOLERANCE):
+            raise RecordError(f"{path}{key}: expected a raw integer amount, got {value!r}")
+        return abs(nearest)
+    if isinstance(value, str) and "." in value:
+        try:
+            parsed = float(value)
+        except ValueError:
+            raise RecordError(f"{path}{key}: expected a number, got {value!r}") from None
+        return noisy_raw_amount({key: parsed}, key, path)
+    result = integer(obj, key, path, required=True)
+    assert result is not None
+    return abs(result)
 
 
 # --- endpoints ------------------------------------------------------------------
@@ -246,10 +288,16 @@ def _leg_side(leg: dict[str, Any], path: str) -> str:
 def _parse_leg(leg: dict[str, Any], path: str) -> _Leg:
     decimals = integer(leg, "decimals", path, required=True)
     assert decimals is not None
-    amount = raw_amount(leg, "amount", path)
+    if not 0 <= decimals <= 30:
+        raise RecordError(f"{path}decimals: expected 0-30, got {decimals}")
+    raw = noisy_raw_amount(leg, "amount", path)
     ui = number(leg, "ui_amount", path)
-    if ui is None:
-        ui = int(amount) / 10**decimals
+    exact = raw / 10**decimals
+    if ui is not None and not _agrees(abs(ui), exact, number(leg, "multiplier", path)):
+        raise RecordError(
+            f"{path}amount: raw {raw} with {decimals} decimals is {exact:g}, "
+            f"but ui_amount is {ui!r}"
+        )
     price = number(leg, "price", path)
     if price is None:
         price = number(leg, "nearest_price", path)
@@ -257,8 +305,8 @@ def _parse_leg(leg: dict[str, Any], path: str) -> _Leg:
         address=text(leg, "address", path, required=True) or "",
         symbol=text(leg, "symbol", path),
         decimals=decimals,
-        amount_raw=amount,
-        amount=abs(ui),
+        amount_raw=str(raw),
+        amount=exact,
         price=price,
     )
 
@@ -280,14 +328,18 @@ def parse_trade(item: Any, wallet: str) -> TradeRecord:
             raise RecordError(f"{name}.type_swap: both legs are {side!r}")
         sides[side] = _parse_leg(leg, f"{name}.")
     gave, got = sides["from"], sides["to"]
+    if gave.address == got.address:
+        raise RecordError(f"base.address: both legs are {gave.address!r}")
     block_time = integer(item, "block_unix_time", required=True)
-    ins = integer(item, "ins_index", required=True)
-    inner = integer(item, "inner_ins_index", required=True)
-    assert block_time is not None and ins is not None and inner is not None
+    assert block_time is not None
+    ins = _index(item, "ins_index")
+    inner = _index(item, "inner_ins_index")
+    tx_hash = text(item, "tx_hash", required=True) or ""
     return TradeRecord(
-        tx_hash=text(item, "tx_hash", required=True) or "",
-        ins_index=ins,
-        inner_ins_index=inner,
+        tx_hash=tx_hash,
+        ins_index=NO_INDEX if ins is None else ins,
+        inner_ins_index=NO_INDEX if inner is None else inner,
+        fill_id="" if ins is not None else fill_digest(gave, got, integer(item, "block_number")),
         wallet_address=wallet,
         block_unix_time=block_time,
         block_number=integer(item, "block_number"),
@@ -306,3 +358,27 @@ def parse_trade(item: Any, wallet: str) -> TradeRecord:
         to_price_usd=got.price,
         volume_usd=number(item, "volume_usd"),
     )
+
+
+def _agrees(ui: float, exact: float, multiplier: float | None) -> bool:
+    """Whether a UI amount is its raw amount (scaled by a token's multiplier, if any).
+
+    The check catches misreads (a UI amount sent where a raw one belongs), not rounding:
+    real pages round some UI amounts to a few digits.
+    """
+    candidates = (exact, exact * multiplier) if multiplier else (exact,)
+    return any(math.isclose(ui, c, rel_tol=1e-3, abs_tol=1e-12) for c in candidates)
+
+
+def _index(item: dict[str, Any], key: str) -> int | None:
+    """An instruction index: a non-negative integer, or None when null or absent."""
+    value = integer(item, key)
+    if value is not None and value < 0:
+        raise RecordError(f"{key}: expected a non-negative integer, got {value}")
+    return value
+
+
+def fill_digest(gave: _Leg, got: _Leg, block_number: int | None) -> str:
+    """What tells apart swaps of one transaction that carry no instruction index."""
+    what = f"{gave.address}:{gave.amount_raw}>{got.address}:{got.amount_raw}@{block_number}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]

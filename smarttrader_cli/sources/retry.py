@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 # 408 request timeout, 425 too early, 429 rate limited, 5xx server trouble.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_RATE_LIMIT_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,24 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: float | None = None) -> float:
+    """Seconds a 429 asks us to wait: `Retry-After`, else `X-RateLimit-Reset`, else 1.
+
+    `X-RateLimit-Reset` is read as a unix time when it looks like one, else as seconds.
+    """
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if retry_after is not None:
+        return min(retry_after, MAX_RATE_LIMIT_WAIT)
+    reset = headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            value = float(reset)
+        except ValueError:
+            value = -1.0
+        if value >= 1e9:  # a unix timestamp
+            value -= time.time() if now is None else now
+        if value >= 0:
+            return min(max(value, 0.05), MAX_RATE_LIMIT_WAIT)
+    return 1.0

@@ -9,12 +9,16 @@ capped run reaches every wallet in turn, including those that never traded.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from smarttrader_cli.errors import ApiError, ApiRefusedError, StageError
 from smarttrader_cli.lake.tables import (
     API_REJECTS,
     TOKEN_METRICS,
@@ -51,10 +55,18 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _client(app: AppContext) -> BirdeyeClient:
+@asynccontextmanager
+async def birdeye(app: AppContext, run: StageRun) -> AsyncIterator[BirdeyeClient]:
+    """A BirdEye client for one stage run; its request counts go to the run's ledger row."""
     from smarttrader_cli.sources.birdeye import BirdeyeClient
 
-    return BirdeyeClient(app.config.birdeye, app.loaded.secrets.birdeye_api_key)
+    client = BirdeyeClient(app.config.birdeye, app.loaded.secrets.birdeye_api_key)
+    try:
+        async with client:
+            yield client
+    finally:
+        stats = client.stats
+        run.count_api(stats.requests, stats.retries, stats.rate_limited)
 
 
 def _table(spec_schema: pa.Schema, rows: list[dict[str, Any]]) -> pa.Table:
@@ -65,10 +77,14 @@ def _table(spec_schema: pa.Schema, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.table({n: pa.array(v, spec_schema.field(n).type) for n, v in columns.items()})
 
 
-def write_rejects(lake: Lake, rejects: list[Reject], run: StageRun) -> None:
-    """Keep unparseable records with their reason and raw JSON in bronze.api_rejects."""
+def write_rejects(lake: Lake, rejects: list[Reject], run: StageRun) -> int:
+    """Keep unparseable records with their reason and raw JSON in bronze.api_rejects.
+
+    A record is kept once: fetching the same malformed item again (pages overlap, runs
+    repeat) matches its `reject_id` and adds nothing. Returns the rows new to the table.
+    """
     if not rejects:
-        return
+        return 0
     now = datetime.now(UTC)
     rows = [
         {
@@ -78,11 +94,21 @@ def write_rejects(lake: Lake, rejects: list[Reject], run: StageRun) -> None:
             "reason": r.reason,
             "raw": r.raw,
             "run_id": run.run_id,
+            "reject_id": reject_id(r),
         }
         for r in rejects
     ]
-    lake.append(API_REJECTS, _table(API_REJECTS.schema, rows), run.meta)
-    log.warning("%d malformed records kept in %s", len(rejects), API_REJECTS.name)
+    result = lake.merge(
+        API_REJECTS, _table(API_REJECTS.schema, rows), run.meta, update_existing=False
+    )
+    if result.inserted:
+        log.warning("%d malformed records kept in %s", result.inserted, API_REJECTS.name)
+    return result.inserted
+
+
+def reject_id(reject: Reject) -> str:
+    """The same record from the same endpoint is the same reject, whatever the page."""
+    return hashlib.sha256(f"{reject.endpoint}\n{reject.raw}".encode()).hexdigest()[:32]
 
 
 # --- st bronze tokens ---------------------------------------------------------------
@@ -97,7 +123,7 @@ def run_tokens(app: AppContext) -> StageSummary:
         snapshot = _now()
 
         async def fetch() -> Fetched[Any]:
-            async with _client(app) as client:
+            async with birdeye(app, run) as client:
                 return await client.token_list(cfg.tokens)
 
         fetched = asyncio.run(fetch())
@@ -162,7 +188,7 @@ def run_whales(app: AppContext) -> StageSummary:
         log.info("holders of %d tokens to fetch (%d fetched recently)", len(todo), len(fresh))
 
         async def fetch() -> list[Fetched[Any]]:
-            async with _client(app) as client:
+            async with birdeye(app, run) as client:
                 jobs = [client.token_holders(t["token_address"], cfg.top_holders) for t in todo]
                 return list(await asyncio.gather(*jobs))
 
@@ -342,6 +368,7 @@ class _TradeWriter:
         self.pending: list[tuple[WalletPlan, Fetched[TradeRecord]]] = []
         self.committed_wallets = 0
         self.rejects = 0
+        self.failed: list[tuple[str, str]] = []  # (wallet, why) of wallets not fetched
 
     def add(self, plan: WalletPlan, fetched: Fetched[TradeRecord]) -> None:
         self.pending.append((plan, fetched))
@@ -374,8 +401,7 @@ class _TradeWriter:
         # After the trades: a crash in between only means this batch is fetched again.
         lake.merge(WALLET_FETCHES, _fetch_rows(batch, run.run_id), run.meta)
         rejects = [r for _, f in batch for r in f.rejects]
-        self.rejects += len(rejects)
-        write_rejects(lake, rejects, run)
+        self.rejects += write_rejects(lake, rejects, run)
         self.committed_wallets += len(batch)
         log.info(
             "committed %d wallets (%d trades); %d wallets done",
@@ -394,7 +420,7 @@ async def _fetch_trades(
         queue.put_nowait(plan)
     results: asyncio.Queue[tuple[WalletPlan, Any]] = asyncio.Queue()
 
-    async with _client(app) as client:
+    async with birdeye(app, writer.run) as client:
 
         async def worker() -> None:
             while True:
@@ -406,9 +432,12 @@ async def _fetch_trades(
                     fetched = await client.wallet_trades(
                         plan.wallet, plan.after, plan.before, cfg.trades.max_trades_per_wallet
                     )
-                except Exception as exc:
+                except ApiRefusedError as exc:  # the key or plan: every wallet would fail
                     await results.put((plan, exc))
                     return
+                except ApiError as exc:  # this wallet only: the next run fetches it first
+                    await results.put((plan, exc))
+                    continue
                 await results.put((plan, fetched))
 
         workers = [
@@ -418,9 +447,14 @@ async def _fetch_trades(
         try:
             for _ in range(len(plans)):
                 plan, outcome = await results.get()
-                if isinstance(outcome, BaseException):
+                if isinstance(outcome, ApiRefusedError):
                     failure = outcome
                     break
+                if isinstance(outcome, BaseException):
+                    writer.failed.append((plan.wallet, str(outcome)))
+                    log.warning("wallet %s not fetched this run: %s", plan.wallet, outcome)
+                    progress(plan.wallet)
+                    continue
                 if outcome.capped:
                     log.warning(
                         "wallet %s has more than %d trades in its window; kept the newest "
@@ -460,13 +494,27 @@ def run_trades(
         with _progress(app, len(plans)) as advance:
             if plans:
                 asyncio.run(_fetch_trades(app, plans, writer, advance))
+        if writer.failed:
+            wallet, why = writer.failed[0]
+            if not writer.committed_wallets:
+                raise StageError(
+                    f"no wallet could be fetched ({len(plans)} tried; {wallet}: {why})"
+                )
+            log.warning(
+                "%d of %d wallets not fetched (first: %s: %s); the next run fetches them first",
+                len(writer.failed), len(plans), wallet, why,
+            )  # fmt: skip
         return StageSummary(
             run.stage,
             run.run_id,
             run.rows_in,
             run.rows_out,
             writer.rejects,
-            {"wallets": len(plans), "wallets_committed": writer.committed_wallets},
+            {
+                "wallets": len(plans),
+                "wallets_committed": writer.committed_wallets,
+                "wallets_failed": len(writer.failed),
+            },
         )
 
 

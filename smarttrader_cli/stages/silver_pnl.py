@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql, sql_string
 from smarttrader_cli.errors import UsageError
-from smarttrader_cli.lake.tables import WALLET_PNL
+from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
 from smarttrader_cli.ops.resources import budget_for
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ def run_wallet_pnl(
     args = {"engine": engine, "mode": mode, "wallets": list(wallets)}
     with stage_run_for(app, args) as run:
         started = time.perf_counter()
+        if app.lake.exists(WALLET_TRADES):  # a lake from before fill_id gains it first
+            app.lake.ensure_table(WALLET_TRADES)
         params = PnlParams(
             quote_assets=tuple(config.pnl.quote_assets),
             min_leg_usd=float(config.pnl.min_leg_usd),

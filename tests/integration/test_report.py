@@ -41,6 +41,7 @@ def trade(
         "tx_hash": f"{wallet}-{n}",
         "ins_index": 0,
         "inner_ins_index": 0,
+        "fill_id": "",
         "wallet_address": wallet,
         "block_unix_time": T0 + day * DAY,
         **{f"from_{k}": v for k, v in gave.items()},

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 
 from smarttrader_cli.sources.records import (
+    NO_INDEX,
     RecordError,
     parse_holder,
     parse_token_v1,
@@ -48,7 +51,7 @@ def test_documented_trade_maps_from_and_to_legs() -> None:
     assert r.from_amount == pytest.approx(8243.05) and r.from_amount_raw == "8243057055060"
     assert r.to_amount == pytest.approx(8791.8286132) and r.to_amount_raw == "8791828613200"
     assert (r.from_price_usd, r.to_price_usd) == (195.07, 182.32)
-    assert r.key == ("3tiVxyz61rF", 2, 0, WALLET)
+    assert r.key == ("3tiVxyz61rF", 2, 0, "", WALLET)
     assert r.block_unix_time == 1754870741 and r.block_number == 359226070
 
 
@@ -91,6 +94,10 @@ def test_missing_type_swap_falls_back_to_the_sign_of_the_change() -> None:
         (lambda i: i.update(block_unix_time=None), "block_unix_time"),
         (lambda i: i.update(owner="someoneelse"), "owner"),
         (lambda i: i["base"].update(decimals=None), "base.decimals"),
+        (lambda i: i["base"].update(amount=8243057055060.5), "base.amount"),  # not noise
+        (lambda i: i["base"].update(amount=8243057), "base.amount"),  # disagrees with ui
+        (lambda i: i.update(ins_index=-3), "ins_index"),
+        (lambda i: i["quote"].update(address=i["base"]["address"]), "base.address"),
     ],
 )
 def test_malformed_trades_are_rejected_naming_the_field(mutate, field) -> None:
@@ -129,3 +136,58 @@ def test_token_v3_and_v1() -> None:
          "v24hUSD": 9e4}
     )  # fmt: skip
     assert (v1.market_cap, v1.volume_24h_usd, v1.last_trade_unix_time) == (3e6, 9e4, 1754870741)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "birdeye"
+
+
+def _items(name: str) -> list[dict]:
+    return json.loads((FIXTURES / name).read_text())["data"]["items"]
+
+
+def test_a_top_level_swap_with_null_inner_index_parses() -> None:
+    [item] = _items("seek_top_level_null_inner.json")
+    r = parse_trade(item, item["owner"])
+    # gave 3,309,671,965 lamports of SOL (9 decimals), got 499,593,620 USDC units (6 decimals)
+    assert (r.from_symbol, r.from_amount_raw, r.from_amount) == ("SOL", "3309671965", 3.309671965)
+    assert (r.to_symbol, r.to_amount_raw, r.to_amount) == ("USDC", "499593620", 499.59362)
+    assert (r.ins_index, r.inner_ins_index, r.fill_id) == (1, NO_INDEX, "")
+
+
+def test_openbook_fills_of_one_tx_without_indexes_get_distinct_stable_keys() -> None:
+    items = _items("seek_openbook_fills.json")
+    wallet = items[0]["owner"]
+    first, second = (parse_trade(i, wallet) for i in items)
+    assert first.tx_hash == second.tx_hash
+    assert (first.ins_index, first.inner_ins_index) == (NO_INDEX, NO_INDEX)
+    assert first.key != second.key and first.fill_id and second.fill_id
+    # the float raw amount 4799161360.000001 is the integer 4799161360 with rounding noise
+    assert first.to_amount_raw == "4799161360" and first.to_amount == 4799.16136
+    assert first.from_amount_raw == "31792000000" and first.from_amount == 31.792
+    assert second.to_amount_raw == "198768225" and second.from_amount_raw == "1317000000"
+    # the same item fetched again (another page, another run) has the same key
+    assert parse_trade(copy.deepcopy(items[0]), wallet).key == first.key
+    # the owner is the wallet even when `signers` names another account
+    assert items[0]["signers"] != [wallet] and first.wallet_address == wallet
+
+
+def test_string_raw_amounts_parse() -> None:
+    [item] = _items("seek_string_amounts.json")
+    r = parse_trade(item, item["owner"])
+    assert item["base"]["amount"] == "33084238808"
+    assert (r.from_amount_raw, r.from_amount) == ("33084238808", 33.084238808)
+    assert (r.to_amount_raw, r.to_amount) == ("4993988490", 4993.98849)
+    assert (r.ins_index, r.inner_ins_index) == (1, 3)
+
+
+def test_stake_pool_items_with_null_signers_and_extra_fields_parse() -> None:
+    items = _items("seek_stake_pool_signers_null.json")
+    assert items[0]["signers"] is None
+    records = [parse_trade(i, i["owner"]) for i in items]
+    assert {r.source for r in records} == {"stake_pool"}
+    assert len({r.key for r in records}) == len(records)
+
+
+def test_the_documented_example_parses() -> None:
+    [item] = _items("seek_doc_has_next_camel.json")
+    assert parse_trade(item, item["owner"]).tx_hash == item["tx_hash"]

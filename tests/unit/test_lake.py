@@ -26,6 +26,7 @@ def trades(rows: list[tuple[str, int, float]]) -> pa.Table:
             "tx_hash": [r[0] for r in rows],
             "ins_index": [0] * len(rows),
             "inner_ins_index": [0] * len(rows),
+            "fill_id": [""] * len(rows),
             "wallet_address": ["W1"] * len(rows),
             "block_unix_time": [r[1] for r in rows],
             "from_amount": [r[2] for r in rows],
@@ -85,7 +86,10 @@ def test_every_commit_carries_run_metadata(lake: Lake) -> None:
 def test_rows_that_do_not_fit_the_schema_are_refused_and_nothing_is_written(lake: Lake) -> None:
     with pytest.raises(LakeError, match="columns not in the schema"):
         lake.append(TRADES, trades([("a", 1, 1.0)]).append_column("extra", pa.array([1])), META)
-    bad = trades([("a", 1, 1.0)]).set_column(4, "block_unix_time", pa.array(["soon"]))
+    good = trades([("a", 1, 1.0)])
+    bad = good.set_column(
+        good.schema.get_field_index("block_unix_time"), "block_unix_time", pa.array(["soon"])
+    )
     with pytest.raises(LakeError, match="rows do not fit the schema"):
         lake.append(TRADES, bad, META)
     assert lake.read(TRADES).num_rows == 0
