@@ -185,7 +185,7 @@ def stream_stages(
     results: dict[str, Any],
     events: int = DEMO_WEBHOOK_EVENTS,
 ) -> list[Stage]:
-    """The stream half as pipeline steps: deliveries → receiver → drain → silver → flows.
+    """The stream half as pipeline steps: deliveries → receiver → drain → prices → silver → flows.
 
     The gold.flows result lands in `results["gold.flows"]` for printing.
     """
@@ -213,6 +213,11 @@ def stream_stages(
         result = drain_stream(app, DrainLimits())
         return SimpleNamespace(rows_in=result.messages, rows_out=result.events_written)
 
+    def prices(app: AppContext) -> object:
+        from smarttrader_cli.stages.prices import run_prices
+
+        return run_prices(app)
+
     def silver(app: AppContext) -> object:
         from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
 
@@ -230,6 +235,7 @@ def stream_stages(
             "webhook.deliveries", "simulated Helius → st webhook serve", "the local stream", deliver
         ),
         Stage("stream.drain", "st stream drain", "bronze.webhook_events", drain),
+        Stage("bronze.prices", "st bronze prices", "bronze.token_prices", prices),
         Stage("silver.webhooks", "st silver webhooks", "silver.webhook_swaps", silver),
         Stage("gold.flows", "st gold flows", "gold.token_flows", flows),
     ]

@@ -70,6 +70,21 @@ def whales(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
     _show(run_whales(app_context(ctx)), fmt)
 
 
+@app.command("prices")
+def prices(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Fetch USD price history of `prices.assets` (SOL) into bronze.token_prices.
+
+    Real-time swap legs against SOL are valued at SOL's price at the event's time;
+    each run continues from the newest stored point (the first goes back
+    `prices.lookback_hours`). Run it before `st silver webhooks`.
+
+    Example: st bronze prices --format json
+    """
+    from smarttrader_cli.stages.prices import run_prices
+
+    _show(run_prices(app_context(ctx)), fmt)
+
+
 @app.command("trades")
 def trades(
     ctx: typer.Context,

@@ -70,8 +70,8 @@ def print_flows(rows: list[dict[str, Any]], title: str) -> None:
          ("buys", "right"), ("sells", "right"), ("buyers", "right"), ("sellers", "right"),
          ("last trade", "right")],
         [
-            [r["token_address"], f"{r['net_flow_usd']:,.0f}", f"{r['buy_volume_usd']:,.0f}",
-             f"{r['sell_volume_usd']:,.0f}", str(r["buy_count"]), str(r["sell_count"]),
+            [r["token_address"], _usd(r["net_flow_usd"]), _usd(r["buy_volume_usd"]),
+             _usd(r["sell_volume_usd"]), str(r["buy_count"]), str(r["sell_count"]),
              str(r["smart_buyers"]), str(r["smart_sellers"]),
              f"{r['last_trade_at']:%H:%M}" if r.get("last_trade_at") else ""]
             for r in rows
@@ -93,6 +93,11 @@ def _print_table(title: str, columns: list[tuple[str, str]], rows: list[list[str
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def _usd(value: float | None) -> str:
+    """Whole dollars; `unknown` when some legs had no USD value (never shown as 0)."""
+    return "unknown" if value is None else f"{value:,.0f}"
 
 
 def _pct(value: float | None) -> str:

@@ -24,8 +24,14 @@ def sync(
     """Replace the webhook's accountAddresses with the top helius.max_addresses smart wallets.
 
     Finds the webhook delivering to helius.webhook_url (or creates it) and edits it only
-    when the address set changed: every edit costs Helius credits. Needs HELIUS_API_KEY
-    and ST_WEBHOOK_AUTH_TOKEN in the environment.
+    when the address set or helius.transaction_types changed. Credits (Helius's
+    published prices): each create or edit costs 100 credits, and every event delivered
+    costs 1 credit whether it is a swap or not. The default types are SWAP, TRANSFER and
+    UNKNOWN because real swaps also arrive labelled TRANSFER (Meteora, pump launches) or
+    UNKNOWN (Jupiter routes); the wider list also delivers the wallets' plain transfers,
+    which cost a credit each and are dropped by `st silver webhooks`. Set
+    helius.transaction_types to [SWAP] to pay for labelled swaps only, and miss the rest.
+    Needs HELIUS_API_KEY and ST_WEBHOOK_AUTH_TOKEN in the environment.
 
     Example: st helius sync --dry-run
     """

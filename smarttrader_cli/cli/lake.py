@@ -132,3 +132,22 @@ def optimize(
 
     rows = optimize_tables(app_context(ctx).lake, [table] if table else None)
     emit(rows, OutputFormat.table, title="optimize")
+
+
+@app.command("migrate")
+def migrate(
+    ctx: typer.Context,
+    table: Annotated[str | None, typer.Argument(help="One table; default all.")] = None,
+) -> None:
+    """Bring tables written by an older st up to the current schema.
+
+    New columns are added and filled (e.g. bronze.wallet_trades gains `fill_id` = ''
+    for every row it already had). Stages do this by themselves on their first write;
+    this command does it for every table at once, and is safe to run again.
+
+    Example: st lake migrate
+    """
+    from smarttrader_cli.lake.maintenance import migrate_tables
+
+    rows = migrate_tables(app_context(ctx).lake, [table] if table else None)
+    emit(rows, OutputFormat.table, title="migrate")

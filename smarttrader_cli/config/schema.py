@@ -131,7 +131,9 @@ class SwapsConfig:
 
 @dataclass
 class PricesConfig:
-    assets: list[str] = field(default_factory=lambda: ["So11111111111111111111111111111111111111112"])
+    assets: list[str] = field(
+        default_factory=lambda: ["So11111111111111111111111111111111111111112"]
+    )
     stablecoins: list[str] = field(
         default_factory=lambda: [
             "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",

@@ -37,3 +37,19 @@ def optimize_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+def migrate_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]:
+    """Bring each table's schema up to the registry's: add new columns, backfill them.
+
+    Idempotent: a backfill only touches rows where its column is still null (a run
+    interrupted between adding a column and filling it is finished here).
+    """
+    out = []
+    for spec in _selected(lake, names):
+        added, filled = lake.evolve(spec)
+        filled += sum(lake.backfill(spec, column, value) for column, value in spec.backfill)
+        out.append(
+            {"table": spec.name, "columns_added": ", ".join(added), "rows_backfilled": filled}
+        )
+    return out

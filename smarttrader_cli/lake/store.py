@@ -201,8 +201,8 @@ class Lake:
             if not self.exists(spec):  # losing a creation race is fine
                 raise LakeError(f"cannot create {spec.name}: {_first_line(exc)}") from exc
 
-    def evolve(self, spec: TableSpec) -> list[str]:
-        """Add the registry's columns a table lacks and backfill them; returns those added."""
+    def evolve(self, spec: TableSpec) -> tuple[list[str], int]:
+        """Add the registry's columns a table lacks and backfill them: (added, rows filled)."""
         from deltalake import CommitProperties
         from deltalake.schema import Field
 
@@ -228,11 +228,11 @@ class Lake:
                         f"cannot add columns to {spec.name}: {_first_line(exc)}"
                     ) from exc
         added = {f.name for f in missing}
-        for column, value in spec.backfill:
-            if column in added:
-                self.backfill(spec, column, value)
+        filled = sum(
+            self.backfill(spec, column, value) for column, value in spec.backfill if column in added
+        )
         self._current.add(spec.name)
-        return sorted(added)
+        return sorted(added), filled
 
     def backfill(self, spec: TableSpec, column: str, value: str) -> int:
         """Set `column` to the SQL literal `value` where it is null; returns the rows set."""

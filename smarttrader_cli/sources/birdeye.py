@@ -31,10 +31,13 @@ from smarttrader_cli.errors import ApiError, ApiRefusedError, ConfigError
 from smarttrader_cli.sources.pacing import TokenBucket
 from smarttrader_cli.sources.records import (
     HolderRecord,
+    PriceRecord,
     RecordError,
     TokenRecord,
     TradeRecord,
+    parse_current_price,
     parse_holder,
+    parse_price_point,
     parse_token_v3,
     parse_trade,
 )
@@ -50,6 +53,14 @@ log = logging.getLogger("st.birdeye")
 TOKEN_LIST = "/defi/v3/token/list"
 TOKEN_HOLDERS = "/defi/v3/token/holder"
 WALLET_TRADES = "/trader/txs/seek_by_time"
+PRICE_HISTORY = "/defi/history_price"
+MULTI_PRICE = "/defi/multi_price"
+# Seconds per point of each history_price interval (`1m` is a minute, `1M` would be a month).
+INTERVAL_SECONDS = {
+    "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1H": 3600, "2H": 7200,
+    "4H": 14400, "6H": 21600, "8H": 28800, "12H": 43200, "1D": 86400,
+}  # fmt: skip
+POINTS_PER_CALL = 1000  # no cap is documented: ask for bounded slices of the range
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 T = TypeVar("T")
 
@@ -141,7 +152,9 @@ class BirdeyeClient:
 
     # --- one request --------------------------------------------------------
 
-    async def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def get(
+        self, path: str, params: dict[str, Any], *, nullable: bool = False
+    ) -> dict[str, Any]:
         """GET a BirdEye path and return the `data` object, retrying transient failures.
 
         Failures (5xx, timeouts, connection errors, bad JSON) use up `max_retries`; a 429
@@ -201,7 +214,7 @@ class BirdeyeClient:
                     else:
                         self._answered.add(path)
                         self.bucket.recover()
-                        return _data(body, path)
+                        return _data(body, path, nullable)
             failures += 1
             if failures > self.config.max_retries:
                 raise ApiError(
@@ -357,6 +370,50 @@ class BirdeyeClient:
             offset += page_size
         return out
 
+    async def price_history(
+        self, token_address: str, interval: str, time_from: int, time_to: int
+    ) -> Fetched[PriceRecord]:
+        """A token's USD price series over [time_from, time_to], oldest first."""
+        step = INTERVAL_SECONDS[interval]
+        out: Fetched[PriceRecord] = Fetched()
+        start = time_from
+        while start <= time_to:
+            end = min(time_to, start + step * POINTS_PER_CALL)
+            params = {
+                "address": token_address,
+                "address_type": "token",
+                "type": interval,
+                "time_from": start,
+                "time_to": end,
+            }
+            for item in _items(await self.get(PRICE_HISTORY, params), PRICE_HISTORY):
+                out.items += 1
+                try:
+                    out.records.append(parse_price_point(item, token_address))
+                except RecordError as exc:
+                    request = f"address={token_address}&time_from={start}&time_to={end}"
+                    out.rejects.append(_reject(PRICE_HISTORY, request, exc, item))
+            start = end + 1
+        out.records.sort(key=lambda r: r.unix_time)
+        return out
+
+    async def current_prices(self, token_addresses: list[str]) -> Fetched[PriceRecord]:
+        """The current USD price of each token BirdEye knows (unknown ones are left out)."""
+        out: Fetched[PriceRecord] = Fetched()
+        for i in range(0, len(token_addresses), 50):
+            chunk = token_addresses[i : i + 50]
+            data = await self.get(MULTI_PRICE, {"list_address": ",".join(chunk)}, nullable=True)
+            for token in chunk:
+                out.items += 1
+                try:
+                    record = parse_current_price(data.get(token), token)
+                except RecordError as exc:
+                    out.rejects.append(_reject(MULTI_PRICE, f"address={token}", exc, data[token]))
+                    continue
+                if record is not None:
+                    out.records.append(record)
+        return out
+
 
 def passes_filters(record: TokenRecord, filters: TokensConfig) -> bool:
     """The configured token filters, applied client-side too (the API may ignore some)."""
@@ -381,12 +438,14 @@ def has_next(data: dict[str, Any]) -> bool:
     return True
 
 
-def _data(body: Any, path: str) -> dict[str, Any]:
+def _data(body: Any, path: str, nullable: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(f"BirdEye {path}: expected a JSON object, got {type(body).__name__}")
     if body.get("success") is False:
         raise ApiError(f"BirdEye {path} reported failure: {body.get('message', 'no message')}")
     data = body.get("data")
+    if data is None and nullable:  # e.g. prices of tokens BirdEye does not know
+        return {}
     if not isinstance(data, dict):
         raise ApiError(f"BirdEye {path}: response has no 'data' object")
     return data

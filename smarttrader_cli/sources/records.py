@@ -382,3 +382,40 @@ def fill_digest(gave: _Leg, got: _Leg, block_number: int | None) -> str:
     """What tells apart swaps of one transaction that carry no instruction index."""
     what = f"{gave.address}:{gave.amount_raw}>{got.address}:{got.amount_raw}@{block_number}"
     return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+@dataclass
+class PriceRecord:
+    """A token's USD price at a time (a point of a series, or a current price)."""
+
+    token_address: str
+    unix_time: int
+    price_usd: float
+
+
+def parse_price_point(item: Any, token_address: str) -> PriceRecord:
+    """An item of /defi/history_price: `{unixTime, value}`."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    at = integer(item, "unixTime", required=True)
+    value = number(item, "value", required=True)
+    assert at is not None and value is not None
+    if value <= 0:
+        raise RecordError(f"value: expected a positive price, got {value!r}")
+    return PriceRecord(token_address, at, value)
+
+
+def parse_current_price(obj: Any, token_address: str) -> PriceRecord | None:
+    """A price object of /defi/price or /defi/multi_price; None for an unknown token."""
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise RecordError(f"{token_address}: expected an object, got {type(obj).__name__}")
+    value = number(obj, "value", f"{token_address}.")
+    at = integer(obj, "updateUnixTime", f"{token_address}.", required=True)
+    if value is None:
+        return None
+    assert at is not None
+    if value <= 0:
+        raise RecordError(f"{token_address}.value: expected a positive price, got {value!r}")
+    return PriceRecord(token_address, at, value)

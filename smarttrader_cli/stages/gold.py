@@ -43,6 +43,7 @@ FLOWS_COLUMNS = (
     "sell_count",
     "smart_buyers",
     "smart_sellers",
+    "unpriced_legs",
     "last_trade_at",
 )
 
@@ -239,7 +240,8 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
             delete_predicate=f"t.window_start >= '{since.isoformat()}'",
         )
         top = target.read(
-            "select * from main.smart_money_now order by net_flow_usd desc, token_address"
+            "select * from main.smart_money_now "
+            "order by net_flow_usd desc nulls last, buy_count desc, token_address"
         )
         legs = sum(r["buy_count"] + r["sell_count"] for r in top.to_pylist())
         run.rows_in, run.rows_out = legs, table.num_rows

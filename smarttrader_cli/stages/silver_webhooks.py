@@ -3,9 +3,13 @@
 Incremental: each commit records in its metadata `bronze_ingested_through`, the newest
 `ingested_at` of the events it processed; the next run reads only events ingested after
 that, minus a lookback margin (re-processing is harmless: rows are merged on their key
-(signature, wallet, leg)). `--full-refresh` processes every event again, e.g. after the
-smart-wallet list changed. Prices: the latest `price` per token in bronze.token_metrics
-(SOL through its wSOL row); `is_smart_wallet` from gold.smart_wallets when it exists.
+(signature, wallet, leg)), plus the events whose legs are still unpriced (their price
+may have arrived). `--full-refresh` parses every event again and replaces the table,
+e.g. after the smart-wallet list or the parser changed.
+
+Legs are what the trading wallet's own balances did (stream/swaps.py); their USD
+values come from the quote leg, bronze.token_prices or the latest token snapshot
+(stream/valuation.py); `is_smart_wallet` from gold.smart_wallets when it exists.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ import orjson
 import pyarrow as pa
 
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_METRICS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
-from smarttrader_cli.stream.parse import swap_legs
 
 if TYPE_CHECKING:
+    from smarttrader_cli.config.schema import Config
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import CommitMeta, Lake
+    from smarttrader_cli.stages.prices import PriceBook
 
 log = logging.getLogger("st.silver.webhooks")
 
 WATERMARK_KEY = "bronze_ingested_through"
 LOOKBACK = timedelta(minutes=10)
 CHUNK_EVENTS = 50_000
+LAMPORTS_PER_SOL = 10**9
 
 
 @dataclass
@@ -40,6 +46,7 @@ class SwapsResult:
     legs: int = 0
     inserted: int = 0
     updated: int = 0
+    repriced: int = 0  # events parsed again because some of their legs were unpriced
     watermark: datetime | None = None
 
 
@@ -76,10 +83,38 @@ def smart_wallets(lake: Lake) -> set[str]:
     return set(lake.read(SMART_WALLETS, columns=["wallet_address"]).column(0).to_pylist())
 
 
+@dataclass(frozen=True)
+class Valuation:
+    """What pricing the legs of a run needs: prices, the quote assets and the SOL dust."""
+
+    book: PriceBook
+    snapshot: dict[str, float]
+    quote_assets: frozenset[str]
+    sol_dust_lamports: int
+
+    @classmethod
+    def from_lake(cls, lake: Lake, config: Config) -> Valuation:
+        from smarttrader_cli.stages.prices import PriceBook, canonical_asset
+
+        quotes = {canonical_asset(a) for a in config.pnl.quote_assets}
+        quotes |= set(config.prices.stablecoins) | {
+            canonical_asset(a) for a in config.prices.assets
+        }
+        return cls(
+            PriceBook.from_lake(lake, config.prices),
+            latest_prices(lake),
+            frozenset(quotes),
+            round(config.swaps.sol_dust * LAMPORTS_PER_SOL),
+        )
+
+
 def legs_table(
-    events: pa.Table, prices: dict[str, float], smart: set[str], now: datetime, run_id: str
+    events: pa.Table, valuation: Valuation, smart: set[str], now: datetime, run_id: str
 ) -> pa.Table:
     """Swap-leg rows for a table of bronze events (signature, payload, ...)."""
+    from smarttrader_cli.stream.swaps import parse_swap
+    from smarttrader_cli.stream.valuation import value_legs
+
     rows: list[dict[str, Any]] = []
     columns = ("signature", "payload", "event_type", "source", "slot", "event_timestamp")
     for sig, payload, event_type, source, slot, ts in zip(
@@ -89,9 +124,14 @@ def legs_table(
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
             continue  # bronze only holds parseable events; nothing to do for a bad one
+        if not isinstance(event, dict):
+            continue
+        legs = parse_swap(event, sol_dust_lamports=valuation.sol_dust_lamports).legs
+        if not legs:
+            continue
         event_time = datetime.fromtimestamp(ts, UTC) if ts is not None else None
-        for leg in swap_legs(event):
-            price = prices.get(leg.token_address)
+        values = value_legs(legs, ts, valuation.book, valuation.snapshot, valuation.quote_assets)
+        for leg, value in zip(legs, values, strict=True):
             rows.append(
                 {
                     "signature": sig,
@@ -100,8 +140,12 @@ def legs_table(
                     "direction": leg.direction,
                     "token_address": leg.token_address,
                     "amount": leg.amount,
-                    "price_usd": price,
-                    "value_usd": leg.amount * price if price is not None else None,
+                    "amount_raw": str(leg.amount_raw),
+                    "decimals": leg.decimals,
+                    "price_usd": value.price_usd,
+                    "value_usd": value.value_usd,
+                    "price_source": value.price_source,
+                    "unpriced_reason": value.unpriced_reason,
                     "source": source,
                     "event_type": event_type,
                     "slot": slot,
@@ -115,51 +159,90 @@ def legs_table(
     return pa.Table.from_pylist(rows, schema=WEBHOOK_SWAPS.schema)
 
 
-def build_swaps(lake: Lake, meta: CommitMeta, full_refresh: bool = False) -> SwapsResult:
-    """Parse new bronze events into swap legs and merge them into silver.webhook_swaps."""
+def unpriced_signatures(lake: Lake, since: datetime) -> list[str]:
+    """Events of legs left unpriced since `since`: a later price may value them now."""
     import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    if not lake.exists(WEBHOOK_SWAPS):
+        return []
+    dataset = lake.table(WEBHOOK_SWAPS).to_pyarrow_dataset()
+    flt = ds.field("unpriced_reason").is_valid() & (
+        ds.field("event_time") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+    )
+    found = dataset.to_table(columns=["signature"], filter=flt)
+    return pc.unique(found.column("signature")).to_pylist() if found.num_rows else []
+
+
+_EVENT_COLUMNS = [
+    "signature",
+    "payload",
+    "event_type",
+    "source",
+    "slot",
+    "event_timestamp",
+    "ingested_at",
+]
+
+
+def build_swaps(
+    lake: Lake, meta: CommitMeta, valuation: Valuation, full_refresh: bool = False,
+    reprice_since: datetime | None = None,
+) -> SwapsResult:  # fmt: skip
+    """Parse new bronze events into swap legs and merge them into silver.webhook_swaps.
+
+    Events of legs still unpriced since `reprice_since` are parsed again too (their SOL
+    price may have arrived since). A full refresh parses every event and replaces the
+    table in one commit (after a parser upgrade, old rows may have other keys).
+    """
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
 
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
         return result
     since = None if full_refresh else last_watermark(lake)
-    columns = [
-        "signature",
-        "payload",
-        "event_type",
-        "source",
-        "slot",
-        "event_timestamp",
-        "ingested_at",
-    ]
     dataset = lake.table(WEBHOOK_EVENTS).to_pyarrow_dataset()
-    import pyarrow.dataset as ds
-
     flt = (
         None
         if since is None
         else ds.field("ingested_at") > pa.scalar(since - LOOKBACK, pa.timestamp("us", tz="UTC"))
     )
-    prices = latest_prices(lake)
     smart = smart_wallets(lake)
     now = datetime.now(UTC)
     newest = since
     pending: list[pa.Table] = []
     pending_events = 0
-    for batch in dataset.to_batches(columns=columns, filter=flt, batch_size=CHUNK_EVENTS):
+    for batch in dataset.to_batches(columns=_EVENT_COLUMNS, filter=flt, batch_size=CHUNK_EVENTS):
         if not batch.num_rows:
             continue
         table = pa.Table.from_batches([batch])
         result.events += table.num_rows
         top = pc.max(table.column("ingested_at")).as_py()
         newest = top if newest is None or (top is not None and top > newest) else newest
-        pending.append(legs_table(table, prices, smart, now, meta.run_id))
+        pending.append(legs_table(table, valuation, smart, now, meta.run_id))
         pending_events += table.num_rows
-        if pending_events >= CHUNK_EVENTS:
+        if pending_events >= CHUNK_EVENTS and not full_refresh:
             _merge(lake, meta, pa.concat_tables(pending), result, None)
             pending, pending_events = [], 0
-    if result.events:
-        _merge(lake, meta, pa.concat_tables(pending) if pending else None, result, newest)
+    if since is not None and reprice_since is not None:
+        signatures = unpriced_signatures(lake, reprice_since)
+        if signatures:
+            again = dataset.to_table(
+                columns=_EVENT_COLUMNS, filter=ds.field("signature").isin(signatures)
+            )
+            result.repriced = again.num_rows
+            pending.append(legs_table(again, valuation, smart, now, meta.run_id))
+    legs = pa.concat_tables(pending) if pending else None
+    if full_refresh:
+        legs = legs if legs is not None else WEBHOOK_SWAPS.schema.empty_table()
+        extra = {**meta.extra, WATERMARK_KEY: newest.isoformat()} if newest else meta.extra
+        from smarttrader_cli.lake.store import CommitMeta as Meta
+
+        lake.overwrite(WEBHOOK_SWAPS, legs, Meta(meta.run_id, meta.stage, meta.config_hash, extra))
+        result.legs = result.inserted = legs.num_rows
+    elif result.events or result.repriced:
+        _merge(lake, meta, legs, result, newest if result.events else None)
     result.watermark = newest
     return result
 
@@ -191,7 +274,9 @@ def run_silver_webhooks(app: AppContext, full_refresh: bool = False) -> SwapsRes
     from smarttrader_cli.ops.runs import stage_run
 
     with stage_run(app, "silver.webhooks", {"full_refresh": full_refresh}) as run:
-        result = build_swaps(app.lake, run.meta, full_refresh)
+        valuation = Valuation.from_lake(app.lake, app.config)
+        reprice_since = datetime.now(UTC) - timedelta(hours=app.config.prices.lookback_hours)
+        result = build_swaps(app.lake, run.meta, valuation, full_refresh, reprice_since)
         run.rows_in, run.rows_out = result.events, result.legs
     log.info("silver.webhook_swaps: %d events → %d legs", result.events, result.legs)
     return result

@@ -237,3 +237,110 @@ def test_retry_policy_and_retry_after_parsing() -> None:
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert policy.retryable(429) and policy.retryable(503) and not policy.retryable(404)
+
+
+def test_ui_amount_mode_is_sent_on_every_request() -> None:
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params.get("ui_amount_mode"))
+        return ok({"items": []})
+
+    run(handler, lambda c: c.get("/x", {}))
+    run(handler, lambda c: c.get("/x", {}), cfg=replace(CFG, ui_amount_mode="scaled"))
+    assert seen == ["raw", "scaled"]
+
+
+def test_429s_have_their_own_budget_and_slow_the_bucket_down() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) <= 5:  # more 429s than max_retries (3): still not a failure
+            return httpx.Response(429, headers={"Retry-After": "1", "X-RateLimit-Reset": "9"})
+        if len(calls) == 6:
+            return httpx.Response(502)
+        return ok({"items": []})
+
+    cfg = replace(CFG, rate_limit_rps=20.0)
+    _, sleeps, client = run(handler, lambda c: c.get("/x", {}), cfg=cfg)
+    assert len(calls) == 7 and sleeps[:5] == [1.0] * 5
+    assert client.stats.rate_limited == 5 and client.stats.retries == 6
+    # five halvings from 20/s stop at the floor of a tenth; one success wins 2 % back
+    assert client.bucket.rate == pytest.approx(2.0 + 0.4)
+
+
+def test_rate_limit_reset_header_is_used_without_retry_after() -> None:
+    from smarttrader_cli.sources.retry import rate_limit_wait
+
+    assert rate_limit_wait({"x-ratelimit-reset": "3"}) == 3.0
+    assert rate_limit_wait({"x-ratelimit-reset": "1700000002"}, now=1700000000.0) == 2.0
+    assert rate_limit_wait({}) == 1.0
+    assert rate_limit_wait({"retry-after": "7", "x-ratelimit-reset": "3"}) == 7.0
+
+
+def test_endless_429s_fail_with_advice() -> None:
+    def handler(request):
+        return httpx.Response(429)
+
+    with pytest.raises(ApiError, match="rate limited 4 times in a row; lower birdeye"):
+        run(handler, lambda c: c.get("/x", {}), cfg=replace(CFG, max_rate_limited=3))
+
+
+def test_a_403_on_one_endpoint_while_others_work_names_the_plan() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/trader/txs/seek_by_time":
+            return httpx.Response(403, json={"success": False, "message": "Forbidden"})
+        return ok({"items": []})
+
+    async def both(c: BirdeyeClient) -> None:
+        await c.get("/defi/v3/token/list", {})
+        await c.get("/trader/txs/seek_by_time", {})
+
+    with pytest.raises(ApiError, match="the key's plan does not include /trader/txs/seek_by_time"):
+        run(handler, both, api_key="KEY")
+
+
+def test_real_pages_end_on_has_next_false() -> None:
+    pages = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        pages.append(int(request.url.params["offset"]))
+        return ok({"items": [copy.deepcopy(TRADE), copy.deepcopy(TRADE) | {"ins_index": 3}],
+                   "has_next": False})  # fmt: skip
+
+    fetched, _, _ = run(handler, lambda c: c.wallet_trades(WALLET, None))
+    assert pages == [0] and len(fetched.records) == 2
+
+
+def test_a_page_of_only_malformed_items_never_fails_the_wallet() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return ok({"items": [{**TRADE, "tx_hash": None}], "has_next": False})
+
+    fetched, _, _ = run(handler, lambda c: c.wallet_trades(WALLET, None))
+    assert fetched.records == [] and len(fetched.rejects) == 1
+    assert fetched.rejects[0].reason.startswith("tx_hash")
+
+
+def test_price_history_in_slices_and_current_prices_with_unknown_tokens() -> None:
+    slices = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        p = request.url.params
+        if request.url.path == "/defi/history_price":
+            lo, hi = int(p["time_from"]), int(p["time_to"])
+            slices.append((lo, hi))
+            items = [
+                {"unixTime": t, "value": 100.0 + t % 7}
+                for t in range(lo - lo % 300 + 300, hi + 1, 300)
+            ]
+            return ok({"isScaledUiToken": False, "items": items + [{"unixTime": hi, "value": -1}]})
+        assert p["list_address"] == "A,B"
+        return ok({"A": {"value": 2.5, "updateUnixTime": 1700000000}, "B": None})
+
+    series, _, _ = run(handler, lambda c: c.price_history("A", "5m", 0, 600_000))
+    assert slices[0] == (0, 300_000) and slices[-1][1] == 600_000
+    assert [r.unix_time for r in series.records] == sorted(r.unix_time for r in series.records)
+    assert len(series.rejects) == len(slices)  # the planted non-positive price of each slice
+    current, _, _ = run(handler, lambda c: c.current_prices(["A", "B"]))
+    assert [(r.token_address, r.price_usd) for r in current.records] == [("A", 2.5)]

@@ -18,16 +18,21 @@ with legs as (
       {%- endif %}
 )
 
+-- Unknown USD stays unknown (null), as in token_flows.
 select
     token_address,
-    coalesce(sum(value_usd) filter (where direction = 'buy'), 0)
-        - coalesce(sum(value_usd) filter (where direction = 'sell'), 0) as net_flow_usd,
-    coalesce(sum(value_usd) filter (where direction = 'buy'), 0) as buy_volume_usd,
-    coalesce(sum(value_usd) filter (where direction = 'sell'), 0) as sell_volume_usd,
+    case when count(*) filter (where value_usd is null) = 0
+         then coalesce(sum(value_usd) filter (where direction = 'buy'), 0)
+            - coalesce(sum(value_usd) filter (where direction = 'sell'), 0) end as net_flow_usd,
+    case when count(*) filter (where direction = 'buy' and value_usd is null) = 0
+         then coalesce(sum(value_usd) filter (where direction = 'buy'), 0) end as buy_volume_usd,
+    case when count(*) filter (where direction = 'sell' and value_usd is null) = 0
+         then coalesce(sum(value_usd) filter (where direction = 'sell'), 0) end as sell_volume_usd,
     count(*) filter (where direction = 'buy') as buy_count,
     count(*) filter (where direction = 'sell') as sell_count,
     count(distinct wallet) filter (where direction = 'buy') as smart_buyers,
     count(distinct wallet) filter (where direction = 'sell') as smart_sellers,
+    count(*) filter (where value_usd is null) as unpriced_legs,
     max(event_time) as last_trade_at
 from legs
 group by token_address

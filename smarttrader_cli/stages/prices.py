@@ -1,0 +1,179 @@
+"""`st bronze prices`: USD price series of the assets that value real-time legs.
+
+A webhook swap of a token against SOL is worth what its SOL leg was worth at the
+event's time, so SOL (and any asset in `prices.assets`) needs a price history in the
+lake: this stage fetches it from BirdEye's `/defi/history_price`, continuing from the
+newest point the table holds (the first run goes back `prices.lookback_hours`), and
+adds the current price from `/defi/multi_price`. Stablecoins need no lookup.
+
+`PriceBook` is the reader: the price of an asset at a time, from the nearest point
+no further than `prices.max_staleness_seconds` away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from smarttrader_cli.lake.tables import TOKEN_PRICES
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from smarttrader_cli.config.schema import PricesConfig
+    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.lake.store import Lake
+    from smarttrader_cli.sources.birdeye import Reject
+    from smarttrader_cli.sources.records import PriceRecord
+    from smarttrader_cli.stages.bronze import StageSummary
+
+log = logging.getLogger("st.bronze.prices")
+
+WSOL = "So11111111111111111111111111111111111111112"
+NATIVE_SOL = "So11111111111111111111111111111111111111111"  # first-funded's name for SOL
+
+
+def canonical_asset(token_address: str) -> str:
+    """Native SOL and wSOL are one asset, priced under the wSOL mint."""
+    return WSOL if token_address == NATIVE_SOL else token_address
+
+
+def newest_points(lake: Lake) -> dict[str, int]:
+    """The newest price time the table holds, per token."""
+    if not lake.exists(TOKEN_PRICES):
+        return {}
+    table = lake.read(TOKEN_PRICES, columns=["token_address", "unix_time"])
+    if not table.num_rows:
+        return {}
+    newest = table.group_by("token_address").aggregate([("unix_time", "max")])
+    return dict(
+        zip(
+            newest.column("token_address").to_pylist(),
+            newest.column("unix_time_max").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
+    import pyarrow as pa
+
+    now = datetime.now(UTC)
+    return pa.Table.from_pylist(
+        [
+            {
+                "token_address": r.token_address,
+                "unix_time": r.unix_time,
+                "price_usd": r.price_usd,
+                "source": source,
+                "fetched_at": now,
+                "run_id": run_id,
+            }
+            for r in records
+        ],
+        schema=TOKEN_PRICES.schema,
+    )
+
+
+def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
+    """Price history and current price of `prices.assets` → bronze.token_prices."""
+    import pyarrow as pa
+
+    from smarttrader_cli.ops.runs import stage_run
+    from smarttrader_cli.sources.birdeye import MULTI_PRICE, PRICE_HISTORY
+    from smarttrader_cli.stages.bronze import StageSummary, birdeye, write_rejects
+
+    cfg = app.config.prices
+    assets = list(dict.fromkeys(canonical_asset(a) for a in cfg.assets))
+    with stage_run(app, "bronze.prices", {"assets": assets, "interval": cfg.interval}) as run:
+        until = int(time.time()) if now is None else now
+        newest = newest_points(app.lake)
+
+        async def fetch() -> tuple[list[pa.Table], list[Reject]]:
+            tables: list[pa.Table] = []
+            rejects: list[Reject] = []
+            async with birdeye(app, run) as client:
+                for asset in assets:
+                    since = newest.get(asset, until - cfg.lookback_hours * 3600 - 1) + 1
+                    if since <= until:
+                        series = await client.price_history(asset, cfg.interval, since, until)
+                        run.rows_in += series.items
+                        rejects.extend(series.rejects)
+                        tables.append(_rows(series.records, PRICE_HISTORY, run.run_id))
+                current = await client.current_prices(assets)
+                run.rows_in += current.items
+                rejects.extend(current.rejects)
+                tables.append(_rows(current.records, MULTI_PRICE, run.run_id))
+            return tables, rejects
+
+        tables, rejects = asyncio.run(fetch())
+        rows = pa.concat_tables(tables) if tables else TOKEN_PRICES.schema.empty_table()
+        if rows.num_rows:
+            result = app.lake.merge(TOKEN_PRICES, rows, run.meta)
+            run.rows_out = result.inserted + result.updated
+        new_rejects = write_rejects(app.lake, rejects, run)
+        log.info("bronze.token_prices: %d points of %d assets", rows.num_rows, len(assets))
+        return StageSummary(
+            run.stage,
+            run.run_id,
+            run.rows_in,
+            run.rows_out,
+            new_rejects,
+            {"assets": len(assets), "points": rows.num_rows},
+        )
+
+
+@dataclass
+class PriceBook:
+    """USD prices of assets over time, read once from bronze.token_prices."""
+
+    max_staleness_seconds: int
+    stablecoins: frozenset[str] = frozenset()
+    series: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_lake(cls, lake: Lake, config: PricesConfig) -> PriceBook:
+        """Every stored point (a few per minute of SOL: small), grouped by asset."""
+        book = cls(config.max_staleness_seconds, frozenset(config.stablecoins))
+        if not lake.exists(TOKEN_PRICES):
+            return book
+        table = lake.read(TOKEN_PRICES, columns=["token_address", "unix_time", "price_usd"])
+        points: dict[str, list[tuple[int, float]]] = {}
+        for token, at, price in zip(
+            *(table.column(c).to_pylist() for c in table.column_names), strict=True
+        ):
+            if price is not None and price > 0:
+                points.setdefault(token, []).append((at, price))
+        for token, pts in points.items():
+            pts.sort()
+            book.series[token] = ([t for t, _ in pts], [p for _, p in pts])
+        return book
+
+    def price_at(self, token_address: str, unix_time: int) -> tuple[float | None, str]:
+        """(price, source) at a time, or (None, why not)."""
+        token = canonical_asset(token_address)
+        if token in self.stablecoins:
+            return 1.0, "stablecoin"
+        found = self.series.get(token)
+        if not found:
+            return None, "no price series in bronze.token_prices (run `st bronze prices`)"
+        times, prices = found
+        i = bisect.bisect_left(times, unix_time)
+        best: tuple[int, float] | None = None
+        for j in (i - 1, i):
+            if 0 <= j < len(times):
+                gap = abs(times[j] - unix_time)
+                if best is None or gap < best[0]:
+                    best = (gap, prices[j])
+        assert best is not None
+        if best[0] > self.max_staleness_seconds:
+            return None, (
+                f"no price within {self.max_staleness_seconds} s of the event "
+                f"(series spans {times[0]}-{times[-1]})"
+            )
+        return best[1], "price_table"
