@@ -54,33 +54,34 @@ def value_legs(
     snapshot: dict[str, float],
     quote_assets: frozenset[str],
 ) -> list[LegValue]:
-    """One LegValue per leg, in the legs' order."""
+    """One LegValue per leg, in the legs' order.
+
+    The anchor is the side paid in quote assets only, preferring a side of stablecoins
+    (their USD is exact): when the other side is a single leg, it takes the anchor's
+    value. Every other leg is priced on its own.
+    """
     if event_time is None:
         return [_unpriced("the event has no timestamp") for _ in legs]
     is_quote = [leg.token_address in quote_assets for leg in legs]
-    values = [
-        _direct(leg, event_time, book, snapshot, quote) if quote else None
+    direct = [
+        _direct(leg, event_time, book, snapshot, quote)
         for leg, quote in zip(legs, is_quote, strict=True)
     ]
-    for side in ("buy", "sell"):
-        other = "sell" if side == "buy" else "buy"
-        mine = [i for i, leg in enumerate(legs) if leg.direction == side and not is_quote[i]]
-        theirs = [i for i, leg in enumerate(legs) if leg.direction == other]
-        paid_in_quote = bool(theirs) and all(is_quote[i] for i in theirs)
-        if not mine or not paid_in_quote:
-            continue
-        quote_values = [values[i] for i in theirs]
-        missing = next((v for v in quote_values if v is None or v.value_usd is None), None)
+    sides = {d: [i for i, leg in enumerate(legs) if leg.direction == d] for d in ("buy", "sell")}
+    values: list[LegValue] = list(direct)
+    candidates: list[tuple[bool, list[int], int]] = []
+    for side, other in (("sell", "buy"), ("buy", "sell")):
+        anchor, targets = sides[side], sides[other]
+        if anchor and len(targets) == 1 and all(is_quote[i] for i in anchor):
+            stable = all(direct[i].price_source == "stablecoin" for i in anchor)
+            candidates.append((not stable, anchor, targets[0]))
+    for _, anchor, target in sorted(candidates, key=lambda c: c[0]):
+        missing = next((direct[i] for i in anchor if direct[i].value_usd is None), None)
         if missing is not None:
-            reason = missing.unpriced_reason if missing else "quote leg unpriced"
-            for i in mine:
-                values[i] = _unpriced(f"its quote leg has no price: {reason}")
+            if not is_quote[target]:
+                values[target] = _unpriced(f"its quote leg has no price: {missing.unpriced_reason}")
             continue
-        total = sum(v.value_usd or 0.0 for v in quote_values if v is not None)
-        if len(mine) == 1 and not any(is_quote[j] for j in range(len(legs)) if j not in theirs):
-            leg = legs[mine[0]]
-            values[mine[0]] = LegValue(total / leg.amount, total, "quote_leg", None)
-    return [
-        v if v is not None else _direct(legs[i], event_time, book, snapshot, False)
-        for i, v in enumerate(values)
-    ]
+        total = sum(direct[i].value_usd or 0.0 for i in anchor)
+        values[target] = LegValue(total / legs[target].amount, total, "quote_leg", None)
+        break
+    return values

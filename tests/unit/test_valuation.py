@@ -51,3 +51,11 @@ def test_token_to_token_uses_known_prices_or_says_there_is_none() -> None:
 def test_native_sol_is_priced_as_wsol() -> None:
     assert BOOK.price_at(NATIVE_SOL, 1000) == (150.0, "price_table")
     assert PriceBook(900).price_at(WSOL, 1)[0] is None
+
+
+def test_sol_for_usdc_takes_the_stablecoins_exact_value() -> None:
+    legs = [leg(0, "sell", WSOL, 2.0), leg(1, "buy", USDC, 311.0)]
+    sol, usd = value_legs(legs, 1000, BOOK, {}, QUOTES)
+    # the price table says 300 USD; the swap itself says the 2 SOL fetched 311 USDC
+    assert (usd.value_usd, usd.price_source) == (311.0, "stablecoin")
+    assert (sol.value_usd, sol.price_usd, sol.price_source) == (311.0, 155.5, "quote_leg")
