@@ -5,20 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from smarttrader_cli.sim.market import Market, SimToken
-from smarttrader_cli.sim.trades import (
-    AMOUNT_AS_STRING,
-    BASE_IS_FROM,
-    FROM_PRICE_NULL,
-    FROM_UNPRICED,
-    MALFORMED,
-    TO_PRICE_NULL,
-    TO_UNPRICED,
-    Trade,
-    TradeBook,
-)
+from smarttrader_cli.sim.birdeye_items import render_trade
+from smarttrader_cli.sim.market import Market, SimToken, rng_for
+from smarttrader_cli.sim.trades import TradeBook
 
 MAX_OFFSET = 10_000
+CAMEL_PAGE_FLAG_SHARE = 0.15  # seek_by_time pages flagged `hasNext` (documented), not `has_next`
+UI_AMOUNT_MODES = ("raw", "scaled")
+TX_TYPES = ("swap", "add", "remove", "all")
 Reply = tuple[int, dict[str, Any]]
 
 V3_SORT_KEYS = {
@@ -63,6 +57,14 @@ def _int(params: Mapping[str, str], name: str, default: int | None, lo: int, hi:
     return value
 
 
+def choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    """A parameter restricted to a few values (400 otherwise)."""
+    value = params.get(name) or default
+    if value not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
 def _paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
     offset = _int(params, "offset", 0, 0, MAX_OFFSET)
     limit = _int(params, "limit", min(50, max_limit), 1, max_limit)
@@ -100,6 +102,7 @@ def token_list_v3(market: Market, params: Mapping[str, str]) -> Reply:
     sort_type = params.get("sort_type", "desc")
     if sort_type not in ("asc", "desc"):
         raise BadRequest("sort_type must be asc or desc")
+    choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
     offset, limit = _paging(params, 100)
     rows = _filtered(market, params, V3_SORT_KEYS[sort_by], sort_type == "desc")
     page = rows[offset : offset + limit]
@@ -151,6 +154,7 @@ def token_holders(market: Market, params: Mapping[str, str]) -> Reply:
     mint = params.get("address")
     if not mint:
         raise BadRequest("address is required")
+    choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
     offset, limit = _paging(params, 100)
     if mint not in market.by_address:
         return 200, {"success": True, "data": {"items": []}}
@@ -159,85 +163,20 @@ def token_holders(market: Market, params: Mapping[str, str]) -> Reply:
 
 
 def seek_by_time(market: Market, book: TradeBook, params: Mapping[str, str]) -> Reply:
-    """GET /trader/txs/seek_by_time."""
+    """GET /trader/txs/seek_by_time: newest first; the page flag is `has_next` or `hasNext`."""
     wallet = params.get("address")
     if not wallet:
         raise BadRequest("address is required")
-    tx_type = params.get("tx_type", "swap")
-    if tx_type not in ("swap", "all"):
-        raise BadRequest("tx_type must be swap or all")
+    tx_type = choice(params, "tx_type", TX_TYPES, "swap")
+    choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
     offset, limit = _paging(params, 100)
     after = _int(params, "after_time", -1, -1, 1 << 40)
     before = _int(params, "before_time", 1 << 40, 0, 1 << 40)
-    trades = book.window(wallet, after, before)
+    trades = book.window(wallet, after, before) if tx_type in ("swap", "all") else []
     page = trades[offset : offset + limit]
     items = [render_trade(market, wallet, tr) for tr in page]
-    return 200, {"success": True, "data": {"items": items, "hasNext": offset + limit < len(trades)}}
-
-
-def _leg(market: Market, tr: Trade, side: str) -> dict[str, Any]:
-    token_index, raw = (tr.from_token, tr.from_raw) if side == "from" else (tr.to_token, tr.to_raw)
-    token = market.tokens[token_index]
-    ui = raw / 10**token.decimals
-    price: float | None = market.price(token_index, tr.t)
-    nearest: float | None = price
-    null_flag, unpriced_flag = (
-        (FROM_PRICE_NULL, FROM_UNPRICED) if side == "from" else (TO_PRICE_NULL, TO_UNPRICED)
-    )
-    if tr.flags & unpriced_flag:
-        price = nearest = None
-    elif tr.flags & null_flag:
-        price = None
-    sign = -1 if side == "from" else 1
-    amount: int | str = str(raw) if tr.flags & AMOUNT_AS_STRING else raw
-    return {
-        "symbol": token.symbol,
-        "decimals": token.decimals,
-        "address": token.address,
-        "amount": amount,
-        "type_swap": side,
-        "ui_amount": ui,
-        "price": price,
-        "nearest_price": nearest,
-        "change_amount": sign * raw,
-        "ui_change_amount": sign * ui,
-    }
-
-
-def render_trade(market: Market, wallet: str, tr: Trade) -> dict[str, Any]:
-    """One trade in the seek_by_time item shape (malformed on purpose when planted)."""
-    gave, got = _leg(market, tr, "from"), _leg(market, tr, "to")
-    from_is_quote = market.tokens[tr.from_token].kind == "quote"
-    to_is_quote = market.tokens[tr.to_token].kind == "quote"
-    if from_is_quote != to_is_quote:
-        base, quote = (got, gave) if from_is_quote else (gave, got)
-    else:
-        base, quote = (gave, got) if tr.flags & BASE_IS_FROM else (got, gave)
-    price = gave["price"] if gave["price"] is not None else gave["nearest_price"]
-    item: dict[str, Any] = {
-        "quote": quote,
-        "base": base,
-        "base_price": base["price"],
-        "quote_price": quote["price"],
-        "tx_hash": tr.tx_hash,
-        "source": tr.source,
-        "block_unix_time": tr.t,
-        "tx_type": "swap",
-        "address": "",
-        "owner": wallet,
-        "block_number": int((tr.t - 1_600_000_000) * 2.5),
-        "volume_usd": round(gave["ui_amount"] * price, 6) if price is not None else None,
-        "ins_index": tr.ins_index,
-        "inner_ins_index": tr.inner_ins_index,
-    }
-    if tr.flags & MALFORMED:
-        kind = ord(tr.tx_hash[-1]) % 4
-        if kind == 0:
-            item["tx_hash"] = None
-        elif kind == 1:
-            item["base"]["type_swap"] = "sideways"
-        elif kind == 2:
-            item["ins_index"] = "first"
-        else:
-            del item["quote"]
-    return item
+    flag = "hasNext"
+    if market.settings.quirks:
+        pick = rng_for(market.seed, "page-flag", wallet, offset, limit, after, before)
+        flag = "hasNext" if pick.random() < CAMEL_PAGE_FLAG_SHARE else "has_next"
+    return 200, {"success": True, "data": {"items": items, flag: offset + limit < len(trades)}}

@@ -17,21 +17,25 @@ from typing import Any
 
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
-USDT = "Es9vMFrzaCERmJfrF8H2DbszW2ZbzsoT8XZN1ErZtJEw"
+USDT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
+QUOTES = (SOL, USDC, USDT)
 HOUR = 3600
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_CHUNK = 58**10
 
 
 def b58encode(data: bytes) -> str:
     """Base58 (Bitcoin alphabet), as Solana addresses and signatures use."""
     n = int.from_bytes(data, "big")
     out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
+    while n:  # ten digits per big-int division: the small ones are cheap
+        n, chunk = divmod(n, _B58_CHUNK)
+        for _ in range(10):
+            chunk, r = divmod(chunk, 58)
+            out.append(_B58[r])
     pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
+    return "1" * pad + "".join(reversed(out)).lstrip("1")
 
 
 def digest(*parts: object, size: int = 32) -> bytes:
@@ -66,6 +70,8 @@ class SimSettings:
     end_time: int | None = None  # unix seconds of the market's "now"; default: this hour
     birdeye_api_key: str | None = None  # when set, X-API-KEY must match
     helius_api_key: str | None = None  # when set, ?api-key= must match
+    quirks: bool = True  # real-payload quirks (API_CONTRACTS.md); False = the documented shapes
+    denied_paths: tuple[str, ...] = ()  # BirdEye paths outside the key's plan: answered 403
 
     def resolved_end_time(self) -> int:
         """The market's "now": `end_time`, or the current time floored to the hour."""
@@ -112,7 +118,9 @@ class Market:
         self.seed = settings.seed
         self.end_time = settings.resolved_end_time()
         self.hours = max(48, settings.history_days * 24)
-        self.start_time = self.end_time - self.hours * HOUR
+        # Hours on the epoch grid, so a price series of any interval (1m ... 1D) sees one
+        # price per hour, exactly the one trades and truth use.
+        self.start_time = self.end_time // HOUR * HOUR - self.hours * HOUR
         self.tokens: list[SimToken] = []
         self._build_tokens()
         self.by_address = {t.address: t for t in self.tokens}
@@ -219,7 +227,17 @@ class Market:
         return self.tokens[token_index].price_at_hour(self.hour_of(unix_time))
 
     def hour_of(self, unix_time: int) -> int:
+        """Hour of the history a time falls in (may lie outside it: prices clamp)."""
         return (unix_time - self.start_time) // HOUR
+
+    def price_of(self, mint: str, unix_time: int) -> float | None:
+        """USD price of a mint at a time (None for a mint the market does not know)."""
+        token = self.by_address.get(mint)
+        return None if token is None else token.price_at_hour(self.hour_of(unix_time))
+
+    def current_time(self, token: SimToken) -> int:
+        """When the token last traded: its current price's update time."""
+        return int(token.metrics.get("last_trade_unix_time", self.end_time))
 
     # --- wallets ----------------------------------------------------------
 

@@ -13,8 +13,9 @@ Python API (what the demo and tests use)::
     sim.stop()            # or use it as a context manager: `with run_in_thread(...) as sim:`
 
 Routes: GET /defi/v3/token/list, /defi/tokenlist, /defi/v3/token/holder,
-/trader/txs/seek_by_time (rate limited, faulty at `fault_rate`, X-API-KEY checked
-only when `birdeye_api_key` is set); GET/POST /v0/webhooks and GET/PUT/DELETE
+/trader/txs/seek_by_time (rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
+`fault_rate`; X-API-KEY checked only when `birdeye_api_key` is set; paths in
+`denied_paths` answer 403, as endpoints outside a key's plan do); GET/POST /v0/webhooks and GET/PUT/DELETE
 /v0/webhooks/{id} (`?api-key=` required, checked when `helius_api_key` is set);
 GET /sim/truth, /sim/stats, /health.
 """
@@ -54,6 +55,10 @@ class RateLimiter:
         self.tokens = self.capacity
         self.updated = time.monotonic()
 
+    def reset_in(self) -> float:
+        """Seconds until the next request would be allowed."""
+        return 0.0 if self.rate <= 0 else max(0.0, (1 - self.tokens) / self.rate)
+
     def allow(self) -> bool:
         if self.rate <= 0:
             return True
@@ -92,8 +97,10 @@ def create_app(state: SimState) -> Starlette:
     limiter = RateLimiter(settings.rate_limit)
     faults = random.Random(settings.seed * 7919 + 1)
 
+    denied = frozenset(settings.denied_paths)
+
     def birdeye(
-        handler: Callable[[dict[str, str]], tuple[int, Any]],
+        handler: Callable[[dict[str, Any]], tuple[int, Any]],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             stats = state.stats
@@ -109,7 +116,14 @@ def create_app(state: SimState) -> Starlette:
                 return JSONResponse({"success": False, "message": "outage"}, 503)
             if not limiter.allow():
                 stats["status 429"] += 1
-                return JSONResponse({"success": False, "message": "Too many requests"}, 429)
+                reset = int(time.time() + limiter.reset_in()) + 1
+                headers = {"Retry-After": "1", "X-RateLimit-Reset": str(reset)}
+                body = {"success": False, "message": "Too many requests"}
+                return JSONResponse(body, 429, headers=headers)
+            if request.url.path in denied:
+                stats["status 403"] += 1
+                message = f"Your API key's plan does not include {request.url.path}"
+                return JSONResponse({"success": False, "message": message}, 403)
             if settings.fault_rate > 0 and faults.random() < settings.fault_rate:
                 kind = faults.choice(("500", "503", "slow", "malformed"))
                 stats[f"fault {kind}"] += 1
@@ -119,8 +133,19 @@ def create_app(state: SimState) -> Starlette:
                     return Response(MALFORMED_BODY, 200, media_type="application/json")
                 else:
                     return JSONResponse({"success": False, "message": "Internal error"}, int(kind))
+            params: dict[str, Any] = dict(request.query_params)
+            if request.method == "POST":
+                try:
+                    posted = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    posted = None
+                if not isinstance(posted, dict):
+                    return JSONResponse(
+                        {"success": False, "message": "body is not a JSON object"}, 400
+                    )
+                params.update(posted)
             try:
-                status, body = handler(dict(request.query_params))
+                status, body = handler(params)
             except birdeye_api.BadRequest as exc:
                 status, body = birdeye_api.error(400, str(exc))
             stats[f"status {status}"] += 1

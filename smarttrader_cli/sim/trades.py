@@ -3,6 +3,12 @@
 A wallet's history depends only on the market seed and the wallet, so the server
 can answer any page of any wallet without keeping every trade in memory: a small
 LRU cache holds the histories being paged through.
+
+How each swap is reported follows real pages (API_CONTRACTS.md §1-7) unless the
+settings turn quirks off: source names from the real list, `inner_ins_index` null on
+top-level swaps (about 48 % of items), openbook_v2 swaps split into 2-4 fills of one tx
+with no `ins_index`, string amounts on meteora_dlmm, meteora_damm_v2 and pump_dot_fun,
+prices null on 1 % of legs; planted malformed items at `malformed_rate` either way.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from typing import NamedTuple
 
 from smarttrader_cli.sim.market import HOUR, Market, SimWallet, b58encode, digest, rng_for
 
-# Trade flags: documented response variants, and planted malformed records.
-AMOUNT_AS_STRING = 1
+# Trade flags: response variants, and planted malformed records.
+AMOUNT_AS_STRING = 1  # raw amounts as strings (meteora_dlmm, meteora_damm_v2, pump_dot_fun)
 FROM_PRICE_NULL = 2  # price null, nearest_price set
 TO_PRICE_NULL = 4
 FROM_UNPRICED = 8  # price and nearest_price both null
@@ -22,34 +28,119 @@ TO_UNPRICED = 16
 MALFORMED = 32
 BASE_IS_FROM = 64
 
-SOURCES = ("raydium", "orca", "jupiter", "meteora", "lifinity")
+# Source names as BirdEye sends them, weighted roughly as a busy wallet sees them.
+# stake_pool is left out: the market has no staked-SOL token.
+SOURCE_WEIGHTS = {
+    "raydium": 16,
+    "whirlpool": 12,
+    "raydium_clamm": 10,
+    "meteora_dlmm": 10,
+    "pump_amm": 5,
+    "jupiterz": 5,
+    "raydium_cp": 5,
+    "lifinity": 4,
+    "meteora_damm_v2": 4,
+    "raydium_launchlab": 3,
+    "meteora": 3,
+    "solfi": 3,
+    "openbook_v2": 2,
+    "orca": 2,
+    "phoenix": 2,
+    "stabble": 1,
+    "1intro": 1,
+    "cropper_dlmm": 1,
+    "guacamole": 1,
+    "fluxbeam": 1,
+    "bonkswap": 1,
+    "zerofi": 1,
+}
+SOURCES = tuple(SOURCE_WEIGHTS)
+_WEIGHTS = tuple(SOURCE_WEIGHTS.values())
+PUMP_SOURCES = ("pump_amm", "pump_dot_fun")  # where pump tokens trade
+TIDY_SOURCES = ("raydium", "orca", "jupiter", "meteora", "lifinity")  # quirks off
+# Sources whose swaps are mostly top-level instructions: `inner_ins_index` null.
+TOP_LEVEL_SOURCES = frozenset(
+    (
+        "raydium",
+        "whirlpool",
+        "pump_amm",
+        "raydium_clamm",
+        "jupiterz",
+        "raydium_launchlab",
+        "lifinity",
+    )
+)
+TOP_LEVEL_SHARE = 0.74  # of those sources' swaps; with openbook_v2, about 48 % of items
+STRING_AMOUNT_SOURCES = frozenset(("meteora_dlmm", "meteora_damm_v2", "pump_dot_fun"))
+OPENBOOK = "openbook_v2"  # fills: no ins_index, null inner_ins_index, 2-4 per tx, float amounts
+PRICE_NULL_RATE = 0.01  # per leg: price null, nearest_price set
+UNPRICED_RATE = 0.005  # per retail or bot swap: one leg with no price at all
 
 
 class Trade(NamedTuple):
-    """One swap: what the wallet gave up (from) and what it received (to)."""
+    """One swap: what the wallet gave up (from) and what it received (to).
+
+    `ins_index` is None on openbook_v2 fills (BirdEye sends no key), `inner_ins_index`
+    None on top-level swaps; `fill` tells the fills of one openbook tx apart (it is not
+    served: consumers must key such items on what they hold).
+    """
 
     t: int
     tx_hash: str
-    ins_index: int
-    inner_ins_index: int
+    ins_index: int | None
+    inner_ins_index: int | None
     from_token: int
     from_raw: int
     to_token: int
     to_raw: int
     source: str
     flags: int
+    fill: int = 0
+
+
+def order_key(tr: Trade) -> tuple[int, str, int, int, int]:
+    """Newest first, then by position inside the transaction."""
+    ins = -1 if tr.ins_index is None else tr.ins_index
+    inner = -1 if tr.inner_ins_index is None else tr.inner_ins_index
+    return (-tr.t, tr.tx_hash, ins, inner, tr.fill)
+
+
+class _TxSlots:
+    """Instruction positions already used in one transaction, so every swap keys apart."""
+
+    def __init__(self, router_ins: int) -> None:
+        self.router_ins = router_ins  # the aggregator instruction inner swaps hang under
+        self.next_inner = 0
+        self.top = {router_ins}
+        self.fills = 0
+
+    def top_level(self) -> int:
+        ins = max(self.top) + 1
+        self.top.add(ins)
+        return ins
+
+    def inner(self) -> int:
+        self.next_inner += 1
+        return self.next_inner - 1
 
 
 class _Generator:
-    """Builds one wallet's history from round trips chosen by its role."""
+    """Builds one wallet's history from round trips chosen by its role.
+
+    `rng` drives what the wallet trades (the economics); `q` drives how BirdEye reports
+    it (sources, positions, fills, variants), so turning quirks off keeps the same trades.
+    """
 
     def __init__(self, market: Market, wallet: SimWallet) -> None:
         self.m = market
         self.w = wallet
+        self.quirks = market.settings.quirks
         self.rng = rng_for(market.seed, "trades", wallet.address)
+        self.q = rng_for(market.seed, "trade-quirks", wallet.address)
         self.trades: list[Trade] = []
+        self.swaps = 0  # economic swaps (an openbook swap of three fills counts once)
         self.counter = 0
-        self.last_ins = 0
+        self.slots = _TxSlots(0)
 
     def tx_hash(self) -> str:
         self.counter += 1
@@ -69,38 +160,77 @@ class _Generator:
         to_token: int,
         to_ui: float,
         tx: str | None = None,
-        inner: int = 0,
     ) -> str:
-        rng = self.rng
-        flags = 0
-        if rng.random() < 0.1:
-            flags |= AMOUNT_AS_STRING
-        if rng.random() < 0.04:
-            flags |= FROM_PRICE_NULL
-        if rng.random() < 0.04:
-            flags |= TO_PRICE_NULL
-        if self.w.kind in ("retail", "bot") and rng.random() < 0.005:
-            flags |= rng.choice((FROM_UNPRICED, TO_UNPRICED))
-        if rng.random() < 0.5:
-            flags |= BASE_IS_FROM
-        if tx is None:
-            tx, self.last_ins = self.tx_hash(), rng.randint(0, 4)
+        """Record one swap (a new tx unless `tx` is given); returns its tx hash."""
         tokens = self.m.tokens
+        from_raw = max(1, round(from_ui * 10 ** tokens[from_token].decimals))
+        to_raw = max(1, round(to_ui * 10 ** tokens[to_token].decimals))
+        if tx is None:
+            tx = self.tx_hash()
+            self.slots = _TxSlots(self.q.randint(0, 4))
+        self.swaps += 1
+        source = self.pick_source(from_token, to_token)
+        flags = self.pick_flags(source)
+        slots, q = self.slots, self.q
+        if not self.quirks:
+            ins, inner = slots.router_ins, slots.inner()
+        elif source == OPENBOOK:
+            for f_raw, t_raw in self.fills(from_raw, to_raw):
+                fill = slots.fills
+                slots.fills += 1
+                self.trades.append(
+                    Trade(
+                        t, tx, None, None, from_token, f_raw, to_token, t_raw, source, flags, fill
+                    )
+                )
+            return tx
+        elif source in TOP_LEVEL_SOURCES and q.random() < TOP_LEVEL_SHARE:
+            ins, inner = slots.top_level(), None
+        else:
+            ins, inner = slots.router_ins, slots.inner()
         self.trades.append(
-            Trade(
-                t,
-                tx,
-                self.last_ins,
-                inner,
-                from_token,
-                max(1, round(from_ui * 10 ** tokens[from_token].decimals)),
-                to_token,
-                max(1, round(to_ui * 10 ** tokens[to_token].decimals)),
-                "pump_amm" if tokens[to_token].kind == "pump" else rng.choice(SOURCES),
-                flags,
-            )
+            Trade(t, tx, ins, inner, from_token, from_raw, to_token, to_raw, source, flags)
         )
         return tx
+
+    def pick_source(self, from_token: int, to_token: int) -> str:
+        tokens, q = self.m.tokens, self.q
+        pump = tokens[from_token].kind == "pump" or tokens[to_token].kind == "pump"
+        if not self.quirks:
+            return "pump_amm" if pump else q.choice(TIDY_SOURCES)
+        if pump:
+            return PUMP_SOURCES[0] if q.random() < 0.6 else PUMP_SOURCES[1]
+        return q.choices(SOURCES, _WEIGHTS)[0]
+
+    def pick_flags(self, source: str) -> int:
+        q = self.q
+        flags = BASE_IS_FROM if q.random() < 0.5 else 0
+        if not self.quirks:
+            return flags
+        if source in STRING_AMOUNT_SOURCES:
+            flags |= AMOUNT_AS_STRING
+        if q.random() < PRICE_NULL_RATE:
+            flags |= FROM_PRICE_NULL
+        if q.random() < PRICE_NULL_RATE:
+            flags |= TO_PRICE_NULL
+        if self.w.kind in ("retail", "bot") and q.random() < UNPRICED_RATE:
+            flags |= q.choice((FROM_UNPRICED, TO_UNPRICED))
+        return flags
+
+    def fills(self, from_raw: int, to_raw: int) -> list[tuple[int, int]]:
+        """Split one swap into 2-4 order-book fills, amounts all different on both legs."""
+        q = self.q
+        for _ in range(8):
+            n = q.randint(2, 4)
+            weights = [q.uniform(0.2, 1.0) for _ in range(n)]
+            total = sum(weights)
+            parts = []
+            for raw in (from_raw, to_raw):
+                cut = [int(raw * w / total) for w in weights[:-1]]
+                parts.append([*cut, raw - sum(cut)])
+            if all(min(p) >= 1 and len(set(p)) == n for p in parts):
+                return list(zip(parts[0], parts[1], strict=True))
+        return [(from_raw, to_raw)]
 
     def pick_quote(self) -> int:
         r = self.rng.random()
@@ -171,7 +301,7 @@ class _Generator:
             qp = self.price(quote, h1)
             tx = self.swap(t1, quote, size * split / qp, token, qty * split)
             if rng.random() < 0.5:
-                self.swap(t1, quote, size * (1 - split) / qp, token, qty * (1 - split), tx, 1)
+                self.swap(t1, quote, size * (1 - split) / qp, token, qty * (1 - split), tx)
             else:
                 t1b = min(hour_end, t1 + rng.randint(5, 600))
                 self.swap(t1b, quote, size * (1 - split) / qp, token, qty * (1 - split))
@@ -210,11 +340,11 @@ class _Generator:
         if self.w.kind != "bot" and self.rng.random() < 0.3:
             self.airdrop_sell()
         attempts = 0
-        while len(self.trades) < target and attempts < target * 4:
+        while self.swaps < target and attempts < target * 4:
             attempts += 1
             self.round_trip()
         self.plant_malformed()
-        self.trades.sort(key=lambda tr: (-tr.t, tr.tx_hash, tr.ins_index, tr.inner_ins_index))
+        self.trades.sort(key=order_key)
         return self.trades
 
     def plant_malformed(self) -> None:

@@ -1,17 +1,51 @@
-"""The simulated market: deterministic, realistic, and its planted wallets hold their promise."""
+"""The simulated market: deterministic, realistic, and its planted wallets hold their promise.
+
+BirdEye items carry the quirks of real pages at their intended rates.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from smarttrader_cli.sim.birdeye_api import render_trade
-from smarttrader_cli.sim.market import Market, SimSettings
-from smarttrader_cli.sim.trades import MALFORMED, TradeBook
+from smarttrader_cli.sim.market import SOL, USDC, USDT, Market, SimSettings
+from smarttrader_cli.sim.trades import MALFORMED, TIDY_SOURCES, TradeBook, order_key
 
 SETTINGS = SimSettings(seed=11, wallets=40, tokens=10, trades=6000, end_time=1_750_000_000)
 LOOKBACK = 30 * 86400
+# API_CONTRACTS.md item 7: every source name seen on real pages.
+REAL_SOURCES = {
+    "raydium",
+    "whirlpool",
+    "pump_amm",
+    "raydium_clamm",
+    "meteora_dlmm",
+    "openbook_v2",
+    "lifinity",
+    "stake_pool",
+    "raydium_cp",
+    "meteora_damm_v2",
+    "meteora",
+    "solfi",
+    "stabble",
+    "pump_dot_fun",
+    "orca",
+    "phoenix",
+    "jupiterz",
+    "raydium_launchlab",
+    "1intro",
+    "cropper_dlmm",
+    "guacamole",
+    "fluxbeam",
+    "bonkswap",
+    "zerofi",
+}
+TOP_LEVEL = {"raydium", "whirlpool", "pump_amm", "raydium_clamm", "jupiterz"}
+TOP_LEVEL |= {"raydium_launchlab", "lifinity"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +64,7 @@ def fifo_pnl(market: Market, trades, since: int) -> dict[str, float]:
     lots: dict[int, deque[list[float]]] = defaultdict(deque)
     realized = cost = 0.0
     wins = sells = 0
-    for tr in sorted(trades, key=lambda x: (x.t, x.tx_hash, x.ins_index, x.inner_ins_index)):
+    for tr in sorted(trades, key=order_key, reverse=True):
         if tr.t <= since or tr.flags & MALFORMED:
             continue
         if tr.from_token not in quote:
@@ -70,6 +104,8 @@ def test_same_seed_same_market() -> None:
     assert a.truth() == b.truth()
     wallet = a.wallets_of("bot")[0]
     assert TradeBook(a).history(wallet) == TradeBook(b).history(wallet)
+    items_a = [render_trade(a, wallet, tr) for tr in TradeBook(a).history(wallet)]
+    assert items_a == [render_trade(b, wallet, tr) for tr in TradeBook(b).history(wallet)]
     other = Market(SimSettings(seed=12, wallets=40, tokens=10, trades=6000, end_time=1_750_000_000))
     assert other.truth()["smart_wallets"] != a.truth()["smart_wallets"]
 
@@ -98,10 +134,11 @@ def test_realistic_shapes(market: Market, book: TradeBook) -> None:
     assert len(book.history(bot)) > 5 * len(book.history(market.wallets_of("smart")[0]))
     # swaps between two non-quote tokens exist
     assert any(tr.from_token not in quote and tr.to_token not in quote for tr in all_trades)
-    # multi-swap transactions exist and keys are unique
-    keys = [(tr.tx_hash, tr.ins_index, tr.inner_ins_index) for tr in all_trades]
+    # multi-swap transactions exist and every swap has its own place in its tx
+    keys = [(tr.tx_hash, tr.ins_index, tr.inner_ins_index, tr.fill) for tr in all_trades]
     assert len(keys) == len(set(keys))
-    assert any(tr.inner_ins_index == 1 for tr in all_trades)
+    per_tx = Counter(tr.tx_hash for tr in all_trades if tr.source != "openbook_v2")
+    assert any(n > 1 for n in per_tx.values())
     # history starts before a 30-day lookback, and ends before "now"
     assert min(tr.t for tr in all_trades) < market.end_time - LOOKBACK
     assert max(tr.t for tr in all_trades) < market.end_time
@@ -121,8 +158,120 @@ def test_rendered_trade_direction_and_variants(market: Market, book: TradeBook) 
         if legs != {"from", "to"}:
             continue
         gave = item["base"] if item["base"]["type_swap"] == "from" else item["quote"]
-        assert gave["change_amount"] < 0 and gave["ui_change_amount"] < 0
+        assert float(gave["change_amount"]) < 0 and gave["ui_change_amount"] < 0
     assert any(isinstance(i["base"]["amount"], str) for i in good)
+
+
+def _items(market: Market, book: TradeBook) -> list[dict[str, Any]]:
+    return [
+        render_trade(market, w.address, tr)
+        for w in market.wallets
+        for tr in book.history(w.address)
+    ]
+
+
+def _well_formed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in items
+        if isinstance(i.get("tx_hash"), str)
+        and "quote" in i
+        and i["base"]["type_swap"] in ("from", "to")
+        and not isinstance(i.get("ins_index"), str)
+    ]
+
+
+def test_quirks_appear_at_their_rates(market: Market, book: TradeBook) -> None:
+    items = _items(market, book)
+    good = _well_formed(items)
+    n = len(items)
+    assert n > 5000
+    # inner_ins_index null on about half the items, on top-level sources and openbook only
+    nulls = [i for i in items if i["inner_ins_index"] is None]
+    assert 0.42 < len(nulls) / n < 0.54
+    assert {i["source"] for i in nulls} <= TOP_LEVEL | {"openbook_v2"}
+    # sources are real names, most of them show up
+    sources = Counter(i["source"] for i in items)
+    assert set(sources) <= REAL_SOURCES and len(sources) >= 20
+    # openbook_v2: no ins_index key, 2-4 fills per tx with different amounts, float amounts
+    book_items = [i for i in good if i["source"] == "openbook_v2"]
+    assert 0.02 < len(book_items) / n < 0.1
+    assert all("ins_index" not in i and i["inner_ins_index"] is None for i in book_items)
+    assert all(i["owner"] not in (i["signers"] or []) for i in book_items)
+    fills: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for i in book_items:
+        fills[i["tx_hash"]].append(i)
+    sizes = Counter(len(f) for f in fills.values())
+    # two swaps of one tx can both go through the book: up to 8 fills then
+    assert sum(sizes[k] for k in (2, 3, 4)) >= 0.9 * len(fills) and max(sizes) <= 8
+    for group in fills.values():
+        for side in ("base", "quote"):
+            amounts = [round(i[side]["amount"]) for i in group]
+            assert len(set(amounts)) == len(amounts)
+    legs = [i[side] for i in book_items for side in ("base", "quote")]
+    floats = [leg["amount"] for leg in legs if isinstance(leg["amount"], float)]
+    off = [a for a in floats if a != int(a)]
+    assert 0.3 < len(off) / len(legs) < 0.7
+    assert all(abs(a - round(a)) < 1e-3 for a in off)
+    # raw amounts as strings exactly on meteora_dlmm, meteora_damm_v2 and pump_dot_fun
+    stringy = {"meteora_dlmm", "meteora_damm_v2", "pump_dot_fun"}
+    for i in good:
+        for side in ("base", "quote"):
+            leg = i[side]
+            assert isinstance(leg["amount"], str) == (i["source"] in stringy)
+            if i["source"] == "meteora_dlmm":
+                assert isinstance(leg["change_amount"], int)
+    assert {i["source"] for i in good if isinstance(i["base"]["amount"], str)} == stringy
+    # extra fields of real items
+    for i in good:
+        assert i["address"] and i["interacted_program_id"] and "volume" in i and "signers" in i
+        for side in ("base", "quote"):
+            leg = i[side]
+            assert leg["type"] in ("transfer", "transferChecked", "log")
+            assert leg["is_scaled_ui_token"] is False and leg["multiplier"] is None
+    with_fee = sum("fee_info" in i[side] for i in good for side in ("base", "quote"))
+    assert 0.01 < with_fee / (2 * len(good)) < 0.06
+    null_signers = sum(i["signers"] is None for i in good) / len(good)
+    assert 0.15 < null_signers < 0.35
+    # planted malformed items and null prices stay rare
+    malformed = n - len(good)
+    assert 0 < malformed < 0.02 * n
+    null_price = sum(i[side]["price"] is None for i in good for side in ("base", "quote"))
+    assert 0 < null_price < 0.04 * 2 * len(good)
+
+
+def test_tidy_mode_serves_documented_shapes_of_the_same_trades(market: Market) -> None:
+    tidy = Market(replace(SETTINGS, quirks=False))
+    tidy_book, book = TradeBook(tidy, cache_size=64), TradeBook(market, cache_size=64)
+    for w in tidy.wallets[:10]:
+        trades = tidy_book.history(w.address)
+        for tr in trades:
+            item = render_trade(tidy, w.address, tr)
+            if tr.flags & MALFORMED:
+                continue
+            assert tr.source in TIDY_SOURCES or tr.source == "pump_amm"
+            assert isinstance(item["ins_index"], int) and isinstance(item["inner_ins_index"], int)
+            assert isinstance(item["base"]["amount"], int) and "type" not in item["base"]
+            assert item["base"]["price"] is not None and item["quote"]["price"] is not None
+
+        def amounts(history):
+            out: Counter[tuple[str, int, int]] = Counter()
+            for tr in history:
+                if not tr.flags & MALFORMED:
+                    out[(tr.tx_hash, tr.from_token, tr.to_token)] += tr.from_raw
+            return out
+
+        # the quirks change how trades are reported, never which trades were made
+        assert amounts(trades) == amounts(book.history(w.address))
+
+
+def test_well_known_mints() -> None:
+    assert SOL == "So11111111111111111111111111111111111111112"
+    assert USDC == "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    assert USDT == "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
+    market = Market(SETTINGS)
+    assert [t.address for t in market.tokens[:3]] == [SOL, USDC, USDT]
+    assert all(market.price_of(m, market.end_time - 10) == 1.0 for m in (USDC, USDT))
 
 
 def test_holders_include_the_planted_wallets(market: Market) -> None:

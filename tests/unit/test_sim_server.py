@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import Counter
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 import httpx
 import pytest
 
-from smarttrader_cli.sim.market import SimSettings
+from smarttrader_cli.sim.market import Market, SimSettings
 from smarttrader_cli.sim.server import run_in_thread
 from smarttrader_cli.sim.webhooks import emit_webhooks, enhanced_swaps
 
@@ -45,6 +49,12 @@ def test_token_list_filters_sorts_and_pages(sim) -> None:
         assert v1["total"] == 8 and set(v1["tokens"][0]) >= {"mc", "v24hUSD", "lastTradeUnixTime"}
 
 
+def more(data: dict[str, Any]) -> bool:
+    """The page flag, under either of its names (`has_next` real, `hasNext` documented)."""
+    assert ("has_next" in data) != ("hasNext" in data)
+    return bool(data.get("has_next", data.get("hasNext")))
+
+
 def test_trade_history_windows_and_pages(sim) -> None:
     wallet = sim.market.wallets_of("bot")[0]
     with httpx.Client(base_url=sim.base_url) as c:
@@ -55,7 +65,7 @@ def test_trade_history_windows_and_pages(sim) -> None:
 
         first = page(limit=100)
         times = [i["block_unix_time"] for i in first["items"]]
-        assert times == sorted(times, reverse=True) and first["hasNext"]
+        assert times == sorted(times, reverse=True) and more(first)
         before = times[10]
         windowed = page(limit=100, before_time=before)["items"]
         assert all(i["block_unix_time"] < before for i in windowed)
@@ -63,6 +73,32 @@ def test_trade_history_windows_and_pages(sim) -> None:
         newer = page(limit=100, after_time=after)["items"]
         assert all(i["block_unix_time"] > after for i in newer)
         assert page(address="unknownwallet", limit=10)["items"] == []
+        # the page flag is `has_next` on most pages, `hasNext` on some, stable per request
+        flags = Counter()
+        pages = [page(limit=20, offset=k * 20) for k in range(60)]
+        for data in pages:
+            flags["has_next" if "has_next" in data else "hasNext"] += 1
+        assert flags["has_next"] > 40 and flags["hasNext"] > 2
+        assert page(limit=20, offset=40) == pages[2]
+        assert not more(page(limit=100, offset=9900 - 100)) or len(pages[-1]["items"]) == 20
+
+
+def test_request_params_are_checked(sim) -> None:
+    wallet = sim.market.wallets_of("smart")[0]
+    with httpx.Client(base_url=sim.base_url) as c:
+        url = "/trader/txs/seek_by_time"
+        for mode in ("raw", "scaled"):
+            r = c.get(url, params={"address": wallet, "ui_amount_mode": mode, "limit": 5})
+            assert r.status_code == 200 and len(r.json()["data"]["items"]) == 5
+        bad = c.get(url, params={"address": wallet, "ui_amount_mode": "both"})
+        assert bad.status_code == 400 and bad.json()["success"] is False
+        assert (
+            c.get(url, params={"address": wallet, "tx_type": "add"}).json()["data"]["items"] == []
+        )
+        assert c.get(url, params={"address": wallet, "tx_type": "mint"}).status_code == 400
+        holders = "/defi/v3/token/holder"
+        token = sim.market.listed_tokens[0].address
+        assert c.get(holders, params={"address": token, "ui_amount_mode": "x"}).status_code == 400
 
 
 def test_rate_limit_and_faults() -> None:
@@ -70,8 +106,12 @@ def test_rate_limit_and_faults() -> None:
         seed=3, wallets=10, tokens=4, trades=200, rate_limit=5, end_time=1_750_000_000
     )
     with run_in_thread(settings) as sim, httpx.Client(base_url=sim.base_url) as c:
-        codes = [c.get("/defi/v3/token/list").status_code for _ in range(20)]
+        replies = [c.get("/defi/v3/token/list") for _ in range(20)]
+        codes = [r.status_code for r in replies]
         assert codes.count(429) >= 10 and codes.count(200) >= 5
+        limited = next(r for r in replies if r.status_code == 429)
+        assert limited.headers["Retry-After"] == "1"
+        assert int(time.time()) - 5 <= int(limited.headers["X-RateLimit-Reset"]) <= time.time() + 5
     faulty = SimSettings(
         seed=3,
         wallets=10,
@@ -92,6 +132,15 @@ def test_rate_limit_and_faults() -> None:
                 outcomes.add("malformed")
         assert {200, 500, 503, "malformed"} <= outcomes
         assert any(k.startswith("fault slow") for k in sim.stats())
+
+
+def test_paths_outside_the_plan_answer_403() -> None:
+    settings = replace(SETTINGS, denied_paths=("/trader/txs/seek_by_time",))
+    wallet = Market(settings).wallets_of("smart")[0]
+    with run_in_thread(settings) as sim, httpx.Client(base_url=sim.base_url) as c:
+        denied = c.get("/trader/txs/seek_by_time", params={"address": wallet})
+        assert denied.status_code == 403 and denied.json()["success"] is False
+        assert c.get("/defi/v3/token/list").status_code == 200
 
 
 def test_api_key_is_checked_when_configured() -> None:
