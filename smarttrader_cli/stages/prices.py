@@ -6,6 +6,11 @@ lake: this stage fetches it from BirdEye's `/defi/history_price`, continuing fro
 newest point the table holds (the first run goes back `prices.lookback_hours`), and
 adds the current price from `/defi/multi_price`. Stablecoins need no lookup.
 
+Tokens traded in webhook events that BirdEye's token list does not cover (new pump
+tokens, exactly what smart money finds first) get their current price too: the mints
+in the balance changes of events ingested since the last run, one `/defi/multi_price`
+call per 50, so a token-to-token swap of a new token still has a known price.
+
 `PriceBook` is the reader: the price of an asset at a time, from the nearest point
 no further than `prices.max_staleness_seconds` away.
 """
@@ -16,8 +21,8 @@ import asyncio
 import bisect
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.lake.tables import TOKEN_PRICES
@@ -60,6 +65,44 @@ def newest_points(lake: Lake) -> dict[str, int]:
     )
 
 
+def traded_mints(lake: Lake, since: datetime, exclude: set[str]) -> list[str]:
+    """Mints whose balances moved in webhook events ingested after `since`."""
+    import orjson
+    import pyarrow.dataset as ds
+
+    from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+
+    if not lake.exists(WEBHOOK_EVENTS):
+        return []
+    import pyarrow as pa
+
+    dataset = lake.table(WEBHOOK_EVENTS).to_pyarrow_dataset()
+    flt = ds.field("ingested_at") > pa.scalar(since, pa.timestamp("us", tz="UTC"))
+    mints: set[str] = set()
+    for batch in dataset.to_batches(columns=["payload"], filter=flt):
+        for payload in batch.column(0).to_pylist():
+            try:
+                event = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            for account in event.get("accountData") or [] if isinstance(event, dict) else []:
+                for change in (account or {}).get("tokenBalanceChanges") or []:
+                    mint = change.get("mint") if isinstance(change, dict) else None
+                    if isinstance(mint, str) and mint and canonical_asset(mint) not in exclude:
+                        mints.add(mint)
+    return sorted(mints)
+
+
+def last_fetch(lake: Lake) -> datetime | None:
+    """When the table last got a point (the previous run's fetch time)."""
+    import pyarrow.compute as pc
+
+    if not lake.exists(TOKEN_PRICES):
+        return None
+    fetched = lake.read(TOKEN_PRICES, columns=["fetched_at"]).column(0)
+    return pc.max(fetched).as_py() if len(fetched) else None
+
+
 def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
     import pyarrow as pa
 
@@ -81,7 +124,7 @@ def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
 
 
 def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
-    """Price history and current price of `prices.assets` → bronze.token_prices."""
+    """Price history of `prices.assets`, current prices of traded tokens → bronze.token_prices."""
     import pyarrow as pa
 
     from smarttrader_cli.ops.runs import stage_run
@@ -93,6 +136,13 @@ def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
     with stage_run(app, "bronze.prices", {"assets": assets, "interval": cfg.interval}) as run:
         until = int(time.time()) if now is None else now
         newest = newest_points(app.lake)
+        previous = last_fetch(app.lake)
+        since = previous - timedelta(minutes=1) if previous else datetime.fromtimestamp(
+            until - cfg.lookback_hours * 3600, UTC
+        )  # fmt: skip
+        excluded = set(assets) | set(cfg.stablecoins)
+        excluded |= {canonical_asset(a) for a in app.config.pnl.quote_assets}
+        tokens = traded_mints(app.lake, since, excluded)
 
         async def fetch() -> tuple[list[pa.Table], list[Reject]]:
             tables: list[pa.Table] = []
@@ -105,10 +155,12 @@ def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
                         run.rows_in += series.items
                         rejects.extend(series.rejects)
                         tables.append(_rows(series.records, PRICE_HISTORY, run.run_id))
-                current = await client.current_prices(assets)
+                current = await client.current_prices(assets + tokens)
                 run.rows_in += current.items
                 rejects.extend(current.rejects)
-                tables.append(_rows(current.records, MULTI_PRICE, run.run_id))
+                # A current price holds from its last update until now: both ends are points.
+                held = [replace(r, unix_time=until) for r in current.records if r.unix_time < until]
+                tables.append(_rows(current.records + held, MULTI_PRICE, run.run_id))
             return tables, rejects
 
         tables, rejects = asyncio.run(fetch())
@@ -124,7 +176,7 @@ def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
             run.rows_in,
             run.rows_out,
             new_rejects,
-            {"assets": len(assets), "points": rows.num_rows},
+            {"assets": len(assets), "traded_tokens": len(tokens), "points": rows.num_rows},
         )
 
 
