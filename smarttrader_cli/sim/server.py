@@ -13,7 +13,8 @@ Python API (what the demo and tests use)::
     sim.stop()            # or use it as a context manager: `with run_in_thread(...) as sim:`
 
 Routes: GET /defi/v3/token/list, /defi/tokenlist, /defi/v3/token/holder,
-/trader/txs/seek_by_time (rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
+/trader/txs/seek_by_time, /defi/price, /defi/history_price, GET/POST /defi/multi_price
+(rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
 `fault_rate`; X-API-KEY checked only when `birdeye_api_key` is set; paths in
 `denied_paths` answer 403, as endpoints outside a key's plan do); GET/POST /v0/webhooks and GET/PUT/DELETE
 /v0/webhooks/{id} (`?api-key=` required, checked when `helius_api_key` is set);
@@ -33,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.sim import birdeye_api
+from smarttrader_cli.sim import birdeye_api, price_api
 from smarttrader_cli.sim.helius_api import WebhookStore
 from smarttrader_cli.sim.market import Market, SimSettings
 from smarttrader_cli.sim.trades import TradeBook
@@ -207,6 +208,13 @@ def create_app(state: SimState) -> Starlette:
             "/trader/txs/seek_by_time",
             birdeye(lambda p: birdeye_api.seek_by_time(market, book, p)),
         ),
+        Route("/defi/price", birdeye(lambda p: price_api.price(market, p))),
+        Route(
+            "/defi/multi_price",
+            birdeye(lambda p: price_api.multi_price(market, p)),
+            methods=["GET", "POST"],
+        ),
+        Route("/defi/history_price", birdeye(lambda p: price_api.history_price(market, p))),
         Route("/v0/webhooks", webhooks_root, methods=["GET", "POST"]),
         Route("/v0/webhooks/{webhook_id}", webhook_item, methods=["GET", "PUT", "DELETE"]),
         Route("/sim/truth", truth),

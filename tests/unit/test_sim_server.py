@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smarttrader_cli.sim.market import Market, SimSettings
+from smarttrader_cli.sim.market import SOL, USDC, USDT, Market, SimSettings
 from smarttrader_cli.sim.server import run_in_thread
 from smarttrader_cli.sim.webhooks import emit_webhooks, enhanced_swaps
 
@@ -176,6 +176,63 @@ def test_helius_webhook_management(sim) -> None:
         assert c.get(f"/v0/webhooks/{hook_id}").status_code == 404
     truth = httpx.get(f"{sim.base_url}/sim/truth").json()
     assert truth["smart_wallets"] == sim.market.wallets_of("smart")
+
+
+# --- prices ----------------------------------------------------------------
+
+
+def test_current_prices(sim) -> None:
+    market = sim.market
+    token = market.listed_tokens[0]
+    with httpx.Client(base_url=sim.base_url) as c:
+        one = c.get("/defi/price", params={"address": token.address}).json()["data"]
+        assert one["value"] == token.prices[-1] == token.metrics["price"]
+        assert one["priceChange24h"] == pytest.approx(
+            token.metrics["price_change_24h_percent"], abs=1e-4
+        )
+        assert isinstance(one["updateUnixTime"], int) and "liquidity" not in one
+        assert len(one["updateHumanTime"]) == 19 and one["updateHumanTime"][10] == "T"
+        assert market.price(token.index, one["updateUnixTime"]) == one["value"]
+        assert c.get("/defi/price", params={"address": "nope"}).json()["data"] is None
+        assert c.get("/defi/price").status_code == 400
+        mints = f"{SOL},{USDC},{USDT},unknownMint"
+        got = c.get("/defi/multi_price", params={"list_address": mints}).json()["data"]
+        posted = c.post(
+            "/defi/multi_price", json={"list_address": mints}, params={"include_liquidity": "true"}
+        ).json()["data"]
+        for data in (got, posted):
+            assert set(data) == {SOL, USDC, USDT, "unknownMint"} and data["unknownMint"] is None
+            assert data[USDC]["value"] == data[USDT]["value"] == 1.0
+            assert data[SOL]["value"] == market.tokens[0].prices[-1]
+        assert "liquidity" in posted[SOL] and "liquidity" not in got[SOL]
+        listed = {"list_address": [SOL, USDC]}
+        assert c.post("/defi/multi_price", json=listed).status_code == 400
+
+
+def test_price_history_is_the_truths_price(sim) -> None:
+    market = sim.market
+    sol = market.tokens[0]
+    with httpx.Client(base_url=sim.base_url) as c:
+
+        def series(address: str, kind: str, lo: int, hi: int) -> list[dict[str, Any]]:
+            params = {"address": address, "address_type": "token", "type": kind}
+            r = c.get("/defi/history_price", params={**params, "time_from": lo, "time_to": hi})
+            assert r.status_code == 200, r.text
+            return r.json()["data"]["items"]
+
+        last = market.start_time + market.hours * 3600 - 1  # the history's last second
+        hourly = series(SOL, "1H", market.start_time, last)
+        assert [p["value"] for p in hourly] == sol.prices
+        assert all(p["unixTime"] % 3600 == 0 for p in hourly)
+        minutes = series(SOL, "5m", market.start_time, market.start_time + 7200)
+        assert len(minutes) == 25 and minutes[11]["value"] == sol.prices[0]
+        assert minutes[12]["value"] == sol.prices[1]
+        assert len(series(SOL, "1D", market.start_time, market.end_time)) >= 39
+        assert series("unknownMint", "1H", market.start_time, market.end_time) == []
+        bad = {"address": SOL, "address_type": "token", "type": "1h", "time_from": 0, "time_to": 1}
+        assert c.get("/defi/history_price", params=bad).status_code == 400
+        del bad["address_type"]
+        assert c.get("/defi/history_price", params={**bad, "type": "1H"}).status_code == 400
 
 
 def test_enhanced_swaps_shape() -> None:
