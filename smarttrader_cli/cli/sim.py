@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
@@ -21,13 +23,40 @@ EndTimeOption = Annotated[
     int | None,
     typer.Option("--end-time", help="Unix time of the market's 'now' (default: this hour)."),
 ]
+TidyOption = Annotated[
+    bool,
+    typer.Option(
+        "--tidy",
+        help="The documented shapes only: no real-payload quirks (has_next, null "
+        "inner_ins_index, openbook fills, string amounts, wSOL wraps, mislabelled swaps...).",
+    ),
+]
+StartTimeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--start-time", help="Unix time of the first Helius event (default: now - 2 s per event)."
+    ),
+]
 
 
-def _settings(seed: int, wallets: int, tokens: int, trades: int, end_time: int | None, **kw):  # type: ignore[no-untyped-def]
+class Swaps(StrEnum):
+    birdeye = "birdeye"
+    helius = "helius"
+
+
+def _settings(  # type: ignore[no-untyped-def]
+    seed: int, wallets: int, tokens: int, trades: int, end_time: int | None, tidy: bool, **kw
+):
     from smarttrader_cli.sim.market import SimSettings
 
     return SimSettings(
-        seed=seed, wallets=wallets, tokens=tokens, trades=trades, end_time=end_time, **kw
+        seed=seed,
+        wallets=wallets,
+        tokens=tokens,
+        trades=trades,
+        end_time=end_time,
+        quirks=not tidy,
+        **kw,
     )
 
 
@@ -55,10 +84,20 @@ def serve(
         float, typer.Option("--fault-delay", min=0, help="Seconds a slow fault stalls.")
     ] = 3.0,
     end_time: EndTimeOption = None,
+    tidy: TidyOption = False,
+    deny_path: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deny-path",
+            help="A BirdEye path outside the key's plan: answered 403 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a deterministic market on localhost until interrupted.
 
-    Point `birdeye.base_url` and `helius.api_base_url` at http://127.0.0.1:PORT.
+    Point `birdeye.base_url` and `helius.api_base_url` at http://127.0.0.1:PORT. By
+    default the payloads carry the quirks of real ones (API_CONTRACTS.md); --tidy
+    serves the documented shapes only.
 
     Example: st sim serve --port 8900 --seed 7 --wallets 500 --rate-limit 50 --fault-rate 0.05
     """
@@ -70,9 +109,11 @@ def serve(
         tokens,
         trades,
         end_time,
+        tidy,
         rate_limit=rate_limit,
         fault_rate=fault_rate,
         fault_delay_seconds=fault_delay,
+        denied_paths=tuple(deny_path or ()),
     )
     typer.echo(f"st sim: serving seed {seed} on http://{host}:{port} (Ctrl-C stops)", err=True)
     run_server(settings, host=host, port=port)
@@ -84,21 +125,67 @@ def truth(
     wallets: WalletsOption = 500,
     tokens: TokensOption = 20,
     trades: TradesOption = 300_000,
+    end_time: EndTimeOption = None,
+    tidy: TidyOption = False,
+    swaps: Annotated[
+        Swaps | None,
+        typer.Option(
+            "--swaps",
+            help="Print the true legs of every planted swap, as BirdEye serves them or as "
+            "`st sim emit-webhooks` sends them (default: the planted wallets).",
+        ),
+    ] = None,
+    wallet: Annotated[
+        list[str] | None,
+        typer.Option("--wallet", help="With --swaps birdeye: only this wallet (repeatable)."),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("--count", "-n", min=1, help="With --swaps helius: events.")
+    ] = 100,
+    start_time: Annotated[
+        int | None,
+        typer.Option(
+            "--start-time",
+            help="With --swaps helius: the start time emit-webhooks printed (required).",
+        ),
+    ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """List the planted wallets of a market (smart, losing, bot) without serving it.
+    """Print the planted wallets (smart, losing, bot), or the true legs of the planted swaps.
 
-    Example: st sim truth --seed 7 --wallets 30 --format json
+    The market options (--seed, --wallets, --tokens, --trades, --end-time, --tidy) must be
+    those of the `st sim serve` or `st sim emit-webhooks` being checked.
+
+    Example: st sim truth --swaps helius --count 500 --start-time 1760000000 --format json
     """
     from smarttrader_cli.sim.market import Market
 
-    planted = Market(_settings(seed, wallets, tokens, trades, None)).truth()
-    rows = [
-        {"wallet_address": w, "role": role.removesuffix("_wallets")}
-        for role in ("smart_wallets", "losing_wallets", "bot_wallets")
-        for w in planted[role]
-    ]
-    emit(rows, fmt, ["wallet_address", "role"], title=f"planted wallets, seed {seed}")
+    market = Market(_settings(seed, wallets, tokens, trades, end_time, tidy))
+    if swaps is None:
+        planted = market.truth()
+        rows: list[dict[str, Any]] = [
+            {"wallet_address": w, "role": role.removesuffix("_wallets")}
+            for role in ("smart_wallets", "losing_wallets", "bot_wallets")
+            for w in planted[role]
+        ]
+        emit(rows, fmt, ["wallet_address", "role"], title=f"planted wallets, seed {seed}")
+        return
+    from smarttrader_cli.sim import truth as sim_truth
+
+    if swaps is Swaps.birdeye:
+        legs = sim_truth.birdeye_truth(market, wallet or None)
+        rows = sim_truth.leg_rows(legs)
+        emit(rows, fmt, sim_truth.LEG_COLUMNS, title=f"BirdEye swap legs, seed {seed}")
+        return
+    if start_time is None:
+        raise typer.BadParameter("--swaps helius needs --start-time", param_hint="--start-time")
+    events = sim_truth.helius_truth(market, count, start_time)
+    if fmt is OutputFormat.json:
+        nested = [{**e, "legs": sim_truth.leg_rows(e["legs"])} for e in events]
+        typer.echo(json.dumps(nested))
+        return
+    columns = ["outcome", *sim_truth.LEG_COLUMNS]
+    emit(sim_truth.helius_rows(events), fmt, columns, title=f"Helius events, seed {seed}")
 
 
 @app.command("emit-webhooks")
@@ -121,8 +208,15 @@ def emit_webhooks(
     wallets: WalletsOption = 500,
     tokens: TokensOption = 20,
     trades: TradesOption = 300_000,
+    end_time: EndTimeOption = None,
+    tidy: TidyOption = False,
+    start_time: StartTimeOption = None,
 ) -> None:
-    """POST Helius enhanced swap webhooks made by the market's wallets to a URL.
+    """POST Helius enhanced transactions made by the market's wallets to a URL.
+
+    Mostly swaps, some failed transactions and plain transfers, shaped as real deliveries
+    unless --tidy. Prints the start time: `st sim truth --swaps helius --start-time T`
+    (same market options and --count) then says what each event really traded.
 
     Example: st sim emit-webhooks --url http://127.0.0.1:8000/webhooks --count 500 --auth-token s3cret
     """
@@ -132,15 +226,19 @@ def emit_webhooks(
     try:
         result = emit_events(
             url,
-            _settings(seed, wallets, tokens, trades, None),
+            _settings(seed, wallets, tokens, trades, end_time, tidy),
             count,
             auth_token,
             batch_size=batch_size,
             duplicate_rate=duplicate_rate,
+            start_time=start_time,
         )
     except Exception as exc:  # httpx errors: connection refused, timeouts
         raise StError(f"could not POST webhooks to {url}: {exc}") from exc
     statuses = ", ".join(f"{code}: {n}" for code, n in sorted(result.statuses.items()))
-    typer.echo(f"sent {result.events} events in {result.posts} POSTs ({statuses})")
+    typer.echo(
+        f"sent {result.events} events in {result.posts} POSTs ({statuses}), "
+        f"start time {result.start_time}"
+    )
     if any(code >= 300 for code in result.statuses):
         raise typer.Exit(1)

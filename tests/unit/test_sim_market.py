@@ -1,6 +1,7 @@
 """The simulated market: deterministic, realistic, and its planted wallets hold their promise.
 
-BirdEye items carry the quirks of real pages at their intended rates.
+BirdEye items carry the quirks of real pages at their intended rates, and the truth of
+every planted swap matches the served items field by field.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from smarttrader_cli.sim.birdeye_api import render_trade
 from smarttrader_cli.sim.market import SOL, USDC, USDT, Market, SimSettings
 from smarttrader_cli.sim.trades import MALFORMED, TIDY_SOURCES, TradeBook, order_key
+from smarttrader_cli.sim.truth import birdeye_truth
 
 SETTINGS = SimSettings(seed=11, wallets=40, tokens=10, trades=6000, end_time=1_750_000_000)
 LOOKBACK = 30 * 86400
@@ -106,6 +108,7 @@ def test_same_seed_same_market() -> None:
     assert TradeBook(a).history(wallet) == TradeBook(b).history(wallet)
     items_a = [render_trade(a, wallet, tr) for tr in TradeBook(a).history(wallet)]
     assert items_a == [render_trade(b, wallet, tr) for tr in TradeBook(b).history(wallet)]
+    assert birdeye_truth(a, [wallet]) == birdeye_truth(b, [wallet])
     other = Market(SimSettings(seed=12, wallets=40, tokens=10, trades=6000, end_time=1_750_000_000))
     assert other.truth()["smart_wallets"] != a.truth()["smart_wallets"]
 
@@ -263,6 +266,42 @@ def test_tidy_mode_serves_documented_shapes_of_the_same_trades(market: Market) -
 
         # the quirks change how trades are reported, never which trades were made
         assert amounts(trades) == amounts(book.history(w.address))
+
+
+def test_birdeye_truth_matches_the_served_items(market: Market, book: TradeBook) -> None:
+    wallets = [market.wallets_of(kind)[0] for kind in ("smart", "losing", "bot", "retail")]
+    truth = birdeye_truth(market, wallets)
+    items = [render_trade(market, w, tr) for w in wallets for tr in book.history(w)]
+    assert len(truth) == 2 * len(items)
+    checked = 0
+    for item, (sell, buy) in zip(items, zip(truth[::2], truth[1::2], strict=True), strict=True):
+        assert sell.direction == "sell" and buy.direction == "buy"
+        assert sell.tx == buy.tx and sell.source == "birdeye"
+        if item not in _well_formed([item]):
+            assert sell.malformed and buy.malformed
+            continue
+        assert not sell.malformed and item["tx_hash"] == sell.tx
+        legs = {item[s]["type_swap"]: item[s] for s in ("base", "quote")}
+        for leg, want in ((legs["from"], sell), (legs["to"], buy)):
+            assert want.wallet == item["owner"] and want.time == item["block_unix_time"]
+            assert want.token_address == leg["address"]
+            assert want.amount_raw == round(float(leg["amount"]))
+            assert want.amount_raw == abs(round(float(leg["change_amount"])))
+            assert want.amount == want.amount_raw / 10 ** leg["decimals"]
+            assert want.amount == pytest.approx(leg["ui_amount"], rel=1e-12)
+        quote = next(
+            (legs[s] for s in ("from", "to") if legs[s]["address"] in (USDC, USDT, SOL)), None
+        )
+        if quote is not None and quote["price"] is not None:
+            value = quote["ui_amount"] * quote["price"]
+            assert sell.value_usd == pytest.approx(value) == buy.value_usd
+        elif quote is None and legs["from"]["price"] is not None:
+            assert sell.value_usd == pytest.approx(
+                legs["from"]["ui_amount"] * legs["from"]["price"]
+            )
+        checked += 1
+    assert checked > 0.95 * len(items)
+    assert any(leg.malformed for leg in truth)
 
 
 def test_well_known_mints() -> None:

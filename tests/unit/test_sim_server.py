@@ -1,4 +1,8 @@
-"""The simulator over HTTP: BirdEye shapes and paging, rate limit, faults, Helius, webhooks."""
+"""The simulator over HTTP: BirdEye shapes and paging, rate limit, faults, prices, Helius.
+
+Helius events carry the quirks of real deliveries at their intended rates, and each
+event's accountData, read by hand here, says what its truth says.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from smarttrader_cli.cli.main import app
 from smarttrader_cli.sim.market import SOL, USDC, USDT, Market, SimSettings
 from smarttrader_cli.sim.server import run_in_thread
+from smarttrader_cli.sim.truth import birdeye_truth, helius_truth
 from smarttrader_cli.sim.webhooks import emit_webhooks, enhanced_swaps
 
 SETTINGS = SimSettings(seed=3, wallets=30, tokens=8, trades=3000, end_time=1_750_000_000)
+START = 1_750_000_000
+RENT = 2_039_280
+QUOTES = (SOL, USDC, USDT)
 
 
 @pytest.fixture(scope="module")
@@ -229,32 +239,236 @@ def test_price_history_is_the_truths_price(sim) -> None:
         assert minutes[12]["value"] == sol.prices[1]
         assert len(series(SOL, "1D", market.start_time, market.end_time)) >= 39
         assert series("unknownMint", "1H", market.start_time, market.end_time) == []
+        # every SOL-quoted BirdEye truth leg is priced as the 1m series says
+        wallet = market.wallets_of("smart")[0]
+        legs = [
+            leg
+            for leg in birdeye_truth(market, [wallet])
+            if leg.token_address == SOL and not leg.malformed
+        ][:40]
+        assert legs
+        for leg in legs:
+            minute = leg.time // 60 * 60
+            (point,) = series(SOL, "1m", minute, minute)
+            assert leg.value_usd == pytest.approx(leg.amount * point["value"], rel=1e-12)
+        # so is every SOL leg of a Helius event (past the history: the current price)
+        events = helius_truth(market, 200, START)
+        sol_legs = [leg for e in events for leg in e["legs"] if leg.token_address == SOL]
+        current = c.get("/defi/price", params={"address": SOL}).json()["data"]["value"]
+        for leg in sol_legs:
+            other = next(g for g in events if g["signature"] == leg.tx)["legs"]
+            if any(g.token_address in (USDC, USDT) for g in other):
+                continue  # valued by its stable leg
+            assert leg.value_usd == pytest.approx(leg.amount * current, rel=1e-12)
         bad = {"address": SOL, "address_type": "token", "type": "1h", "time_from": 0, "time_to": 1}
         assert c.get("/defi/history_price", params=bad).status_code == 400
         del bad["address_type"]
         assert c.get("/defi/history_price", params={**bad, "type": "1H"}).status_code == 400
 
 
-def test_enhanced_swaps_shape() -> None:
-    from smarttrader_cli.sim.market import Market
+# --- Helius enhanced transactions -------------------------------------------
 
+
+def read_by_hand(event: dict[str, Any]) -> tuple[str, dict[str, int]]:
+    """What the wallet traded, from accountData alone: net raw change per asset.
+
+    Native SOL and wSOL are one asset: the wallet's lamports plus those of its token
+    accounts (a wSOL account holds its balance as lamports; a new account holds rent),
+    the fee added back. SOL is no leg of a token-to-token swap when it is a dust tip.
+    """
+    if event["transactionError"] is not None:
+        return "failed", {}
+    wallet = event["feePayer"]
+    rows = {row["account"]: row for row in event["accountData"]}
+    sol = rows[wallet]["nativeBalanceChange"] + event["fee"]
+    net: Counter[str] = Counter()
+    for row in event["accountData"]:
+        mine = [c for c in row["tokenBalanceChanges"] if c["userAccount"] == wallet]
+        for change in mine:
+            raw = int(change["rawTokenAmount"]["tokenAmount"])
+            if change["mint"] == SOL:
+                assert raw == row["nativeBalanceChange"]
+            else:
+                net[change["mint"]] += raw
+        if mine:
+            sol += row["nativeBalanceChange"]
+    legs = {mint: raw for mint, raw in net.items() if raw}
+    if sol and not (len(legs) >= 2 and abs(sol) < 1_000_000):
+        legs[SOL] = sol
+    if len(legs) < 2:
+        return "not_a_swap", {}
+    return "swap", legs
+
+
+@pytest.fixture(scope="module")
+def helius() -> tuple[Market, list[dict[str, Any]], list[dict[str, Any]]]:
     market = Market(SETTINGS)
-    events = enhanced_swaps(market, 200, start_time=1_750_000_000)
-    assert events == enhanced_swaps(Market(SETTINGS), 200, start_time=1_750_000_000)
-    wallets = {w.address for w in market.wallets}
-    assert all(e["feePayer"] in wallets and e["type"] == "SWAP" for e in events)
-    assert len({e["signature"] for e in events}) == 200
-    with_swap = [e for e in events if e["events"].get("swap")]
-    assert 0 < len(with_swap) < 200  # the transfers fallback is exercised
-    for e in with_swap:
-        swap = e["events"]["swap"]
+    return market, enhanced_swaps(market, 3000, start_time=START), helius_truth(market, 3000, START)
+
+
+def test_enhanced_transactions_are_deterministic() -> None:
+    market = Market(SETTINGS)
+    events = enhanced_swaps(market, 60, start_time=START)
+    assert events == enhanced_swaps(Market(SETTINGS), 60, start_time=START)
+    assert events[:30] == enhanced_swaps(market, 30, start_time=START)
+    assert len({e["signature"] for e in events}) == 60
+    later = enhanced_swaps(market, 60, start_time=START + 1)
+    assert not {e["signature"] for e in events} & {e["signature"] for e in later}
+    other = enhanced_swaps(Market(replace(SETTINGS, seed=4)), 60, start_time=START)
+    assert events[0]["signature"] != other[0]["signature"]
+
+
+def test_account_data_says_what_the_truth_says(helius) -> None:
+    market, events, truth = helius
+    assert [e["signature"] for e in events] == [t["signature"] for t in truth]
+    for event, want in zip(events, truth, strict=True):
+        assert event["feePayer"] == want["wallet"] and event["timestamp"] == want["timestamp"]
+        outcome, legs = read_by_hand(event)
+        assert outcome == want["outcome"], event["signature"]
+        expected = {}
+        for leg in want["legs"]:
+            decimals = (
+                9 if leg.token_address == SOL else market.by_address[leg.token_address].decimals
+            )
+            assert leg.amount == leg.amount_raw / 10**decimals and leg.amount_raw > 0
+            expected[leg.token_address] = leg.amount_raw * (1 if leg.direction == "buy" else -1)
+            assert leg.value_usd is not None and leg.value_usd > 0
+        assert legs == expected, event["signature"]
+
+
+def test_helius_quirks_appear_at_their_rates(helius) -> None:
+    market, events, truth = helius
+    n = len(events)
+    outcomes = Counter(t["outcome"] for t in truth)
+    assert 0.02 < outcomes["failed"] / n < 0.07 and 0.035 < outcomes["not_a_swap"] / n < 0.09
+    swaps = [(e, t) for e, t in zip(events, truth, strict=True) if t["outcome"] == "swap"]
+    labels = Counter((e["type"], e["source"]) for e, _ in swaps)
+    assert labels[("TRANSFER", "SYSTEM_PROGRAM")] > 0.05 * len(swaps)
+    assert labels[("UNKNOWN", "UNKNOWN")] > 0.04 * len(swaps)
+    assert {"RAYDIUM", "JUPITER", "ORCA", "PUMP_AMM"} <= {s for t, s in labels if t == "SWAP"}
+    # events: {} in some, [] in others, {"swap": {}} in a few
+    forms = Counter(
+        "list" if isinstance(e["events"], list) else "swap" if e["events"].get("swap") else
+        "empty_swap" if "swap" in e["events"] else "dict"
+        for e in events
+    )  # fmt: skip
+    assert forms["list"] > 0.1 * n and forms["dict"] > 0.2 * n and forms["swap"] > 0.3 * n
+    assert 0.01 * n < forms["empty_swap"] < 0.08 * n
+    for e, _ in swaps:
+        swap = e["events"].get("swap") if isinstance(e["events"], dict) else None
+        if not swap:
+            continue
+        owners = {o["userAccount"] for o in swap["tokenOutputs"]}
+        if e["source"] == "RAYDIUM" and owners:
+            assert owners.isdisjoint({e["feePayer"]})  # credited to the pool
+        if e["source"] == "JUPITER" and owners:
+            assert owners == {e["feePayer"]}
         for side in ("nativeInput", "nativeOutput"):
             if swap[side]:
                 assert isinstance(swap[side]["amount"], str)
-        for out in swap["tokenInputs"] + swap["tokenOutputs"]:
-            assert isinstance(out["rawTokenAmount"]["tokenAmount"], str)
+        for item in swap["tokenInputs"] + swap["tokenOutputs"] + swap["tokenFees"]:
+            assert isinstance(item["rawTokenAmount"]["tokenAmount"], str)
+    fees = [f for e, _ in swaps if isinstance(e["events"], dict) for f in
+            (e["events"].get("swap") or {}).get("tokenFees", [])]  # fmt: skip
+    assert fees and all(f["userAccount"] == "" for f in fees)
+    assert any(t["fromUserAccount"] == "" for e, _ in swaps for t in e["tokenTransfers"])
+    # wSOL through a temporary account: naive sums count the SOL twice
+    wraps = 0
+    for e, t in swaps:
+        wallet = e["feePayer"]
+        natives = e["nativeTransfers"]
+        sol_out = [
+            x for x in e["tokenTransfers"] if x["mint"] == SOL and x["fromUserAccount"] == wallet
+        ]
+        funded = {x["toUserAccount"] for x in natives if x["fromUserAccount"] == wallet}
+        temp = {x["fromUserAccount"] for x in natives if x["toUserAccount"] == wallet} & funded
+        if e["source"] in ("PUMP_AMM", "SYSTEM_PROGRAM") and any(
+            leg.token_address == SOL for leg in t["legs"]
+        ):
+            assert temp, e["signature"]
+            assert any(
+                x["fromUserAccount"] in temp and x["toUserAccount"] == wallet for x in natives
+            )
+        if sol_out and temp:
+            spent = next(g.amount_raw for g in t["legs"] if g.token_address == SOL)
+            naive = sum(x["amount"] for x in natives if x["fromUserAccount"] == wallet) - RENT
+            naive += sum(round(x["tokenAmount"] * 10**9) for x in sol_out)
+            assert naive > 1.8 * spent
+            wraps += 1
+    assert wraps > 0.2 * len(swaps)
+    # tips and rent: SOL to third parties in nativeTransfers
+    amounts = Counter(x["amount"] for e, _ in swaps for x in e["nativeTransfers"])
+    assert amounts[4240] > 10 and amounts[200_000_000] + amounts[113_000_000] > 3
+    assert amounts[RENT] > 0.3 * len(swaps)
+    # token-to-token swaps, and multi-hop routes whose middle token nets to zero
+    no_quote = [t for _, t in swaps if not any(g.token_address in QUOTES for g in t["legs"])]
+    assert 0.05 * len(swaps) < len(no_quote) < 0.3 * len(swaps)
+    hops = 0
+    for e, t in swaps:
+        traded = {g.token_address for g in t["legs"]} | {SOL}
+        moved = {x["mint"] for x in e["tokenTransfers"] if e["feePayer"] in
+                 (x["fromUserAccount"], x["toUserAccount"])}  # fmt: skip
+        hops += bool(moved - traded)
+    assert hops > 0.02 * len(swaps)
+    # failed transactions show the fee and nothing else; plain transfers are no swap
+    for e, t in zip(events, truth, strict=True):
+        assert isinstance(e["slot"], int) and isinstance(e["timestamp"], int)
+        assert isinstance(e["fee"], int)
+        assert all(isinstance(x["amount"], int) for x in e["nativeTransfers"])
+        assert all(isinstance(x["tokenAmount"], float | int) for x in e["tokenTransfers"])
+        if t["outcome"] == "failed":
+            assert e["transactionError"] is not None and not e["nativeTransfers"]
+            assert e["accountData"][0]["nativeBalanceChange"] == -e["fee"]
+            assert not any(row["tokenBalanceChanges"] for row in e["accountData"])
+        if t["outcome"] == "not_a_swap":
+            assert (e["type"], e["source"]) == ("TRANSFER", "SYSTEM_PROGRAM")
+            assert not e["tokenTransfers"] and len(e["nativeTransfers"]) == 1
     smart = set(market.wallets_of("smart"))
-    assert sum(e["feePayer"] in smart for e in events) > 60
+    assert sum(e["feePayer"] in smart for e in events) > 0.4 * n
+
+
+def test_tidy_enhanced_transactions() -> None:
+    market = Market(replace(SETTINGS, quirks=False))
+    events = enhanced_swaps(market, 300, start_time=START)
+    truth = helius_truth(market, 300, START)
+    for e, t in zip(events, truth, strict=True):
+        assert (e["type"], e["source"], t["outcome"]) == ("SWAP", "JUPITER", "swap")
+        swap = e["events"]["swap"]
+        assert {o["userAccount"] for o in swap["tokenOutputs"]} <= {e["feePayer"]}
+        assert not any(x["mint"] == SOL for x in e["tokenTransfers"])
+        _, legs = read_by_hand(e)
+        signed = {
+            g.token_address: g.amount_raw * (1 if g.direction == "buy" else -1) for g in t["legs"]
+        }
+        assert legs == signed
+
+
+def test_truth_cli_prints_helius_and_birdeye_legs() -> None:
+    market_args = ["--seed", "3", "--wallets", "30", "--tokens", "8", "--trades", "3000"]
+    market_args += ["--end-time", str(SETTINGS.end_time)]
+    runner = CliRunner()
+    out = runner.invoke(
+        app,
+        ["sim", "truth", *market_args, "--swaps", "helius", "--count", "40",
+         "--start-time", str(START), "--format", "json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    events = json.loads(out.stdout)
+    want = helius_truth(Market(SETTINGS), 40, START)
+    assert [e["signature"] for e in events] == [e["signature"] for e in want]
+    assert events[0]["legs"][0]["amount_raw"] == want[0]["legs"][0].amount_raw
+    wallet = Market(SETTINGS).wallets_of("smart")[0]
+    csv_out = runner.invoke(
+        app,
+        ["sim", "truth", *market_args, "--swaps", "birdeye", "--wallet", wallet, "-f", "csv"],
+        catch_exceptions=False,
+    )
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("source,wallet,tx,time,direction")
+    assert len(lines) - 1 == len(birdeye_truth(Market(SETTINGS), [wallet]))
+    missing = runner.invoke(app, ["sim", "truth", "--swaps", "helius"])
+    assert missing.exit_code != 0
 
 
 def test_emit_webhooks_posts_arrays_with_the_auth_header() -> None:
@@ -281,5 +495,6 @@ def test_emit_webhooks_posts_arrays_with_the_auth_header() -> None:
     finally:
         server.shutdown()
     assert result.posts == 3 and result.events == 25 and result.statuses == {200: 3}
+    assert result.start_time == received[0][1][0]["timestamp"]
     assert [len(batch) for _, batch in received] == [10, 10, 5]
     assert all(auth == "tok" for auth, _ in received)
