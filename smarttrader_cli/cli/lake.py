@@ -81,16 +81,20 @@ def show(
 @app.command("query")
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help="SQL over tables named layer.table.")],
+    sql: Annotated[str, typer.Argument(help="SELECT over tables named layer.table.")],
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Run ad-hoc SQL (DuckDB) over the lake's tables.
+    """Run read-only SQL (DuckDB) over the lake's tables.
+
+    Only SELECT statements run (WITH, DESCRIBE, SHOW and SUMMARIZE too); COPY, ATTACH,
+    CREATE, INSERT, SET and every other statement are refused, and DuckDB opens no file:
+    the tables are the only thing it can read.
 
     Example: st lake query "SELECT count(*) AS n FROM bronze.wallet_trades" --format json
     """
-    from smarttrader_cli.lake.inspect import run_query
+    from smarttrader_cli.lake.query import read_query
 
-    columns, rows = run_query(app_context(ctx).lake, sql)
+    columns, rows = read_query(app_context(ctx).lake, sql)
     emit([dict(zip(columns, r, strict=True)) for r in rows], fmt, columns)
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from smarttrader_cli.errors import LakeError
+from smarttrader_cli.errors import LakeError, QueryError
 from smarttrader_cli.lake.tables import TABLES
 
 if TYPE_CHECKING:
@@ -81,6 +81,68 @@ def attach_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
         con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM delta_scan('{uri}')")
         made.append(spec.name)
     return made
+
+
+def connect_read_only(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that reads the lake's tables as `layer.table` and opens no file.
+
+    delta_scan views read their files when a query runs, so they would need the lake in
+    `allowed_directories`, and DuckDB writes there as freely as it reads (COPY TO,
+    copy_dir(), enable_profiling(save_location=...)): one COPY can forge a Delta commit.
+    Here deltalake does the reading, each table an Arrow dataset of its current snapshot
+    (scanned lazily, filters and columns pushed down), so DuckDB itself needs no
+    filesystem at all: external access goes off and the configuration is locked before
+    any user SQL runs.
+    """
+    import duckdb
+
+    con = duckdb.connect(":memory:", config=duckdb_config())
+    try:
+        for spec in TABLES.values():
+            if not lake.exists(spec):
+                continue
+            dataset = f"st_lake_{spec.layer}_{spec.short_name}"
+            con.register(dataset, lake.table(spec).to_pyarrow_dataset())
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.layer}")
+            con.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {dataset}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def read_query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run read-only SQL over the lake's tables: (columns, rows) of the last statement.
+
+    Only SELECT statements run (WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE and
+    PRAGMA reads parse as SELECT); anything else is refused before any of it runs.
+    QueryError names the refused statement or carries DuckDB's message.
+    """
+    import duckdb
+
+    con = connect_read_only(lake)
+    try:
+        # Parsed on the locked connection: IMPORT DATABASE reads files while parsing.
+        statements = con.extract_statements(sql)
+        for statement in statements:
+            if statement.type != duckdb.StatementType.SELECT:
+                raise QueryError(
+                    f"st lake query only reads: {statement.type.name} statements are refused "
+                    "(SELECT, WITH, DESCRIBE, SHOW and SUMMARIZE run)"
+                )
+        if not statements:
+            raise QueryError("query failed: no SQL statement given")
+        for statement in statements:
+            cursor = con.execute(statement)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    except duckdb.Error as exc:
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
 
 
 def s3_secret_sql(options: dict[str, str]) -> str:
