@@ -14,7 +14,7 @@ wallet controls, with the network fee put back:
           + the nativeBalanceChange of each of the wallet's token accounts
 
 A wSOL account's lamports are its rent plus its wSOL balance, so this counts a wSOL move
-once (the brief's "wSOL raw + (native - wSOL raw)" is the same sum) and rent not at all. A
+once (it equals "wSOL raw change + the account's other lamports") and rent not at all. A
 token account whose lamport change is missing counts its wSOL raw change instead. The
 wallet's token accounts are those whose tokenBalanceChanges name it as userAccount, plus
 those its tokenTransfers name as its own (a closed wSOL account often has no balance entry).

@@ -56,6 +56,7 @@ def test_cadence_matches_spec() -> None:
         "gold rank": 1,
         "helius sync": 1,
         "stream drain": 288,
+        "bronze prices": 96,
         "silver webhooks": 96,
         "gold flows": 96,
         "ops cleanup": 1,
@@ -67,7 +68,7 @@ def test_stages_run_in_dependency_order() -> None:
     first = {command: minutes[0] for command, minutes in jobs.items()}
     assert first["bronze tokens"] < first["bronze whales"] < first["bronze trades"]
     assert first["bronze trades"] < first["silver pnl"] < first["gold rank"] < first["helius sync"]
-    assert first["silver webhooks"] < first["gold flows"]
+    assert first["bronze prices"] < first["silver webhooks"] < first["gold flows"]
     # every pnl run comes after a trades run of the same cycle, not before it
     for pnl in jobs["silver pnl"]:
         assert any(0 < pnl - trades <= 60 for trades in jobs["bronze trades"])

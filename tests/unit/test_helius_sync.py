@@ -79,7 +79,7 @@ def existing(addresses: list[str], **extra: Any) -> dict[str, Any]:
     return {
         "webhookID": "w1",
         "webhookURL": HOOK_URL,
-        "transactionTypes": ["SWAP"],
+        "transactionTypes": ["SWAP", "TRANSFER", "UNKNOWN"],
         "accountAddresses": addresses,
         "webhookType": "enhanced",
         "authHeader": "secret-token",
@@ -97,13 +97,19 @@ def test_creates_the_webhook_with_the_top_wallets(app_ctx: AppContext) -> None:
     hook = fake.hooks[result.webhook_id or ""]
     assert hook["accountAddresses"] == ["A", "B", "C"]  # top max_addresses by rank
     assert hook["authHeader"] == "secret-token" and hook["txnStatus"] == "all"
-    assert (hook["webhookType"], hook["transactionTypes"]) == ("enhanced", ["SWAP"])
+    # real swaps also arrive labelled TRANSFER or UNKNOWN: the default delivers them too
+    assert (hook["webhookType"], hook["transactionTypes"]) == (
+        "enhanced",
+        ["SWAP", "TRANSFER", "UNKNOWN"],
+    )
     assert fake.hooks["w0"]["accountAddresses"] == ["Z"]  # another URL's webhook untouched
 
 
 def test_replaces_addresses_only_when_the_set_changed(app_ctx: AppContext) -> None:
     rank_wallets(app_ctx, ["A", "B", "C"])
-    fake = FakeHelius([existing(["C", "B", "A"])])  # same set, other order
+    fake = FakeHelius(
+        [existing(["C", "B", "A"], transactionTypes=["UNKNOWN", "SWAP", "TRANSFER"])]
+    )  # same set, other order
     result = sync(app_ctx, transport=httpx.MockTransport(fake))
     assert result.action == "none" and not result.applied and fake.edits == []
 
@@ -119,7 +125,7 @@ def test_config_drift_is_repaired_even_with_the_same_addresses(app_ctx: AppConte
     fake = FakeHelius([existing(["A"], transactionTypes=["TRANSFER"])])
     result = sync(app_ctx, transport=httpx.MockTransport(fake))
     assert result.action == "update" and "transactionTypes" in result.reason
-    assert fake.hooks["w1"]["transactionTypes"] == ["SWAP"]
+    assert fake.hooks["w1"]["transactionTypes"] == ["SWAP", "TRANSFER", "UNKNOWN"]
 
 
 def test_dry_run_reads_only_and_records_no_run(app_ctx: AppContext) -> None:
