@@ -104,6 +104,8 @@ def build(
 
 
 class _Builder:
+    """Plans and carries out the events of one market."""
+
     def __init__(self, market: Market) -> None:
         self.m = market
         self.quirks = market.settings.quirks
@@ -149,7 +151,7 @@ class _Builder:
             swap = self.plan_swap(rng, wallet, ts)
             events = self.carry_out(rng, ledger, wallet.address, swap, plan)
             venue, label = swap.venue, "SWAP"
-            description = self.describe(wallet.address, swap, plan, ledger)
+            description = self.describe(wallet.address, swap, ledger)
             if venue == "METEORA":
                 venue, label = "SYSTEM_PROGRAM", "TRANSFER"
             elif venue == "UNKNOWN":
@@ -411,7 +413,7 @@ class _Builder:
             body["tokenOutputs"].append(_raw_entry(out_owner, account, got, got_raw))
         return {"swap": body}
 
-    def describe(self, wallet: str, swap: _Swap, plan: Planned, ledger: Ledger) -> str:
+    def describe(self, wallet: str, swap: _Swap, ledger: Ledger) -> str:
         """Helius's one-line summary: full on parsed swaps, a transfer line or "" elsewhere."""
         gave, got = swap.hops[0][0], swap.hops[-1][2]
         if swap.venue == "METEORA":
