@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from smarttrader_cli.config.schema import CHOICES, Config
+from smarttrader_cli.config.schema import RELATIONS, RULES, Config
 from smarttrader_cli.errors import ConfigError
 
 ENV_PREFIX = "ST_"
@@ -115,16 +116,62 @@ def load_config(
         sources[dotted] = f"env {var}"
 
     config = _build(Config, values, "", sources)
-    for dotted, allowed in CHOICES.items():
-        value = _get_dotted(dataclasses.asdict(config), dotted)
-        if value not in allowed:
-            raise ConfigError(
-                f"{sources.get(dotted, 'default')}: {dotted} must be one of "
-                f"{', '.join(allowed)}, not {value!r}"
-            )
+    check_values(config, sources)
     loaded = LoadedConfig(config, sources, Secrets.from_env(env), config_path)
     loaded.hash = config_hash(config)
     return loaded
+
+
+def check_values(
+    config: Config, sources: typing.Mapping[str, str] | None = None, sections: tuple[str, ...] = ()
+) -> None:
+    """ConfigError for the first value outside its rule (schema.RULES, schema.RELATIONS).
+
+    Every float must be finite. `sources` (dotted key -> "file:line" or "env VAR") names
+    where a value came from; `sections` limits the check to those top-level sections.
+    """
+    values = _leaves(config)
+
+    def where(dotted: str) -> str:
+        return f"{sources.get(dotted, 'default')}: " if sources is not None else ""
+
+    def wanted(dotted: str) -> bool:
+        return not sections or dotted.split(".", 1)[0] in sections
+
+    for dotted, value in values.items():
+        if not wanted(dotted):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where(dotted)}{dotted} must be a finite number, got {value!r}")
+        rule = RULES.get(dotted)
+        problem = rule.problem(value) if rule is not None else None
+        if problem:
+            raise ConfigError(f"{where(dotted)}{dotted} {problem}")
+    for relation in RELATIONS:
+        if not all(wanted(k) for k in relation.keys):
+            continue
+        args = [values[k] for k in relation.keys]
+        if not relation.holds(*args):
+            # name the key the user set, not the default it clashes with
+            key = next(
+                (k for k in relation.keys if sources and sources.get(k, "default") != "default"),
+                relation.keys[0],
+            )
+            got = ", ".join(repr(a) for a in args[:-1]) + f" and {args[-1]!r}"
+            raise ConfigError(f"{where(key)}{relation.message}, got {got}")
+
+
+def _leaves(section: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value for every non-section field, in declaration order."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(_leaves(value, f"{dotted}."))
+        else:
+            out[dotted] = value
+    return out
 
 
 def config_hash(config: Config) -> str:
@@ -322,12 +369,6 @@ def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parts[:-1]:
         values = values.setdefault(part, {})
     values[parts[-1]] = value
-
-
-def _get_dotted(values: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        values = values[part]
-    return values
 
 
 def _build(cls: Any, values: dict[str, Any], prefix: str, sources: dict[str, str]) -> Any:

@@ -1,8 +1,10 @@
-"""Typed shape of the configuration; defaults live in defaults.yaml."""
+"""Typed shape of the configuration and what each key allows; defaults live in defaults.yaml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -218,11 +220,163 @@ class Config:
     ops: OpsConfig = field(default_factory=OpsConfig)
 
 
-# Keys whose value must be one of a fixed set.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "engine": ("duckdb", "spark"),
-    "stream.backend": ("kafka", "local"),
-    "tokens.sort_type": ("asc", "desc"),
-    "birdeye.ui_amount_mode": ("raw", "scaled"),
-    "prices.interval": ("1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "8H", "12H", "1D"),
+# --- what each value must be besides its type --------------------------------
+# Declared once here; the loader checks every key at load (file:line in the error), and
+# stages that take a Config built in code check it with config.loader.check_values.
+# Every int and float key has a rule (tests/unit/test_config.py makes sure), and no
+# float may be NaN or infinite whatever its rule.
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A key's allowed values: one of `choices`, or within min/max (`above`: strictly)."""
+
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What `value` must be, when it is not; None when it fits."""
+        if self.choices:
+            if value in self.choices:
+                return None
+            return f"must be one of {', '.join(self.choices)}, not {value!r}"
+        low_ok = (self.min is None or value >= self.min) and (
+            self.above is None or value > self.above
+        )
+        if low_ok and (self.max is None or value <= self.max):
+            return None
+        if self.min is not None and self.max is not None:
+            return f"must be between {self.min} and {self.max}, got {value!r}"
+        if self.above is not None and self.max is not None:
+            return f"must be > {self.above} and <= {self.max}, got {value!r}"
+        if self.above is not None:
+            return f"must be > {self.above}, got {value!r}"
+        return f"must be >= {self.min}, got {value!r}"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A rule over several keys: `holds(*values)`, else the error is `message`."""
+
+    keys: tuple[str, ...]
+    holds: Callable[..., bool]
+    message: str
+
+
+ANY = Rule()  # any finite number (a threshold that may be negative)
+ZERO_OR_MORE = Rule(min=0)  # 0 means none, off, or no wait
+ONE_OR_MORE = Rule(min=1)  # a count or size where 0 makes no sense
+POSITIVE = Rule(above=0)  # a duration or scale that cannot be 0
+FRACTION = Rule(min=0, max=1)
+SHARE = Rule(above=0, max=1)  # a share of memory: 0 would leave nothing
+PERCENT = Rule(min=0, max=100)
+PORT = Rule(min=1, max=65535)
+
+RULES: dict[str, Rule] = {
+    "engine": Rule(choices=("duckdb", "spark")),
+    "lake.commit_retries": ZERO_OR_MORE,
+    "lake.vacuum_retention_hours": ZERO_OR_MORE,
+    "birdeye.rate_limit_rps": ZERO_OR_MORE,  # 0 = unpaced (the simulator)
+    "birdeye.burst": ONE_OR_MORE,
+    "birdeye.max_concurrency": ONE_OR_MORE,
+    "birdeye.timeout_seconds": POSITIVE,
+    "birdeye.max_retries": ZERO_OR_MORE,
+    "birdeye.backoff_base_seconds": ZERO_OR_MORE,
+    "birdeye.backoff_max_seconds": ZERO_OR_MORE,
+    "birdeye.page_size": Rule(min=1, max=100),  # BirdEye's largest page
+    "birdeye.max_offset": ONE_OR_MORE,
+    "birdeye.max_rate_limited": ZERO_OR_MORE,
+    "birdeye.ui_amount_mode": Rule(choices=("raw", "scaled")),
+    "tokens.limit": ONE_OR_MORE,
+    "tokens.sort_type": Rule(choices=("asc", "desc")),
+    "tokens.min_liquidity": ZERO_OR_MORE,
+    "tokens.min_market_cap": ZERO_OR_MORE,
+    "tokens.min_volume_24h_usd": ZERO_OR_MORE,
+    "tokens.min_holder": ZERO_OR_MORE,
+    "tokens.min_trade_24h_count": ZERO_OR_MORE,
+    "tokens.max_price_change_24h_percent": ZERO_OR_MORE,
+    "whales.top_holders": ONE_OR_MORE,
+    "whales.max_tokens": ONE_OR_MORE,
+    "whales.min_share_of_supply": FRACTION,
+    "whales.refetch_after_hours": ZERO_OR_MORE,
+    "trades.lookback_days": ONE_OR_MORE,
+    "trades.max_wallets_per_run": ONE_OR_MORE,
+    "trades.max_trades_per_wallet": ONE_OR_MORE,
+    "trades.commit_every_wallets": ONE_OR_MORE,
+    "pnl.min_leg_usd": ZERO_OR_MORE,
+    "gold.min_total_pnl": ANY,
+    "gold.min_roi": ANY,
+    "gold.min_win_rate": FRACTION,
+    "gold.min_trade_count": ZERO_OR_MORE,
+    "gold.top_n": ONE_OR_MORE,
+    **{
+        f"gold.tiers.{tier}.{key}": rule
+        for tier in ("elite", "strong")
+        for key, rule in (
+            ("min_total_pnl", ANY),
+            ("min_roi", ANY),
+            ("min_win_rate", FRACTION),
+            ("min_trade_count", ZERO_OR_MORE),
+        )
+    },
+    "gold.score.weight_profitability": ZERO_OR_MORE,
+    "gold.score.weight_win_rate": ZERO_OR_MORE,
+    "gold.score.weight_activity": ZERO_OR_MORE,
+    "gold.score.pnl_scale_usd": POSITIVE,  # divides
+    "gold.score.roi_scale": POSITIVE,
+    "gold.score.activity_scale_trades": POSITIVE,
+    "flows.window_minutes": ONE_OR_MORE,
+    "flows.lookback_hours": ONE_OR_MORE,
+    "flows.top_n": ONE_OR_MORE,
+    "helius.max_addresses": ONE_OR_MORE,
+    "helius.webhook_type": Rule(choices=("enhanced", "enhancedDevnet")),  # what silver parses
+    "helius.timeout_seconds": POSITIVE,
+    "helius.max_retries": ZERO_OR_MORE,
+    "swaps.sol_dust": ZERO_OR_MORE,
+    "prices.interval": Rule(
+        choices=("1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "8H", "12H", "1D")
+    ),
+    "prices.lookback_hours": ONE_OR_MORE,
+    "prices.max_staleness_seconds": ZERO_OR_MORE,
+    "webhook.port": PORT,
+    "webhook.max_body_bytes": ONE_OR_MORE,
+    "webhook.dedupe_window_seconds": ZERO_OR_MORE,
+    "stream.backend": Rule(choices=("kafka", "local")),
+    "stream.partitions": ONE_OR_MORE,  # 0: every POST would get 503
+    "stream.segment_bytes": ONE_OR_MORE,
+    "stream.batch_size": ONE_OR_MORE,  # 0: the drain would spin without committing
+    "stream.max_batch_bytes": ONE_OR_MORE,
+    "stream.max_latency_seconds": ZERO_OR_MORE,
+    "stream.producer_timeout_seconds": POSITIVE,
+    "memory.min_free_mb": ZERO_OR_MORE,
+    "memory.duckdb_memory_fraction": SHARE,
+    "memory.duckdb_max_memory_mb": ONE_OR_MORE,
+    "memory.duckdb_threads": ZERO_OR_MORE,  # 0 = one per core
+    "memory.spark_memory_fraction": SHARE,
+    "spark.shuffle_partitions": ONE_OR_MORE,
+    "spark.executor_memory_mb": ZERO_OR_MORE,  # 0 = split from free memory
+    "ops.disk_warning_percent": PERCENT,
+    "ops.disk_critical_percent": PERCENT,
+    "ops.log_retention_days": ZERO_OR_MORE,
+    "ops.spool_retention_days": ZERO_OR_MORE,
+    "ops.stream_retention_days": ZERO_OR_MORE,
 }
+
+RELATIONS: tuple[Relation, ...] = (
+    Relation(
+        (
+            "gold.score.weight_profitability",
+            "gold.score.weight_win_rate",
+            "gold.score.weight_activity",
+        ),
+        lambda *weights: sum(weights) > 0,
+        "gold.score weights must not all be 0",
+    ),
+    Relation(
+        ("ops.disk_warning_percent", "ops.disk_critical_percent"),
+        lambda warning, critical: warning <= critical,
+        "ops.disk_warning_percent must be <= ops.disk_critical_percent",
+    ),
+)

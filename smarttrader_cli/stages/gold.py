@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.errors import ConfigError, StageError
+from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_FLOWS, WALLET_PNL, WEBHOOK_SWAPS
 from smarttrader_cli.ops.runs import stage_run
 
@@ -122,23 +122,10 @@ def gold_vars(config: Config, lake_root: str, now: datetime | None = None) -> di
 
 
 def check_gold_config(config: Config) -> None:
-    """ConfigError when the score could leave [0, 1] or divide by zero."""
-    score = config.gold.score
-    weights = {
-        "weight_profitability": score.weight_profitability,
-        "weight_win_rate": score.weight_win_rate,
-        "weight_activity": score.weight_activity,
-    }
-    for key, value in weights.items():
-        if value < 0:
-            raise ConfigError(f"gold.score.{key} must be >= 0, got {value}")
-    if sum(weights.values()) <= 0:
-        raise ConfigError("gold.score weights must not all be 0")
-    for key in ("pnl_scale_usd", "roi_scale", "activity_scale_trades"):
-        if getattr(score, key) <= 0:
-            raise ConfigError(f"gold.score.{key} must be > 0, got {getattr(score, key)}")
-    if config.flows.window_minutes <= 0 or config.flows.lookback_hours <= 0:
-        raise ConfigError("flows.window_minutes and flows.lookback_hours must be > 0")
+    """ConfigError when a gold or flows value breaks its rule (config/schema.py RULES)."""
+    from smarttrader_cli.config.loader import check_values
+
+    check_values(config, sections=("gold", "flows"))
 
 
 def flows_since(config: Config, now: datetime | None = None) -> datetime:

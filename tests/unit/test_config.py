@@ -144,3 +144,118 @@ def test_cli_init_writes_defaults_and_refuses_to_clobber(tmp_path: Path) -> None
     assert load_config(target, env={}).config.engine == "duckdb"
     second = CliRunner().invoke(app, ["config", "init", str(target)])
     assert second.exit_code == 2 and "--force" in second.output
+
+
+# --- ranges and choices, declared once (config/schema.py RULES) -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stream:\n  batch_size: 0\n", ":2: stream.batch_size must be >= 1, got 0"),
+        ("stream:\n  partitions: 0\n", ":2: stream.partitions must be >= 1, got 0"),
+        ("webhook:\n  port: 99999\n", ":2: webhook.port must be between 1 and 65535, got 99999"),
+        ("webhook:\n  port: 0\n", ":2: webhook.port must be between 1 and 65535, got 0"),
+        ("gold:\n  min_win_rate: .nan\n", ":2: gold.min_win_rate must be a finite number, got nan"),
+        ("tokens:\n  min_liquidity: .inf\n", ":2: tokens.min_liquidity must be a finite number"),
+        ("gold:\n  min_roi: -.inf\n", ":2: gold.min_roi must be a finite number, got -inf"),
+        ("gold:\n  min_win_rate: 1.5\n", ":2: gold.min_win_rate must be between 0 and 1, got 1.5"),
+        (
+            "gold:\n  tiers:\n    elite:\n      min_trade_count: -1\n",
+            ":4: gold.tiers.elite.min_trade_count must be >= 0, got -1",
+        ),
+        ("gold:\n  score:\n    roi_scale: 0\n", ":3: gold.score.roi_scale must be > 0, got 0.0"),
+        (
+            "gold:\n  score:\n    weight_win_rate: -0.1\n",
+            ":3: gold.score.weight_win_rate must be >= 0, got -0.1",
+        ),
+        ("flows:\n  window_minutes: 0\n", ":2: flows.window_minutes must be >= 1, got 0"),
+        (
+            "memory:\n  duckdb_memory_fraction: 0\n",
+            ":2: memory.duckdb_memory_fraction must be > 0 and <= 1, got 0.0",
+        ),
+        ("birdeye:\n  page_size: 500\n", ":2: birdeye.page_size must be between 1 and 100"),
+        ("trades:\n  commit_every_wallets: 0\n", ":2: trades.commit_every_wallets must be >= 1"),
+        ("ops:\n  disk_critical_percent: 120\n", ":2: ops.disk_critical_percent must be between"),
+        (
+            "ops:\n  disk_warning_percent: 95\n",
+            ":2: ops.disk_warning_percent must be <= ops.disk_critical_percent, got 95.0 and 90.0",
+        ),
+        (
+            "gold:\n  score:\n    weight_profitability: 0\n    weight_win_rate: 0\n"
+            "    weight_activity: 0\n",
+            ":3: gold.score weights must not all be 0",
+        ),
+        ("tokens:\n  sort_type: up\n", ":2: tokens.sort_type must be one of asc, desc, not 'up'"),
+        ("helius:\n  webhook_type: raw\n", ":2: helius.webhook_type must be one of enhanced"),
+    ],
+)
+def test_out_of_range_values_name_file_line_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(str(path))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ST_STREAM__BATCH_SIZE": "0"}, "env ST_STREAM__BATCH_SIZE: stream.batch_size must be"),
+        ({"ST_GOLD__MIN_WIN_RATE": "nan"}, "env ST_GOLD__MIN_WIN_RATE: gold.min_win_rate must"),
+        ({"ST_WEBHOOK__PORT": "70000"}, "env ST_WEBHOOK__PORT: webhook.port must be between 1 and"),
+        ({"ST_BIRDEYE__TIMEOUT_SECONDS": "1e999"}, "birdeye.timeout_seconds must be a finite"),
+    ],
+)
+def test_out_of_range_env_overrides_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, env=env, search=False)
+
+
+def test_bounds_themselves_are_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "webhook:\n  port: 65535\ngold:\n  min_win_rate: 1\n  min_roi: -0.5\n"
+        "birdeye:\n  rate_limit_rps: 0\nmemory:\n  duckdb_memory_fraction: 1\n",
+    )
+    config = load_config(path, env={"ST_STREAM__BATCH_SIZE": "1"}).config
+    assert (config.webhook.port, config.stream.batch_size) == (65535, 1)
+    assert (config.gold.min_win_rate, config.birdeye.rate_limit_rps) == (1.0, 0.0)
+
+
+def test_every_number_has_a_declared_range_and_every_rule_a_key() -> None:
+    import dataclasses
+    import typing
+
+    from smarttrader_cli.config.schema import RULES, Config
+
+    def leaves(cls: type, prefix: str = "") -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name, tp in typing.get_type_hints(cls).items():
+            dotted = f"{prefix}{name}"
+            if dataclasses.is_dataclass(tp):
+                out |= leaves(tp, f"{dotted}.")  # type: ignore[arg-type]
+            else:
+                out[dotted] = tp
+        return out
+
+    keys = leaves(Config)
+    numbers = {k for k, tp in keys.items() if tp in (int, float)}
+    assert numbers - set(RULES) == set(), "declare a range in config/schema.py RULES"
+    assert set(RULES) - set(keys) == set(), "RULES names keys the schema does not have"
+
+
+def test_the_dataclass_defaults_satisfy_the_rules_too() -> None:
+    from smarttrader_cli.config.loader import check_values
+    from smarttrader_cli.config.schema import Config
+
+    check_values(Config())  # configs built in code (tests, stages) are checked the same way
+
+
+def test_cli_validate_catches_a_range_error_with_file_and_line(tmp_path: Path) -> None:
+    bad = write(tmp_path, "engine: duckdb\nstream:\n  batch_size: 0\n")
+    result = CliRunner().invoke(app, ["--config", str(bad), "config", "validate"])
+    assert result.exit_code == 2
+    assert f"{bad}:3: stream.batch_size must be >= 1, got 0" in result.output

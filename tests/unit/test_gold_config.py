@@ -133,3 +133,30 @@ def test_failure_message_names_the_first_failed_node() -> None:
         "dbt test unique_smart_wallets_wallet_address failed: Got 2 results, configured to "
         "fail (+1 more)"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("gold", "min_win_rate", float("nan"), "gold.min_win_rate must be a finite number"),
+        ("gold.tiers.elite", "min_win_rate", 1.5, "gold.tiers.elite.min_win_rate must be between"),
+        ("gold", "top_n", 0, "gold.top_n must be >= 1, got 0"),
+        ("flows", "top_n", 0, "flows.top_n must be >= 1, got 0"),
+    ],
+)
+def test_gold_checks_are_the_rules_the_loader_applies(
+    section: str, key: str, value: float, message: str
+) -> None:
+    config = Config()
+    target: object = config
+    for part in section.split("."):
+        target = getattr(target, part)
+    setattr(target, key, value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_gold_config(config)
+
+
+def test_gold_checks_leave_other_sections_to_the_loader() -> None:
+    config = Config()
+    config.stream.batch_size = 0
+    check_gold_config(config)
