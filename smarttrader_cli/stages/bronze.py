@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from smarttrader_cli.sources.birdeye import BirdeyeClient, Fetched, Reject
 
 log = logging.getLogger("st.bronze")
+# This many wallets failing one after another is an outage: stop instead of trying the rest.
+OUTAGE_AFTER_FAILED_WALLETS = 3
 
 
 @dataclass
@@ -444,6 +446,7 @@ async def _fetch_trades(
             asyncio.create_task(worker()) for _ in range(max(1, cfg.birdeye.max_concurrency))
         ]
         failure: BaseException | None = None
+        in_a_row = 0  # wallets failed one after another
         try:
             for _ in range(len(plans)):
                 plan, outcome = await results.get()
@@ -454,7 +457,12 @@ async def _fetch_trades(
                     writer.failed.append((plan.wallet, str(outcome)))
                     log.warning("wallet %s not fetched this run: %s", plan.wallet, outcome)
                     progress(plan.wallet)
+                    in_a_row += 1
+                    if in_a_row >= OUTAGE_AFTER_FAILED_WALLETS:  # the API is down, not a wallet
+                        failure = outcome
+                        break
                     continue
+                in_a_row = 0
                 if outcome.capped:
                     log.warning(
                         "wallet %s has more than %d trades in its window; kept the newest "
@@ -495,15 +503,12 @@ def run_trades(
             if plans:
                 asyncio.run(_fetch_trades(app, plans, writer, advance))
         if writer.failed:
+            # The others are committed; the failed ones come first in the next run.
             wallet, why = writer.failed[0]
-            if not writer.committed_wallets:
-                raise StageError(
-                    f"no wallet could be fetched ({len(plans)} tried; {wallet}: {why})"
-                )
-            log.warning(
-                "%d of %d wallets not fetched (first: %s: %s); the next run fetches them first",
-                len(writer.failed), len(plans), wallet, why,
-            )  # fmt: skip
+            raise StageError(
+                f"{len(writer.failed)} of {len(plans)} wallets could not be fetched "
+                f"({writer.committed_wallets} committed; first: {wallet}: {why})"
+            )
         return StageSummary(
             run.stage,
             run.run_id,
@@ -513,7 +518,6 @@ def run_trades(
             {
                 "wallets": len(plans),
                 "wallets_committed": writer.committed_wallets,
-                "wallets_failed": len(writer.failed),
             },
         )
 

@@ -164,3 +164,32 @@ def test_capped_runs_reach_every_whale_in_turn_even_those_that_never_traded(
     assert sum(len(s) for s in full_runs) == len(set().union(*full_runs)) == 8 * len(full_runs)
     quiet = {r["wallet_address"]: r for r in app.lake.read(WALLET_FETCHES).to_pylist()}
     assert all(quiet[address(99, "quiet", i, 0)]["trades"] == 0 for i in range(4))
+
+
+def test_one_failing_wallet_never_stops_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smarttrader_cli.errors import StageError
+    from smarttrader_cli.sources.birdeye import BirdeyeClient
+
+    with run_in_thread(settings()) as sim:
+        app = app_for(tmp_path, sim.base_url, **{"trades.commit_every_wallets": 100})
+        run_tokens(app)
+        run_whales(app)
+        whales = sorted(set(app.lake.read(WHALE_HOLDERS)["wallet_address"].to_pylist()))
+        broken = whales[len(whales) // 2]
+        original = BirdeyeClient.wallet_trades
+
+        async def flaky(self, wallet, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if wallet == broken:
+                raise ApiError(f"BirdEye /trader/txs/seek_by_time answered 400: bad {wallet}")
+            return await original(self, wallet, *args, **kwargs)
+
+        monkeypatch.setattr(BirdeyeClient, "wallet_trades", flaky)
+        with pytest.raises(StageError, match=rf"1 of {len(whales)} wallets could not be fetched"):
+            run_trades(app)
+        fetched = set(app.lake.read(WALLET_FETCHES)["wallet_address"].to_pylist())
+        assert fetched == set(whales) - {broken}  # every other wallet was fetched and kept
+        monkeypatch.setattr(BirdeyeClient, "wallet_trades", original)
+        run_trades(app)  # the next run fetches the one that failed
+        assert set(app.lake.read(WALLET_FETCHES)["wallet_address"].to_pylist()) == set(whales)

@@ -79,7 +79,7 @@ def test_sync_creates_then_edits_only_on_change(config: Path, sim: RunningSim) -
     assert (hook["authHeader"], hook["webhookType"], hook["transactionTypes"]) == (
         "tok",
         "enhanced",
-        ["SWAP"],
+        ["SWAP", "TRANSFER", "UNKNOWN"],
     )
     assert sim.stats()["webhook_edits"] == edits + 1
 
