@@ -63,10 +63,16 @@ def show(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 def validate(ctx: typer.Context) -> None:
     """Check the config file and environment overrides; exit 2 with file:line on an error.
 
+    Types, choices and ranges are all checked (e.g. stream.batch_size >= 1, webhook.port
+    1-65535, no NaN). Secrets written into the file are accepted with a warning: they
+    belong in the environment.
+
     Example: st --config configs/smarttrader.yaml config validate
     """
     loaded = app_context(ctx).loaded
-    typer.echo(f"config ok: {loaded.path or 'embedded defaults'} (hash {loaded.hash})")
+    count = len(loaded.warnings)
+    warned = f", {count} warning{'s' if count > 1 else ''}" if count else ""
+    typer.echo(f"config ok: {loaded.path or 'embedded defaults'} (hash {loaded.hash}{warned})")
 
 
 @app.command("init")

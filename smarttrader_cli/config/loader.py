@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import typing
@@ -15,8 +16,11 @@ from typing import Any
 
 import yaml
 
+from smarttrader_cli.config.redaction import redact_options, redact_text, secret_values
 from smarttrader_cli.config.schema import RELATIONS, RULES, Config
 from smarttrader_cli.errors import ConfigError
+
+log = logging.getLogger("st.config")
 
 ENV_PREFIX = "ST_"
 DEFAULT_LOCATIONS = (Path("configs/smarttrader.yaml"), Path("smarttrader.yaml"))
@@ -57,10 +61,28 @@ class LoadedConfig:
     secrets: Secrets
     path: Path | None = None
     hash: str = field(default="")
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        """The effective config as plain data (no secrets)."""
-        return dataclasses.asdict(self.config)
+        """The effective config as plain data, secret storage options redacted."""
+        return redacted_dict(self.config)
+
+    def redact(self, text: str) -> str:
+        """`text` without any secret this config knows (environment or storage options)."""
+        known = list(dataclasses.asdict(self.secrets).values())
+        for value in _leaves(self.config).values():
+            if isinstance(value, dict):
+                known += secret_values(value)
+        return redact_text(text, known)
+
+
+def redacted_dict(config: Config) -> dict[str, Any]:
+    """The config as plain data with the values of secret-looking map keys redacted."""
+    data = dataclasses.asdict(config)
+    for dotted, value in _leaves(config).items():
+        if isinstance(value, dict):
+            _set_dotted(data, dotted, redact_options(value))
+    return data
 
 
 def defaults_text() -> str:
@@ -92,8 +114,9 @@ def load_config(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    warnings: list[str] = []
     defaults, _ = _parse_yaml(defaults_text(), "<defaults>")
-    _merge(values, sources, defaults, {}, "default", "<defaults>")
+    _merge(values, sources, defaults, {}, "default", "<defaults>", warnings)
 
     config_path = find_config_path(path) if search else (Path(path) if path else None)
     if config_path is not None:
@@ -102,7 +125,7 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
         data, lines = _parse_yaml(text, str(config_path))
-        _merge(values, sources, data, lines, "file", str(config_path))
+        _merge(values, sources, data, lines, "file", str(config_path), warnings)
 
     for var, (dotted, raw) in _env_overrides(env).items():
         expected = _type_at(dotted, f"env {var}")
@@ -117,8 +140,10 @@ def load_config(
 
     config = _build(Config, values, "", sources)
     check_values(config, sources)
-    loaded = LoadedConfig(config, sources, Secrets.from_env(env), config_path)
+    loaded = LoadedConfig(config, sources, Secrets.from_env(env), config_path, warnings=warnings)
     loaded.hash = config_hash(config)
+    for warning in warnings:
+        log.warning("%s", warning)
     return loaded
 
 
@@ -175,8 +200,12 @@ def _leaves(section: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_hash(config: Config) -> str:
-    """A short stable digest of the effective config, stored with every commit."""
-    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    """A short stable digest of the effective config, stored with every commit.
+
+    Secret storage options are digested redacted: a rotated key is the same config, and
+    the digest in every commit must not help anyone guess a weak secret.
+    """
+    canonical = json.dumps(redacted_dict(config), sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -226,6 +255,7 @@ def _merge(
     lines: dict[str, int],
     kind: str,
     filename: str,
+    warnings: list[str],
     prefix: str = "",
 ) -> None:
     """Overlay `data` onto `values`, rejecting keys the schema does not have."""
@@ -235,10 +265,31 @@ def _merge(
         expected = _type_at(dotted, where)
         if _is_section(expected) and isinstance(value, dict):
             values.setdefault(key, {})
-            _merge(values[key], sources, value, lines, kind, filename, dotted)
+            _merge(values[key], sources, value, lines, kind, filename, warnings, dotted)
             continue
         values[key] = _check_type(value, expected, dotted, where)
         sources[dotted] = "default" if kind == "default" else where
+        if typing.get_origin(expected) is dict and kind == "file":
+            warnings += _secrets_in_file(dotted, values[key], lines, filename)
+
+
+def _secrets_in_file(
+    dotted: str, options: dict[str, str], lines: dict[str, int], filename: str
+) -> list[str]:
+    """Warnings for credentials written into the file; SPEC: secrets come from the environment."""
+    found = []
+    for entry in sorted(options, key=lambda e: lines.get(f"{dotted}.{e}", 0)):
+        if not secret_values({entry: options[entry]}):
+            continue
+        var = (
+            entry
+            if entry in SECRET_ENV.values()
+            else f"ST_{dotted.upper().replace('.', '__')}__{entry}"
+        )
+        line = lines.get(f"{dotted}.{entry}")
+        where = f"{filename}:{line}" if line else filename
+        found.append(f"{where}: {dotted}.{entry} is a secret; set {var} in the environment instead")
+    return found
 
 
 def _type_at(dotted: str, where: str | None = None) -> Any:
@@ -297,8 +348,17 @@ def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
     else:
         ok = isinstance(value, tp) if isinstance(tp, type) else True
     if not ok:
-        raise ConfigError(f"{where}: {dotted} must be {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{where}: {dotted} must be {_type_name(tp)}, got {_shown(value, tp)}")
     return value
+
+
+def _shown(value: Any, tp: Any) -> str:
+    """A wrong value as an error message may quote it: a string map's secrets redacted."""
+    if typing.get_origin(tp) is not dict:
+        return repr(value)
+    if isinstance(value, dict):
+        return repr(redact_options({str(k): v for k, v in value.items()}))
+    return f"a {type(value).__name__}"  # it might be a credential pasted in the wrong place
 
 
 def _stringify(value: Any) -> str:
@@ -345,7 +405,9 @@ def _coerce_env(raw: str, tp: Any, var: str) -> Any:
         if _is_section(tp):
             raise ValueError("a section cannot be set from one variable")
     except (ValueError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"env {var}: must be {_type_name(tp)}, got {raw!r}") from exc
+        # a string map may hold credentials: its raw text is not quoted
+        got = "text that is not a JSON object" if origin is dict else repr(raw)
+        raise ConfigError(f"env {var}: must be {_type_name(tp)}, got {got}") from exc
     return raw
 
 

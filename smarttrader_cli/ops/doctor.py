@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -42,13 +42,19 @@ Check = Callable[["LoadedConfig"], CheckResult]
 def run_checks(
     config_path: str | Path | None = None, env: dict[str, str] | None = None
 ) -> list[CheckResult]:
-    """Load the config, then run every check; a bad config skips the rest."""
-    from smarttrader_cli.config import load_config
+    """Load the config, then run every check; a bad config skips the rest.
+
+    No detail carries a secret: each is redacted of every credential the config knows
+    (environment secrets, secret storage options), whatever the check or error said.
+    """
+    from smarttrader_cli.config import Secrets, load_config
+    from smarttrader_cli.config.redaction import redact_text
 
     try:
         loaded = load_config(config_path, env)
     except StError as exc:
-        return [CheckResult("config", FAIL, str(exc))] + [
+        secrets = asdict(Secrets.from_env(env)).values()
+        return [CheckResult("config", FAIL, redact_text(str(exc), secrets))] + [
             CheckResult(name, SKIP, "config is not valid") for name, _ in CHECKS
         ]
     where = str(loaded.path) if loaded.path else "embedded defaults"
@@ -58,7 +64,7 @@ def run_checks(
             results.append(check(loaded))
         except Exception as exc:  # a check must never take the report down
             results.append(CheckResult(name, FAIL, f"{type(exc).__name__}: {_line(exc)}"))
-    return results
+    return [replace(r, detail=loaded.redact(r.detail)) for r in results]
 
 
 def failed(results: list[CheckResult]) -> bool:

@@ -259,3 +259,96 @@ def test_cli_validate_catches_a_range_error_with_file_and_line(tmp_path: Path) -
     result = CliRunner().invoke(app, ["--config", str(bad), "config", "validate"])
     assert result.exit_code == 2
     assert f"{bad}:3: stream.batch_size must be >= 1, got 0" in result.output
+
+
+# --- secrets in lake.storage_options -------------------------------------------
+
+SECRETS_YAML = (
+    "lake:\n"
+    "  root: s3://bucket/lake\n"
+    "  storage_options:\n"
+    "    AWS_ENDPOINT_URL: http://127.0.0.1:9000\n"
+    "    AWS_REGION: eu-west-1\n"
+    "    AWS_ACCESS_KEY_ID: AKIAFILEKEYID\n"
+    "    AWS_SECRET_ACCESS_KEY: file-secret-value\n"
+    "    AWS_SESSION_TOKEN: file-session-token\n"
+)
+SECRET_VALUES = ("AKIAFILEKEYID", "file-secret-value", "file-session-token", "env-account-key")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "csv"])
+def test_cli_show_redacts_secrets_in_storage_options(tmp_path: Path, monkeypatch, fmt) -> None:
+    path = write(tmp_path, SECRETS_YAML)
+    monkeypatch.setenv("ST_LAKE__STORAGE_OPTIONS__AZURE_STORAGE_ACCOUNT_KEY", "env-account-key")
+    result = CliRunner().invoke(
+        app, ["--config", str(path), "config", "show", "--format", fmt], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    for secret in SECRET_VALUES:
+        assert secret not in result.output
+    assert "eu-west-1" in result.output and "http://127.0.0.1:9000" in result.output
+    if fmt == "json":
+        rows = {r["key"]: r for r in json.loads(result.stdout)}
+        assert rows["lake.storage_options"]["value"] == {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "***redacted***",
+            "AWS_SECRET_ACCESS_KEY": "***redacted***",
+            "AWS_SESSION_TOKEN": "***redacted***",
+            "AZURE_STORAGE_ACCOUNT_KEY": "***redacted***",
+        }
+
+
+def test_secret_looking_keys() -> None:
+    from smarttrader_cli.config.redaction import is_secret_key
+
+    for key in ("AWS_SECRET_ACCESS_KEY", "aws_access_key_id", "AWS_SESSION_TOKEN", "password",
+                "AZURE_STORAGE_ACCOUNT_KEY", "google_service_account_key", "AZURE_CLIENT_SECRET",
+                "AZURE_STORAGE_SAS_TOKEN", "bearer_token"):  # fmt: skip
+        assert is_secret_key(key), key
+    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ALLOW_HTTP", "AWS_CONDITIONAL_PUT"):
+        assert not is_secret_key(key), key
+
+
+def test_errors_about_storage_options_do_not_echo_secrets(tmp_path: Path) -> None:
+    path = write(tmp_path, SECRETS_YAML + "    AWS_REGIONS: [a, b]\n")
+    with pytest.raises(ConfigError, match=r"lake\.storage_options must be a mapping") as info:
+        load_config(path, env={})
+    assert "eu-west-1" in str(info.value)
+    for secret in SECRET_VALUES[:3]:
+        assert secret not in str(info.value)
+    env = {"ST_LAKE__STORAGE_OPTIONS": '{"AWS_SECRET_ACCESS_KEY": "env-secret", "X": [1]}'}
+    with pytest.raises(ConfigError, match="ST_LAKE__STORAGE_OPTIONS") as info:
+        load_config(None, env=env, search=False)
+    assert "env-secret" not in str(info.value)
+    broken = {"ST_LAKE__STORAGE_OPTIONS": '{"AWS_SECRET_ACCESS_KEY": "env-secret"'}
+    with pytest.raises(ConfigError, match="ST_LAKE__STORAGE_OPTIONS") as info:
+        load_config(None, env=broken, search=False)
+    assert "env-secret" not in str(info.value)
+
+
+def test_secrets_in_the_file_warn_and_in_the_environment_do_not(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, SECRETS_YAML), env={})
+    path = tmp_path / "st.yaml"
+    assert loaded.warnings == [
+        f"{path}:6: lake.storage_options.AWS_ACCESS_KEY_ID is a secret; set AWS_ACCESS_KEY_ID "
+        "in the environment instead",
+        f"{path}:7: lake.storage_options.AWS_SECRET_ACCESS_KEY is a secret; set "
+        "AWS_SECRET_ACCESS_KEY in the environment instead",
+        f"{path}:8: lake.storage_options.AWS_SESSION_TOKEN is a secret; set "
+        "ST_LAKE__STORAGE_OPTIONS__AWS_SESSION_TOKEN in the environment instead",
+    ]
+    env = {"ST_LAKE__STORAGE_OPTIONS__AWS_SESSION_TOKEN": "t"}
+    assert load_config(None, env=env, search=False).warnings == []
+    result = CliRunner().invoke(app, ["--config", str(path), "config", "validate"])
+    assert result.exit_code == 0
+    assert "AWS_SESSION_TOKEN is a secret" in result.output
+    for secret in SECRET_VALUES[:3]:
+        assert secret not in result.output
+
+
+def test_the_config_hash_does_not_depend_on_secret_values(tmp_path: Path) -> None:
+    a = load_config(write(tmp_path, SECRETS_YAML), env={}).hash
+    b = load_config(write(tmp_path, SECRETS_YAML.replace("file-secret", "other")), env={}).hash
+    c = load_config(write(tmp_path, SECRETS_YAML.replace("eu-west-1", "us-east-2")), env={}).hash
+    assert a == b != c
