@@ -16,7 +16,12 @@ from typing import Any
 
 import yaml
 
-from smarttrader_cli.config.redaction import redact_options, redact_text, secret_values
+from smarttrader_cli.config.redaction import (
+    is_secret_key,
+    redact_options,
+    redact_text,
+    secret_values,
+)
 from smarttrader_cli.config.schema import RELATIONS, RULES, Config
 from smarttrader_cli.errors import ConfigError
 
@@ -279,7 +284,7 @@ def _secrets_in_file(
     """Warnings for credentials written into the file; SPEC: secrets come from the environment."""
     found = []
     for entry in sorted(options, key=lambda e: lines.get(f"{dotted}.{e}", 0)):
-        if not secret_values({entry: options[entry]}):
+        if not (options[entry] and is_secret_key(entry)):
             continue
         var = (
             entry
