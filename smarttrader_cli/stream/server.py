@@ -3,8 +3,9 @@
 POST /webhooks answers 200 only once every event in the body is durable (see
 publisher.py); 401 on a wrong or missing Authorization header (compared in constant
 time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 422 with
-the reason when the body is not a JSON array of events with a `signature`, 503 when the
-events could be neither acknowledged nor spooled (Helius retries 5xx).
+the reason when the body is not a JSON array of events with a `signature` (or cannot be
+stored), 503 when the events could be neither acknowledged nor spooled (Helius retries
+5xx). Each event is published as the bytes it had in the body, not re-encoded.
 GET /health, /webhooks/status and /metrics (Prometheus text) for operators.
 """
 
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smarttrader_cli.stream.backend import OutboundEvent, Producer
 from smarttrader_cli.stream.metrics import Metrics
-from smarttrader_cli.stream.parse import signature_problem
+from smarttrader_cli.stream.parse import EventError, array_elements, signature_problem
 from smarttrader_cli.stream.publisher import NotDurableError, Publisher
 from smarttrader_cli.stream.spool import Spool
 
@@ -88,11 +89,15 @@ def create_app(
         "st_webhook_broker_up", "1 when the last publish was acknowledged",
         lambda: 1.0 if publisher.broker_up else 0.0,
     )  # fmt: skip
-    max_body = config.webhook.max_body_bytes
     token = auth_token.encode() if auth_token else None
     started = time.time()
 
-    webhooks = _WebhookEndpoint(publisher, metrics, token, max_body)
+    webhooks = _WebhookEndpoint(
+        publisher,
+        metrics,
+        token,
+        max_body=config.webhook.max_body_bytes,
+    )
 
     async def health(request: Request) -> Response:
         return _json(200, {"status": "ok"})
@@ -170,7 +175,11 @@ class _WebhookEndpoint:
     """POST /webhooks as a plain ASGI app: auth, body cap, validation, then the publisher."""
 
     def __init__(
-        self, publisher: Publisher, metrics: Metrics, token: bytes | None, max_body: int
+        self,
+        publisher: Publisher,
+        metrics: Metrics,
+        token: bytes | None,
+        max_body: int,
     ) -> None:
         self.publisher = publisher
         self.metrics = metrics
@@ -190,7 +199,7 @@ class _WebhookEndpoint:
 
     def _reject(self, status: int, reason: str, message: str) -> _Answer:
         self.metrics.inc("st_webhook_requests_rejected_total", label=reason)
-        extra = [(b"retry-after", b"1")] if status == 503 else []
+        extra = _EXTRA_HEADERS.get(status, [])
         return status, orjson.dumps({"error": reason, "detail": message}), extra
 
     async def _handle(self, scope: Scope, receive: Receive) -> _Answer:
@@ -203,12 +212,42 @@ class _WebhookEndpoint:
                 declared = value
         if self.token is not None and not hmac.compare_digest(given, self.token):
             return self._reject(401, "unauthorized", "missing or wrong Authorization header")
-        too_large = f"body is larger than {self.max_body} bytes"
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            return self._reject(413, "too_large", too_large)
+            return self._reject(413, "too_large", f"body is larger than {self.max_body} bytes")
+        body = await self._read_body(receive)
+        if isinstance(body, tuple):
+            return body
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return self._reject(422, "invalid_json", f"body is not valid JSON: {exc}")
+        if not isinstance(payload, list):
+            return self._reject(422, "not_a_list", "body must be a JSON array of events")
+        for i, event in enumerate(payload):
+            problem = signature_problem(event)
+            if problem:
+                return self._reject(422, "invalid_event", f"event {i}: {problem}")
+        try:  # stored as received: orjson re-encodes integers past 64 bits as floats
+            raw = array_elements(body, len(payload))
+        except EventError as exc:
+            return self._reject(422, "invalid_event", str(exc))
+        received = time.time_ns() // 1000
+        events = [
+            OutboundEvent(event["signature"].strip().encode(), value, received)
+            for event, value in zip(payload, raw, strict=True)
+        ]
+        try:
+            outcome = await self.publisher.submit(events)
+        except NotDurableError:
+            return self._reject(503, "unavailable", "events could not be made durable; retry")
+        answer = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
+        return 200, orjson.dumps(answer), []
+
+    async def _read_body(self, receive: Receive) -> bytes | _Answer:
+        """The whole body, counted as it streams in whatever its declared length; or a 4xx."""
         chunks: list[bytes] = []
         size = 0
-        while True:  # counted as it streams in, whatever the declared length
+        while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return self._reject(
@@ -217,33 +256,16 @@ class _WebhookEndpoint:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return self._reject(413, "too_large", too_large)
+                return self._reject(413, "too_large", f"body is larger than {self.max_body} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        try:
-            payload = orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-        except orjson.JSONDecodeError:
-            return self._reject(422, "invalid_json", "body is not valid JSON")
-        if not isinstance(payload, list):
-            return self._reject(422, "not_a_list", "body must be a JSON array of events")
-        received = time.time_ns() // 1000
-        events = []
-        for i, event in enumerate(payload):
-            problem = signature_problem(event)
-            if problem:
-                return self._reject(422, "invalid_event", f"event {i}: {problem}")
-            sig = event["signature"].strip()
-            events.append(OutboundEvent(sig.encode(), orjson.dumps(event), received))
-        try:
-            outcome = await self.publisher.submit(events)
-        except NotDurableError:
-            return self._reject(503, "unavailable", "events could not be made durable; retry")
-        answer = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
-        return 200, orjson.dumps(answer), []
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 _Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+_EXTRA_HEADERS: dict[int, list[tuple[bytes, bytes]]] = {
+    503: [(b"retry-after", b"1")],
+}
 
 
 def serve(config: Config, auth_token: str | None, log_level: str = "warning") -> None:

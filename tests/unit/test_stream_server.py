@@ -108,6 +108,53 @@ def test_invalid_bodies_are_422_with_the_reason(
     assert stream_contents(config) == []
 
 
+def test_an_event_nested_300_deep_is_stored_with_the_rest_of_its_batch(
+    client: TestClient, config: Config
+) -> None:
+    # orjson parses 1024 levels but re-encodes only 254: this body used to be a 500, so
+    # Helius retried it and never stored its valid events.
+    good = orjson.dumps(helius_events(1)[0])
+    deep = b'{"signature":"deep-one","x":' + b"[" * 300 + b"]" * 300 + b"}"
+    r = client.post("/webhooks", content=b"[" + good + b"," + deep + b"]", headers=AUTH)
+    assert r.status_code == 200, r.text
+    stored = {m.key: m.value for m in stream_contents(config)}
+    assert stored[b"deep-one"] == deep
+    assert stored[orjson.loads(good)["signature"].encode()] == good
+
+
+def test_a_body_too_deep_to_store_is_a_422_with_the_reason(
+    client: TestClient, config: Config
+) -> None:
+    deep = b'[{"signature":"too-deep","x":' + b"[" * 2000 + b"]" * 2000 + b"}]"
+    r = client.post("/webhooks", content=deep, headers=AUTH)
+    assert r.status_code == 422
+    assert r.json()["error"] == "invalid_json" and "depth" in r.json()["detail"]
+    assert stream_contents(config) == []
+
+
+# Whitespace, key spacing, number spellings, escapes, integers past 64 bits and brackets
+# inside strings: what Helius sent is what the stream holds, byte for byte.
+RAW_EVENTS = [
+    b'{ "signature" : "raw-1", "amount": 340282366920938463463374607431768211457,'
+    b' "neg": -18446744073709551617, "f": 1.10, "e": 1E+2, "z": -0,'
+    b' "s": "caf\\u00e9 \\"q\\" ]}[{,", "u": "\xc3\xa9\xe2\x80\xa6", "bs": "\\\\" }',
+    b'{"signature":"raw-2","nested":[{"a":[1,2,{"b":"}"}]},[]],"o":{}}',
+    b'{"signature":"raw-3"}',
+]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_events_are_stored_byte_for_byte_as_received(
+    client: TestClient, config: Config, count: int
+) -> None:
+    events = RAW_EVENTS[:count]
+    body = b" [\n  " + b" ,\n\t".join(events) + b"\r\n] "
+    r = client.post("/webhooks", content=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    stored = {m.key: m.value for m in stream_contents(config)}
+    assert [stored[f"raw-{i + 1}".encode()] for i in range(count)] == events
+
+
 def test_duplicate_deliveries_are_acknowledged_but_published_once(
     client: TestClient, config: Config
 ) -> None:
