@@ -32,7 +32,10 @@ def serve(
 
     Needs ST_WEBHOOK_AUTH_TOKEN (the webhook's authHeader) unless --insecure-no-auth.
     Events are answered 200 only once durable: acknowledged by the broker (acks=all)
-    or fsynced to the local log or the spool. SIGTERM flushes in-flight events and exits.
+    or fsynced to the local log or the spool, each event stored as the bytes it was sent.
+    Slow clients are cut off (webhook.header_timeout_seconds, webhook.body_timeout_seconds)
+    and past webhook.max_connections requests get 503. SIGTERM flushes in-flight events
+    and exits.
 
     Example: ST_WEBHOOK_AUTH_TOKEN=secret st webhook serve --port 8000
     """

@@ -154,6 +154,11 @@ class WebhookConfig:
     max_body_bytes: int = 1048576
     dedupe_window_seconds: int = 600
     spool_dir: str = "./data/spool"
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    keep_alive_timeout_seconds: float = 5.0
+    max_header_bytes: int = 65536
+    max_connections: int = 256
 
 
 @dataclass
@@ -343,6 +348,11 @@ RULES: dict[str, Rule] = {
     "webhook.port": PORT,
     "webhook.max_body_bytes": ONE_OR_MORE,
     "webhook.dedupe_window_seconds": ZERO_OR_MORE,
+    "webhook.header_timeout_seconds": POSITIVE,
+    "webhook.body_timeout_seconds": POSITIVE,
+    "webhook.keep_alive_timeout_seconds": POSITIVE,
+    "webhook.max_header_bytes": Rule(min=1024),  # a request line and a few headers
+    "webhook.max_connections": ONE_OR_MORE,
     "stream.backend": Rule(choices=("kafka", "local")),
     "stream.partitions": ONE_OR_MORE,  # 0: every POST would get 503
     "stream.segment_bytes": ONE_OR_MORE,

@@ -2,15 +2,18 @@
 
 POST /webhooks answers 200 only once every event in the body is durable (see
 publisher.py); 401 on a wrong or missing Authorization header (compared in constant
-time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 422 with
-the reason when the body is not a JSON array of events with a `signature` (or cannot be
-stored), 503 when the events could be neither acknowledged nor spooled (Helius retries
-5xx). Each event is published as the bytes it had in the body, not re-encoded.
+time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 408 when
+the body takes longer than `webhook.body_timeout_seconds`, 422 with the reason when the
+body is not a JSON array of events with a `signature` (or cannot be stored), 503 when
+the events could be neither acknowledged nor spooled (Helius retries 5xx). Each event
+is published as the bytes it had in the body, not re-encoded.
 GET /health, /webhooks/status and /metrics (Prometheus text) for operators.
+Slow or oversized headers and the connection limit: connections.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hmac
 import logging
@@ -25,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from smarttrader_cli.stream.backend import OutboundEvent, Producer
 from smarttrader_cli.stream.metrics import Metrics
@@ -45,6 +48,9 @@ REJECT_REASONS = (
     "not_a_list",
     "invalid_event",
     "unavailable",
+    "timeout",
+    "header_timeout",
+    "headers_too_large",
 )
 
 
@@ -71,7 +77,7 @@ def create_app(
     producer: Producer,
     auth_token: str | None,
     spool: Spool | None = None,
-) -> ASGIApp:
+) -> _FastWebhooks:
     """The receiver wired to a producer (and, for Kafka, a spool)."""
     metrics = new_metrics()
     publisher = Publisher(
@@ -97,6 +103,7 @@ def create_app(
         metrics,
         token,
         max_body=config.webhook.max_body_bytes,
+        body_timeout=config.webhook.body_timeout_seconds,
     )
 
     async def health(request: Request) -> Response:
@@ -180,11 +187,13 @@ class _WebhookEndpoint:
         metrics: Metrics,
         token: bytes | None,
         max_body: int,
+        body_timeout: float,
     ) -> None:
         self.publisher = publisher
         self.metrics = metrics
         self.token = token
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = time.perf_counter()
@@ -214,7 +223,12 @@ class _WebhookEndpoint:
             return self._reject(401, "unauthorized", "missing or wrong Authorization header")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return self._reject(413, "too_large", f"body is larger than {self.max_body} bytes")
-        body = await self._read_body(receive)
+        try:
+            async with asyncio.timeout(self.body_timeout):  # one deadline for the whole body
+                body = await self._read_body(receive)
+        except TimeoutError:
+            detail = f"body not received within {self.body_timeout:g} s"
+            return self._reject(408, "timeout", detail)
         if isinstance(body, tuple):
             return body
         try:
@@ -264,6 +278,7 @@ class _WebhookEndpoint:
 
 _Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 _EXTRA_HEADERS: dict[int, list[tuple[bytes, bytes]]] = {
+    408: [(b"connection", b"close")],  # a client this slow does not keep its connection
     503: [(b"retry-after", b"1")],
 }
 
@@ -272,27 +287,42 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
     """Run the receiver under uvicorn until SIGINT/SIGTERM, then flush and exit."""
     import uvicorn
 
+    from smarttrader_cli.config.loader import check_values
     from smarttrader_cli.stream.backend import open_producer
+    from smarttrader_cli.stream.connections import ConnectionLimits, guarded_protocol
 
+    # Settings changed in code after loading (the CLI's --host/--port) are checked too:
+    # uvloop would listen on port 99999 modulo 65536 without a word.
+    check_values(config, sections=("webhook", "stream"))
+    settings = config.webhook
     # The publisher thread needs the GIL back after every write/fsync/ack wait; with the
     # default 5 ms switch interval each hand-over stalls a whole group commit.
     sys.setswitchinterval(0.0005)
     producer = open_producer(config)
-    spool = Spool(config.webhook.spool_dir) if config.stream.backend == "kafka" else None
+    spool = Spool(settings.spool_dir) if config.stream.backend == "kafka" else None
     app = create_app(config, producer, auth_token, spool)
+    metrics = app.state.metrics
+    limits = ConnectionLimits(
+        header_timeout=settings.header_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        keep_alive_timeout=settings.keep_alive_timeout_seconds,
+        on_reject=lambda reason: metrics.inc("st_webhook_requests_rejected_total", label=reason),
+    )
     # Everything alive now lives as long as the server: keep it out of the cyclic GC's
     # full collections, whose pauses (≈20 ms with it) stall every request in flight.
     gc.collect()
     gc.freeze()
     uvicorn.run(
         app,
-        host=config.webhook.host,
-        port=config.webhook.port,
+        host=settings.host,
+        port=settings.port,
         log_level=log_level,
         access_log=False,
         proxy_headers=False,  # the client address is not used: skip that middleware
         server_header=False,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(limits),  # httptools, with header deadline and cap
+        # uvicorn's count includes the connection asking: +1 serves max_connections of them.
+        limit_concurrency=settings.max_connections + 1,
         timeout_graceful_shutdown=max(10, int(config.stream.producer_timeout_seconds) + 5),
     )

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.config.schema import Config
+from smarttrader_cli.errors import ConfigError
 from smarttrader_cli.stream.backend import OutboundEvent, StreamMessage
 from smarttrader_cli.stream.local_log import LocalConsumer, LocalProducer
-from smarttrader_cli.stream.server import create_app
+from smarttrader_cli.stream.server import create_app, serve
 from smarttrader_cli.stream.spool import Spool
 from tests.conftest import write_config
 from tests.stream_support import helius_events
@@ -234,6 +235,21 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     result = CliRunner().invoke(st_app, ["--config", str(path), "webhook", "serve"], env={})
     assert result.exit_code == 2
     assert "ST_WEBHOOK_AUTH_TOKEN" in result.output
+
+
+@pytest.mark.parametrize(("key", "value"), [("port", 99999), ("body_timeout_seconds", 0.0)])
+def test_serve_refuses_settings_changed_in_code(
+    config: Config, monkeypatch: pytest.MonkeyPatch, key: str, value: object
+) -> None:
+    import uvicorn
+
+    def started(*args: object, **kwargs: object) -> None:
+        pytest.fail("the server started")
+
+    monkeypatch.setattr(uvicorn, "run", started)
+    setattr(config.webhook, key, value)
+    with pytest.raises(ConfigError, match=f"webhook.{key}"):
+        serve(config, TOKEN)
 
 
 json_values = st.recursive(
