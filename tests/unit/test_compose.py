@@ -112,16 +112,26 @@ def test_st_env_names_are_real_config_keys(services: dict[str, Any]) -> None:
         overrides = {k for k in env if k.startswith("ST_") and "__" in k}
         assert overrides, name
         loaded = load_config(None, env=env, search=False)  # unknown keys raise ConfigError
-        for var in overrides:
-            assert loaded.sources.get(_dotted(loaded.sources, var)) == f"env {var}", var
+        for var in overrides:  # each lands on the key its name spells, with its value
+            dotted, value = _key_of(loaded.config, var)
+            assert loaded.sources.get(dotted) == f"env {var}", var
+            assert str(value).lower() == env[var].lower(), var
         config = loaded.config
         assert config.lake.root == "s3://smart-trader/lake"
         assert config.stream.backend == "kafka"
         assert loaded.secrets.aws_access_key_id == "key"
 
 
-def _dotted(sources: dict[str, str], var: str) -> str:
-    return next(k for k, v in sources.items() if v == f"env {var}")
+def _key_of(config: Any, var: str) -> tuple[str, Any]:
+    """The dotted key ST_SECTION__KEY names (map keys keep their case) and its value."""
+    names, node = [], config
+    for part in var.removeprefix("ST_").split("__"):
+        if isinstance(node, dict):
+            name, node = part, node[part]
+        else:
+            name, node = part.lower(), getattr(node, part.lower())
+        names.append(name)
+    return ".".join(names), node
 
 
 def test_ports_and_hosts_agree(services: dict[str, Any]) -> None:
@@ -158,8 +168,18 @@ def test_ports_and_hosts_agree(services: dict[str, Any]) -> None:
 
     webhook = services["webhook"]
     port = str(webhook["environment"]["ST_WEBHOOK__PORT"])
-    assert webhook["environment"]["ST_WEBHOOK__HOST"] == "0.0.0.0"
-    assert any(p.split(":")[-1] == port for p in webhook["ports"])
+    assert webhook["environment"]["ST_WEBHOOK__HOST"] == "0.0.0.0"  # inside its container
+    assert webhook["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
+def test_every_published_port_is_on_loopback_only(services: dict[str, Any]) -> None:
+    # Docker's 0.0.0.0 ports skip the host firewall; what faces the internet (the webhook
+    # receiver) goes through a TLS reverse proxy on the host instead.
+    for name, svc in services.items():
+        for mapping in svc.get("ports", []):
+            host_ip, host_port, container_port = str(mapping).split(":")
+            assert host_ip == "127.0.0.1", f"{name} publishes {mapping}"
+            assert host_port.isdigit() and container_port.isdigit(), f"{name}: {mapping}"
 
 
 def test_host_ports_are_unique(services: dict[str, Any]) -> None:
