@@ -52,7 +52,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._await_headers()  # a connection that never sends a byte is timed out too
+        self._reading_headers = True
+        self._arm_deadline()  # a connection that never sends a byte is timed out too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
@@ -61,9 +62,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         was_reading = self._reading_headers
         super().data_received(data)
-        # Counted only while a request's headers are still incomplete after this chunk:
-        # memory stays within the cap plus one read.
-        if was_reading and self._reading_headers:
+        if not self._reading_headers:
+            return
+        # This request's headers are still incomplete after this chunk. A request that
+        # comes whole in one chunk (nearly all) never costs a timer.
+        if self._deadline is None:
+            self._arm_deadline()
+        if was_reading:  # memory stays within the cap plus one read
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 log.warning(
@@ -75,7 +80,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._request_started = True
         if not self._reading_headers:  # the next request on a kept-alive connection
-            self._await_headers()
+            self._reading_headers = True
+            self._header_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._reading_headers = False
@@ -83,10 +89,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_deadline()
         super().on_headers_complete()
 
-    def _await_headers(self) -> None:
-        self._reading_headers = True
-        self._header_bytes = 0
-        self._cancel_deadline()
+    def _arm_deadline(self) -> None:
         self._deadline = self.loop.call_later(self.limits.header_timeout, self._headers_timed_out)
 
     def _cancel_deadline(self) -> None:

@@ -31,8 +31,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from smarttrader_cli.stream.backend import OutboundEvent, Producer
+from smarttrader_cli.stream.body import BodyError, body_events
 from smarttrader_cli.stream.metrics import Metrics
-from smarttrader_cli.stream.parse import EventError, array_elements, signature_problem
+from smarttrader_cli.stream.parse import signature_problem
 from smarttrader_cli.stream.publisher import NotDurableError, Publisher
 from smarttrader_cli.stream.spool import Spool
 
@@ -231,20 +232,14 @@ class _WebhookEndpoint:
             return self._reject(408, "timeout", detail)
         if isinstance(body, tuple):
             return body
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return self._reject(422, "invalid_json", f"body is not valid JSON: {exc}")
-        if not isinstance(payload, list):
-            return self._reject(422, "not_a_list", "body must be a JSON array of events")
+        try:  # each event is stored as the bytes it was sent (body.py)
+            payload, raw = body_events(body)
+        except BodyError as exc:
+            return self._reject(422, exc.reason, str(exc))
         for i, event in enumerate(payload):
             problem = signature_problem(event)
             if problem:
                 return self._reject(422, "invalid_event", f"event {i}: {problem}")
-        try:  # stored as received: orjson re-encodes integers past 64 bits as floats
-            raw = array_elements(body, len(payload))
-        except EventError as exc:
-            return self._reject(422, "invalid_event", str(exc))
         received = time.time_ns() // 1000
         events = [
             OutboundEvent(event["signature"].strip().encode(), value, received)
