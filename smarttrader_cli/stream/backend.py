@@ -30,13 +30,19 @@ class OutboundEvent:
 
 
 class StreamMessage(NamedTuple):
-    """One message read back from the stream, with its position (a tuple: cheap to build)."""
+    """One message read back from the stream, with its position (a tuple: cheap to build).
+
+    `problem` is set on a message the stream itself could not read intact (a damaged
+    record of the local log): the drain dead-letters it with that reason, `value` being
+    whatever bytes could be recovered.
+    """
 
     partition: int
     offset: int
     key: bytes | None
     value: bytes
     received_at_us: int | None
+    problem: str | None = None
 
 
 # Given the partitions just assigned, return the offset to start each one at.
@@ -63,6 +69,23 @@ class Consumer(Protocol):
     """Reads the stream from offsets the caller chooses (the Delta table's txn versions)."""
 
     generation: int  # bumped on every (re)assignment; buffered messages of older ones are stale
+
+    def identity(self) -> str:
+        """What the stream is: the same while it exists, new when it is created again
+        (local: the log's stream id; Kafka: the topic id)."""
+        ...
+
+    def describe(self) -> str:
+        """The stream, for messages."""
+        ...
+
+    def partitions(self) -> list[int]:
+        """Every partition of the stream, assigned to this consumer or not."""
+        ...
+
+    def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(first offset still stored, high watermark) per partition."""
+        ...
 
     def start(self, resolve: OffsetResolver) -> None:
         """Join, and seek every partition it gets to `resolve(partitions)`."""
@@ -117,7 +140,7 @@ def open_consumer(config: Config) -> Consumer:
 
         return LocalConsumer(config.stream)
     if config.stream.backend == "kafka":
-        from smarttrader_cli.stream.kafka_backend import KafkaConsumer
+        from smarttrader_cli.stream.kafka_consumer import KafkaConsumer
 
         return KafkaConsumer(config.stream)
     raise ConfigError(f"stream.backend must be kafka or local, not {config.stream.backend!r}")

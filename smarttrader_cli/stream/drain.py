@@ -10,8 +10,9 @@ Why a SIGKILL at any point neither loses nor duplicates:
 - Events: rows and offsets land in one atomic commit. Killed before it, nothing of the
   batch is visible and the next run re-reads it from the old offsets; killed after it,
   the next run starts after it.
-- Dead letters (messages that are not a storable event) go to their own table,
-  bronze.webhook_dead_letters, so they cannot share the events commit. They are written
+- Dead letters (messages that are not a storable event, and records the local log could
+  not read intact) go to their own table, bronze.webhook_dead_letters, so they cannot
+  share the events commit. They are written
   first, as a merge that only inserts keys (stream_partition, stream_offset) not already
   there, and only then the events commit carries the offsets past them. A kill between
   the two leaves dead letters whose offsets are not yet committed; the re-run reads the
@@ -406,6 +407,9 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
     total = 0
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for m in batch:
+        if m.problem is not None:  # the stream could not read this record intact
+            dead.append(_dead_letter(m, m.problem))
+            continue
         try:
             event = loads(m.value)
         except decode_error:
@@ -439,14 +443,7 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
         try:
             f = event_fields(m.value)
         except (EventError, UnicodeDecodeError) as exc:
-            dead.append(
-                {
-                    "stream_partition": m.partition,
-                    "stream_offset": m.offset,
-                    "raw": m.value.decode("utf-8", errors="replace"),
-                    "error": str(exc),
-                }
-            )
+            dead.append(_dead_letter(m, str(exc)))
             continue
         total += 1
         if f.signature not in seen:
@@ -469,6 +466,15 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
         "payload": pa.array([m.value for m in good], pa.binary()).cast(pa.string()),
     }
     return _with_positions(columns, good), total, dead
+
+
+def _dead_letter(m: StreamMessage, error: str) -> dict[str, Any]:
+    return {
+        "stream_partition": m.partition,
+        "stream_offset": m.offset,
+        "raw": m.value.decode("utf-8", errors="replace"),
+        "error": error,
+    }
 
 
 def _with_positions(columns: dict[str, Any], messages: list[StreamMessage]) -> pa.Table:

@@ -1,19 +1,24 @@
 """The `local` backend: a durable on-disk log with partitions and offsets, no broker.
 
-Layout: `<stream.local_dir>/<topic>/p<N>/<base offset>.seg` (see segments.py). A message
-goes to partition crc32(key) % partitions, so one signature always lands in one partition;
-offsets are record indexes per partition. Publishing fsyncs before it returns. One
-writer process at a time holds `<topic>/.writer.lock`; readers run concurrently.
+Layout: `<stream.local_dir>/<topic>/p<N>/<base offset>.seg` (see segments.py) and
+`<topic>/meta.json`: the partition count, fixed at creation, and a random stream id that
+names this log (the drain keys its stored offsets by it, so a log deleted and created
+again is not read from the old one's offsets). A message goes to partition
+crc32(key) % partitions, so one signature always lands in one partition; offsets are
+record indexes per partition. Publishing fsyncs before it returns. One writer process at
+a time holds `<topic>/.writer.lock`; readers run concurrently.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import struct
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,10 +26,18 @@ from typing import TYPE_CHECKING
 
 from smarttrader_cli.errors import StError
 from smarttrader_cli.stream.backend import OffsetResolver, OutboundEvent, StreamMessage
-from smarttrader_cli.stream.segments import SegmentReader, SegmentWriter, end_offset
+from smarttrader_cli.stream.frames import Damage
+from smarttrader_cli.stream.segments import (
+    SegmentReader,
+    SegmentWriter,
+    end_offset,
+    first_offset,
+)
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import StreamConfig
+
+log = logging.getLogger("st.stream.local")
 
 HEADER = struct.Struct(">qH")
 
@@ -54,32 +67,71 @@ def _decode_run(partition: int, first: int, bodies: list[bytes]) -> list[StreamM
     return out
 
 
+def damaged_message(partition: int, damage: Damage) -> StreamMessage:
+    """A damaged run of records as one message for the dead letters, at its last offset
+    (so the drain's offsets move past all of it); the value is what could be recovered."""
+    raw = damage.raw
+    if damage.count == 1 and len(raw) >= HEADER.size:
+        key_end = HEADER.size + HEADER.unpack_from(raw)[1]
+        if key_end <= len(raw):
+            raw = raw[key_end:]  # the stored event value (its key and time may be damaged too)
+    return StreamMessage(partition, damage.last, None, raw, None, damage.describe())
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Stable across processes and runs (unlike hash())."""
     return zlib.crc32(key) % partitions
 
 
 class LocalLog:
-    """The topic directory and its fixed partition count."""
+    """The topic directory, its fixed partition count and its stream id."""
 
     def __init__(self, config: StreamConfig) -> None:
         self.root = Path(config.local_dir) / config.topic
+        self.topic = config.topic
         self.segment_bytes = config.segment_bytes
+        self.partitions = config.partitions
+        self.stream_id: str | None = None  # None: not created yet (or by an older `st`)
+        self._load()
+
+    def _load(self) -> bool:
         meta = self.root / "meta.json"
-        if meta.exists():
-            self.partitions = int(json.loads(meta.read_text())["partitions"])
-        else:
-            self.partitions = config.partitions
+        if not meta.exists():
+            return False
+        data = json.loads(meta.read_text())
+        self.partitions = int(data["partitions"])
+        self.stream_id = data.get("stream_id")
+        return True
+
+    @property
+    def identity(self) -> str | None:
+        """What the drain keys this log's offsets by."""
+        return None if self.stream_id is None else f"local-{self.stream_id}"
 
     def create(self) -> None:
-        """Create the topic directory and record its partition count (fixed from then on)."""
-        meta = self.root / "meta.json"
-        if meta.exists():
+        """Create the topic directory, recording its partition count (fixed from then on)
+        and a new stream id; a log created by an older `st` gets its stream id now."""
+        if self._load() and self.stream_id is not None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = meta.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"partitions": self.partitions}))
-        os.replace(tmp, meta)
+        lock = os.open(self.root / ".meta.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the server and a drain may both get here
+            existed = self._load()
+            if self.stream_id is not None:
+                return
+            self.stream_id = uuid.uuid4().hex
+            meta = self.root / "meta.json"
+            tmp = meta.with_name(f"meta.{os.getpid()}.tmp")
+            with tmp.open("w") as f:
+                json.dump({"partitions": self.partitions, "stream_id": self.stream_id}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, meta)
+            if existed:
+                log.info("local stream log %s gets the stream id %s", self.root, self.stream_id)
+        finally:
+            os.close(lock)
 
     def partition_dir(self, partition: int) -> Path:
         return self.root / f"p{partition}"
@@ -87,6 +139,13 @@ class LocalLog:
     def end_offsets(self) -> dict[int, int]:
         """High watermark per partition."""
         return {p: end_offset(self.partition_dir(p)) for p in range(self.partitions)}
+
+    def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        """(first offset still on disk, high watermark) per partition."""
+        return {
+            p: (first_offset(self.partition_dir(p)), end_offset(self.partition_dir(p)))
+            for p in partitions
+        }
 
 
 class LocalProducer:
@@ -183,8 +242,25 @@ class LocalConsumer:
         self._readers: dict[int, SegmentReader] = {}
         self._next_partition = 0
 
+    def identity(self) -> str:
+        """The log's stream id (created with the log if there is none yet)."""
+        if self.log.identity is None:
+            self.log.create()
+        assert self.log.identity is not None
+        return self.log.identity
+
+    def describe(self) -> str:
+        return f"local log {self.log.root}"
+
+    def partitions(self) -> list[int]:
+        return list(range(self.log.partitions))
+
+    def bounds(self, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        return self.log.bounds(partitions)
+
     def start(self, resolve: OffsetResolver) -> None:
         """Take all partitions (one drain reads the whole local log) and seek each."""
+        self.identity()
         parts = list(range(self.log.partitions))
         self._readers = {p: SegmentReader(self.log.partition_dir(p)) for p in parts}
         for p, offset in resolve(parts).items():
@@ -214,11 +290,16 @@ class LocalConsumer:
             return out
         for i in range(len(parts)):
             p = parts[(self._next_partition + i) % len(parts)]
-            if len(out) >= max_messages or size >= max_bytes:
-                break
-            first, bodies = self._readers[p].read_bodies(max_messages - len(out), max_bytes - size)
-            out.extend(_decode_run(p, first, bodies))
-            size += sum(map(len, bodies))
+            reader = self._readers[p]
+            while len(out) < max_messages and size < max_bytes:
+                first, bodies, damage = reader.read_run(max_messages - len(out), max_bytes - size)
+                out.extend(_decode_run(p, first, bodies))
+                size += sum(map(len, bodies))
+                if damage is None:
+                    break
+                log.error("partition %d: %s: dead-lettered", p, damage.describe())
+                out.append(damaged_message(p, damage))
+                size += len(damage.raw)
         self._next_partition = (self._next_partition + 1) % len(parts)
         return out
 

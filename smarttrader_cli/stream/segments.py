@@ -1,32 +1,33 @@
-"""Append-only segment files with length + CRC framing: the local log's and the spool's storage.
+"""Append-only segment files of checksummed records: the local log's and the spool's storage.
 
 A log is a directory of segment files named by the offset of their first record
-(`00000000000000000000.seg`). Each record is framed as `>II` (body length, CRC32 of
-the body) followed by the body; a record's offset is its index in the log. A writer
-that died mid-write leaves a torn frame at the tail: the next writer truncates it, and
-readers treat an incomplete or not-yet-valid frame at the tail of the last segment as
-"nothing more yet".
+(`00000000000000000000.seg`); a record's offset is its index in the log. How records are
+framed, in this version's format and in the one before, is frames.py. A segment appears
+with its file header already in place (written to a temporary name, then renamed).
+
+A writer that died mid-write leaves a torn frame at the tail: the next writer cuts off
+whatever follows the last intact record of the newest segment (and says which bytes it
+cut), never a record that is intact, whatever damage lies before it. Readers treat bytes
+after the last intact record of the newest segment as "nothing more yet", and return a
+damaged record, once something intact follows it, as a `Damage` for its offsets.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
-import struct
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from smarttrader_cli.errors import StError
+from smarttrader_cli.stream import frames
+from smarttrader_cli.stream.frames import Damage, Segment
 
-FRAME = struct.Struct(">II")
+log = logging.getLogger("st.stream.segments")
+
 SUFFIX = ".seg"
 READ_CHUNK = 4 << 20
-
-
-class LogCorruptError(StError):
-    """A complete record inside the log failed its CRC check."""
 
 
 def segment_name(base_offset: int) -> str:
@@ -44,86 +45,74 @@ def list_segments(directory: Path) -> list[int]:
     return sorted(bases)
 
 
-def frame(body: bytes) -> bytes:
-    """One record as stored: header plus body."""
-    return FRAME.pack(len(body), zlib.crc32(body)) + body
-
-
-def scan_valid(path: Path) -> tuple[int, int]:
-    """(records, valid byte length) of a segment: where the first torn or bad frame starts."""
-    records = 0
-    valid = 0
-    with path.open("rb") as f:
-        data = b""
-        pos = 0
-        while True:
-            if len(data) - pos < FRAME.size or _need_more(data, pos):
-                chunk = f.read(READ_CHUNK)
-                if not chunk:
-                    break
-                data = data[pos:] + chunk
-                pos = 0
-                continue
-            length, crc = FRAME.unpack_from(data, pos)
-            end = pos + FRAME.size + length
-            if zlib.crc32(data[pos + FRAME.size : end]) != crc:
-                break
-            records += 1
-            valid += FRAME.size + length
-            pos = end
-    return records, valid
-
-
-def _need_more(data: bytes, pos: int) -> bool:
-    length, _ = FRAME.unpack_from(data, pos)
-    return len(data) - pos < FRAME.size + length
+def _open_segment(directory: Path, base: int, fd: int) -> Segment:
+    bases = list_segments(directory)
+    later = [b for b in bases if b > base]
+    return Segment(fd, directory / segment_name(base), base, later[0] if later else None)
 
 
 class SegmentWriter:
-    """Appends framed records to the newest segment, rolling at `segment_bytes`."""
+    """Appends records to the newest segment, rolling at `segment_bytes`."""
 
     def __init__(self, directory: Path, segment_bytes: int) -> None:
         self.directory = directory
         self.segment_bytes = max(segment_bytes, 4096)
         directory.mkdir(parents=True, exist_ok=True)
+        self._fd = -1
         bases = list_segments(directory)
         if not bases:
-            self._base = 0
-            self._records = 0
-            self._size = 0
-        else:
-            self._base = bases[-1]
-            path = directory / segment_name(self._base)
-            self._records, self._size = scan_valid(path)
-            if path.stat().st_size != self._size:  # torn tail of a writer that died
-                with path.open("r+b") as f:
-                    f.truncate(self._size)
-                    os.fsync(f.fileno())
-        self._fd = os.open(
-            directory / segment_name(self._base), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644
-        )
-        if not bases:
-            _fsync_dir(directory)
+            self._create(0)
+            return
+        base = bases[-1]
+        fmt, next_offset, size = self._recover(base)
+        if fmt == 2:
+            self._base, self._next, self._size = base, next_offset, size
+            self._fd = os.open(directory / segment_name(base), os.O_WRONLY | os.O_APPEND)
+        else:  # an older format's segment is left as it is: new records go to a new one
+            self._create(next_offset)
+
+    def _recover(self, base: int) -> tuple[int, int, int]:
+        """Cut off a torn tail of the newest segment: (its format, next offset, its size)."""
+        path = self.directory / segment_name(base)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            seg = Segment(fd, path, base, None)
+            result = frames.recover(seg)
+            for damage in result.damage:
+                log.warning("%s: kept for the drain to dead-letter", damage.describe())
+            if result.end < seg.size:
+                log.warning(
+                    "cut off bytes %d-%d of %s: a torn tail (no intact record in it) left "
+                    "by a writer that stopped mid-write",
+                    result.end, seg.size, path,
+                )  # fmt: skip
+                os.ftruncate(fd, result.end)
+                os.fsync(fd)
+            return seg.fmt, result.next_offset, result.end
+        finally:
+            os.close(fd)
 
     @property
     def next_offset(self) -> int:
         """The offset the next appended record gets."""
-        return self._base + self._records
+        return self._next
 
     def append(self, bodies: Sequence[bytes], sync: bool = True) -> int:
         """Append records (fsynced unless `sync=False`); returns the offset of the first one."""
-        first = self.next_offset
+        first = self._next
         buf: list[bytes] = []
         size = 0
+        offset = first
         for body in bodies:
-            if self._size + size >= self.segment_bytes and (self._records or buf):
-                self._write(buf, size)
+            if self._size + size >= self.segment_bytes and (offset > self._base):
+                self._write(buf, size, offset)
                 buf, size = [], 0
                 self._roll()
-            framed = frame(body)
+            framed = frames.encode(offset, body)
             buf.append(framed)
             size += len(framed)
-        self._write(buf, size)
+            offset += 1
+        self._write(buf, size, offset)
         if sync:
             os.fsync(self._fd)
         return first
@@ -135,29 +124,37 @@ class SegmentWriter:
         """The open segment's descriptor (it changes when the writer rolls)."""
         return self._fd
 
-    def _write(self, buf: list[bytes], size: int) -> None:
+    def _write(self, buf: list[bytes], size: int, next_offset: int) -> None:
         if not buf:
             return
-        data = b"".join(buf)
-        view = memoryview(data)
+        view = memoryview(b"".join(buf))
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self._records += len(buf)
+        self._next = next_offset
         self._size += size
 
     def _roll(self) -> None:
         os.fsync(self._fd)
         os.close(self._fd)
-        self._base = self.next_offset
-        self._records = 0
-        self._size = 0
-        self._fd = os.open(
-            self.directory / segment_name(self._base),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o644,
-        )
+        self._create(self._next)
+
+    def _create(self, base: int) -> None:
+        """Start the segment at `base`, its file header in place before it is visible."""
+        path = self.directory / segment_name(base)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, frames.FILE_MAGIC)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)  # over an empty format-1 segment of the same base, if any
         _fsync_dir(self.directory)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._base = base
+        self._next = base
+        self._size = len(frames.FILE_MAGIC)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -172,6 +169,7 @@ class SegmentReader:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._file: BinaryIO | None = None
+        self._fmt = 2
         self._base = 0
         self._next = 0
         self._buf = b""
@@ -193,21 +191,31 @@ class SegmentReader:
         candidates = [b for b in bases if b <= offset]
         base = candidates[-1] if candidates else bases[0]
         self._open(base)
+        self._next = base
         if offset < base:
-            self._next = base
             return
-        skipped = 0
-        while skipped < offset - base and self._next_body() is not None:
-            skipped += 1
-        self._next = base + skipped
+        while self._next < offset:
+            _first, bodies, damage = self.read_run(offset - self._next, READ_CHUNK)
+            if not bodies and damage is None:
+                break
 
     def read(self, max_records: int, max_bytes: int) -> list[tuple[int, bytes]]:
-        """Up to `max_records` records (and about `max_bytes`) from the current position."""
-        first, bodies = self.read_bodies(max_records, max_bytes)
-        return list(zip(range(first, first + len(bodies)), bodies, strict=True))
+        """Up to `max_records` intact records (and about `max_bytes`) as (offset, body);
+        damaged records are skipped, with an error logged."""
+        out: list[tuple[int, bytes]] = []
+        size = 0
+        while len(out) < max_records and size < max_bytes:
+            first, bodies, damage = self.read_run(max_records - len(out), max_bytes - size)
+            out.extend(zip(range(first, first + len(bodies)), bodies, strict=True))
+            size += sum(map(len, bodies))
+            if damage is None:
+                break
+            log.error("%s: skipped", damage.describe())
+        return out
 
-    def read_bodies(self, max_records: int, max_bytes: int) -> tuple[int, list[bytes]]:
-        """Like `read`, as the offset of the first record and the bodies (consecutive offsets)."""
+    def read_run(self, max_records: int, max_bytes: int) -> tuple[int, list[bytes], Damage | None]:
+        """Intact records from the current position as (offset of the first, bodies), and
+        the damaged run that stopped them, if one did (the position is then past it)."""
         first = self._next
         out: list[bytes] = []
         size = 0
@@ -215,98 +223,117 @@ class SegmentReader:
             self.seek(self._next)
             first = self._next
             if self._file is None:
-                return first, out
-        unpack, crc32, header = FRAME.unpack_from, zlib.crc32, FRAME.size
+                return first, out, None
         while len(out) < max_records and size < max_bytes:
-            # Fast path: complete, valid frames already buffered (the hot loop of a drain).
-            buf, pos, end = self._buf, self._pos, len(self._buf)
-            taken = len(out)
-            while taken < max_records and size < max_bytes and end - pos >= header:
-                length, crc = unpack(buf, pos)
-                start = pos + header
-                stop = start + length
-                if stop > end:
-                    break
-                body = buf[start:stop]
-                if crc32(body) != crc:
-                    break
-                out.append(body)
-                taken += 1
-                size += length
-                pos = stop
-            self._next = first + taken
-            self._pos = pos
-            if taken >= max_records or size >= max_bytes:
+            size += self._fast(out, max_records, max_bytes - size)
+            if len(out) >= max_records or size >= max_bytes:
                 break
-            # Slow path: refill, a torn or in-flight tail, corruption, the next segment.
-            slow = self._next_body()
-            if slow is None:
+            # Slow path: refill, a torn or in-flight tail, damage, the next segment.
+            if self._refill():
+                continue
+            got = self._inspect()
+            if got is None:
+                self._rewind()
                 if not self._advance_segment():
                     break
                 continue
-            out.append(slow)
+            if isinstance(got, Damage):
+                self._skip_to(got.end)
+                self._next += got.count
+                if got.count:
+                    return first, out, got
+                log.warning("%s: skipped (no record was lost)", got.describe())
+                continue
+            body, end = got
+            out.append(body)
             self._next += 1
-            size += len(slow)
-        return first, out
+            size += len(body)
+            self._skip_to(end)
+        return first, out, None
 
-    def _next_body(self) -> bytes | None:
-        """The next complete, valid body in the open segment, or None at its (current) end."""
-        assert self._file is not None
-        while True:
-            avail = len(self._buf) - self._pos
-            if avail >= FRAME.size:
-                length, crc = FRAME.unpack_from(self._buf, self._pos)
-                if avail >= FRAME.size + length:
-                    start = self._pos + FRAME.size
-                    body = self._buf[start : start + length]
-                    if zlib.crc32(body) == crc:
-                        self._pos = start + length
-                        return body
-                    if not self._is_last_segment() and not self._frame_in_flight(length, crc):
-                        raise LogCorruptError(f"corrupt record {self._next} in {self.directory}")
-                    self._rewind()
-                    return None
-            chunk = self._file.read(READ_CHUNK)
-            if not chunk:
-                self._rewind()
-                return None
-            self._buf_at += self._pos
-            self._buf = self._buf[self._pos :] + chunk
-            self._pos = 0
+    def _fast(self, out: list[bytes], max_records: int, max_bytes: int) -> int:
+        """Take the complete, intact records already buffered; their bytes."""
+        before = len(out)
+        self._pos, size = frames.take(
+            self._fmt, self._buf, self._pos, self._next, out, max_records, max_bytes
+        )
+        self._next += len(out) - before
+        return size
 
-    def _frame_in_flight(self, length: int, crc: int) -> bool:
-        """Re-read a frame that failed its CRC: a concurrent write may have been half-seen."""
+    def _refill(self) -> bool:
+        """Read on if the next record is not wholly buffered and the file holds more."""
         assert self._file is not None
-        at = self._buf_at + self._pos + FRAME.size
-        body = os.pread(self._file.fileno(), length, at)
-        return len(body) == length and zlib.crc32(body) == crc
+        avail = len(self._buf) - self._pos
+        need = frames.frame_size(self._fmt, self._buf, self._pos)
+        if avail >= need:
+            return False  # buffered in full, and not intact
+        unread = os.fstat(self._file.fileno()).st_size - (self._buf_at + len(self._buf))
+        if unread <= 0 or need - avail > unread:
+            return False
+        chunk = self._file.read(max(READ_CHUNK, need - avail))
+        if not chunk:
+            return False
+        self._buf_at += self._pos
+        self._buf = self._buf[self._pos :] + chunk
+        self._pos = 0
+        return True
+
+    def _inspect(self) -> frames.Step:
+        """frames.step at the current position, reading the file afresh."""
+        assert self._file is not None
+        at = self._buf_at + self._pos
+        fd = self._file.fileno()
+        if at >= os.fstat(fd).st_size and not self._sealed():
+            return None
+        return frames.step(_open_segment(self.directory, self._base, fd), at, self._next)
+
+    def _sealed(self) -> bool:
+        return any(b > self._base for b in list_segments(self.directory))
+
+    def _skip_to(self, at: int) -> None:
+        """Continue at byte `at` of the open segment."""
+        assert self._file is not None
+        rel = at - self._buf_at
+        if 0 <= rel <= len(self._buf):
+            self._pos = rel
+            return
+        self._file.seek(at)
+        self._buf = b""
+        self._pos = 0
+        self._buf_at = at
 
     def _rewind(self) -> None:
         """Forget a partial frame so the next read sees it afresh from disk."""
         assert self._file is not None
-        self._buf_at += self._pos
-        self._file.seek(self._buf_at)
+        at = self._buf_at + self._pos
+        self._file.seek(at)
         self._buf = b""
         self._pos = 0
+        self._buf_at = at
 
     def remaining(self) -> int:
-        """Complete records after the current position (walks frame headers, no CRC)."""
-        if self._file is None:
-            return max(0, end_offset(self.directory) - self._next)
-        count = 0
-        at = self._buf_at + self._pos
-        bases = [b for b in list_segments(self.directory) if b >= self._base]
-        for i, base in enumerate(bases):
-            count += _count_frames(self.directory / segment_name(base), at if i == 0 else 0)
-        return count
-
-    def _is_last_segment(self) -> bool:
+        """Records (intact or damaged) after the current position."""
         bases = list_segments(self.directory)
-        return not bases or bases[-1] == self._base
+        if not bases:
+            return 0
+        if self._file is not None and self._base == bases[-1]:
+            seg = _open_segment(self.directory, self._base, self._file.fileno())
+            return frames.scan(seg, self._buf_at + self._pos, self._next).next_offset - self._next
+        return max(0, end_offset(self.directory) - self._next)
 
     def _advance_segment(self) -> bool:
-        """Move to the segment starting at the current offset, if the writer rolled to it."""
-        if self._next == self._base or not (self.directory / segment_name(self._next)).exists():
+        """Move to the segment starting at the current offset, if the writer rolled to it
+        (or reopen an empty one a writer replaced with a new-format file of the same name)."""
+        path = self.directory / segment_name(self._next)
+        if self._next == self._base:
+            assert self._file is not None
+            try:
+                replaced = os.stat(path).st_ino != os.fstat(self._file.fileno()).st_ino
+            except FileNotFoundError:
+                replaced = False
+            if not replaced:
+                return False
+        elif not path.exists():
             return False
         self._close()
         self._open(self._next)
@@ -314,10 +341,12 @@ class SegmentReader:
 
     def _open(self, base: int) -> None:
         self._file = (self.directory / segment_name(base)).open("rb", buffering=0)
+        self._fmt = frames.file_format(os.pread(self._file.fileno(), len(frames.FILE_MAGIC), 0))
         self._base = base
         self._buf = b""
         self._pos = 0
-        self._buf_at = 0
+        self._buf_at = frames.data_start(self._fmt)
+        self._file.seek(self._buf_at)
 
     def _close(self) -> None:
         if self._file is not None:
@@ -331,34 +360,23 @@ class SegmentReader:
         self._close()
 
 
-def _count_frames(path: Path, start: int) -> int:
-    """Complete frames from byte `start` on, by their headers alone."""
-    count = 0
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return 0
-    try:
-        size = os.fstat(fd).st_size
-        at = start
-        while at + FRAME.size <= size:
-            length, _ = FRAME.unpack(os.pread(fd, FRAME.size, at))
-            if at + FRAME.size + length > size:
-                break
-            at += FRAME.size + length
-            count += 1
-    finally:
-        os.close(fd)
-    return count
-
-
 def end_offset(directory: Path) -> int:
-    """The offset after the last complete record (the high watermark)."""
+    """The offset after the last record of the newest segment (the high watermark)."""
     bases = list_segments(directory)
     if not bases:
         return 0
-    records, _ = scan_valid(directory / segment_name(bases[-1]))
-    return bases[-1] + records
+    fd = os.open(directory / segment_name(bases[-1]), os.O_RDONLY)
+    try:
+        seg = Segment(fd, directory / segment_name(bases[-1]), bases[-1], None)
+        return frames.scan(seg, frames.data_start(seg.fmt), bases[-1]).next_offset
+    finally:
+        os.close(fd)
+
+
+def first_offset(directory: Path) -> int:
+    """The offset of the first record still on disk."""
+    bases = list_segments(directory)
+    return bases[0] if bases else 0
 
 
 def delete_before(directory: Path, offset: int) -> int:

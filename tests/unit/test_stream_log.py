@@ -1,7 +1,9 @@
-"""The local log and the spool: framing, torn tails, segment rolls, offsets, the writer lock."""
+"""The local log and the spool: framing, torn tails, damage, the older format, segment
+rolls, offsets, the writer lock."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from smarttrader_cli.config.schema import StreamConfig
 from smarttrader_cli.errors import StError
 from smarttrader_cli.stream.backend import OutboundEvent
+from smarttrader_cli.stream.frames import Damage
 from smarttrader_cli.stream.local_log import LocalConsumer, LocalProducer, partition_for
 from smarttrader_cli.stream.segments import (
     SegmentReader,
@@ -178,3 +181,154 @@ def test_after_a_failed_fsync_nothing_more_is_acknowledged(
     # write-back errors are reported once: a later fsync could succeed without the data
     assert producer.publish(_events("c", 1), 5) == [False]
     producer.close()
+
+
+def v1_segment(directory: Path, base: int, bodies: list[bytes]) -> Path:
+    """A segment as an older `st` wrote it: `>II` (length, CRC32) frames, no file header."""
+    import struct
+    import zlib
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{base:020d}.seg"
+    path.write_bytes(b"".join(struct.pack(">II", len(b), zlib.crc32(b)) + b for b in bodies))
+    return path
+
+
+def read_all(directory: Path, offset: int = 0) -> tuple[list[tuple[int, bytes]], list[Damage]]:
+    reader = SegmentReader(directory)
+    reader.seek(offset)
+    records: list[tuple[int, bytes]] = []
+    damage: list[Damage] = []
+    while True:
+        first, bodies, lost = reader.read_run(1000, 1 << 30)
+        records += zip(range(first, first + len(bodies)), bodies, strict=True)
+        if lost is None:
+            break
+        damage.append(lost)
+    reader.close()
+    return records, damage
+
+
+def flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+BODIES = [b"\x00" * 10 + f"record-{i}".encode() * 5 for i in range(20)]
+
+
+def test_a_damaged_header_is_stepped_over_to_the_next_intact_record(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path, segment_bytes=1 << 20)
+    writer.append(BODIES)
+    writer.close()
+    segment = tmp_path / "00000000000000000000.seg"
+    data = segment.read_bytes()
+    fifth = data.index(BODIES[5]) - 24  # the record header (magic, CRC, offset, length, CRC)
+    flip(segment, fifth + 14)  # the length field: the record's extent is unknown
+    records, damage = read_all(tmp_path)
+    assert [o for o, _ in records] == [o for o in range(20) if o != 5]
+    assert [b for o, b in records] == [b for i, b in enumerate(BODIES) if i != 5]
+    (lost,) = damage
+    assert (lost.first, lost.count, lost.start) == (5, 1, fifth)
+    assert "header damaged" in lost.describe() and str(segment) in lost.describe()
+    assert end_offset(tmp_path) == 20
+    size = segment.stat().st_size
+    assert SegmentWriter(tmp_path, 1 << 20).next_offset == 20
+    assert segment.stat().st_size == size  # nothing cut off
+
+
+def test_a_damaged_last_record_of_a_sealed_segment_is_reported(tmp_path: Path) -> None:
+    writer = SegmentWriter(tmp_path, segment_bytes=4096)
+    bodies = [f"r{i}".encode() * 100 for i in range(40)]
+    writer.append(bodies)
+    writer.close()
+    bases = list_segments(tmp_path)
+    assert len(bases) > 2
+    sealed = tmp_path / f"{bases[0]:020d}.seg"
+    flip(sealed, sealed.stat().st_size - 3)  # inside the body of its last record
+    records, damage = read_all(tmp_path)
+    (lost,) = damage
+    assert lost.count == 1 and lost.first == bases[1] - 1
+    assert len(records) == 39 and records[-1] == (39, bodies[39])
+
+
+def test_segments_of_the_older_format_are_read_and_continued(tmp_path: Path) -> None:
+    v1_segment(tmp_path, 0, BODIES[:10])
+    v1_segment(tmp_path, 10, BODIES[10:15])
+    assert end_offset(tmp_path) == 15
+    writer = SegmentWriter(tmp_path, 1 << 20)  # the newest older-format segment is left as is
+    assert writer.next_offset == 15
+    writer.append(BODIES[15:])
+    writer.close()
+    assert list_segments(tmp_path) == [0, 10, 15]
+    records, damage = read_all(tmp_path)
+    assert records == list(enumerate(BODIES)) and damage == []
+    assert read_all(tmp_path, 12)[0] == list(enumerate(BODIES))[12:]
+    reader = SegmentReader(tmp_path)
+    reader.seek(3)
+    assert reader.remaining() == 17
+
+
+def test_a_damaged_body_in_an_older_format_segment_is_stepped_over(tmp_path: Path) -> None:
+    path = v1_segment(tmp_path, 0, BODIES[:10])
+    flip(path, path.read_bytes().index(BODIES[4]) + 12)
+    records, damage = read_all(tmp_path)
+    assert [o for o, _ in records] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    assert [(d.first, d.count) for d in damage] == [(4, 1)] and "checksum" in damage[0].reason
+    assert SegmentWriter(tmp_path, 1 << 20).next_offset == 10
+    assert path.stat().st_size == sum(8 + len(b) for b in BODIES[:10])
+
+
+def test_an_older_format_damaged_length_keeps_the_records_after_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged length hides where the next record starts, and older frames carry no
+    offsets: the writer keeps everything and continues past every offset the damaged
+    bytes could have held; the reader then knows the intact records' offsets."""
+    path = v1_segment(tmp_path, 0, BODIES[:10])
+    flip(path, path.read_bytes().index(BODIES[4]) - 6)  # a high byte of record 4's length
+    assert read_all(tmp_path) == (list(enumerate(BODIES[:4])), [])  # may still be in flight
+    size = path.stat().st_size
+    with caplog.at_level(logging.WARNING):
+        writer = SegmentWriter(tmp_path, 1 << 20)
+    assert path.stat().st_size == size
+    lost = writer.next_offset - 9  # records 5-9 follow the damaged run
+    assert lost >= 1 and "kept" in caplog.text
+    writer.append([b"\x00" * 10 + b"new"])
+    writer.close()
+    records, damage = read_all(tmp_path)
+    (gap,) = damage
+    assert (gap.first, gap.count) == (4, lost)
+    assert [b for _, b in records] == [*BODIES[:4], *BODIES[5:10], b"\x00" * 10 + b"new"]
+    assert [o for o, _ in records][4:] == list(range(4 + lost, 10 + lost))
+
+
+def test_the_spool_skips_a_damaged_record_with_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.append([event(f"s{i}") for i in range(5)])
+    spool.close()
+    (segment,) = (tmp_path / "spool").glob("*.seg")
+    flip(segment, segment.read_bytes().index(b"s2", 40) + 1)
+    reopened = Spool(tmp_path / "spool")
+    with caplog.at_level(logging.ERROR):
+        pending = reopened.pending(10)
+    assert [m.key for m in pending] == [b"s0", b"s1", b"s3", b"s4"]
+    assert "record 2 unreadable" in caplog.text
+    reopened.close()
+
+
+def test_a_reader_follows_an_empty_older_segment_replaced_by_the_writer(tmp_path: Path) -> None:
+    v1_segment(tmp_path, 0, BODIES[:3])
+    v1_segment(tmp_path, 3, [])  # an older writer had just rolled when it stopped
+    reader = SegmentReader(tmp_path)
+    reader.seek(0)
+    assert [o for o, _ in reader.read(10, 1 << 20)] == [0, 1, 2]
+    assert reader.read(10, 1 << 20) == []  # reading the empty segment at 3
+    writer = SegmentWriter(tmp_path, 1 << 20)  # replaces it with a new-format file
+    writer.append(BODIES[3:6])
+    writer.close()
+    assert list_segments(tmp_path) == [0, 3]
+    assert reader.read(10, 1 << 20) == list(enumerate(BODIES))[3:6]
