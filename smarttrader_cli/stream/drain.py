@@ -12,49 +12,45 @@ Why a SIGKILL at any point neither loses nor duplicates:
   the next run starts after it.
 - Dead letters (messages that are not a storable event, and records the local log could
   not read intact) go to their own table, bronze.webhook_dead_letters, so they cannot
-  share the events commit. They are written
-  first, as a merge that only inserts keys (stream_partition, stream_offset) not already
-  there, and only then the events commit carries the offsets past them. A kill between
-  the two leaves dead letters whose offsets are not yet committed; the re-run reads the
-  same messages, its dead-letter merge inserts nothing new, and the events commit follows.
+  share the events commit. They are written first, as a merge that only inserts keys
+  (stream_partition, stream_offset) not already there, and only then the events commit
+  carries the offsets past them. A kill between the two leaves dead letters whose offsets
+  are not yet committed; the re-run reads the same messages, its dead-letter merge inserts
+  nothing new, and the events commit follows.
 - Concurrent drains: every commit is made against the snapshot the offsets were read
   from, so if another drain committed the same partition's `txn` meanwhile, delta-rs
   rejects ours (CommitFailedError); we drop the batch, reload, re-seek and go on. On one
   host the stage lock already makes the second drain exit 75.
 
 The table holds one row per signature: Helius redelivers and the spool may republish.
-A duplicate signature always lands in the same partition (partitioning is by key), so it
-is dropped within the batch, and against the table by reading the `signature` of rows in
-the batch's slot range only (a retried transaction has the same slot, and Delta file
-statistics prune everything else), keeping the commit an append, never a table-wide merge.
-The signatures of the last few files this drain wrote are kept in memory, so the usual
-candidate (the previous batch's file, sharing its boundary slot) is not read back.
+Repeats within a batch are dropped as it is parsed; against the table, signatures.py
+checks the whole table (a redelivery may carry another slot), keeping the commit an
+append, never a table-wide merge.
 
 Commits run in a writer thread, one at a time and in order, while the main thread reads
 and parses the next batch; that batch is checked against the table only after the commit
 before it succeeded, and is dropped (re-read from the table's offsets) if that commit lost
-a race. Memory is bounded by two batches (`stream.batch_size`, `stream.max_batch_bytes`).
+a race. Memory is bounded by two batches (`stream.batch_size`, `stream.max_batch_bytes`)
+plus the signature index (8 bytes per table row).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from smarttrader_cli.errors import LakeError
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import Consumer, StreamMessage
-from smarttrader_cli.stream.parse import MAX_SIGNATURE_LENGTH, EventError, event_fields
+from smarttrader_cli.stream.batch import Prepared, finish, prepare
+from smarttrader_cli.stream.signatures import SignatureIndex
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -115,22 +111,11 @@ class Drainer:
         self.progress = progress
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
-        self._fs: Any = None
-        self._recent = _ExistingSignatures()
+        self._signatures = SignatureIndex(lake.uri(WEBHOOK_EVENTS), lake.storage_options)
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: tuple[_Prepared, Future[int]] | None = None
+        self._pending: tuple[Prepared, Future[int]] | None = None
         self._inflight_messages = 0
         self._unassigned_since: float | None = None
-
-    def _filesystem(self) -> Any:
-        """The table's storage as a pyarrow filesystem rooted at the table (built once)."""
-        if self._fs is None:
-            import pyarrow.fs as pa_fs
-            from deltalake.fs import DeltaStorageHandler
-
-            handler = DeltaStorageHandler(self.lake.uri(WEBHOOK_EVENTS), self.lake.storage_options)
-            self._fs = pa_fs.PyFileSystem(handler)
-        return self._fs
 
     # --- offsets ------------------------------------------------------------
 
@@ -182,7 +167,7 @@ class Drainer:
                     self._reseek()
                     continue
                 if batch:
-                    prepared = self._prepare(batch)
+                    prepared = prepare(batch)
                     if self._settle():  # the commit before it lost a race: this batch is stale
                         self._reseek()
                         continue
@@ -275,23 +260,11 @@ class Drainer:
 
     def _commit(self, batch: list[StreamMessage]) -> None:
         """Write one batch and wait for its commit (conflicts re-seek, as in `run`)."""
-        self._submit(self._prepare(batch))
+        self._submit(prepare(batch))
         if self._settle():
             self._reseek()
 
-    def _prepare(self, batch: list[StreamMessage]) -> _Prepared:
-        """What needs no table access: parse, dedupe within the batch, the offsets."""
-        events, total, dead = _split(batch)
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-        for m in batch:
-            if m.offset > last.get(m.partition, -1):
-                last[m.partition] = m.offset
-            if m.partition not in first or m.offset < first[m.partition]:
-                first[m.partition] = m.offset
-        return _Prepared(len(batch), events, total, dead, first, last)
-
-    def _submit(self, prepared: _Prepared) -> None:
+    def _submit(self, prepared: Prepared) -> None:
         """Start the batch's commit in the writer thread (the previous one has settled)."""
         assert self._pending is None
         snapshot = self._snapshot or self._load_snapshot()
@@ -300,7 +273,7 @@ class Drainer:
         self._pending = (prepared, self._writer.submit(self._write, prepared, snapshot))
         self._inflight_messages = prepared.messages
 
-    def _write(self, prepared: _Prepared, snapshot: DeltaTable) -> int:
+    def _write(self, prepared: Prepared, snapshot: DeltaTable) -> int:
         """Writer thread: dead letters, then rows + offsets in one commit; rows written.
 
         The commit is conflict-checked only against commits made after `snapshot`; offsets
@@ -314,7 +287,7 @@ class Drainer:
                     f"partition {partition} is committed through offset {done}, "
                     f"this batch starts at {first}"
                 )
-        fresh = self._recent.drop_existing(snapshot, prepared.events, self._filesystem())
+        fresh = self._signatures.drop_existing(snapshot, prepared.events)
         now = datetime.now(UTC)
         if prepared.dead:
             table = pa.Table.from_pylist(
@@ -323,10 +296,10 @@ class Drainer:
             )
             self.lake.merge(WEBHOOK_DEAD_LETTERS, table, self.meta, update_existing=False)
         txns = [(app_id(self.config.group_id, p), o) for p, o in sorted(prepared.last.items())]
-        rows = _finish(fresh, now, self.meta.run_id)
+        rows = finish(fresh, now, self.meta.run_id)
         before = snapshot.version()
         self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
-        self._recent.wrote(snapshot, before, rows.column("signature"))
+        self._signatures.wrote(before, snapshot.version())
         return rows.num_rows
 
     def _settle(self, raising: bool = True) -> bool:
@@ -372,218 +345,8 @@ class Drainer:
         return False
 
 
-@dataclass
-class _Prepared:
-    """A parsed batch waiting for its commit."""
-
-    messages: int
-    events: pa.Table  # unique signatures, stream order
-    events_total: int  # well-formed events including repeats within the batch
-    dead: list[dict[str, Any]]
-    first: dict[int, int]  # first offset per partition
-    last: dict[int, int]  # last offset per partition
-
-
 class _OffsetsTaken(Exception):
     """The snapshot the batch would commit on already holds some of its offsets."""
-
-
-def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, Any]]]:
-    """The batch's events as columns (first occurrence per signature), their count with
-    repeats, and the dead letters.
-
-    The common, well-formed event is checked inline (this loop is the drain's hot path);
-    anything unusual goes through `event_fields`, which also names what is wrong.
-    """
-    sigs: list[str] = []
-    types: list[str | None] = []
-    sources: list[str | None] = []
-    slots: list[int | None] = []
-    stamps: list[int | None] = []
-    payers: list[str | None] = []
-    good: list[StreamMessage] = []
-    dead: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    total = 0
-    loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    for m in batch:
-        if m.problem is not None:  # the stream could not read this record intact
-            dead.append(_dead_letter(m, m.problem))
-            continue
-        try:
-            event = loads(m.value)
-        except decode_error:
-            event = None
-        if type(event) is dict:
-            get = event.get
-            sig, slot, ts = get("signature"), get("slot"), get("timestamp")
-            etype, source, payer = get("type"), get("source"), get("feePayer")
-            if (
-                type(sig) is str
-                and 0 < len(sig) <= MAX_SIGNATURE_LENGTH
-                and not sig[0].isspace()
-                and not sig[-1].isspace()
-                and (slot is None or (type(slot) is int and 0 <= slot < 2**63))
-                and (ts is None or (type(ts) is int and -(2**63) <= ts < 2**63))
-                and (etype is None or type(etype) is str)
-                and (source is None or type(source) is str)
-                and (payer is None or type(payer) is str)
-            ):
-                total += 1
-                if sig not in seen:
-                    seen.add(sig)
-                    sigs.append(sig)
-                    types.append(etype)
-                    sources.append(source)
-                    slots.append(slot)
-                    stamps.append(ts)
-                    payers.append(payer)
-                    good.append(m)
-                continue
-        try:
-            f = event_fields(m.value)
-        except (EventError, UnicodeDecodeError) as exc:
-            dead.append(_dead_letter(m, str(exc)))
-            continue
-        total += 1
-        if f.signature not in seen:
-            seen.add(f.signature)
-            sigs.append(f.signature)
-            types.append(f.event_type)
-            sources.append(f.source)
-            slots.append(f.slot)
-            stamps.append(f.event_timestamp)
-            payers.append(f.fee_payer)
-            good.append(m)
-    columns: dict[str, Any] = {
-        "signature": pa.array(sigs, pa.string()),
-        "event_type": pa.array(types, pa.string()),
-        "source": pa.array(sources, pa.string()),
-        "slot": pa.array(slots, pa.int64()),
-        "event_timestamp": pa.array(stamps, pa.int64()),
-        "fee_payer": pa.array(payers, pa.string()),
-        # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
-        "payload": pa.array([m.value for m in good], pa.binary()).cast(pa.string()),
-    }
-    return _with_positions(columns, good), total, dead
-
-
-def _dead_letter(m: StreamMessage, error: str) -> dict[str, Any]:
-    return {
-        "stream_partition": m.partition,
-        "stream_offset": m.offset,
-        "raw": m.value.decode("utf-8", errors="replace"),
-        "error": error,
-    }
-
-
-def _with_positions(columns: dict[str, Any], messages: list[StreamMessage]) -> pa.Table:
-    received = pa.array([m.received_at_us for m in messages], pa.int64())
-    columns = dict(columns)
-    columns["stream_partition"] = pa.array([m.partition for m in messages], pa.int32())
-    columns["stream_offset"] = pa.array([m.offset for m in messages], pa.int64())
-    columns["received_at"] = received.cast(pa.timestamp("us")).cast(
-        WEBHOOK_EVENTS.schema.field("received_at").type
-    )
-    return pa.table(columns)
-
-
-class _ExistingSignatures:
-    """Which of a batch's signatures the table already holds.
-
-    Only data files whose `slot` statistics overlap the batch's slots are read (a
-    redelivered transaction has the same slot; for events without a slot, files that hold
-    slot-less rows). The signatures of the files this drain wrote last stay in memory
-    (`KEEP` commits' worth), so the usual candidate, the previous batch's file sharing its
-    boundary slot, needs no read.
-    """
-
-    KEEP = 4
-
-    def __init__(self) -> None:
-        self._listed: tuple[int, set[str]] | None = None  # (version, data files) last seen
-        self._wrote: tuple[int, int, pa.ChunkedArray] | None = None  # (from, to, signatures)
-        self._mine: OrderedDict[str, pa.ChunkedArray] = OrderedDict()
-
-    def wrote(self, snapshot: DeltaTable, before: int, signatures: pa.ChunkedArray) -> None:
-        """Our commit took the table from version `before` to the snapshot's version."""
-        self._wrote = (before, snapshot.version(), signatures)
-
-    def drop_existing(self, snapshot: DeltaTable, events: pa.Table, filesystem: Any) -> pa.Table:
-        """`events` without the signatures the table holds."""
-        if not events.num_rows or snapshot.version() < 1:
-            return events
-        import pyarrow.compute as pc
-
-        actions = pa.table(snapshot.get_add_actions(flatten=True))
-        paths = actions.column("path")
-        self._remember_own_files(snapshot.version(), paths)
-        slot = events.column("slot")
-        lo, hi = pc.min(slot).as_py(), pc.max(slot).as_py()
-        names = set(actions.column_names)
-        unknown = pa.array([True] * len(paths), pa.bool_())  # no statistics: read the file
-        candidate = pa.array([False] * len(paths), pa.bool_())
-        if lo is not None:
-            overlap: Any = unknown
-            if {"min.slot", "max.slot"} <= names:
-                overlap = pc.fill_null(
-                    pc.and_(
-                        pc.less_equal(actions.column("min.slot"), hi),
-                        pc.greater_equal(actions.column("max.slot"), lo),
-                    ),
-                    True,
-                )
-            candidate = pc.or_(candidate, overlap)
-        if slot.null_count:
-            nulls: Any = unknown
-            if "null_count.slot" in names:
-                nulls = pc.fill_null(pc.not_equal(actions.column("null_count.slot"), 0), True)
-            candidate = pc.or_(candidate, nulls)
-        wanted = events.column("signature")
-        found: list[pa.ChunkedArray] = []
-        for path in sorted(set(paths.filter(candidate).to_pylist())):
-            known = self._mine.get(path)
-            if known is None:
-                known = pq.read_table(
-                    _unquoted(path), columns=["signature"], filesystem=filesystem
-                ).column("signature")
-            hits = known.filter(pc.is_in(known, value_set=wanted))
-            if len(hits):
-                found.append(hits)
-        if not found:
-            return events
-        existing = pa.chunked_array(found).combine_chunks()
-        return events.filter(pc.invert(pc.is_in(wanted, value_set=existing)))
-
-    def _remember_own_files(self, version: int, paths: pa.ChunkedArray) -> None:
-        """Attribute the files that appeared with our last commit (and nothing else) to it."""
-        listed = set(paths.to_pylist())
-        if self._wrote is not None and self._listed is not None:
-            before, after, signatures = self._wrote
-            # Only when ours was the one commit in between: a commit another drain made
-            # meanwhile (rebased under ours) would otherwise be taken for ours and never read.
-            if self._listed[0] == before and version == after == before + 1:
-                for path in listed - self._listed[1]:
-                    self._mine[path] = signatures
-                while len(self._mine) > self.KEEP:
-                    self._mine.popitem(last=False)
-        self._wrote = None
-        self._listed = (version, listed)
-
-
-def _unquoted(path: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(path.lstrip("/"))
-
-
-def _finish(events: pa.Table, now: datetime, run_id: str) -> pa.Table:
-    """Add the ingest fields and order the columns as the table does."""
-    n = events.num_rows
-    events = events.append_column(
-        "ingested_at", pa.array([now] * n, WEBHOOK_EVENTS.schema.field("ingested_at").type)
-    ).append_column("run_id", pa.array([run_id] * n, pa.string()))
-    return events.select(WEBHOOK_EVENTS.schema.names).cast(WEBHOOK_EVENTS.schema)
 
 
 def drain_stream(app: AppContext, limits: DrainLimits) -> DrainResult:

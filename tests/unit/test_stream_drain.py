@@ -133,3 +133,18 @@ def test_offsets_already_in_our_newer_snapshot_are_not_written_again(tmp_path: P
     assert first.run(DrainLimits()).messages == 0
     assert not any(h.get("run_id") == "A" for h in lake_for(config).history(WEBHOOK_EVENTS))
     assert Counter(event_signatures(config)) == Counter(e["signature"] for e in events)
+
+
+def test_a_signature_redelivered_with_another_slot_is_a_duplicate(tmp_path: Path) -> None:
+    """Past the receiver's dedupe window the same signature can come back with another slot
+    (or none): the duplicate check covers the whole table, not the batch's slot range."""
+    config = write_config(tmp_path, {"stream.batch_size": 50})
+    events = helius_events(200)
+    produce(config, outbound(events))
+    assert drainer(config, "r1").run(DrainLimits()).events_written == 200
+    again = [dict(e, slot=e["slot"] + 10_000_000) for e in events[:5]]
+    again += [{k: v for k, v in e.items() if k != "slot"} for e in events[5:8]]
+    produce(config, outbound(again + helius_events(3, seed=5, start_time=1_790_000_000)))
+    result = drainer(config, "r2").run(DrainLimits())
+    assert result.duplicates == 8 and result.events_written == 3
+    assert Counter(event_signatures(config)).most_common(1)[0][1] == 1

@@ -1,0 +1,54 @@
+"""The drain's duplicate check against the whole table (stream/signatures.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pytest
+
+from smarttrader_cli.lake.store import CommitMeta, Lake
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+from smarttrader_cli.stream.backend import StreamMessage
+from smarttrader_cli.stream.batch import finish, prepare
+from smarttrader_cli.stream.signatures import SignatureIndex, _contains
+
+
+def events(signatures: list[str], slot: int = 1) -> pa.Table:
+    messages = [
+        StreamMessage(0, i, s.encode(), orjson.dumps({"signature": s, "slot": slot + i}), 0)
+        for i, s in enumerate(signatures)
+    ]
+    return prepare(messages).events
+
+
+def write(lake: Lake, signatures: list[str]) -> None:
+    rows = finish(events(signatures), datetime.now(UTC), "other")
+    lake.append(WEBHOOK_EVENTS, rows, CommitMeta("other", "test", "h"))
+
+
+@pytest.mark.parametrize("max_rows", [1_000_000, 0], ids=["index", "scan"])
+def test_signatures_are_found_in_any_file_whoever_wrote_it(tmp_path: Path, max_rows: int) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    write(lake, [f"a{i}" for i in range(100)])
+    snapshot = lake.table(WEBHOOK_EVENTS)
+    uri, options = lake.uri(WEBHOOK_EVENTS), lake.storage_options
+    index = SignatureIndex(uri, options, max_rows=max_rows)
+    batch = events(["a5", "new-1", "a99"], slot=10**9)  # another slot than when first stored
+    assert index.drop_existing(snapshot, batch).column("signature").to_pylist() == ["new-1"]
+
+    index = SignatureIndex(uri, options, max_rows=max_rows)
+    index.drop_existing(snapshot, events(["x"]))  # built at this version
+    write(lake, ["b1", "b2"])  # another drain commits meanwhile
+    snapshot.update_incremental()
+    kept = index.drop_existing(snapshot, events(["b2", "a1", "c"]))
+    assert kept.column("signature").to_pylist() == ["c"]
+
+
+def test_keys_that_share_their_first_64_bits_are_told_apart() -> None:
+    index = (np.array([5, 7, 7, 9], np.uint64), np.array([1, 2, 3, 4], np.uint32))
+    keys = (np.array([7, 7, 7, 9, 9, 4], np.uint64), np.array([3, 2, 8, 4, 5, 1], np.uint32))
+    assert _contains(index, keys).tolist() == [True, True, False, True, False, False]
