@@ -78,6 +78,22 @@ def event_signatures(config_path: Path) -> list[str]:
     return lake.read(WEBHOOK_EVENTS, columns=["signature"]).column("signature").to_pylist()
 
 
+def committed_offsets(config_path: Path) -> dict[int, int | None]:
+    """Per partition of the local log: the last offset committed to the table (its txn)."""
+    from smarttrader_cli.stream.local_log import LocalLog
+    from smarttrader_cli.stream.offsets import StreamOffsets
+
+    stream = load_config(config_path).config.stream
+    log = LocalLog(stream)
+    assert log.identity is not None, "the local log has no stream id"
+    keys = StreamOffsets(stream.group_id, stream.topic, log.identity)
+    lake = lake_for(config_path)
+    return {
+        p: lake.app_transaction_version(WEBHOOK_EVENTS, keys.app_id(p))
+        for p in range(log.partitions)
+    }
+
+
 def dead_letter_keys(config_path: Path) -> list[tuple[int, int]]:
     lake = lake_for(config_path)
     table = lake.read(WEBHOOK_DEAD_LETTERS, columns=["stream_partition", "stream_offset"])

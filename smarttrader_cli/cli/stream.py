@@ -30,18 +30,29 @@ def drain(
             "--follow", help="Keep waiting for new events once caught up (until a limit)."
         ),
     ] = False,
+    reset_offsets: Annotated[
+        bool,
+        typer.Option(
+            "--reset-offsets",
+            help="First record new offsets at the stream's start (when the drain refuses "
+            "offsets past the stream's end: the stream was recreated or stream.topic "
+            "changed). What it holds is read again; stored signatures are not written twice.",
+        ),
+    ] = False,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Drain the stream into bronze.webhook_events exactly once, one Delta commit per batch.
 
     Runs until caught up (for cron every 5 minutes) or until a limit is hit. Offsets are
-    stored in the table itself, so a crash at any point loses and duplicates nothing.
+    stored in the table itself, per topic and stream, so a crash at any point loses and
+    duplicates nothing.
 
     Example: st stream drain --max-seconds 240
     """
     from smarttrader_cli.stream.drain import DrainLimits, drain_stream
 
-    result = drain_stream(app_context(ctx), DrainLimits(max_messages, max_seconds, follow))
+    limits = DrainLimits(max_messages, max_seconds, follow)
+    result = drain_stream(app_context(ctx), limits, reset_offsets=reset_offsets)
     row = {
         "messages": result.messages,
         "events_written": result.events_written,

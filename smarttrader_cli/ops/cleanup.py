@@ -173,31 +173,42 @@ def old_spool_segments(
 def drained_stream_segments(
     config: Config, lake: Lake, retention_days: int, now: float | None = None
 ) -> list[dict[str, Any]]:
-    """Local-log segments whose every record is committed to bronze.webhook_events (by the
-    offsets in its Delta log, for this drain group) and older than the retention.
+    """Local-log segments whose every record is committed to bronze.webhook_events and
+    older than the retention.
 
-    The segment being written is never listed; with the kafka backend the broker's own
-    retention applies and nothing is listed.
+    Committed means by this log's own offsets (its topic and stream id, see
+    stream/offsets.py): offsets of another stream, or the topic-less ones of an older `st`
+    before the first drain of this version has carried them over, remove nothing; nor do
+    offsets past the log's end (they cannot be this log's). The segment being written is
+    never listed; with the kafka backend the broker's own retention applies and nothing is
+    listed.
     """
     from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
-    from smarttrader_cli.stream.drain import app_id
     from smarttrader_cli.stream.local_log import LocalLog
-    from smarttrader_cli.stream.segments import list_segments, segment_name
+    from smarttrader_cli.stream.offsets import configured_offsets
+    from smarttrader_cli.stream.segments import end_offset, list_segments, segment_name
 
     stream = config.stream
     if stream.backend != "local":
         return []
     topic = LocalLog(stream)
-    if not topic.root.is_dir() or not lake.exists(WEBHOOK_EVENTS):
+    keys = configured_offsets(stream)
+    if keys is None or not lake.exists(WEBHOOK_EVENTS):
         return []
     table = lake.table(WEBHOOK_EVENTS)
     now = time.time() if now is None else now
     found = []
     for partition in range(topic.partitions):
-        version = table.transaction_version(app_id(stream.group_id, partition))
+        version = keys.own(table, partition)
         if version is None:
             continue
         directory = topic.partition_dir(partition)
+        if version >= end_offset(directory):
+            log.warning(
+                "offsets stored for %s partition %d (through %d) are past its end: keeping "
+                "its segments", topic.root, partition, version,
+            )  # fmt: skip
+            continue
         bases = list_segments(directory)
         for base, next_base in itertools.pairwise(bases):
             if next_base > version + 1:

@@ -1,10 +1,12 @@
 """`st stream drain`: stream → bronze.webhook_events, exactly once, in bounded batches.
 
 The design is kafka-delta-ingest's: the consumed offsets live in the Delta log as
-application transactions (`txn`, app id `<group_id>-<partition>`, version = the last
-offset of that partition in the batch), written in the same commit as the batch's rows.
-On start (and on every Kafka reassignment) each partition is sought to the table's
-`txn` version + 1; Kafka group offsets are committed afterwards for operators only.
+application transactions (`txn`, version = the last offset of that partition in the
+batch; the ids are offsets.py's: per group, topic and stream identity), written in the
+same commit as the batch's rows. On start (and on every Kafka reassignment) each
+partition is sought to the table's `txn` version + 1; a stored offset past the stream's
+end stops the drain (StageError) instead of skipping the stream. Kafka group offsets are
+committed afterwards for operators only.
 
 Why a SIGKILL at any point neither loses nor duplicates:
 - Events: rows and offsets land in one atomic commit. Killed before it, nothing of the
@@ -50,6 +52,7 @@ from smarttrader_cli.errors import LakeError
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import Consumer, StreamMessage
 from smarttrader_cli.stream.batch import Prepared, finish, prepare
+from smarttrader_cli.stream.offsets import StreamOffsets, legacy_app_id
 from smarttrader_cli.stream.signatures import SignatureIndex
 
 if TYPE_CHECKING:
@@ -88,9 +91,8 @@ class DrainResult:
     seconds: float = 0.0
 
 
-def app_id(group_id: str, partition: int) -> str:
-    """The Delta application-transaction id of one partition for one consumer group."""
-    return f"{group_id}-{partition}"
+# The id an older `st` stored offsets under (still imported by stream/status.py).
+app_id = legacy_app_id
 
 
 class Drainer:
@@ -112,6 +114,7 @@ class Drainer:
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
         self._signatures = SignatureIndex(lake.uri(WEBHOOK_EVENTS), lake.storage_options)
+        self._keys: StreamOffsets | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: tuple[Prepared, Future[int]] | None = None
         self._inflight_messages = 0
@@ -124,17 +127,43 @@ class Drainer:
         self._snapshot = self.lake.table(WEBHOOK_EVENTS)
         return self._snapshot
 
+    def offsets(self) -> StreamOffsets:
+        """This drain's offset ids (the stream's identity is asked for once)."""
+        if self._keys is None:
+            self._keys = StreamOffsets(
+                self.config.group_id, self.config.topic, self.consumer.identity()
+            )
+        return self._keys
+
     def resolve_offsets(self, partitions: list[int], quiet: bool = False) -> dict[int, int]:
-        """Start offset per partition: the table's txn version + 1 (0 if never committed)."""
+        """Start offset per partition: the table's txn version + 1 (0 if never committed);
+        StageError if that is past the stream's end."""
         self._settle()  # the commit in flight decides where its partitions continue
         snapshot = self._load_snapshot()
-        offsets = {}
-        for p in partitions:
-            version = snapshot.transaction_version(app_id(self.config.group_id, p))
-            offsets[p] = 0 if version is None else version + 1
+        keys = self.offsets()
+        offsets = keys.starts(snapshot, partitions)
+        keys.check(snapshot, offsets, self.consumer.bounds(partitions), self.consumer.describe())
         if not quiet:
             log.info("drain starts at offsets %s", offsets)
         return offsets
+
+    def reset_offsets(self) -> dict[int, int]:
+        """`--reset-offsets`: record every partition as continuing at the first offset the
+        stream still holds, in one commit (logged); returns those offsets."""
+        partitions = self.consumer.partitions()
+        snapshot = self._load_snapshot()
+        keys = self.offsets()
+        starts = {p: first for p, (first, _end) in self.consumer.bounds(partitions).items()}
+        before = keys.starts(snapshot, partitions)
+        empty = WEBHOOK_EVENTS.schema.empty_table()
+        self.lake.append(WEBHOOK_EVENTS, empty, self.meta, keys.reset_txns(starts), snapshot)
+        for p in partitions:
+            log.warning(
+                "--reset-offsets: partition %d of %s continues at offset %d (the stored "
+                "offsets had it at %d)", p, self.consumer.describe(), starts[p], before[p],
+            )  # fmt: skip
+        self._snapshot = None
+        return starts
 
     def _reseek(self) -> None:
         for p, offset in self.resolve_offsets(self.consumer.assignment()).items():
@@ -280,8 +309,9 @@ class Drainer:
         another drain committed at or before it (this drain's reader was behind) are caught
         here, from the snapshot's own application transactions.
         """
+        keys = self.offsets()
         for partition, first in prepared.first.items():
-            done = snapshot.transaction_version(app_id(self.config.group_id, partition))
+            done = keys.committed(snapshot, partition)
             if done is not None and done >= first:
                 raise _OffsetsTaken(
                     f"partition {partition} is committed through offset {done}, "
@@ -295,7 +325,8 @@ class Drainer:
                 schema=WEBHOOK_DEAD_LETTERS.schema,
             )
             self.lake.merge(WEBHOOK_DEAD_LETTERS, table, self.meta, update_existing=False)
-        txns = [(app_id(self.config.group_id, p), o) for p, o in sorted(prepared.last.items())]
+        partitions = [] if keys.migrated(snapshot) else self.consumer.partitions()
+        txns = keys.txns(snapshot, prepared.last, partitions)
         rows = finish(fresh, now, self.meta.run_id)
         before = snapshot.version()
         self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
@@ -349,8 +380,9 @@ class _OffsetsTaken(Exception):
     """The snapshot the batch would commit on already holds some of its offsets."""
 
 
-def drain_stream(app: AppContext, limits: DrainLimits) -> DrainResult:
-    """`st stream drain`: one stage run draining the configured backend into the lake."""
+def drain_stream(app: AppContext, limits: DrainLimits, reset_offsets: bool = False) -> DrainResult:
+    """`st stream drain`: one stage run draining the configured backend into the lake
+    (after recording new offsets at the stream's start, with `reset_offsets`)."""
     from smarttrader_cli.ops.runs import stage_run
     from smarttrader_cli.stream.backend import open_consumer
 
@@ -360,6 +392,7 @@ def drain_stream(app: AppContext, limits: DrainLimits) -> DrainResult:
         "max_seconds": limits.max_seconds,
         "follow": limits.follow,
         "backend": config.stream.backend,
+        "reset_offsets": reset_offsets,
     }
     with stage_run(app, "stream.drain", args) as run:
 
@@ -368,6 +401,8 @@ def drain_stream(app: AppContext, limits: DrainLimits) -> DrainResult:
             log.debug("committed: %d messages, %d events so far", r.messages, r.events_written)
 
         drainer = Drainer(app.lake, open_consumer(config), config.stream, run.meta, progress)
+        if reset_offsets:
+            drainer.reset_offsets()
         result = drainer.run(limits)
         run.rows_in, run.rows_out = result.messages, result.events_written
     return result

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from smarttrader_cli.config import load_config
-from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
-from smarttrader_cli.stream.drain import app_id
 from smarttrader_cli.stream.local_log import LocalLog
 from tests.conftest import write_config
 from tests.stream_support import (
+    committed_offsets,
     dead_letter_keys,
     event_signatures,
     helius_events,
-    lake_for,
     outbound,
     produce,
     with_faults,
@@ -55,10 +53,11 @@ def drain_env(config: Path) -> dict[str, str]:
 def unconsumed(config: Path) -> int:
     """Messages in the local log past the offsets committed in the table."""
     stream = load_config(config).config.stream
-    lake = lake_for(config)
+    log = LocalLog(stream)
+    committed = committed_offsets(config) if log.identity else {}
     left = 0
-    for p, end in LocalLog(stream).end_offsets().items():
-        version = lake.app_transaction_version(WEBHOOK_EVENTS, app_id(stream.group_id, p))
+    for p, end in log.end_offsets().items():
+        version = committed.get(p)
         left += end - (0 if version is None else version + 1)
     return left
 
