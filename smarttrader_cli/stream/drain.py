@@ -52,7 +52,7 @@ from smarttrader_cli.errors import LakeError
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import Consumer, StreamMessage
 from smarttrader_cli.stream.batch import Prepared, finish, prepare
-from smarttrader_cli.stream.offsets import StreamOffsets, legacy_app_id
+from smarttrader_cli.stream.offsets import StreamOffsets
 from smarttrader_cli.stream.signatures import SignatureIndex
 
 if TYPE_CHECKING:
@@ -89,10 +89,6 @@ class DrainResult:
     caught_up: bool = False
     lag: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-# The id an older `st` stored offsets under (still imported by stream/status.py).
-app_id = legacy_app_id
 
 
 class Drainer:

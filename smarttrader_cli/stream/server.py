@@ -2,18 +2,16 @@
 
 POST /webhooks answers 200 only once every event in the body is durable (see
 publisher.py); 401 on a wrong or missing Authorization header (compared in constant
-time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 408 when
-the body takes longer than `webhook.body_timeout_seconds`, 422 with the reason when the
-body is not a JSON array of events with a `signature` (or cannot be stored), 503 when
-the events could be neither acknowledged nor spooled (Helius retries 5xx). Each event
-is published as the bytes it had in the body, not re-encoded.
+time), 413 past `webhook.max_body_bytes` (counted while the body streams in), 422 with
+the reason when the body is not a JSON array of events with a `signature` (or cannot be
+stored), 503 when the events could be neither acknowledged nor spooled (Helius retries
+5xx). Each event is published as the bytes it had in the body, not re-encoded.
 GET /health, /webhooks/status and /metrics (Prometheus text) for operators.
-Slow or oversized headers and the connection limit: connections.py.
+Slow clients (408), oversized headers (431) and the connection limit: connections.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import hmac
 import logging
@@ -104,7 +102,6 @@ def create_app(
         metrics,
         token,
         max_body=config.webhook.max_body_bytes,
-        body_timeout=config.webhook.body_timeout_seconds,
     )
 
     async def health(request: Request) -> Response:
@@ -188,13 +185,11 @@ class _WebhookEndpoint:
         metrics: Metrics,
         token: bytes | None,
         max_body: int,
-        body_timeout: float,
     ) -> None:
         self.publisher = publisher
         self.metrics = metrics
         self.token = token
         self.max_body = max_body
-        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         began = time.perf_counter()
@@ -224,12 +219,7 @@ class _WebhookEndpoint:
             return self._reject(401, "unauthorized", "missing or wrong Authorization header")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return self._reject(413, "too_large", f"body is larger than {self.max_body} bytes")
-        try:
-            async with asyncio.timeout(self.body_timeout):  # one deadline for the whole body
-                body = await self._read_body(receive)
-        except TimeoutError:
-            detail = f"body not received within {self.body_timeout:g} s"
-            return self._reject(408, "timeout", detail)
+        body = await self._read_body(receive)
         if isinstance(body, tuple):
             return body
         try:  # each event is stored as the bytes it was sent (body.py)
@@ -258,10 +248,8 @@ class _WebhookEndpoint:
         size = 0
         while True:
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return self._reject(
-                    422, "invalid_json", "client disconnected before the body was complete"
-                )
+            if message["type"] == "http.disconnect":  # also after a 408 from connections.py
+                return _GONE  # nobody to answer, nothing to count
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
@@ -272,10 +260,8 @@ class _WebhookEndpoint:
 
 
 _Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
-_EXTRA_HEADERS: dict[int, list[tuple[bytes, bytes]]] = {
-    408: [(b"connection", b"close")],  # a client this slow does not keep its connection
-    503: [(b"retry-after", b"1")],
-}
+_GONE: _Answer = (400, b"", [])  # uvicorn drops what is sent on a closed connection
+_EXTRA_HEADERS: dict[int, list[tuple[bytes, bytes]]] = {503: [(b"retry-after", b"1")]}
 
 
 def serve(config: Config, auth_token: str | None, log_level: str = "warning") -> None:
@@ -299,6 +285,7 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
     metrics = app.state.metrics
     limits = ConnectionLimits(
         header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
         max_header_bytes=settings.max_header_bytes,
         keep_alive_timeout=settings.keep_alive_timeout_seconds,
         on_reject=lambda reason: metrics.inc("st_webhook_requests_rejected_total", label=reason),
@@ -316,7 +303,7 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
         proxy_headers=False,  # the client address is not used: skip that middleware
         server_header=False,
         loop="uvloop",
-        http=guarded_protocol(limits),  # httptools, with header deadline and cap
+        http=guarded_protocol(limits),  # httptools, with deadlines and a header cap
         # uvicorn's count includes the connection asking: +1 serves max_connections of them.
         limit_concurrency=settings.max_connections + 1,
         timeout_graceful_shutdown=max(10, int(config.stream.producer_timeout_seconds) + 5),

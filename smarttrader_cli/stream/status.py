@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
-from smarttrader_cli.stream.drain import app_id
+from smarttrader_cli.stream.offsets import configured_offsets
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
@@ -29,11 +29,12 @@ def stream_status(app: AppContext) -> list[dict[str, Any]]:
     ends = end_offsets(config)
     lake = app.lake
     table = lake.table(WEBHOOK_EVENTS) if lake.exists(WEBHOOK_EVENTS) else None
+    offsets = configured_offsets(config.stream)
     rows = []
     for partition in sorted(ends):
         version = (
-            table.transaction_version(app_id(config.stream.group_id, partition))
-            if table is not None
+            offsets.committed(table, partition)
+            if table is not None and offsets is not None
             else None
         )
         committed = 0 if version is None else version + 1

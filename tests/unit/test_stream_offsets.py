@@ -137,3 +137,16 @@ def test_cleanup_keeps_segments_of_a_recreated_log_until_drained(tmp_path: Path)
     assert all(p.exists() for p in segments)
     code, summary = drain(config)
     assert code == 0 and isinstance(summary, dict) and summary["events_written"] == 300
+
+
+def test_stream_status_reads_this_streams_offsets(tmp_path: Path) -> None:
+    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.stream.status import stream_status
+
+    config = write_config(tmp_path)
+    produce(config, outbound(helius_events(90)))
+    assert drain(config)[0] == 0
+    rows = stream_status(AppContext(config_path=config))
+    assert sum(r["end_offset"] for r in rows) == 90
+    assert [r["lag"] for r in rows] == [0] * len(rows)
+    assert sum(r["committed_offset"] for r in rows) == 90

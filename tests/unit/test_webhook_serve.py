@@ -128,6 +128,7 @@ def read_response(sock: socket.socket) -> bytes:
 
 
 def test_headers_then_idle_is_answered_408_and_closed(server: Server) -> None:
+    before = rejected(server.port, "timeout")
     with server.connect() as sock:
         sock.sendall(WEBHOOK_HEADERS + b"Content-Length: 100\r\n\r\n")
         began = time.monotonic()
@@ -136,6 +137,7 @@ def test_headers_then_idle_is_answered_408_and_closed(server: Server) -> None:
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b'"error":"timeout"' in answer
     assert TIMEOUT * 0.8 < elapsed < TIMEOUT + 3
+    assert rejected(server.port, "timeout") == before + 1
 
 
 def test_a_body_sent_drop_by_drop_is_cut_off_by_one_deadline(server: Server) -> None:
@@ -152,6 +154,16 @@ def test_a_body_sent_drop_by_drop_is_cut_off_by_one_deadline(server: Server) -> 
         answer = read_all(sock)
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert time.monotonic() - began < TIMEOUT + 3
+
+
+def test_a_request_in_pieces_within_the_deadlines_is_accepted(server: Server) -> None:
+    body = b'[{"signature":"in-pieces-1"}]'
+    request = WEBHOOK_HEADERS + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    with server.connect() as sock:
+        for piece in (request[:20], request[20:-10], request[-10:]):
+            sock.sendall(piece)
+            time.sleep(TIMEOUT / 3)
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
 
 
 def test_incomplete_headers_then_idle_are_answered_408_and_closed(server: Server) -> None:
