@@ -2,8 +2,9 @@
 
 Starts the receiver as its own process (local backend, and Kafka with a single-node
 broker from the project cache), drives it from a separate `wrk` process on loopback with
-a unique signature per request, and reports sustained requests/s, p50/p99 latency, non-2xx
-answers and the zero-loss check (every 200 is in the log/topic after a graceful stop).
+a unique signature per event, and reports sustained requests/s, p50/p99 latency, non-2xx
+answers and the zero-loss check (every event of every 200 is in the log/topic after a
+graceful stop). `--events N` sends N events per request (Helius batches under load).
 Writes bench/results/webhook_ingest.json.
 
 The Kafka broker keeps Kafka's default flush policy (the OS writes the page cache back;
@@ -13,8 +14,8 @@ With `--repeat N` each configuration runs N times and the run with the median re
 reported, with all runs' numbers alongside.
 
 Usage: .venv/bin/python bench/webhook_ingest.py [--backend local|kafka|both] [--seconds 20]
-       [--connections 32] [--repeat 3] [--broker-fsync] [--baseline DIR]
-       (needs `wrk`: apt-get install -y wrk)
+       [--connections 32] [--events 1] [--repeat 3] [--broker-fsync] [--baseline DIR]
+       (needs `wrk`: scripts/install-deps.sh installs it as root, or apt-get install -y wrk)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 import httpx
 import orjson
 import psutil
+import yaml
 from report import write_results  # bench/ is the script's own directory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from smarttrader_cli.config import load_config  # noqa: E402
 from smarttrader_cli.sim.market import Market, SimSettings  # noqa: E402
 from smarttrader_cli.sim.webhooks import enhanced_swaps  # noqa: E402
-from tests.services import KafkaBroker, free_port, wait_until, write_config  # noqa: E402
+from tests.services import KafkaBroker, free_port, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "webhook_ingest.json"
 ST = Path(sys.executable).parent / "st"
@@ -63,7 +65,11 @@ end
 function request()
   counter = counter + 1
   local sig = string.format("bench%%d%%011d", tid, counter)
-  local body = string.gsub(template, "SIGNATURE_PLACEHOLDER", sig)
+  local n = 0
+  local body = string.gsub(template, "SIGNATURE_PLACEHOLDER", function()
+    n = n + 1
+    return sig .. "e" .. n
+  end)
   return wrk.format("POST", "/webhooks", {["Authorization"] = "%s",
     ["Content-Type"] = "application/json"}, body)
 end
@@ -76,10 +82,35 @@ end
 """
 
 
-def payload_template() -> str:
-    event = enhanced_swaps(Market(SimSettings(seed=3)), 1, start_time=1_760_000_000)[0]
-    event["signature"] = "SIGNATURE_PLACEHOLDER"
-    return orjson.dumps([event]).decode()
+def payload_template(events: int = 1) -> str:
+    batch = enhanced_swaps(Market(SimSettings(seed=3)), events, start_time=1_760_000_000)
+    for event in batch:
+        event["signature"] = "SIGNATURE_PLACEHOLDER"
+    return orjson.dumps(batch).decode()
+
+
+def bench_config(directory: Path, overrides: dict[str, Any]) -> Path:
+    """A config file of only what differs from the defaults, so that an older version's
+    server (--baseline), which refuses keys it does not know, reads it too."""
+    settings: dict[str, Any] = {
+        "lake.root": directory / "lake",
+        "runtime.state_dir": directory / "state",
+        "runtime.log_dir": directory / "logs",
+        "webhook.spool_dir": directory / "spool",
+        "stream.local_dir": directory / "stream",
+        **overrides,
+    }
+    tree: dict[str, Any] = {}
+    for dotted, value in settings.items():
+        *sections, key = dotted.split(".")
+        node = tree
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = str(value) if isinstance(value, Path) else value
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "smarttrader.yaml"
+    path.write_text(yaml.safe_dump(tree, sort_keys=False))
+    return path
 
 
 def published(config: Path) -> int:
@@ -104,7 +135,12 @@ def published(config: Path) -> int:
 
 
 def run_one(
-    backend: str, seconds: float, connections: int, workdir: Path, broker_fsync: bool = False
+    backend: str,
+    seconds: float,
+    connections: int,
+    workdir: Path,
+    broker_fsync: bool = False,
+    events: int = 1,
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True)
     broker = None
@@ -113,7 +149,7 @@ def run_one(
         broker = KafkaBroker(workdir / "kafka", fsync_every_message=broker_fsync)
         broker.start()
         overrides["stream.bootstrap_servers"] = broker.bootstrap
-    config = write_config(workdir / backend, overrides)
+    config = bench_config(workdir / backend, overrides)
     port = overrides["webhook.port"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ST_")}
     env.update(ST_CONFIG=str(config), ST_WEBHOOK_AUTH_TOKEN=TOKEN)
@@ -132,7 +168,7 @@ def run_one(
         proc = psutil.Process(server.pid)
         cpu_before = sum(proc.cpu_times()[:2])
         script = workdir / f"{backend}.lua"
-        script.write_text(LUA % (payload_template(), TOKEN))
+        script.write_text(LUA % (payload_template(events), TOKEN))
         started = time.monotonic()
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
@@ -153,6 +189,7 @@ def run_one(
         server.wait(60)
     ok = requests - non2xx
     stored = published(config) - 1  # minus the warm-up event
+    ok_events = ok * events
     if broker is not None:
         broker.stop()
     return {
@@ -160,8 +197,10 @@ def run_one(
         "load_avg_1m_before": load_before,
         "seconds": round(elapsed, 1),
         "connections": connections,
+        "events_per_request": events,
         "requests": requests,
         "req_per_s": round(rps),
+        "events_per_s": round(rps * events),
         "p50_ms": round(p50 / 1000, 2),
         "p99_ms": round(p99 / 1000, 2),
         "mean_ms": round(mean / 1000, 2),
@@ -169,7 +208,7 @@ def run_one(
         "socket_errors": errors,
         "acked_200": ok,
         "in_stream": stored,
-        "zero_loss": stored >= ok,
+        "zero_loss": stored >= ok_events,
         "spooled": status.get("spooled"),
         # CPU the server process used per request: what one free core could sustain
         "server_cpu_us_per_req": round(server_cpu / max(1, requests) * 1e6),
@@ -183,6 +222,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["local", "kafka", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--events", type=int, default=1, help="events per request")
     parser.add_argument("--repeat", type=int, default=1, help="runs per backend (median)")
     parser.add_argument(
         "--broker-fsync", action="store_true", help="Kafka broker fsyncs every message"
@@ -195,9 +235,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: apt-get install -y wrk")
+        sys.exit("wrk is not installed: run scripts/install-deps.sh as root (apt-get install wrk)")
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
-    versions: list[tuple[str, str | None]] = [("current", None)]
+    # The current server imports this tree's package, not whatever `st` is installed from.
+    versions: list[tuple[str, str | None]] = [("current", str(ROOT))]
     if args.baseline is not None:
         versions.insert(0, ("baseline", str(args.baseline.resolve())))
     rows = []
@@ -210,7 +251,14 @@ def main() -> None:
                     if source:  # the server subprocess imports that tree's smarttrader_cli
                         os.environ["PYTHONPATH"] = source
                     work = Path(tmp) / f"{backend}-{label}-{i}"
-                    run = run_one(backend, args.seconds, args.connections, work, args.broker_fsync)
+                    run = run_one(
+                        backend,
+                        args.seconds,
+                        args.connections,
+                        work,
+                        args.broker_fsync,
+                        args.events,
+                    )
                     os.environ.pop("PYTHONPATH", None)
                     run["version"] = label
                     runs[label].append(run)
@@ -220,6 +268,7 @@ def main() -> None:
     cols = [
         "backend",
         "req_per_s",
+        "events_per_s",
         "p50_ms",
         "p99_ms",
         "non_2xx",
@@ -232,6 +281,7 @@ def main() -> None:
         cols.insert(0, "version")
     name = "webhook_ingest"
     name += "-broker-fsync" if args.broker_fsync else ""
+    name += f"-{args.events}-events" if args.events > 1 else ""
     name += "-vs-baseline" if args.baseline is not None else ""
     write_results(RESULTS.with_name(f"{name}.json"), cols, rows)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill the project cache with everything the tests and the Spark/Kafka/S3 paths need at run time:
 # Delta + hadoop-aws jars for Spark, an Apache Kafka broker classpath, an S3-compatible server
-# (versitygw) and supercronic.
+# (versitygw) and supercronic; and, as root, Debian's wrk for bench/webhook_ingest.py.
 # Idempotent: each piece is skipped when its stamp file names the pinned version.
 # Nothing is downloaded at run time; this script is the only place that fetches.
 #
@@ -185,12 +185,23 @@ install_chromium() {
   fi
 }
 
+# ---------------------------------------------------------------- wrk (bench/webhook_ingest.py)
+install_wrk() {
+  if command -v wrk >/dev/null; then log "wrk: present ($(command -v wrk))"; return; fi
+  if apt_install wrk; then
+    log "wrk: installed from Debian"
+  else
+    log "wrk: not installed (needs root and apt-get); bench/webhook_ingest.py will say so"
+  fi
+}
+
 go_used=0
 install_spark_jars
 install_kafka
 go_install versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 go_install supercronic github.com/aptible/supercronic "$SUPERCRONIC_VERSION"
 install_chromium
+install_wrk
 
 # The maven repo and Go caches are only build inputs: the copies above are what runs.
 rm -rf "$m2"
@@ -210,4 +221,5 @@ for name in versitygw supercronic; do
   printf '  %-22s %6s  %s\n' "bin/$name" "$(du -sh "$cache/bin/$name" | cut -f1)" "$(cat "$cache/bin/.$name.version")"
 done
 printf '  %-22s %6s  %s\n' "chromium" "-" "$(command -v chromium || echo 'not installed')"
+printf '  %-22s %6s  %s\n' "wrk" "-" "$(command -v wrk || echo 'not installed')"
 log "done in $(( $(date +%s) - started )) s"
