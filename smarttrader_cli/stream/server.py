@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
 
 log = logging.getLogger("st.webhook")
+# One event is one broker message: librdkafka refuses messages past message.max.bytes
+# (1,000,000 by default) with no retry that could ever succeed, so such an event would
+# sit at the head of the spool for good. Refused here instead, with room for key and headers.
+MAX_EVENT_BYTES = 990_000
 
 REJECT_REASONS = (
     "unauthorized",
@@ -230,6 +234,10 @@ class _WebhookEndpoint:
             problem = signature_problem(event)
             if problem:
                 return self._reject(422, "invalid_event", f"event {i}: {problem}")
+            if len(raw[i]) > MAX_EVENT_BYTES:
+                return self._reject(
+                    413, "too_large", f"event {i} is larger than {MAX_EVENT_BYTES} bytes"
+                )
         received = time.time_ns() // 1000
         events = [
             OutboundEvent(event["signature"].strip().encode(), value, received)

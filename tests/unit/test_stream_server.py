@@ -288,3 +288,18 @@ def test_fuzzed_requests_never_get_a_500(
         headers["Authorization"] = auth.encode("utf-8")
     r = client.post("/webhooks", content=body, headers=headers)
     assert r.status_code in (200, 401, 413, 422), (r.status_code, r.text)
+
+
+def test_an_event_larger_than_one_broker_message_is_413_not_spooled_forever(
+    tmp_path: Path,
+) -> None:
+    from smarttrader_cli.stream.server import MAX_EVENT_BYTES
+
+    config = load_config(write_config(tmp_path, {"webhook.max_body_bytes": 4 << 20})).config
+    app = create_app(config, LocalProducer(config.stream), TOKEN)
+    small, big = helius_events(2)
+    big["pad"] = "p" * MAX_EVENT_BYTES  # the body fits, this one event does not
+    with TestClient(app) as c:
+        r = c.post("/webhooks", content=orjson.dumps([small, big]), headers=AUTH)
+    assert r.status_code == 413 and "event 1 is larger than" in r.text
+    assert stream_contents(config) == []  # nothing of the batch is stored: Helius retries it
