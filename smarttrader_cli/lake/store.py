@@ -116,12 +116,16 @@ class Lake:
             raise LakeError(f"cannot reach lake at {self.root}: {_first_line(exc)}") from exc
 
     def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
-        """Open a table, optionally at a version; TableNotFoundError if never written."""
-        from deltalake import DeltaTable
+        """Open a table, optionally at a version; TableNotFoundError if never written.
+
+        Its pyarrow scans read through a native Arrow filesystem (see lake/scan.py).
+        """
         from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 
+        from smarttrader_cli.lake.scan import LakeTable
+
         try:
-            return DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options)
+            return LakeTable(self.uri(spec), version=version, storage_options=self.storage_options)
         except DeltaNotFound:
             raise TableNotFoundError(f"table {spec.name} has not been written yet") from None
         except Exception as exc:
