@@ -126,7 +126,15 @@ class SignatureIndex:
         self._keys = (np.insert(self._keys[0], at, k1), np.insert(self._keys[1], at, k2))
 
     def _filesystem(self) -> Any:
-        """The table's storage as a pyarrow filesystem rooted at the table (built once)."""
+        """The table's storage as a pyarrow filesystem rooted at the table (built once).
+
+        A native one where it can be (lake/scan.py: Python-filesystem buffers freed on
+        Arrow's threads can abort the process at exit); deltalake's own otherwise.
+        """
+        if self._fs is None:
+            from smarttrader_cli.lake.scan import table_filesystem
+
+            self._fs = table_filesystem(self._uri, self._storage_options)
         if self._fs is None:
             import pyarrow.fs as pa_fs
             from deltalake.fs import DeltaStorageHandler

@@ -334,7 +334,7 @@ def test_price_history_in_slices_and_current_prices_with_unknown_tokens() -> Non
                 {"unixTime": t, "value": 100.0 + t % 7}
                 for t in range(lo - lo % 300 + 300, hi + 1, 300)
             ]
-            return ok({"isScaledUiToken": False, "items": items + [{"unixTime": hi, "value": -1}]})
+            return ok({"isScaledUiToken": False, "items": [*items, {"unixTime": hi, "value": -1}]})
         assert p["list_address"] == "A,B"
         return ok({"A": {"value": 2.5, "updateUnixTime": 1700000000}, "B": None})
 
