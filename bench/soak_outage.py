@@ -19,13 +19,11 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from report import write_results  # bench/ is the script's own directory
 
@@ -34,7 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.test_stream_kafka import TOKEN, Server, drain, kafka_config  # noqa: E402
 from tests.services import KafkaBroker, wait_until  # noqa: E402
-from tests.stream_support import event_signatures, helius_events  # noqa: E402
+from tests.stream_support import (  # noqa: E402
+    event_signatures,
+    helius_events,
+    post_through_an_outage,
+)
 
 
 def trial(workdir: Path, fault: str, events_count: int, seed: int) -> dict[str, Any]:
@@ -46,26 +48,7 @@ def trial(workdir: Path, fault: str, events_count: int, seed: int) -> dict[str, 
         config = kafka_config(workdir, broker, **{"stream.producer_timeout_seconds": 2})
         server = Server(config)
         events = helius_events(events_count, seed=seed)
-        acked: list[str] = []
-        failed: list[int] = []
-
-        def load(part: list[dict[str, Any]]) -> None:
-            with httpx.Client(timeout=30, headers={"Authorization": TOKEN}) as client:
-                for event in part:
-                    r = client.post(f"{server.url}/webhooks", content=orjson.dumps([event]))
-                    (acked.append(event["signature"]) if r.status_code == 200
-                     else failed.append(r.status_code))  # fmt: skip
-                    time.sleep(0.004)
-
-        threads = [threading.Thread(target=load, args=(events[i::4],)) for i in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(3)
-        broker.stop() if fault == "stop" else broker.kill()
-        time.sleep(10)
-        broker.start()
-        for t in threads:
-            t.join(300)
+        acked, failed = post_through_an_outage(server.url, TOKEN, events, broker, fault)
         wait_until(lambda: server.status()["spool_depth"] == 0, 180, "spool re-published")
         status = server.status()
         server.stop()

@@ -98,3 +98,39 @@ def dead_letter_keys(config_path: Path) -> list[tuple[int, int]]:
     lake = lake_for(config_path)
     table = lake.read(WEBHOOK_DEAD_LETTERS, columns=["stream_partition", "stream_offset"])
     return list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+
+
+def post_through_an_outage(
+    url: str, token: str, events: list[dict[str, Any]], broker: Any, fault: str
+) -> tuple[list[str], list[int]]:
+    """Post one-event webhooks from 4 clients; 3 s in, stop or kill the broker for 10 s.
+
+    Returns the signatures answered 200 and the other status codes seen.
+    """
+    import threading
+
+    import httpx
+
+    acked: list[str] = []
+    failed: list[int] = []
+
+    def load(part: list[dict[str, Any]]) -> None:
+        with httpx.Client(timeout=30, headers={"Authorization": token}) as client:
+            for event in part:
+                r = client.post(f"{url}/webhooks", content=orjson.dumps([event]))
+                if r.status_code == 200:
+                    acked.append(event["signature"])
+                else:
+                    failed.append(r.status_code)
+                time.sleep(0.004)
+
+    threads = [threading.Thread(target=load, args=(events[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(3)
+    broker.stop() if fault == "stop" else broker.kill()
+    time.sleep(10)
+    broker.start()
+    for t in threads:
+        t.join(300)
+    return acked, failed

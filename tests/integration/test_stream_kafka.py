@@ -22,7 +22,13 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.stream.kafka_backend import kafka_end_offsets
 from tests.conftest import free_port, write_config
 from tests.services import KafkaBroker, wait_until
-from tests.stream_support import event_signatures, helius_events, outbound, produce
+from tests.stream_support import (
+    event_signatures,
+    helius_events,
+    outbound,
+    post_through_an_outage,
+    produce,
+)
 
 ST = Path(sys.executable).parent / "st"
 TOKEN = "integration-token"
@@ -176,31 +182,7 @@ def test_outage_under_load_loses_nothing_and_duplicates_nothing(
     config = kafka_config(tmp_path, own_kafka_broker, **{"stream.producer_timeout_seconds": 2})
     server = server_factory(config)
     events = helius_events(6000)
-    acked: list[str] = []
-    failed: list[int] = []
-    stop = threading.Event()
-
-    def load(part: list[dict[str, Any]]) -> None:
-        with httpx.Client(timeout=30, headers={"Authorization": TOKEN}) as client:
-            for event in part:
-                if stop.is_set():
-                    return
-                r = client.post(f"{server.url}/webhooks", content=orjson.dumps([event]))
-                if r.status_code == 200:
-                    acked.append(event["signature"])
-                else:
-                    failed.append(r.status_code)
-                time.sleep(0.004)
-
-    threads = [threading.Thread(target=load, args=(events[i::4],)) for i in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(3)
-    own_kafka_broker.stop() if how == "stop" else own_kafka_broker.kill()
-    time.sleep(10)
-    own_kafka_broker.start()
-    for t in threads:
-        t.join(300)
+    acked, failed = post_through_an_outage(server.url, TOKEN, events, own_kafka_broker, how)
     wait_until(lambda: server.status()["spool_depth"] == 0, 120, "spool re-published")
     status = server.status()
     server.stop()
