@@ -31,7 +31,7 @@ def demo(
 
     Batch: bronze tokens → whales → trades → silver pnl → gold rank → helius sync.
     Stream: the simulator delivers Helius webhooks to an embedded `st webhook serve`,
-    then stream drain → silver webhooks → gold flows. Embedded defaults (local lake,
+    then stream drain → bronze prices → silver webhooks → gold flows. Embedded defaults (local lake,
     DuckDB, local stream backend) in a temporary folder; nothing leaves 127.0.0.1 and
     your own config file is not read.
 
