@@ -201,6 +201,8 @@ def build_swaps(
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
         return result
+    if lake.exists(WEBHOOK_SWAPS):  # a table from before price_source and friends gains them
+        lake.ensure_table(WEBHOOK_SWAPS)
     since = None if full_refresh else last_watermark(lake)
     dataset = lake.table(WEBHOOK_EVENTS).to_pyarrow_dataset()
     flt = (

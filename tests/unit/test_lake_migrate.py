@@ -82,3 +82,49 @@ def test_a_reject_fetched_again_is_kept_once(tmp_path: Path) -> None:
     other = Reject(bad.endpoint, "offset=0", "quote: missing", '{"quote": null}')
     assert write_rejects(lake, [other], run) == 1
     assert lake.read(REJECTS).num_rows == 2
+
+
+def test_silver_webhooks_runs_on_a_swaps_table_written_before_its_new_columns(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from smarttrader_cli.stages.prices import PriceBook
+    from smarttrader_cli.stages.silver_webhooks import Valuation, build_swaps
+
+    lake = Lake(str(tmp_path / "lake"))
+    swaps = table_spec("silver.webhook_swaps")
+    new = {"amount_raw", "decimals", "price_source", "unpriced_reason"}
+    old_schema = pa.schema([f for f in swaps.schema if f.name not in new])
+    from deltalake import CommitProperties
+
+    from smarttrader_cli.stages.silver_webhooks import WATERMARK_KEY
+
+    DeltaTable.create(lake.uri(swaps), schema=old_schema)
+    old_row = {f.name: pa.nulls(1, f.type) for f in old_schema}
+    old_row.update(
+        signature=pa.array(["s0"]), wallet=pa.array(["W"]), leg=pa.array([0], pa.int32())
+    )
+    watermark = {WATERMARK_KEY: "2026-01-01T00:00:00+00:00"}  # an incremental run follows
+    write_deltalake(
+        lake.uri(swaps),
+        pa.table(old_row, schema=old_schema),
+        mode="append",
+        commit_properties=CommitProperties(custom_metadata=watermark),
+    )
+    events = table_spec("bronze.webhook_events")
+    lake.append(
+        events,
+        pa.table(
+            {
+                "signature": ["s1"],
+                "payload": ['{"signature": "s1"}'],
+                "ingested_at": [datetime.now(UTC)],
+            }
+        ),
+        META,
+    )
+    valuation = Valuation(PriceBook(900), {}, frozenset(), 10_000_000)
+    result = build_swaps(lake, META, valuation, reprice_since=datetime(2020, 1, 1, tzinfo=UTC))
+    assert result.events == 1
+    assert new <= set(lake.table(swaps).schema().to_arrow().names)
