@@ -84,6 +84,19 @@ class Fetched(Generic[T]):
     items: int = 0  # items received, parsed or not
     capped: bool = False  # stopped at a configured maximum
 
+    def parse(
+        self, items: list[Any], parse: Callable[[Any], T], endpoint: str, request: str
+    ) -> list[T]:
+        """Parse one page's items; each malformed one becomes a reject, never an error."""
+        parsed = []
+        for item in items:
+            self.items += 1
+            try:
+                parsed.append(parse(item))
+            except RecordError as exc:
+                self.rejects.append(_reject(endpoint, request, exc, item))
+        return parsed
+
 
 @dataclass
 class ClientStats:
@@ -264,15 +277,8 @@ class BirdeyeClient:
         while len(out.records) < filters.limit and offset + page_size <= cfg.max_offset:
             data = await self.get(TOKEN_LIST, {**params, "offset": offset, "limit": page_size})
             items = _items(data, TOKEN_LIST)
-            for item in items:
-                out.items += 1
-                try:
-                    record = parse_token_v3(item)
-                except RecordError as exc:
-                    out.rejects.append(_reject(TOKEN_LIST, f"offset={offset}", exc, item))
-                    continue
-                if passes_filters(record, filters):
-                    out.records.append(record)
+            records = out.parse(items, parse_token_v3, TOKEN_LIST, f"offset={offset}")
+            out.records += [r for r in records if passes_filters(r, filters)]
             if len(items) < page_size or not has_next(data):
                 break
             offset += page_size
@@ -292,13 +298,12 @@ class BirdeyeClient:
                 break
             params = {"address": token_address, "offset": offset, "limit": page_size}
             items = _items(await self.get(TOKEN_HOLDERS, params), TOKEN_HOLDERS)
-            for item in items:
-                out.items += 1
-                try:
-                    out.records.append(parse_holder(item, token_address))
-                except RecordError as exc:
-                    request = f"address={token_address}&offset={offset}"
-                    out.rejects.append(_reject(TOKEN_HOLDERS, request, exc, item))
+            out.records += out.parse(
+                items,
+                lambda item: parse_holder(item, token_address),
+                TOKEN_HOLDERS,
+                f"address={token_address}&offset={offset}",
+            )
             if len(items) < page_size:  # no hasNext here: a short page is the last
                 break
             offset += page_size
@@ -345,14 +350,10 @@ class BirdeyeClient:
                 params["before_time"] = before
             data = await self.get(WALLET_TRADES, params)
             items = _items(data, WALLET_TRADES)
-            for item in items:
-                out.items += 1
-                try:
-                    record = parse_trade(item, wallet)
-                except RecordError as exc:
-                    request = f"address={wallet}&offset={offset}&before_time={before}"
-                    out.rejects.append(_reject(WALLET_TRADES, request, exc, item))
-                    continue
+            request = f"address={wallet}&offset={offset}&before_time={before}"
+            for record in out.parse(
+                items, lambda item: parse_trade(item, wallet), WALLET_TRADES, request
+            ):
                 oldest = (
                     record.block_unix_time
                     if oldest is None
@@ -386,13 +387,12 @@ class BirdeyeClient:
                 "time_from": start,
                 "time_to": end,
             }
-            for item in _items(await self.get(PRICE_HISTORY, params), PRICE_HISTORY):
-                out.items += 1
-                try:
-                    out.records.append(parse_price_point(item, token_address))
-                except RecordError as exc:
-                    request = f"address={token_address}&time_from={start}&time_to={end}"
-                    out.rejects.append(_reject(PRICE_HISTORY, request, exc, item))
+            out.records += out.parse(
+                _items(await self.get(PRICE_HISTORY, params), PRICE_HISTORY),
+                lambda item: parse_price_point(item, token_address),
+                PRICE_HISTORY,
+                f"address={token_address}&time_from={start}&time_to={end}",
+            )
             start = end + 1
         out.records.sort(key=lambda r: r.unix_time)
         return out
