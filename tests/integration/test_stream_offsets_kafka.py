@@ -16,23 +16,11 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 from smarttrader_cli.stream.kafka_backend import ensure_topic, topic_identity
-from tests.services import KafkaBroker, write_config
+from tests.integration.test_stream_kafka import kafka_config
+from tests.services import KafkaBroker
 from tests.stream_support import event_signatures, helius_events, lake_for, outbound, produce
 
 ST = Path(sys.executable).parent / "st"
-
-
-def kafka_config(tmp_path: Path, broker: KafkaBroker) -> Path:
-    topic = f"offsets-{tmp_path.name[-24:]}".replace("_", "-")
-    return write_config(
-        tmp_path,
-        {
-            "stream.backend": "kafka",
-            "stream.bootstrap_servers": broker.bootstrap,
-            "stream.topic": topic,
-            "stream.group_id": f"drain-{topic}",
-        },
-    )
 
 
 def drain(config: Path, *args: str) -> tuple[int, Any]:
