@@ -48,21 +48,24 @@ def canonical_asset(token_address: str) -> str:
     return WSOL if token_address == NATIVE_SOL else token_address
 
 
-def newest_points(lake: Lake) -> dict[str, int]:
-    """The newest price time the table holds, per token."""
+def stored_state(lake: Lake) -> tuple[dict[str, int], datetime | None]:
+    """The newest price time per token, and when the table last got a point (one read)."""
+    import pyarrow.compute as pc
+
     if not lake.exists(TOKEN_PRICES):
-        return {}
-    table = lake.read(TOKEN_PRICES, columns=["token_address", "unix_time"])
+        return {}, None
+    table = lake.read(TOKEN_PRICES, columns=["token_address", "unix_time", "fetched_at"])
     if not table.num_rows:
-        return {}
+        return {}, None
     newest = table.group_by("token_address").aggregate([("unix_time", "max")])
-    return dict(
+    points = dict(
         zip(
             newest.column("token_address").to_pylist(),
             newest.column("unix_time_max").to_pylist(),
             strict=True,
         )
     )
+    return points, pc.max(table.column("fetched_at")).as_py()
 
 
 def traded_mints(lake: Lake, since: datetime, exclude: set[str]) -> list[str]:
@@ -91,16 +94,6 @@ def traded_mints(lake: Lake, since: datetime, exclude: set[str]) -> list[str]:
                     if isinstance(mint, str) and mint and canonical_asset(mint) not in exclude:
                         mints.add(mint)
     return sorted(mints)
-
-
-def last_fetch(lake: Lake) -> datetime | None:
-    """When the table last got a point (the previous run's fetch time)."""
-    import pyarrow.compute as pc
-
-    if not lake.exists(TOKEN_PRICES):
-        return None
-    fetched = lake.read(TOKEN_PRICES, columns=["fetched_at"]).column(0)
-    return pc.max(fetched).as_py() if len(fetched) else None
 
 
 def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
@@ -135,8 +128,7 @@ def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
     assets = list(dict.fromkeys(canonical_asset(a) for a in cfg.assets))
     with stage_run(app, "bronze.prices", {"assets": assets, "interval": cfg.interval}) as run:
         until = int(time.time()) if now is None else now
-        newest = newest_points(app.lake)
-        previous = last_fetch(app.lake)
+        newest, previous = stored_state(app.lake)
         since = previous - timedelta(minutes=1) if previous else datetime.fromtimestamp(
             until - cfg.lookback_hours * 3600, UTC
         )  # fmt: skip
