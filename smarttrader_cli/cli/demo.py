@@ -49,8 +49,8 @@ def demo(
         workspace,
         write_config,
     )
+    from smarttrader_cli.lake.readers import ranked_wallets
     from smarttrader_cli.pipeline import plan
-    from smarttrader_cli.stages.gold import ranked_wallets
 
     parent = app_context(ctx)
     sock = reserve_port()

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
     SWAP_TX_SQL,
+    TRADES_HINT,
     PnlParams,
     PnlResult,
     load_sql,
-    not_in_predicate,
-    sql_string,
 )
 from smarttrader_cli.errors import StageError
+from smarttrader_cli.lake.readers import not_written
+from smarttrader_cli.lake.sql import in_list, quote
 from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
 
 if TYPE_CHECKING:
@@ -38,9 +39,7 @@ _OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in ("calculated_at", 
 def ensure_inputs(con: duckdb.DuckDBPyConnection) -> None:
     """Fail clearly without trades; stand in an empty token_metrics when it was never written."""
     if not _view_exists(con, WALLET_TRADES.name):
-        raise StageError(
-            f"{WALLET_TRADES.name} has not been written yet: run `st bronze trades` first"
-        )
+        raise StageError(not_written(WALLET_TRADES, TRADES_HINT))
     if not _view_exists(con, TOKEN_METRICS.name):
         con.execute("CREATE SCHEMA IF NOT EXISTS bronze")
         con.register("st_empty_token_metrics", TOKEN_METRICS.schema.empty_table())
@@ -78,8 +77,8 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
     ensure_inputs(con)
     quotes = list(params.quote_assets)
     legs_subs = {
-        "to_not_quote": not_in_predicate("to_token", quotes),
-        "from_not_quote": not_in_predicate("from_token", quotes),
+        "to_not_quote": in_list("to_token", quotes, negate=True),
+        "from_not_quote": in_list("from_token", quotes, negate=True),
     }
     if params.wallets is None:
         wallet_filter = "TRUE"
@@ -198,7 +197,7 @@ def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
     build_rows(con, params)
     columns = ", ".join(_OUTPUT)
     rows = con.execute(
-        f"SELECT {columns}, ?::TIMESTAMPTZ AS calculated_at, {sql_string(params.run_id)} AS run_id "
+        f"SELECT {columns}, ?::TIMESTAMPTZ AS calculated_at, {quote(params.run_id)} AS run_id "
         "FROM st_pnl_rows ORDER BY wallet_address, token_address",
         [params.calculated_at],
     ).arrow()

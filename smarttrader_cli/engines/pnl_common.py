@@ -15,6 +15,7 @@ ALL_TOKENS = "ALL_TOKENS"
 # fills the API gave no index (fill_id set) carry their fill id in the tx, so fills of one
 # transaction stay apart in every dedupe, order and join without a fifth key column.
 SWAP_TX_SQL = "CASE WHEN fill_id = '' THEN tx_hash ELSE tx_hash || ':' || fill_id END"
+TRADES_HINT = "run `st bronze trades` first"
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,3 @@ def load_sql(dialect: str, name: str, **subs: str) -> str:
     if "{{" in text:
         raise ValueError(f"unfilled placeholder in {dialect}/{name}")
     return text
-
-
-def sql_string(value: str) -> str:
-    """A single-quoted SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def not_in_predicate(column: str, values: tuple[str, ...] | list[str]) -> str:
-    """`column NOT IN (...)`, or TRUE when the list is empty."""
-    if not values:
-        return "TRUE"
-    return f"{column} NOT IN ({', '.join(sql_string(v) for v in values)})"

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
     SWAP_TX_SQL,
+    TRADES_HINT,
     PnlParams,
     PnlResult,
     load_sql,
-    not_in_predicate,
-    sql_string,
 )
 from smarttrader_cli.engines.spark_session import build_session, spark_uri
-from smarttrader_cli.errors import StageError
+from smarttrader_cli.lake.readers import require
+from smarttrader_cli.lake.sql import in_list, literal, quote
 from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
 
 if TYPE_CHECKING:
@@ -31,10 +31,7 @@ _SPARK_TYPES = {"double": "double", "int64": "bigint", "string": "string"}
 
 def register_inputs(spark: SparkSession, lake: Lake) -> None:
     """bronze_wallet_trades, bronze_token_metrics and (if written) silver_wallet_pnl views."""
-    if not lake.exists(WALLET_TRADES):
-        raise StageError(
-            f"{WALLET_TRADES.name} has not been written yet: run `st bronze trades` first"
-        )
+    require(lake, WALLET_TRADES, TRADES_HINT)
     from pyspark.sql import functions as F
 
     reader = spark.read.format("delta")
@@ -68,8 +65,8 @@ def compute_pnl(spark: SparkSession, params: PnlParams) -> tuple[DataFrame, dict
     quotes = list(params.quote_assets)
     floor = repr(float(params.min_leg_usd)) + "D"
     legs_subs = {
-        "to_not_quote": not_in_predicate("to_token", quotes),
-        "from_not_quote": not_in_predicate("from_token", quotes),
+        "to_not_quote": in_list("to_token", quotes, negate=True),
+        "from_not_quote": in_list("from_token", quotes, negate=True),
     }
     wallet_filter = "TRUE"
     if params.wallets is not None:
@@ -114,11 +111,11 @@ def compute_pnl(spark: SparkSession, params: PnlParams) -> tuple[DataFrame, dict
         "(SELECT count(*) FILTER (WHERE value IS NULL) FROM st_legs) AS unpriced, "
         "(SELECT count(DISTINCT wallet) FROM st_trades) AS wallets"
     ).collect()[0]
-    stamp = f"timestamp'{params.calculated_at.isoformat()}'"
+    stamp = "timestamp" + literal(params.calculated_at)
     out = rows.selectExpr(
         *[_cast(f.name, str(f.type)) for f in WALLET_PNL.schema if f.name not in _STAMPS],
         f"{stamp} AS calculated_at",
-        f"{sql_string(params.run_id)} AS run_id",
+        f"{quote(params.run_id)} AS run_id",
     )
     out = out.persist()
     total = out.count()
@@ -157,7 +154,6 @@ def write_rows(
         return
     from delta.tables import DeltaTable
 
-    in_list = ", ".join(sql_string(w) for w in params.wallets or ())
     spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", user_meta)
     try:
         (
@@ -169,7 +165,7 @@ def write_rows(
             )
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceDelete(f"t.wallet_address IN ({in_list})")
+            .whenNotMatchedBySourceDelete(in_list("t.wallet_address", params.wallets or ()))
             .execute()
         )
     finally:

@@ -1,11 +1,12 @@
-"""Read-side lake operations behind `st lake`: listing, history, time travel, SQL, upkeep."""
+"""Read-side lake operations behind `st lake`: listing, history, time travel, upkeep."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from smarttrader_cli.errors import QueryError, TableNotFoundError
+from smarttrader_cli.errors import TableNotFoundError
+from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import TABLES, TableSpec
 
@@ -65,28 +66,9 @@ def show_rows(
 ) -> list[dict[str, Any]]:
     """Rows of a table, now or at a version/time."""
     if not lake.exists(spec):
-        raise TableNotFoundError(f"table {spec.name} has not been written yet")
+        raise TableNotFoundError(not_written(spec))
     table = lake.read(spec, version=version, as_of=as_of)
     return table.slice(0, limit).to_pylist()
-
-
-def run_query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run SQL over the lake's tables; QueryError carries DuckDB's message."""
-    import duckdb
-
-    from smarttrader_cli.lake.query import connect
-
-    con = connect(lake)
-    try:
-        cursor = con.execute(sql)
-        if cursor.description is None:
-            return [], []
-        columns = [d[0] for d in cursor.description]
-        return columns, cursor.fetchall()
-    except duckdb.Error as exc:
-        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
-    finally:
-        con.close()
 
 
 def _column(actions: Any, name: str) -> list[Any]:

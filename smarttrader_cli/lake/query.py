@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from smarttrader_cli.errors import LakeError, QueryError
+from smarttrader_cli.lake.sql import quote
 from smarttrader_cli.lake.tables import TABLES
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def load_extensions(con: duckdb.DuckDBPyConnection, remote: bool) -> None:
     """Load the delta (and for S3, httpfs) extensions from their wheels."""
     names = ["httpfs", "delta"] if remote else ["delta"]
     for name in names:
-        con.execute(f"LOAD '{extension_path(name)}'")
+        con.execute(f"LOAD {quote(str(extension_path(name)))}")
 
 
 def attach_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
@@ -77,8 +78,8 @@ def attach_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
         if not lake.exists(spec):
             continue
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.layer}")
-        uri = lake.uri(spec).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM delta_scan('{uri}')")
+        uri = quote(lake.uri(spec))
+        con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT * FROM delta_scan({uri})")
         made.append(spec.name)
     return made
 
@@ -152,19 +153,15 @@ def s3_secret_sql(options: dict[str, str]) -> str:
     parts = [
         "TYPE s3",
         "PROVIDER config",
-        f"KEY_ID '{_q(options.get('AWS_ACCESS_KEY_ID', ''))}'",
-        f"SECRET '{_q(options.get('AWS_SECRET_ACCESS_KEY', ''))}'",
-        f"REGION '{_q(options.get('AWS_REGION', 'us-east-1'))}'",
+        f"KEY_ID {quote(options.get('AWS_ACCESS_KEY_ID', ''))}",
+        f"SECRET {quote(options.get('AWS_SECRET_ACCESS_KEY', ''))}",
+        f"REGION {quote(options.get('AWS_REGION', 'us-east-1'))}",
     ]
     if parsed and parsed.netloc:
         # DuckDB wants host:port without the scheme, or it builds http://http://...
         parts += [
-            f"ENDPOINT '{_q(parsed.netloc)}'",
+            f"ENDPOINT {quote(parsed.netloc)}",
             "URL_STYLE 'path'",
             f"USE_SSL {'true' if parsed.scheme == 'https' else 'false'}",
         ]
     return f"CREATE OR REPLACE SECRET st_lake ({', '.join(parts)})"
-
-
-def _q(value: str) -> str:
-    return value.replace("'", "''")

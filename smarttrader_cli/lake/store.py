@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from smarttrader_cli.errors import LakeError, TableNotFoundError
+from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Lake:
         try:
             return LakeTable(self.uri(spec), version=version, storage_options=self.storage_options)
         except DeltaNotFound:
-            raise TableNotFoundError(f"table {spec.name} has not been written yet") from None
+            raise TableNotFoundError(not_written(spec)) from None
         except Exception as exc:
             raise LakeError(f"cannot open {spec.name}: {_first_line(exc)}") from exc
 

@@ -16,7 +16,7 @@ DAY = 86_400
 
 def ranking(lake: Lake) -> list[dict[str, Any]]:
     """gold.smart_wallets, best first; StageError when it was never built."""
-    from smarttrader_cli.stages.gold import ranked_wallets
+    from smarttrader_cli.lake.readers import ranked_wallets
 
     return ranked_wallets(lake)
 
@@ -47,6 +47,7 @@ def cumulative_realized_pnl(
     from smarttrader_cli.engines.duckdb_pnl import prepare_legs, run_fifo
     from smarttrader_cli.engines.pnl_common import PnlParams
     from smarttrader_cli.lake.query import connect
+    from smarttrader_cli.lake.sql import between
 
     con = connect(lake)
     try:
@@ -73,7 +74,8 @@ def cumulative_realized_pnl(
         for t in sample_times(int(bounds[0]), int(bounds[1]), max_points):
             con.execute(
                 "CREATE OR REPLACE VIEW bronze.wallet_trades AS "
-                f"SELECT * FROM st_report_trades WHERE block_unix_time <= {t}"
+                "SELECT * FROM st_report_trades WHERE "
+                + between("block_unix_time", before=t, inclusive=True)
             )
             prepare_legs(con, params)
             run_fifo(con, params)

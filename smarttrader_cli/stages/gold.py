@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.errors import StageError
+from smarttrader_cli.lake.readers import require
+from smarttrader_cli.lake.sql import between
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_FLOWS, WALLET_PNL, WEBHOOK_SWAPS
 from smarttrader_cli.ops.runs import stage_run
 
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.engines.dbt_runner import DbtTarget
-    from smarttrader_cli.lake.store import Lake
 
 log = logging.getLogger("st.gold")
 
@@ -151,10 +151,7 @@ def rank(app: AppContext, *, echo_dbt: bool = False) -> RankResult:
     config, lake = app.config, app.lake
     check_gold_config(config)
     with stage_run(app, RANK_STAGE) as run:
-        if not lake.exists(WALLET_PNL):
-            raise StageError(
-                "silver.wallet_pnl has not been written yet; run `st silver pnl` first"
-            )
+        require(lake, WALLET_PNL, "run `st silver pnl` first")
         target = _target(app, "gold_rank", RANK_STAGE)
         dbt_build(
             target,
@@ -205,10 +202,7 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
     now = now or datetime.now(UTC)
     since = flows_since(config, now)
     with stage_run(app, FLOWS_STAGE, {"since": since.isoformat()}) as run:
-        if not lake.exists(WEBHOOK_SWAPS):
-            raise StageError(
-                "silver.webhook_swaps has not been written yet; run `st silver webhooks` first"
-            )
+        require(lake, WEBHOOK_SWAPS, "run `st silver webhooks` first")
         target = _target(app, "gold_flows", FLOWS_STAGE)
         dbt_build(
             target,
@@ -224,7 +218,7 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
             TOKEN_FLOWS,
             table,
             run.meta,
-            delete_predicate=f"t.window_start >= '{since.isoformat()}'",
+            delete_predicate=between("t.window_start", since, inclusive=True),
         )
         top = target.read(
             "select * from main.smart_money_now "
@@ -239,14 +233,6 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
             result.message = f"no smart-wallet swaps since {since.isoformat()}: no flows to show"
             log.warning("%s", result.message)
         return result
-
-
-def ranked_wallets(lake: Lake) -> list[dict[str, Any]]:
-    """gold.smart_wallets as rows, best first; StageError when it was never built."""
-    if not lake.exists(SMART_WALLETS):
-        raise StageError("gold.smart_wallets has not been written yet; run `st gold rank` first")
-    rows = lake.read(SMART_WALLETS).to_pylist()
-    return sorted(rows, key=lambda r: (r["rank"] is None, r["rank"], r["wallet_address"]))
 
 
 def _with_run_columns(data: pa.Table, names: list[str], stamp: str, run_id: str) -> pa.Table:

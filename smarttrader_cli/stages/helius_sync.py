@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.errors import ConfigError, StageError
-from smarttrader_cli.lake.tables import SMART_WALLETS
+from smarttrader_cli.errors import ConfigError
+from smarttrader_cli.lake.readers import ranked_wallets
 from smarttrader_cli.ops.runs import stage_run
 
 if TYPE_CHECKING:
@@ -62,15 +62,7 @@ class SyncPlan:
 
 def top_wallets(lake: Lake, limit: int) -> list[str]:
     """The best `limit` wallets of gold.smart_wallets, by rank."""
-    import pyarrow.compute as pc
-
-    if not lake.exists(SMART_WALLETS):
-        raise StageError("gold.smart_wallets has not been written yet; run `st gold rank` first")
-    table = lake.read(SMART_WALLETS, columns=["wallet_address", "rank"])
-    table = table.take(
-        pc.sort_indices(table, [("rank", "ascending"), ("wallet_address", "ascending")])
-    )
-    return table.column("wallet_address").to_pylist()[:limit]
+    return [r["wallet_address"] for r in ranked_wallets(lake, limit)]
 
 
 def webhook_spec(app: AppContext, addresses: list[str]) -> dict[str, Any]:

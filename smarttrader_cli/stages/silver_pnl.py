@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql, sql_string
+from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql
 from smarttrader_cli.errors import UsageError
+from smarttrader_cli.lake.sql import in_list, quote
 from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
 from smarttrader_cli.ops.resources import budget_for
 
@@ -136,7 +137,7 @@ def open_duckdb(app: AppContext) -> duckdb.DuckDBPyConnection:
     con = connect(app.lake, memory_limit_mb=budget.memory_limit_mb, threads=budget.threads)
     spill = Path(app.config.runtime.state_dir) / "duckdb-spill"
     spill.mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET temp_directory = {sql_string(str(spill.resolve()))}")
+    con.execute(f"SET temp_directory = {quote(str(spill.resolve()))}")
     con.execute("SET preserve_insertion_order = false")
     return con
 
@@ -191,5 +192,6 @@ def write_rows(
     if params.wallets is None or mode == "full":
         lake.overwrite(WALLET_PNL, result.rows, meta)
         return
-    in_list = ", ".join(sql_string(w) for w in params.wallets)
-    lake.merge(WALLET_PNL, result.rows, meta, delete_predicate=f"t.wallet_address IN ({in_list})")
+    lake.merge(
+        WALLET_PNL, result.rows, meta, delete_predicate=in_list("t.wallet_address", params.wallets)
+    )

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
-from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_METRICS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.lake.readers import latest_prices
+from smarttrader_cli.lake.tables import SMART_WALLETS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
@@ -59,22 +60,6 @@ def last_watermark(lake: Lake) -> datetime | None:
         if value:
             return datetime.fromisoformat(str(value))
     return None
-
-
-def latest_prices(lake: Lake) -> dict[str, float]:
-    """Token address → its latest BirdEye price (empty if no token snapshot exists)."""
-    if not lake.exists(TOKEN_METRICS):
-        return {}
-    table = lake.read(TOKEN_METRICS, columns=["token_address", "snapshot_at", "price"])
-    latest: dict[str, tuple[Any, float]] = {}
-    for token, at, price in zip(
-        *(table.column(c).to_pylist() for c in table.column_names), strict=True
-    ):
-        if price is None:
-            continue
-        if token not in latest or at > latest[token][0]:
-            latest[token] = (at, float(price))
-    return {token: price for token, (_, price) in latest.items()}
 
 
 def smart_wallets(lake: Lake) -> set[str]:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.errors import LakeError, QueryError, TableNotFoundError
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
-from smarttrader_cli.lake.inspect import run_query, show_rows, table_history, table_summaries
+from smarttrader_cli.lake.inspect import show_rows, table_history, table_summaries
+from smarttrader_cli.lake.query import read_query
 
 TRADES = table_spec("bronze.wallet_trades")
 META = CommitMeta("run-1", "test.stage", "cfg123")
@@ -115,10 +116,10 @@ def test_app_transactions_are_recorded_with_the_data(lake: Lake) -> None:
 
 def test_sql_over_layer_table_names(lake: Lake) -> None:
     lake.merge(TRADES, trades([("a", 1, 1.5), ("b", 2, 2.5)]), META)
-    columns, rows = run_query(lake, "SELECT sum(from_amount) AS s FROM bronze.wallet_trades")
+    columns, rows = read_query(lake, "SELECT sum(from_amount) AS s FROM bronze.wallet_trades")
     assert columns == ["s"] and rows == [(4.0,)]
     with pytest.raises(QueryError, match="query failed"):
-        run_query(lake, "SELECT * FROM silver.wallet_pnl")  # not written yet
+        read_query(lake, "SELECT * FROM silver.wallet_pnl")  # not written yet
 
 
 def test_summaries_count_rows_and_versions(lake: Lake) -> None:
