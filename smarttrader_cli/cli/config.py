@@ -17,12 +17,12 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Dotted keys down to leaves; string maps (storage_options) stay one value."""
     import typing
 
-    from smarttrader_cli.config.loader import _type_at
+    from smarttrader_cli.config.loader import key_type
 
     items: list[tuple[str, Any]] = []
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and typing.get_origin(_type_at(dotted)) is not dict:
+        if isinstance(value, dict) and typing.get_origin(key_type(dotted)) is not dict:
             items.extend(_flatten(value, dotted))
         else:
             items.append((dotted, value))

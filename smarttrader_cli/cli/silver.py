@@ -37,12 +37,28 @@ def webhooks(
     emit([row], fmt, list(row), title="silver.webhook_swaps")
 
 
+def _engine_choice(value: str | None) -> str | None:
+    """--engine checked against the engines config/schema.py declares."""
+    from typing import get_args
+
+    from smarttrader_cli.config.schema import Engine
+
+    if value is None or value.lower() in get_args(Engine):
+        return value
+    raise typer.BadParameter(f"unknown engine {value!r}: choose {' or '.join(get_args(Engine))}")
+
+
 @app.command("pnl")
 def pnl(
     ctx: typer.Context,
     engine: Annotated[
         str | None,
-        typer.Option("--engine", "-e", help="duckdb or spark; default: `engine` from the config."),
+        typer.Option(
+            "--engine",
+            "-e",
+            help="duckdb or spark; default: `engine` from the config.",
+            callback=_engine_choice,
+        ),
     ] = None,
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Recompute every wallet and overwrite the table.")

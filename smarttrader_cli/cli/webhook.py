@@ -39,11 +39,14 @@ def serve(
 
     Example: ST_WEBHOOK_AUTH_TOKEN=secret st webhook serve --port 8000
     """
+    from smarttrader_cli.config import load_config
     from smarttrader_cli.errors import ConfigError
     from smarttrader_cli.stream.server import serve as run_server
 
     app_ctx = app_context(ctx)
-    loaded = app_ctx.loaded
+    options = {"webhook.host": host, "webhook.port": port}
+    overrides = {key: value for key, value in options.items() if value is not None}
+    loaded = load_config(app_ctx.config_path, overrides=overrides)
     token = loaded.secrets.webhook_auth_token
     if not token and not insecure_no_auth:
         raise ConfigError(
@@ -51,10 +54,6 @@ def serve(
             "(or pass --insecure-no-auth for local testing)"
         )
     config = loaded.config
-    if host is not None:
-        config.webhook.host = host
-    if port is not None:
-        config.webhook.port = port
     level = "info" if app_ctx.verbose else "warning"
     typer.echo(
         f"st webhook serve: http://{config.webhook.host}:{config.webhook.port}/webhooks "

@@ -1,4 +1,4 @@
-"""Load the YAML config: embedded defaults < file < ST_* environment variables."""
+"""Load the YAML config: schema defaults < file < overrides < ST_* environment variables."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from smarttrader_cli.config.redaction import (
     redact_text,
     secret_values,
 )
-from smarttrader_cli.config.schema import RELATIONS, RULES, Config
+from smarttrader_cli.config.schema import RELATIONS, Config, is_section, keys
 from smarttrader_cli.errors import ConfigError
 
 log = logging.getLogger("st.config")
@@ -91,7 +91,7 @@ def redacted_dict(config: Config) -> dict[str, Any]:
 
 
 def defaults_text() -> str:
-    """The embedded defaults file, comments included."""
+    """The shipped defaults file, comments included (generated from config/schema.py)."""
     return resources.files("smarttrader_cli.config").joinpath("defaults.yaml").read_text()
 
 
@@ -114,14 +114,17 @@ def load_config(
     env: typing.Mapping[str, str] | None = None,
     *,
     search: bool = True,
+    overrides: typing.Mapping[str, Any] | None = None,
 ) -> LoadedConfig:
-    """Build the effective config; raises ConfigError naming file, line and key."""
+    """Build the effective config; raises ConfigError naming file, line and key.
+
+    `overrides` (dotted key -> value, e.g. a command's --port) beat the file and the
+    environment, and are checked like every other value.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    sources = {k.dotted: "default" for k in keys()}
     warnings: list[str] = []
-    defaults, _ = _parse_yaml(defaults_text(), "<defaults>")
-    _merge(values, sources, defaults, {}, "default", "<defaults>", warnings)
 
     config_path = find_config_path(path) if search else (Path(path) if path else None)
     if config_path is not None:
@@ -130,10 +133,10 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
         data, lines = _parse_yaml(text, str(config_path))
-        _merge(values, sources, data, lines, "file", str(config_path), warnings)
+        _merge(values, sources, data, lines, str(config_path), warnings)
 
     for var, (dotted, raw) in _env_overrides(env).items():
-        expected = _type_at(dotted, f"env {var}")
+        expected = key_type(dotted, f"env {var}")
         if typing.get_origin(expected) is dict and dotted.count(".") > _depth_of_dict(dotted):
             section, entry = dotted.rsplit(".", 1)
             entry = var.rsplit("__", 1)[1]  # map keys keep their case (AWS_ENDPOINT_URL)
@@ -143,7 +146,12 @@ def load_config(
         _set_dotted(values, dotted, _coerce_env(raw, expected, var))
         sources[dotted] = f"env {var}"
 
-    config = _build(Config, values, "", sources)
+    for dotted, value in (overrides or {}).items():
+        where = f"override {dotted}"
+        _set_dotted(values, dotted, _check_type(value, key_type(dotted, where), dotted, where))
+        sources[dotted] = where
+
+    config = _build(Config(), values)
     check_values(config, sources)
     loaded = LoadedConfig(config, sources, Secrets.from_env(env), config_path, warnings=warnings)
     loaded.hash = config_hash(config)
@@ -155,12 +163,13 @@ def load_config(
 def check_values(
     config: Config, sources: typing.Mapping[str, str] | None = None, sections: tuple[str, ...] = ()
 ) -> None:
-    """ConfigError for the first value outside its rule (schema.RULES, schema.RELATIONS).
+    """ConfigError for the first value outside its rule (config/schema.py).
 
     Every float must be finite. `sources` (dotted key -> "file:line" or "env VAR") names
     where a value came from; `sections` limits the check to those top-level sections.
     """
     values = _leaves(config)
+    rules = {k.dotted: k.rule for k in keys()}
 
     def where(dotted: str) -> str:
         return f"{sources.get(dotted, 'default')}: " if sources is not None else ""
@@ -173,7 +182,7 @@ def check_values(
             continue
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where(dotted)}{dotted} must be a finite number, got {value!r}")
-        rule = RULES.get(dotted)
+        rule = rules.get(dotted)
         problem = rule.problem(value) if rule is not None else None
         if problem:
             raise ConfigError(f"{where(dotted)}{dotted} {problem}")
@@ -222,10 +231,7 @@ def _parse_yaml(text: str, filename: str) -> tuple[dict[str, Any], dict[str, int
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{filename}:{mark.line + 1}" if mark else filename
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+        raise ConfigError(_yaml_error(exc, filename)) from exc
     if node is None:
         return {}, {}
     if not isinstance(node, yaml.MappingNode):
@@ -233,6 +239,18 @@ def _parse_yaml(text: str, filename: str) -> tuple[dict[str, Any], dict[str, int
     lines: dict[str, int] = {}
     data = _construct(node, "", lines, filename)
     return data, lines
+
+
+def _yaml_error(exc: yaml.YAMLError, filename: str) -> str:
+    """One line naming where the parser stopped and where the construct it was in opened."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{filename}:{mark.line + 1}" if mark else filename
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    opened, context = getattr(exc, "context_mark", None), getattr(exc, "context", None) or ""
+    if opened is None or not context.startswith(("while parsing a", "while scanning a")):
+        return f"{where}: invalid YAML: {problem}"
+    construct = context.split(" ", 3)[3]  # "while parsing a block mapping" -> "block mapping"
+    return f"{where}: invalid YAML: {problem} (the {construct} opened at line {opened.line + 1})"
 
 
 def _construct(node: yaml.Node, prefix: str, lines: dict[str, int], filename: str) -> Any:
@@ -258,7 +276,6 @@ def _merge(
     sources: dict[str, str],
     data: dict[str, Any],
     lines: dict[str, int],
-    kind: str,
     filename: str,
     warnings: list[str],
     prefix: str = "",
@@ -267,14 +284,14 @@ def _merge(
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else key
         where = f"{filename}:{lines[dotted]}" if dotted in lines else filename
-        expected = _type_at(dotted, where)
-        if _is_section(expected) and isinstance(value, dict):
+        expected = key_type(dotted, where)
+        if is_section(expected) and isinstance(value, dict):
             values.setdefault(key, {})
-            _merge(values[key], sources, value, lines, kind, filename, warnings, dotted)
+            _merge(values[key], sources, value, lines, filename, warnings, dotted)
             continue
         values[key] = _check_type(value, expected, dotted, where)
-        sources[dotted] = "default" if kind == "default" else where
-        if typing.get_origin(expected) is dict and kind == "file":
+        sources[dotted] = where
+        if typing.get_origin(expected) is dict:
             warnings += _secrets_in_file(dotted, values[key], lines, filename)
 
 
@@ -297,7 +314,7 @@ def _secrets_in_file(
     return found
 
 
-def _type_at(dotted: str, where: str | None = None) -> Any:
+def key_type(dotted: str, where: str | None = None) -> Any:
     """The declared type of a dotted key; ConfigError if the schema has no such key."""
     cls: Any = Config
     for part in dotted.split("."):
@@ -311,18 +328,16 @@ def _type_at(dotted: str, where: str | None = None) -> Any:
     return cls
 
 
-def _is_section(tp: Any) -> bool:
-    return dataclasses.is_dataclass(tp)
-
-
 def _type_name(tp: Any) -> str:
-    if _is_section(tp):
+    if is_section(tp):
         return "a mapping"
     origin = typing.get_origin(tp)
     if origin is list:
         return "a list of strings"
     if origin is dict:
         return "a mapping of strings"
+    if origin is typing.Literal:
+        return f"one of {', '.join(typing.get_args(tp))}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
         tp, str(tp)
     )
@@ -331,7 +346,7 @@ def _type_name(tp: Any) -> str:
 def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
     ok: bool
     origin = typing.get_origin(tp)
-    if _is_section(tp):
+    if is_section(tp):
         ok = isinstance(value, dict)
     elif origin is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -348,7 +363,7 @@ def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
     elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
-    elif tp is str:
+    elif tp is str or origin is typing.Literal:  # a choice is checked with the other rules
         ok = isinstance(value, str)
     else:
         ok = isinstance(value, tp) if isinstance(tp, type) else True
@@ -375,7 +390,7 @@ def _stringify(value: Any) -> str:
 def _env_overrides(env: typing.Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """Map each ST_<SECTION>__<KEY> variable to (dotted key, raw value)."""
     found: dict[str, tuple[str, str]] = {}
-    top_level = {f.name for f in dataclasses.fields(Config) if not _is_section(f.type)}
+    top_level = {f.name for f in dataclasses.fields(Config) if not is_section(f.type)}
     for var, raw in sorted(env.items()):
         if not var.startswith(ENV_PREFIX) or var in _NON_OVERRIDE_ENV:
             continue
@@ -407,7 +422,7 @@ def _coerce_env(raw: str, tp: Any, var: str) -> Any:
             return [item.strip() for item in raw.split(",") if item.strip()]
         if origin is dict:
             return _check_type(json.loads(raw), tp, var, f"env {var}")
-        if _is_section(tp):
+        if is_section(tp):
             raise ValueError("a section cannot be set from one variable")
     except (ValueError, json.JSONDecodeError) as exc:
         # a string map may hold credentials: its raw text is not quoted
@@ -420,7 +435,7 @@ def _depth_of_dict(dotted: str) -> int:
     """How many dots precede the first key whose type is a mapping of strings."""
     parts = dotted.split(".")
     for i in range(1, len(parts) + 1):
-        if typing.get_origin(_type_at(".".join(parts[:i]))) is dict:
+        if typing.get_origin(key_type(".".join(parts[:i]))) is dict:
             return i - 1
     return len(parts)
 
@@ -438,17 +453,12 @@ def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:
     values[parts[-1]] = value
 
 
-def _build(cls: Any, values: dict[str, Any], prefix: str, sources: dict[str, str]) -> Any:
-    """Instantiate nested dataclasses from checked plain data."""
-    kwargs: dict[str, Any] = {}
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name not in values:
-            continue
-        tp = hints[f.name]
-        dotted = f"{prefix}.{f.name}" if prefix else f.name
-        if _is_section(tp):
-            kwargs[f.name] = _build(tp, values[f.name], dotted, sources)
-        else:
-            kwargs[f.name] = values[f.name]
-    return cls(**kwargs)
+def _build(defaults: Any, values: dict[str, Any]) -> Any:
+    """`defaults` (a section of Config()) with the checked plain data in `values` applied."""
+    changes = {
+        name: _build(getattr(defaults, name), value)
+        if isinstance(value, dict) and is_section(getattr(defaults, name))
+        else value
+        for name, value in values.items()
+    }
+    return dataclasses.replace(defaults, **changes)

@@ -1,378 +1,404 @@
-"""Typed shape of the configuration and what each key allows; defaults live in defaults.yaml."""
+"""The configuration, declared once: every key's type, default, help and allowed values.
+
+defaults.yaml (with its comments), configs/smarttrader.yaml and docs/config.md are generated
+from this module by `python -m smarttrader_cli.docs_gen`; the loader checks every key
+against its rule at load. Every int and float key has a rule (tests/unit/test_config.py
+makes sure), a `Literal` type is a choice, and no float may be NaN or infinite.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+import functools
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from smarttrader_cli.config.rules import (
+    ANY,
+    FRACTION,
+    MISSING,
+    NONEMPTY,
+    ONE_OR_MORE,
+    PERCENT,
+    POSITIVE,
+    SHARE,
+    ZERO_OR_MORE,
+    Key,
+    Relation,
+    Rule,
+    is_section,
+    key,
+    section,
+)
+
+Engine = Literal["duckdb", "spark"]
+Interval = Literal["1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "8H", "12H", "1D"]
 
 
 @dataclass
 class LakeConfig:
-    root: str = "./data/lake"
-    storage_options: dict[str, str] = field(default_factory=dict)
-    commit_retries: int = 8
-    vacuum_retention_hours: int = 168
+    root: str = key("./data/lake", "local path or s3://bucket/prefix")
+    storage_options: dict[str, str] = key(
+        {},
+        'S3 endpoint and region, e.g. {AWS_ENDPOINT_URL: "http://127.0.0.1:9000", '
+        'AWS_REGION: us-east-1, AWS_ALLOW_HTTP: "true"}',
+    )
+    commit_retries: int = key(
+        8, "attempts when a concurrent writer wins a Delta commit", ZERO_OR_MORE
+    )
+    vacuum_retention_hours: int = key(
+        168, "files older than this are removed by vacuum", ZERO_OR_MORE
+    )
 
 
 @dataclass
 class RuntimeConfig:
-    state_dir: str = "./data/state"
-    log_dir: str = "./data/logs"
+    state_dir: str = key("./data/state", "per-stage locks and other machine-local state")
+    log_dir: str = key("./data/logs", "where cron runs keep their log files")
 
 
 @dataclass
 class BirdeyeConfig:
-    base_url: str = "https://public-api.birdeye.so"
-    chain: str = "solana"
-    rate_limit_rps: float = 15.0
-    burst: int = 5
-    max_concurrency: int = 4
-    timeout_seconds: float = 10.0
-    max_retries: int = 6
-    backoff_base_seconds: float = 0.5
-    backoff_max_seconds: float = 30.0
-    page_size: int = 100
-    max_offset: int = 10000
-    max_rate_limited: int = 30
-    ui_amount_mode: str = "raw"
+    base_url: str = key("https://public-api.birdeye.so", "BirdEye API (or the simulator)")
+    chain: str = key("solana", "x-chain header")
+    rate_limit_rps: float = key(
+        15.0,
+        "client-side pacing, summed over all endpoints (Lite/Starter plan); 0 = unpaced",
+        ZERO_OR_MORE,
+    )
+    burst: int = key(5, "token-bucket burst size", ONE_OR_MORE)
+    max_concurrency: int = key(4, "requests in flight at once", ONE_OR_MORE)
+    timeout_seconds: float = key(10.0, "per-request timeout", POSITIVE)
+    max_retries: int = key(
+        6, "attempts after the first on 5xx, timeouts, connection errors", ZERO_OR_MORE
+    )
+    backoff_base_seconds: float = key(
+        0.5, "first backoff; doubles each attempt, with full jitter", ZERO_OR_MORE
+    )
+    backoff_max_seconds: float = key(
+        30.0, "ceiling of one backoff (and of an honoured Retry-After)", ZERO_OR_MORE
+    )
+    page_size: int = key(
+        100,
+        "items per page (token list, holders, trades); BirdEye's largest is 100",
+        Rule(min=1, max=100),
+    )
+    max_offset: int = key(
+        10000, "offset + limit cap; trades slide the time window past it", ONE_OR_MORE
+    )
+    max_rate_limited: int = key(
+        30,
+        "429s in a row one request may wait out (each halves the pace; successes win it back)",
+        ZERO_OR_MORE,
+    )
+    ui_amount_mode: Literal["raw", "scaled"] = key(
+        "raw", "sent on every call: raw (on-chain units, as Helius reports them) or scaled"
+    )
 
 
 @dataclass
 class TokensConfig:
-    limit: int = 50
-    sort_by: str = "liquidity"
-    sort_type: str = "desc"
-    min_liquidity: float = 100000.0
-    min_market_cap: float = 1000000.0
-    min_volume_24h_usd: float = 50000.0
-    min_holder: int = 500
-    min_trade_24h_count: int = 100
-    max_price_change_24h_percent: float = 1000.0
+    limit: int = key(50, "tokens kept per run, best first", ONE_OR_MORE)
+    sort_by: str = key("liquidity", "BirdEye v3 sort key")
+    sort_type: Literal["asc", "desc"] = key("desc", "asc or desc")
+    min_liquidity: float = key(100000.0, "USD", ZERO_OR_MORE)
+    min_market_cap: float = key(1000000.0, "USD", ZERO_OR_MORE)
+    min_volume_24h_usd: float = key(50000.0, "USD", ZERO_OR_MORE)
+    min_holder: int = key(500, "holder count", ZERO_OR_MORE)
+    min_trade_24h_count: int = key(100, "trades in the last 24 h", ZERO_OR_MORE)
+    max_price_change_24h_percent: float = key(
+        1000.0, "drop tokens that moved more than this in 24 h", ZERO_OR_MORE
+    )
 
 
 @dataclass
 class WhalesConfig:
-    top_holders: int = 20
-    max_tokens: int = 50
-    min_share_of_supply: float = 0.0005
-    refetch_after_hours: int = 72
+    top_holders: int = key(20, "holders fetched per token", ONE_OR_MORE)
+    max_tokens: int = key(50, "tokens whose holders are fetched per run", ONE_OR_MORE)
+    min_share_of_supply: float = key(0.0005, "a holder below this share is not a whale", FRACTION)
+    refetch_after_hours: int = key(72, "a token fetched more recently is skipped", ZERO_OR_MORE)
 
 
 @dataclass
 class TradesConfig:
-    lookback_days: int = 30
-    max_wallets_per_run: int = 500
-    max_trades_per_wallet: int = 100000
-    commit_every_wallets: int = 50
+    lookback_days: int = key(30, "window for a wallet seen for the first time", ONE_OR_MORE)
+    max_wallets_per_run: int = key(
+        500,
+        "wallets fetched per run (never fetched first, then least recently fetched)",
+        ONE_OR_MORE,
+    )
+    max_trades_per_wallet: int = key(100000, "safety cap per wallet and run", ONE_OR_MORE)
+    commit_every_wallets: int = key(50, "commit after this many completed wallets", ONE_OR_MORE)
 
 
 @dataclass
 class PnlConfig:
-    quote_assets: list[str] = field(default_factory=list)
-    min_leg_usd: float = 0.0
+    quote_assets: list[str] = key(
+        [
+            "So11111111111111111111111111111111111111112",
+            "So11111111111111111111111111111111111111111",
+            "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+            "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB",
+        ],
+        "treated as cash: SOL/wSOL, USDC, USDT",
+    )
+    min_leg_usd: float = key(0.0, "legs worth less than this are ignored as dust", ZERO_OR_MORE)
 
 
 @dataclass
 class TierConfig:
-    min_total_pnl: float = 0.0
-    min_roi: float = 0.0
-    min_win_rate: float = 0.0
-    min_trade_count: int = 0
+    """A tier's thresholds; each tier (gold.tiers) sets its own defaults."""
+
+    min_total_pnl: float = key(MISSING, "at least this total PnL (USD)", ANY)
+    min_roi: float = key(MISSING, "at least this ROI (fraction)", ANY)
+    min_win_rate: float = key(MISSING, "at least this win rate (fraction)", FRACTION)
+    min_trade_count: int = key(MISSING, "at least this many trades", ZERO_OR_MORE)
 
 
 @dataclass
 class TiersConfig:
-    elite: TierConfig = field(default_factory=TierConfig)
-    strong: TierConfig = field(default_factory=TierConfig)
+    elite: TierConfig = section(
+        TierConfig,
+        "elite tier: a wallet meeting every threshold",
+        min_total_pnl=1000.0,
+        min_roi=0.30,
+        min_win_rate=0.60,
+        min_trade_count=10,
+    )
+    strong: TierConfig = section(
+        TierConfig,
+        "strong tier: a wallet meeting every threshold (not elite); below strong is promising",
+        min_total_pnl=100.0,
+        min_roi=0.15,
+        min_win_rate=0.40,
+        min_trade_count=5,
+    )
 
 
 @dataclass
 class ScoreConfig:
-    weight_profitability: float = 0.4
-    weight_win_rate: float = 0.3
-    weight_activity: float = 0.3
-    pnl_scale_usd: float = 1000.0
-    roi_scale: float = 1.0
-    activity_scale_trades: float = 20.0
+    weight_profitability: float = key(0.4, "weight of the PnL/ROI component", ZERO_OR_MORE)
+    weight_win_rate: float = key(0.3, "weight of the win-rate component", ZERO_OR_MORE)
+    weight_activity: float = key(0.3, "weight of the trade-count component", ZERO_OR_MORE)
+    pnl_scale_usd: float = key(
+        1000.0, "PnL at which the profitability component reaches 0.5", POSITIVE
+    )
+    roi_scale: float = key(
+        1.0, "ROI (1.0 = 100 %) at which the ROI half of profitability reaches 0.5", POSITIVE
+    )
+    activity_scale_trades: float = key(
+        20.0, "trades at which the activity component reaches 0.5", POSITIVE
+    )
 
 
 @dataclass
 class GoldConfig:
-    min_total_pnl: float = 10.0
-    min_roi: float = 0.01
-    min_win_rate: float = 0.40
-    min_trade_count: int = 1
-    top_n: int = 100
-    tiers: TiersConfig = field(default_factory=TiersConfig)
-    score: ScoreConfig = field(default_factory=ScoreConfig)
+    min_total_pnl: float = key(10.0, "USD, base filter", ANY)
+    min_roi: float = key(0.01, "fraction (0.01 = 1 %), base filter", ANY)
+    min_win_rate: float = key(0.40, "fraction, base filter", FRACTION)
+    min_trade_count: int = key(1, "sells + buys, base filter", ZERO_OR_MORE)
+    top_n: int = key(100, "rows printed by `st gold rank`", ONE_OR_MORE)
+    tiers: TiersConfig = section(TiersConfig)
+    score: ScoreConfig = section(ScoreConfig)
 
 
 @dataclass
 class FlowsConfig:
-    window_minutes: int = 60
-    lookback_hours: int = 24
-    top_n: int = 20
+    window_minutes: int = key(60, "gold.token_flows bucket size", ONE_OR_MORE)
+    lookback_hours: int = key(24, "windows recomputed per run", ONE_OR_MORE)
+    top_n: int = key(20, "rows printed by `st gold flows`", ONE_OR_MORE)
 
 
 @dataclass
 class HeliusConfig:
-    api_base_url: str = "https://api.helius.xyz"
-    webhook_url: str = ""
-    max_addresses: int = 1000
-    transaction_types: list[str] = field(default_factory=lambda: ["SWAP", "TRANSFER", "UNKNOWN"])
-    webhook_type: str = "enhanced"
-    timeout_seconds: float = 15.0
-    max_retries: int = 4
+    api_base_url: str = key("https://api.helius.xyz", "Helius API (or the simulator)")
+    webhook_url: str = key(
+        "", "where Helius delivers; empty disables `st helius sync` in the pipeline"
+    )
+    max_addresses: int = key(1000, "top smart wallets pushed to the webhook", ONE_OR_MORE)
+    transaction_types: list[str] = key(
+        ["SWAP", "TRANSFER", "UNKNOWN"],
+        "what the webhook delivers; real swaps also arrive as TRANSFER/UNKNOWN "
+        "(1 credit per event delivered, 100 per webhook edit)",
+    )
+    webhook_type: Literal["enhanced", "enhancedDevnet"] = key(
+        "enhanced", "enhanced (parsed transactions, what silver reads) or enhancedDevnet"
+    )
+    timeout_seconds: float = key(15.0, "per-request timeout for the Helius API", POSITIVE)
+    max_retries: int = key(
+        4,
+        "attempts after the first on 429/5xx (POST only on 429 and refused connections)",
+        ZERO_OR_MORE,
+    )
 
 
 @dataclass
 class SwapsConfig:
-    sol_dust: float = 0.01
+    sol_dust: float = key(
+        0.01,
+        "SOL; a net SOL change below this in a swap of two other tokens is a fee, not a leg",
+        ZERO_OR_MORE,
+    )
 
 
 @dataclass
 class PricesConfig:
-    assets: list[str] = field(
-        default_factory=lambda: ["So11111111111111111111111111111111111111112"]
+    assets: list[str] = key(
+        ["So11111111111111111111111111111111111111112"],
+        "priced over time by `st bronze prices` (BirdEye history) for real-time legs",
     )
-    stablecoins: list[str] = field(
-        default_factory=lambda: [
+    stablecoins: list[str] = key(
+        [
             "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
             "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB",
-        ]
+        ],
+        "valued at 1 USD without a lookup: USDC, USDT",
     )
-    interval: str = "5m"
-    lookback_hours: int = 48
-    max_staleness_seconds: int = 900
+    interval: Interval = key("5m", "BirdEye history_price resolution (1m ... 1D)")
+    lookback_hours: int = key(
+        48,
+        "history fetched on the first run (later runs continue from the last point)",
+        ONE_OR_MORE,
+    )
+    max_staleness_seconds: int = key(
+        900, "a price point older than this before an event does not price it", ZERO_OR_MORE
+    )
 
 
 @dataclass
 class WebhookConfig:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 1048576
-    dedupe_window_seconds: int = 600
-    spool_dir: str = "./data/spool"
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 10.0
-    keep_alive_timeout_seconds: float = 5.0
-    max_header_bytes: int = 65536
-    max_connections: int = 256
+    host: str = key("127.0.0.1", "`st webhook serve` bind address")
+    port: int = key(8000, "`st webhook serve` port", Rule(min=1, max=65535))
+    max_body_bytes: int = key(1048576, "larger bodies get 413", ONE_OR_MORE)
+    dedupe_window_seconds: int = key(
+        600,
+        "repeated signatures within this window are acknowledged, not republished",
+        ZERO_OR_MORE,
+    )
+    spool_dir: str = key("./data/spool", "fsynced events while the broker is unreachable")
+    header_timeout_seconds: float = key(
+        10.0,
+        "a request's headers must all arrive within this (else 408 and closed; "
+        "idle new connections closed)",
+        POSITIVE,
+    )
+    body_timeout_seconds: float = key(
+        10.0,
+        "the whole body must arrive within this once the headers are in (else 408 and closed)",
+        POSITIVE,
+    )
+    keep_alive_timeout_seconds: float = key(
+        5.0, "an idle kept-alive connection is closed after this", POSITIVE
+    )
+    max_header_bytes: int = key(
+        65536,
+        "larger request headers get 431 and the connection closed; "
+        "at least 1024 (a request line and a few headers)",
+        Rule(min=1024),
+    )
+    max_connections: int = key(
+        256,
+        "open connections served at once; requests on more get 503 (Helius retries)",
+        ONE_OR_MORE,
+    )
 
 
 @dataclass
 class StreamConfig:
-    backend: str = "local"
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic: str = "helius-webhooks"
-    group_id: str = "st-drain"
-    partitions: int = 3
-    local_dir: str = "./data/stream"
-    segment_bytes: int = 67108864
-    batch_size: int = 5000
-    max_batch_bytes: int = 16777216
-    max_latency_seconds: float = 5.0
-    producer_timeout_seconds: float = 5.0
+    backend: Literal["kafka", "local"] = key(
+        "local", "kafka (Redpanda/Apache Kafka) or local (embedded on-disk log)"
+    )
+    bootstrap_servers: str = key("127.0.0.1:9092", "Kafka/Redpanda brokers (kafka backend)")
+    topic: str = key("helius-webhooks", "topic (or local log name) the webhook server publishes to")
+    group_id: str = key(
+        "st-drain", "consumer group of `st stream drain` (offsets live in the Delta log)"
+    )
+    partitions: int = key(
+        3,
+        "partitions of the local log (and of the topic when st creates it); "
+        "0 would answer every POST 503",
+        ONE_OR_MORE,
+    )
+    local_dir: str = key("./data/stream", "the local backend's segment log")
+    segment_bytes: int = key(67108864, "local log segment size", ONE_OR_MORE)
+    batch_size: int = key(5000, "messages per Delta commit", ONE_OR_MORE)
+    max_batch_bytes: int = key(16777216, "bytes per Delta commit", ONE_OR_MORE)
+    max_latency_seconds: float = key(
+        5.0, "a partial batch is committed after this long", ZERO_OR_MORE
+    )
+    producer_timeout_seconds: float = key(5.0, "broker ack wait before spooling", POSITIVE)
 
 
 @dataclass
 class MemoryConfig:
-    min_free_mb: int = 1024
-    duckdb_memory_fraction: float = 0.6
-    duckdb_max_memory_mb: int = 2048
-    duckdb_threads: int = 0
-    spark_memory_fraction: float = 0.5
+    min_free_mb: int = key(1024, "heavy stages refuse to start below this", ZERO_OR_MORE)
+    duckdb_memory_fraction: float = key(0.6, "share of free memory given to DuckDB", SHARE)
+    duckdb_max_memory_mb: int = key(
+        2048, "ceiling of the DuckDB memory limit (past it, it spills)", ONE_OR_MORE
+    )
+    duckdb_threads: int = key(0, "0 = one per core", ZERO_OR_MORE)
+    spark_memory_fraction: float = key(
+        0.5, "share of free memory split between Spark driver and executor", SHARE
+    )
 
 
 @dataclass
 class SparkConfig:
-    master: str = "local[*]"
-    app_name: str = "st-silver-pnl"
-    shuffle_partitions: int = 8
-    jar_cache: str = ""
-    executor_memory_mb: int = 0
+    master: str = key("local[*]", "local[*] or spark://host:7077", NONEMPTY)
+    app_name: str = key("st-silver-pnl", "Spark application name")
+    shuffle_partitions: int = key(8, "spark.sql.shuffle.partitions", ONE_OR_MORE)
+    jar_cache: str = key("", "folder of Delta/hadoop-aws jars; empty = the project cache")
+    executor_memory_mb: int = key(
+        0,
+        "per executor; 0 = split from free memory (fits local[*], not a small worker)",
+        ZERO_OR_MORE,
+    )
 
 
 @dataclass
 class OpsConfig:
-    disk_warning_percent: float = 80.0
-    disk_critical_percent: float = 90.0
-    log_retention_days: int = 30
-    spool_retention_days: int = 7
-    stream_retention_days: int = 7
+    disk_warning_percent: float = key(
+        80.0, "`st ops cleanup` and `st doctor` warn above this disk usage", PERCENT
+    )
+    disk_critical_percent: float = key(
+        90.0, "above this, cleanup exits 1 and doctor fails", PERCENT
+    )
+    log_retention_days: int = key(
+        30, "log files in runtime.log_dir older than this are removed", ZERO_OR_MORE
+    )
+    spool_retention_days: int = key(
+        7, "spool segments already re-published and older than this are removed", ZERO_OR_MORE
+    )
+    stream_retention_days: int = key(
+        7,
+        "local-log segments already drained into bronze.webhook_events and older than this "
+        "are removed",
+        ZERO_OR_MORE,
+    )
 
 
 @dataclass
 class Config:
-    engine: str = "duckdb"
-    lake: LakeConfig = field(default_factory=LakeConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    birdeye: BirdeyeConfig = field(default_factory=BirdeyeConfig)
-    tokens: TokensConfig = field(default_factory=TokensConfig)
-    whales: WhalesConfig = field(default_factory=WhalesConfig)
-    trades: TradesConfig = field(default_factory=TradesConfig)
-    pnl: PnlConfig = field(default_factory=PnlConfig)
-    gold: GoldConfig = field(default_factory=GoldConfig)
-    flows: FlowsConfig = field(default_factory=FlowsConfig)
-    helius: HeliusConfig = field(default_factory=HeliusConfig)
-    swaps: SwapsConfig = field(default_factory=SwapsConfig)
-    prices: PricesConfig = field(default_factory=PricesConfig)
-    webhook: WebhookConfig = field(default_factory=WebhookConfig)
-    stream: StreamConfig = field(default_factory=StreamConfig)
-    memory: MemoryConfig = field(default_factory=MemoryConfig)
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    ops: OpsConfig = field(default_factory=OpsConfig)
+    engine: Engine = key("duckdb", "silver engine: duckdb (embedded) or spark")
+    lake: LakeConfig = section(LakeConfig)
+    runtime: RuntimeConfig = section(RuntimeConfig)
+    birdeye: BirdeyeConfig = section(BirdeyeConfig)
+    tokens: TokensConfig = section(TokensConfig)
+    whales: WhalesConfig = section(WhalesConfig)
+    trades: TradesConfig = section(TradesConfig)
+    pnl: PnlConfig = section(PnlConfig)
+    gold: GoldConfig = section(GoldConfig)
+    flows: FlowsConfig = section(FlowsConfig)
+    helius: HeliusConfig = section(HeliusConfig)
+    swaps: SwapsConfig = section(SwapsConfig)
+    prices: PricesConfig = section(PricesConfig)
+    webhook: WebhookConfig = section(WebhookConfig)
+    stream: StreamConfig = section(StreamConfig)
+    memory: MemoryConfig = section(MemoryConfig)
+    spark: SparkConfig = section(SparkConfig)
+    ops: OpsConfig = section(OpsConfig)
 
-
-# --- what each value must be besides its type --------------------------------
-# Declared once here; the loader checks every key at load (file:line in the error), and
-# stages that take a Config built in code check it with config.loader.check_values.
-# Every int and float key has a rule (tests/unit/test_config.py makes sure), and no
-# float may be NaN or infinite whatever its rule.
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A key's allowed values: one of `choices`, or within min/max (`above`: strictly)."""
-
-    choices: tuple[str, ...] = ()
-    min: float | None = None
-    max: float | None = None
-    above: float | None = None
-
-    def problem(self, value: Any) -> str | None:
-        """What `value` must be, when it is not; None when it fits."""
-        if self.choices:
-            if value in self.choices:
-                return None
-            return f"must be one of {', '.join(self.choices)}, not {value!r}"
-        low_ok = (self.min is None or value >= self.min) and (
-            self.above is None or value > self.above
-        )
-        if low_ok and (self.max is None or value <= self.max):
-            return None
-        if self.min is not None and self.max is not None:
-            return f"must be between {self.min} and {self.max}, got {value!r}"
-        if self.above is not None and self.max is not None:
-            return f"must be > {self.above} and <= {self.max}, got {value!r}"
-        if self.above is not None:
-            return f"must be > {self.above}, got {value!r}"
-        return f"must be >= {self.min}, got {value!r}"
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A rule over several keys: `holds(*values)`, else the error is `message`."""
-
-    keys: tuple[str, ...]
-    holds: Callable[..., bool]
-    message: str
-
-
-ANY = Rule()  # any finite number (a threshold that may be negative)
-ZERO_OR_MORE = Rule(min=0)  # 0 means none, off, or no wait
-ONE_OR_MORE = Rule(min=1)  # a count or size where 0 makes no sense
-POSITIVE = Rule(above=0)  # a duration or scale that cannot be 0
-FRACTION = Rule(min=0, max=1)
-SHARE = Rule(above=0, max=1)  # a share of memory: 0 would leave nothing
-PERCENT = Rule(min=0, max=100)
-PORT = Rule(min=1, max=65535)
-
-RULES: dict[str, Rule] = {
-    "engine": Rule(choices=("duckdb", "spark")),
-    "lake.commit_retries": ZERO_OR_MORE,
-    "lake.vacuum_retention_hours": ZERO_OR_MORE,
-    "birdeye.rate_limit_rps": ZERO_OR_MORE,  # 0 = unpaced (the simulator)
-    "birdeye.burst": ONE_OR_MORE,
-    "birdeye.max_concurrency": ONE_OR_MORE,
-    "birdeye.timeout_seconds": POSITIVE,
-    "birdeye.max_retries": ZERO_OR_MORE,
-    "birdeye.backoff_base_seconds": ZERO_OR_MORE,
-    "birdeye.backoff_max_seconds": ZERO_OR_MORE,
-    "birdeye.page_size": Rule(min=1, max=100),  # BirdEye's largest page
-    "birdeye.max_offset": ONE_OR_MORE,
-    "birdeye.max_rate_limited": ZERO_OR_MORE,
-    "birdeye.ui_amount_mode": Rule(choices=("raw", "scaled")),
-    "tokens.limit": ONE_OR_MORE,
-    "tokens.sort_type": Rule(choices=("asc", "desc")),
-    "tokens.min_liquidity": ZERO_OR_MORE,
-    "tokens.min_market_cap": ZERO_OR_MORE,
-    "tokens.min_volume_24h_usd": ZERO_OR_MORE,
-    "tokens.min_holder": ZERO_OR_MORE,
-    "tokens.min_trade_24h_count": ZERO_OR_MORE,
-    "tokens.max_price_change_24h_percent": ZERO_OR_MORE,
-    "whales.top_holders": ONE_OR_MORE,
-    "whales.max_tokens": ONE_OR_MORE,
-    "whales.min_share_of_supply": FRACTION,
-    "whales.refetch_after_hours": ZERO_OR_MORE,
-    "trades.lookback_days": ONE_OR_MORE,
-    "trades.max_wallets_per_run": ONE_OR_MORE,
-    "trades.max_trades_per_wallet": ONE_OR_MORE,
-    "trades.commit_every_wallets": ONE_OR_MORE,
-    "pnl.min_leg_usd": ZERO_OR_MORE,
-    "gold.min_total_pnl": ANY,
-    "gold.min_roi": ANY,
-    "gold.min_win_rate": FRACTION,
-    "gold.min_trade_count": ZERO_OR_MORE,
-    "gold.top_n": ONE_OR_MORE,
-    **{
-        f"gold.tiers.{tier}.{key}": rule
-        for tier in ("elite", "strong")
-        for key, rule in (
-            ("min_total_pnl", ANY),
-            ("min_roi", ANY),
-            ("min_win_rate", FRACTION),
-            ("min_trade_count", ZERO_OR_MORE),
-        )
-    },
-    "gold.score.weight_profitability": ZERO_OR_MORE,
-    "gold.score.weight_win_rate": ZERO_OR_MORE,
-    "gold.score.weight_activity": ZERO_OR_MORE,
-    "gold.score.pnl_scale_usd": POSITIVE,  # divides
-    "gold.score.roi_scale": POSITIVE,
-    "gold.score.activity_scale_trades": POSITIVE,
-    "flows.window_minutes": ONE_OR_MORE,
-    "flows.lookback_hours": ONE_OR_MORE,
-    "flows.top_n": ONE_OR_MORE,
-    "helius.max_addresses": ONE_OR_MORE,
-    "helius.webhook_type": Rule(choices=("enhanced", "enhancedDevnet")),  # what silver parses
-    "helius.timeout_seconds": POSITIVE,
-    "helius.max_retries": ZERO_OR_MORE,
-    "swaps.sol_dust": ZERO_OR_MORE,
-    "prices.interval": Rule(
-        choices=("1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "8H", "12H", "1D")
-    ),
-    "prices.lookback_hours": ONE_OR_MORE,
-    "prices.max_staleness_seconds": ZERO_OR_MORE,
-    "webhook.port": PORT,
-    "webhook.max_body_bytes": ONE_OR_MORE,
-    "webhook.dedupe_window_seconds": ZERO_OR_MORE,
-    "webhook.header_timeout_seconds": POSITIVE,
-    "webhook.body_timeout_seconds": POSITIVE,
-    "webhook.keep_alive_timeout_seconds": POSITIVE,
-    "webhook.max_header_bytes": Rule(min=1024),  # a request line and a few headers
-    "webhook.max_connections": ONE_OR_MORE,
-    "stream.backend": Rule(choices=("kafka", "local")),
-    "stream.partitions": ONE_OR_MORE,  # 0: every POST would get 503
-    "stream.segment_bytes": ONE_OR_MORE,
-    "stream.batch_size": ONE_OR_MORE,  # 0: the drain would spin without committing
-    "stream.max_batch_bytes": ONE_OR_MORE,
-    "stream.max_latency_seconds": ZERO_OR_MORE,
-    "stream.producer_timeout_seconds": POSITIVE,
-    "memory.min_free_mb": ZERO_OR_MORE,
-    "memory.duckdb_memory_fraction": SHARE,
-    "memory.duckdb_max_memory_mb": ONE_OR_MORE,
-    "memory.duckdb_threads": ZERO_OR_MORE,  # 0 = one per core
-    "memory.spark_memory_fraction": SHARE,
-    "spark.shuffle_partitions": ONE_OR_MORE,
-    "spark.executor_memory_mb": ZERO_OR_MORE,  # 0 = split from free memory
-    "ops.disk_warning_percent": PERCENT,
-    "ops.disk_critical_percent": PERCENT,
-    "ops.log_retention_days": ZERO_OR_MORE,
-    "ops.spool_retention_days": ZERO_OR_MORE,
-    "ops.stream_retention_days": ZERO_OR_MORE,
-}
 
 RELATIONS: tuple[Relation, ...] = (
     Relation(
@@ -390,3 +416,24 @@ RELATIONS: tuple[Relation, ...] = (
         "ops.disk_warning_percent must be <= ops.disk_critical_percent",
     ),
 )
+
+
+@functools.cache
+def keys() -> tuple[Key, ...]:
+    """Every leaf key of Config in declaration order, with the defaults of Config()."""
+    return tuple(_keys(Config(), ""))
+
+
+def _keys(section_value: Any, prefix: str) -> list[Key]:
+    hints = typing.get_type_hints(type(section_value))
+    out: list[Key] = []
+    for f in dataclasses.fields(section_value):
+        tp, value, dotted = hints[f.name], getattr(section_value, f.name), prefix + f.name
+        if is_section(tp):
+            out += _keys(value, f"{dotted}.")
+            continue
+        rule = f.metadata.get("rule")
+        if typing.get_origin(tp) is Literal:
+            rule = Rule(choices=typing.get_args(tp))
+        out.append(Key(dotted, tp, value, f.metadata.get("help", ""), rule))
+    return out

@@ -121,13 +121,6 @@ def gold_vars(config: Config, lake_root: str, now: datetime | None = None) -> di
     return variables
 
 
-def check_gold_config(config: Config) -> None:
-    """ConfigError when a gold or flows value breaks its rule (config/schema.py RULES)."""
-    from smarttrader_cli.config.loader import check_values
-
-    check_values(config, sections=("gold", "flows"))
-
-
 def flows_since(config: Config, now: datetime | None = None) -> datetime:
     """Start of the recomputed range: now − lookback, floored to a window boundary."""
     now = now or datetime.now(UTC)
@@ -149,7 +142,6 @@ def rank(app: AppContext, *, echo_dbt: bool = False) -> RankResult:
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
 
     config, lake = app.config, app.lake
-    check_gold_config(config)
     with stage_run(app, RANK_STAGE) as run:
         require(lake, WALLET_PNL, "run `st silver pnl` first")
         target = _target(app, "gold_rank", RANK_STAGE)
@@ -198,7 +190,6 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
 
     config, lake = app.config, app.lake
-    check_gold_config(config)
     now = now or datetime.now(UTC)
     since = flows_since(config, now)
     with stage_run(app, FLOWS_STAGE, {"since": since.isoformat()}) as run:

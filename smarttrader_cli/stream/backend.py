@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from smarttrader_cli.errors import ConfigError, StError
+from smarttrader_cli.errors import StError
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
@@ -126,11 +126,10 @@ def open_producer(config: Config) -> Producer:
         from smarttrader_cli.stream.local_log import LocalProducer
 
         return LocalProducer(config.stream)
-    if config.stream.backend == "kafka":
-        from smarttrader_cli.stream.kafka_backend import KafkaProducer
+    # the loader allows no other backend than local and kafka
+    from smarttrader_cli.stream.kafka_backend import KafkaProducer
 
-        return KafkaProducer(config.stream)
-    raise ConfigError(f"stream.backend must be kafka or local, not {config.stream.backend!r}")
+    return KafkaProducer(config.stream)
 
 
 def open_consumer(config: Config) -> Consumer:
@@ -139,8 +138,7 @@ def open_consumer(config: Config) -> Consumer:
         from smarttrader_cli.stream.local_log import LocalConsumer
 
         return LocalConsumer(config.stream)
-    if config.stream.backend == "kafka":
-        from smarttrader_cli.stream.kafka_consumer import KafkaConsumer
+    # the loader allows no other backend than local and kafka
+    from smarttrader_cli.stream.kafka_consumer import KafkaConsumer
 
-        return KafkaConsumer(config.stream)
-    raise ConfigError(f"stream.backend must be kafka or local, not {config.stream.backend!r}")
+    return KafkaConsumer(config.stream)

@@ -1,27 +1,32 @@
-"""Generated docs are fresh, every command documents an example, every config key a comment."""
+"""Generated files are fresh, every command documents an example, every config key its help."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from smarttrader_cli import docs_gen
 from smarttrader_cli.config import defaults_text
-from smarttrader_cli.config.schema import Config
+from smarttrader_cli.config.schema import Config, keys
 
-HINT = "stale: run `python -m smarttrader_cli.docs_gen` and commit docs/"
-
-
-def test_config_md_is_fresh() -> None:
-    path = docs_gen.DOCS_DIR / "config.md"
-    assert path.read_text() == docs_gen.config_markdown(), f"{path} {HINT}"
+HINT = "stale: run `python -m smarttrader_cli.docs_gen` and commit it"
+FILES = docs_gen.GENERATED_FILES
 
 
-def test_cli_md_is_fresh() -> None:
-    path = docs_gen.DOCS_DIR / "cli.md"
-    assert path.read_text() == docs_gen.cli_markdown(), f"{path} {HINT}"
+@pytest.mark.parametrize(("path", "generate"), FILES, ids=[str(p.name) for p, _ in FILES])
+def test_generated_file_is_fresh(path: Path, generate: Callable[[], str]) -> None:
+    assert path.read_text() == generate(), f"{path} {HINT}"
+
+
+def test_the_shipped_config_files_are_generated() -> None:
+    generated = {path for path, _ in FILES}
+    assert docs_gen.PACKAGE_DIR / "config" / "defaults.yaml" in generated
+    assert docs_gen.ROOT_DIR / "configs" / "smarttrader.yaml" in generated
 
 
 LEAVES = [path for path, leaf in docs_gen.command_paths() if leaf]
@@ -46,25 +51,13 @@ def _schema_leaves(cls: typing.Any, prefix: str = "") -> set[str]:
 
 
 def test_config_reference_covers_every_schema_key() -> None:
-    documented = {e["key"] for e in docs_gen.config_entries(defaults_text())}
-    assert documented == _schema_leaves(Config)
+    rows = re.findall(r"^\| `([a-z0-9_.]+)` \|", docs_gen.config_markdown(), re.MULTILINE)
+    assert sorted(rows) == sorted(_schema_leaves(Config))
 
 
-def test_config_entries_read_comments_and_defaults() -> None:
-    text = (
-        "a:\n  b: 3            # three\n  c: [x, y]  # list\n  d: {}\n  e:\n    - 1  # not mine\n"
-    )
-    entries = {e["key"]: e for e in docs_gen.config_entries(text)}
-    assert entries["a.b"]["comment"] == "three" and entries["a.b"]["default"] == 3
-    assert entries["a.c"]["default"] == ["x", "y"] and entries["a.c"]["env"] == "ST_A__C"
-    assert entries["a.d"]["comment"] == ""
-    assert entries["a.e"]["comment"] == "" and entries["a.e"]["default"] == [1]
-
-
-def test_every_config_key_has_a_comment() -> None:
-    missing = [
-        f"defaults.yaml:{e['line']} {e['key']}"
-        for e in docs_gen.config_entries(defaults_text())
-        if not e["comment"]
-    ]
-    assert missing == [], "add a one-line # comment to: " + ", ".join(missing)
+def test_every_config_key_has_a_help_and_the_yaml_shows_it() -> None:
+    assert [k.dotted for k in keys() if not k.help] == [], "give these keys a help"
+    lines = defaults_text().splitlines()
+    for k in keys():
+        name = k.dotted.rsplit(".", 1)[-1]
+        assert any(f"{name}:" in line and line.endswith(f"# {k.help}") for line in lines), k

@@ -8,13 +8,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from typer.testing import CliRunner
 
+from smarttrader_cli.cli.main import app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.config.schema import Config
 from smarttrader_cli.engines.dbt_runner import _failure_message, make_target, profile_for
-from smarttrader_cli.errors import ConfigError
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.stages.gold import check_gold_config, flows_since, gold_vars
+from smarttrader_cli.stages.gold import flows_since, gold_vars
 
 DBT = Path(__file__).resolve().parents[2] / "dbt"
 
@@ -53,27 +54,47 @@ def test_vars_follow_yaml_and_env(tmp_path: Path) -> None:
     assert "flows_since" not in variables  # time-free vars keep dbt's partial parse valid
 
 
+def test_config_tiers_are_the_shipped_tiers() -> None:
+    variables = gold_vars(Config(), "/lake")
+    assert [variables[f"tier_elite_{m}"] for m in ("min_total_pnl", "min_roi")] == [1000.0, 0.30]
+    assert [variables[f"tier_elite_{m}"] for m in ("min_win_rate", "min_trade_count")] == [0.6, 10]
+    assert [variables[f"tier_strong_{m}"] for m in ("min_total_pnl", "min_roi")] == [100.0, 0.15]
+    assert [variables[f"tier_strong_{m}"] for m in ("min_win_rate", "min_trade_count")] == [0.4, 5]
+
+
+# What `st gold rank` and `st gold flows` refused at run time, the loader refuses at load.
 @pytest.mark.parametrize(
-    ("key", "value", "message"),
+    ("text", "message"),
     [
-        ("weight_win_rate", -0.1, "gold.score.weight_win_rate must be >= 0"),
-        ("pnl_scale_usd", 0.0, "gold.score.pnl_scale_usd must be > 0"),
-        ("roi_scale", -1.0, "gold.score.roi_scale must be > 0"),
+        (
+            "gold:\n  score:\n    weight_win_rate: -0.1\n",
+            ":3: gold.score.weight_win_rate must be >= 0",
+        ),
+        ("gold:\n  score:\n    pnl_scale_usd: 0\n", ":3: gold.score.pnl_scale_usd must be > 0"),
+        ("gold:\n  score:\n    roi_scale: -1\n", ":3: gold.score.roi_scale must be > 0"),
+        (
+            "gold:\n  score:\n    weight_profitability: 0\n    weight_win_rate: 0\n"
+            "    weight_activity: 0\n",
+            ":3: gold.score weights must not all be 0",
+        ),
+        ("gold:\n  min_win_rate: .nan\n", ":2: gold.min_win_rate must be a finite number"),
+        (
+            "gold:\n  tiers:\n    elite:\n      min_win_rate: 1.5\n",
+            ":4: gold.tiers.elite.min_win_rate must be between 0 and 1, got 1.5",
+        ),
+        ("gold:\n  top_n: 0\n", ":2: gold.top_n must be >= 1, got 0"),
+        ("flows:\n  top_n: 0\n", ":2: flows.top_n must be >= 1, got 0"),
     ],
 )
-def test_config_checks(key: str, value: float, message: str) -> None:
-    config = Config()
-    setattr(config.gold.score, key, value)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        check_gold_config(config)
-
-
-def test_all_zero_weights_are_refused() -> None:
-    config = Config()
-    score = config.gold.score
-    score.weight_profitability = score.weight_win_rate = score.weight_activity = 0.0
-    with pytest.raises(ConfigError, match="must not all be 0"):
-        check_gold_config(config)
+def test_config_validate_refuses_what_the_gold_stages_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "st.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["--config", str(path), "config", "validate"])
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.strip()]
+    assert f"{path}{message}" in line
 
 
 def test_flows_since_is_aligned_to_a_window() -> None:
@@ -133,30 +154,3 @@ def test_failure_message_names_the_first_failed_node() -> None:
         "dbt test unique_smart_wallets_wallet_address failed: Got 2 results, configured to "
         "fail (+1 more)"
     )
-
-
-@pytest.mark.parametrize(
-    ("section", "key", "value", "message"),
-    [
-        ("gold", "min_win_rate", float("nan"), "gold.min_win_rate must be a finite number"),
-        ("gold.tiers.elite", "min_win_rate", 1.5, "gold.tiers.elite.min_win_rate must be between"),
-        ("gold", "top_n", 0, "gold.top_n must be >= 1, got 0"),
-        ("flows", "top_n", 0, "flows.top_n must be >= 1, got 0"),
-    ],
-)
-def test_gold_checks_are_the_rules_the_loader_applies(
-    section: str, key: str, value: float, message: str
-) -> None:
-    config = Config()
-    target: object = config
-    for part in section.split("."):
-        target = getattr(target, part)
-    setattr(target, key, value)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        check_gold_config(config)
-
-
-def test_gold_checks_leave_other_sections_to_the_loader() -> None:
-    config = Config()
-    config.stream.batch_size = 0
-    check_gold_config(config)
