@@ -418,7 +418,10 @@ class Lake:
         props = CommitProperties(
             custom_metadata=meta.as_metadata(0, "delete"), max_commit_retries=self.commit_retries
         )
-        metrics = self.table(spec).delete(predicate, commit_properties=props)
+        try:
+            metrics = self.table(spec).delete(predicate, commit_properties=props)
+        except Exception as exc:
+            raise LakeError(f"delete from {spec.name} failed: {_first_line(exc)}") from exc
         return int(metrics.get("num_deleted_rows", 0))
 
 
