@@ -52,14 +52,26 @@ class SwapsResult:
 
 
 def last_watermark(lake: Lake) -> datetime | None:
-    """The newest bronze `ingested_at` a previous run recorded in silver's Delta log."""
+    """The newest bronze `ingested_at` a previous run recorded in silver's Delta log.
+
+    Commits without it (chunk merges, optimize, vacuum) can pile up, so the log is read
+    in growing pages back to the table's first commit, not only its newest few.
+    """
     if not lake.exists(WEBHOOK_SWAPS):
         return None
-    for commit in lake.history(WEBHOOK_SWAPS, limit=50):
-        value = commit.get(WATERMARK_KEY)
-        if value:
-            return datetime.fromisoformat(str(value))
-    return None
+    limit = 50
+    while True:
+        commits = lake.history(WEBHOOK_SWAPS, limit=limit)
+        for commit in commits:
+            value = commit.get(WATERMARK_KEY)
+            if value:
+                return datetime.fromisoformat(str(value))
+        if len(commits) < limit:
+            log.info(
+                "no %s in the log of %s: every event is read", WATERMARK_KEY, WEBHOOK_SWAPS.name
+            )
+            return None
+        limit *= 4
 
 
 def smart_wallets(lake: Lake) -> set[str]:

@@ -77,7 +77,7 @@ def test_merge_with_delete_predicate_replaces_a_wallets_rows(lake: Lake) -> None
 
 def test_a_failing_delete_is_a_lake_error_and_changes_nothing(lake: Lake) -> None:
     lake.merge(TRADES, trades([("a", 1, 1.0), ("b", 2, 2.0)]), META)
-    with pytest.raises(LakeError, match="delete from bronze.wallet_trades failed"):
+    with pytest.raises(LakeError, match=r"delete from bronze\.wallet_trades failed"):
         lake.delete(TRADES, "no_such_column = 1", META)
     assert lake.read(TRADES).num_rows == 2
     assert lake.delete(TRADES, "tx_hash = 'a'", META) == 1
