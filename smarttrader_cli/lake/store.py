@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -159,7 +160,12 @@ class Lake:
         return self.table(spec).transaction_version(app_id)
 
     def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, Any]]:
-        return self.table(spec).history(limit)
+        """Commits, newest first, each with its CommitMeta keys at the top level.
+
+        delta-rs writes them there; delta-spark can only write one `userMetadata`
+        string, which holds them as JSON (engines/spark_pnl.py), decoded here.
+        """
+        return [_with_user_metadata(entry) for entry in self.table(spec).history(limit)]
 
     # --- writing ----------------------------------------------------------
 
@@ -433,6 +439,19 @@ class MergeResult:
     inserted: int
     updated: int
     deleted: int = 0
+
+
+def _with_user_metadata(entry: dict[str, Any]) -> dict[str, Any]:
+    raw = entry.get("userMetadata")
+    if not isinstance(raw, str):
+        return entry
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return entry
+    if not isinstance(decoded, dict):
+        return entry
+    return {**{k: v for k, v in decoded.items() if k not in entry}, **entry}
 
 
 def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:

@@ -19,6 +19,7 @@ from pnl_support import (
 )
 
 from smarttrader_cli.context import AppContext
+from smarttrader_cli.lake.inspect import table_history
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import WALLET_PNL
 from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
@@ -91,5 +92,5 @@ def test_spark_incremental_merge_replaces_only_changed_wallets(tmp_path: Path):
     changed = {w for (w, _), r in after.items() if r["run_id"] == summary.run_id}
     assert "W0" in changed
     assert all(after[k]["run_id"] == before[k]["run_id"] for k in after if k[0] not in changed)
-    history = lake.history(WALLET_PNL)
-    assert '"stage": "silver.pnl"' in history[0].get("userMetadata", "")
+    newest = table_history(lake, WALLET_PNL)[0]  # what `st lake history` shows
+    assert (newest["stage"], newest["run_id"]) == ("silver.pnl", summary.run_id)

@@ -92,6 +92,28 @@ def test_every_commit_carries_run_metadata(lake: Lake) -> None:
     assert history[0]["rows"] == "1"
 
 
+def test_history_reads_the_metadata_of_spark_commits_too(lake: Lake) -> None:
+    from deltalake import CommitProperties, write_deltalake
+
+    lake.merge(TRADES, trades([("a", 1, 1.0)]), META)
+    spark_meta = CommitMeta("run-2", "silver.pnl", "cfg456").as_metadata(1, "merge")
+    # delta-spark's form: one userMetadata string holding the keys as JSON
+    write_deltalake(
+        lake.uri(TRADES),
+        lake.conform(TRADES, trades([("b", 2, 2.0)])),
+        mode="append",
+        commit_properties=CommitProperties(
+            custom_metadata={"userMetadata": json.dumps(spark_meta)}
+        ),
+    )
+    newest, older = table_history(lake, TRADES)[:2]
+    assert (newest["stage"], newest["run_id"], newest["config_hash"]) == (
+        "silver.pnl", "run-2", "cfg456",
+    )  # fmt: skip
+    assert newest["rows"] == "1"
+    assert (older["stage"], older["run_id"]) == ("test.stage", "run-1")
+
+
 def test_rows_that_do_not_fit_the_schema_are_refused_and_nothing_is_written(lake: Lake) -> None:
     with pytest.raises(LakeError, match="columns not in the schema"):
         lake.append(TRADES, trades([("a", 1, 1.0)]).append_column("extra", pa.array([1])), META)
