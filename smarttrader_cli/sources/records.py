@@ -20,7 +20,7 @@ class RecordError(ValueError):
 
 @dataclass
 class TokenRecord:
-    """One token-list row (v3 snake_case or v1 camelCase)."""
+    """One token-list row of /defi/v3/token/list."""
 
     token_address: str
     symbol: str | None
@@ -212,32 +212,6 @@ def parse_token_v3(item: Any) -> TokenRecord:
         holder=integer(item, "holder"),
         last_trade_unix_time=integer(item, "last_trade_unix_time"),
         recent_listing_time=integer(item, "recent_listing_time"),
-    )
-
-
-def parse_token_v1(item: Any) -> TokenRecord:
-    """An item of /defi/tokenlist (v1, camelCase)."""
-    if not isinstance(item, dict):
-        raise RecordError(f"item: expected an object, got {type(item).__name__}")
-    return TokenRecord(
-        token_address=text(item, "address", required=True) or "",
-        symbol=text(item, "symbol"),
-        name=text(item, "name"),
-        decimals=integer(item, "decimals"),
-        price=number(item, "price"),
-        liquidity=number(item, "liquidity"),
-        market_cap=number(item, "mc"),
-        fdv=None,
-        volume_24h_usd=number(item, "v24hUSD"),
-        volume_24h_change_percent=number(item, "v24hChangePercent"),
-        price_change_24h_percent=None,
-        trade_24h_count=None,
-        buy_24h=None,
-        sell_24h=None,
-        unique_wallet_24h=None,
-        holder=None,
-        last_trade_unix_time=integer(item, "lastTradeUnixTime"),
-        recent_listing_time=None,
     )
 
 

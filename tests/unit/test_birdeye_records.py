@@ -12,7 +12,6 @@ from smarttrader_cli.sources.records import (
     NO_INDEX,
     RecordError,
     parse_holder,
-    parse_token_v1,
     parse_token_v3,
     parse_trade,
 )
@@ -121,7 +120,7 @@ def test_holder_documented_and_variants() -> None:
         parse_holder({**HOLDER, "amount": "lots"}, HOLDER["mint"])
 
 
-def test_token_v3_and_v1() -> None:
+def test_token_v3_documented_and_variants() -> None:
     t = parse_token_v3(TOKEN_V3)
     assert t.token_address == TOKEN_V3["address"] and t.holder == 900000
     assert t.recent_listing_time is None and t.price == pytest.approx(0.0000213)
@@ -130,12 +129,6 @@ def test_token_v3_and_v1() -> None:
         parse_token_v3({**TOKEN_V3, "liquidity": {"usd": 1}})
     with pytest.raises(RecordError, match=r"^address"):
         parse_token_v3({**TOKEN_V3, "address": ""})
-    v1 = parse_token_v1(
-        {"address": "A1", "decimals": 6, "price": 1.5, "lastTradeUnixTime": 1754870741,
-         "liquidity": 2e5, "mc": 3e6, "name": "A", "symbol": "A", "v24hChangePercent": -2.0,
-         "v24hUSD": 9e4}
-    )  # fmt: skip
-    assert (v1.market_cap, v1.volume_24h_usd, v1.last_trade_unix_time) == (3e6, 9e4, 1754870741)
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "birdeye"
