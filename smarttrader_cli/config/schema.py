@@ -231,6 +231,12 @@ class HeliusConfig:
         "attempts after the first on 429/5xx (POST only on 429 and refused connections)",
         ZERO_OR_MORE,
     )
+    backoff_base_seconds: float = key(
+        0.5, "first backoff; doubles each attempt, with full jitter", ZERO_OR_MORE
+    )
+    backoff_max_seconds: float = key(
+        10.0, "ceiling of one backoff (and of an honoured Retry-After)", ZERO_OR_MORE
+    )
 
 
 @dataclass

@@ -41,7 +41,12 @@ from smarttrader_cli.sources.records import (
     parse_token_v3,
     parse_trade,
 )
-from smarttrader_cli.sources.retry import RetryPolicy, parse_retry_after, rate_limit_wait
+from smarttrader_cli.sources.retry import (
+    Attempts,
+    RetryPolicy,
+    parse_retry_after,
+    rate_limit_wait,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -132,9 +137,7 @@ class BirdeyeClient:
         self.config = config
         self.api_key = api_key
         self.bucket = TokenBucket(config.rate_limit_rps, config.burst)
-        self.policy = RetryPolicy(
-            config.max_retries, config.backoff_base_seconds, config.backoff_max_seconds
-        )
+        self.policy = RetryPolicy.from_config(config)
         self.stats = ClientStats()
         self._transport = transport
         self._sleep = sleep
@@ -180,7 +183,7 @@ class BirdeyeClient:
         if self._http is None:
             raise RuntimeError("BirdeyeClient used outside `async with`")
         params = {**params, "ui_amount_mode": self.config.ui_amount_mode}
-        failures = limited = 0
+        attempts, limited = Attempts(self.policy), 0
         last = "no attempt made"
         while True:
             await self.bucket.wait()
@@ -228,17 +231,16 @@ class BirdeyeClient:
                         self._answered.add(path)
                         self.bucket.recover()
                         return _data(body, path, nullable)
-            failures += 1
-            if failures > self.config.max_retries:
+            delay = attempts.next_delay(retry_after)
+            if delay is None:
                 raise ApiError(
-                    f"BirdEye {path} failed after {failures} attempts: {last}"
+                    f"BirdEye {path} failed after {attempts.failures + 1} attempts: {last}"
                     + (f" (and {limited} rate-limited)" if limited else "")
                 )
-            delay = self.policy.backoff(failures - 1, retry_after)
             if retry_after is not None:
                 self.bucket.pause(delay)
             self.stats.retries += 1
-            log.debug("BirdEye %s: %s; retry %d in %.2fs", path, last, failures, delay)
+            log.debug("BirdEye %s: %s; retry %d in %.2fs", path, last, attempts.failures, delay)
             await self._sleep(delay)
 
     def _refusal(self, path: str, status: int, response: httpx.Response) -> str:

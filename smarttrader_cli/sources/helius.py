@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import ApiError
-from smarttrader_cli.sources.retry import RetryPolicy, parse_retry_after
+from smarttrader_cli.sources.retry import Attempts, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     import httpx
@@ -40,10 +40,12 @@ class HeliusClient:
     ) -> None:
         import httpx
 
+        from smarttrader_cli.config.schema import HeliusConfig
+
         if not api_key:
             raise ApiError("HELIUS_API_KEY is not set: Helius needs an API key")
         self._api_key = api_key
-        self._retry = retry or RetryPolicy(max_retries=4, base_seconds=0.5, max_seconds=10.0)
+        self._retry = retry or RetryPolicy.from_config(HeliusConfig())
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -57,12 +59,11 @@ class HeliusClient:
         cls, helius: HeliusConfig, api_key: str, transport: httpx.BaseTransport | None = None
     ) -> HeliusClient:
         """A client for the configured base URL with the configured timeout and retries."""
-        retry = RetryPolicy(max_retries=helius.max_retries, base_seconds=0.5, max_seconds=10.0)
         return cls(
             helius.api_base_url,
             api_key,
             timeout=helius.timeout_seconds,
-            retry=retry,
+            retry=RetryPolicy.from_config(helius),
             transport=transport,
         )
 
@@ -98,7 +99,7 @@ class HeliusClient:
         import httpx
 
         idempotent = method != "POST"
-        attempt = 0
+        attempts = Attempts(self._retry)
         while True:
             try:
                 response = self._http.request(
@@ -106,9 +107,8 @@ class HeliusClient:
                 )
             except httpx.TransportError as exc:
                 safe = idempotent or isinstance(exc, httpx.ConnectError)
-                if safe and attempt < self._retry.max_retries:
-                    self._wait(method, path, attempt, None, type(exc).__name__)
-                    attempt += 1
+                if safe and (delay := attempts.next_delay()) is not None:
+                    self._wait(method, path, attempts.failures, delay, type(exc).__name__)
                     continue
                 detail = str(exc).replace(self._api_key, "***")
                 raise ApiError(f"Helius {method} {path}: {type(exc).__name__}: {detail}") from exc
@@ -123,18 +123,14 @@ class HeliusClient:
                         f"Helius {method} {path} answered HTTP {status} with a non-JSON body"
                     ) from None
             retry_ok = status == 429 or (idempotent and self._retry.retryable(status))
-            if retry_ok and attempt < self._retry.max_retries:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                self._wait(method, path, attempt, retry_after, f"HTTP {status}")
-                attempt += 1
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_ok and (delay := attempts.next_delay(retry_after)) is not None:
+                self._wait(method, path, attempts.failures, delay, f"HTTP {status}")
                 continue
             raise ApiError(f"Helius {method} {path} answered HTTP {status}: {_reason(response)}")
 
-    def _wait(
-        self, method: str, path: str, attempt: int, retry_after: float | None, why: str
-    ) -> None:
-        delay = self._retry.backoff(attempt, retry_after)
-        log.warning("Helius %s %s: %s, retry %d in %.1fs", method, path, why, attempt + 1, delay)
+    def _wait(self, method: str, path: str, retry: int, delay: float, why: str) -> None:
+        log.warning("Helius %s %s: %s, retry %d in %.1fs", method, path, why, retry, delay)
         self._sleep(delay)
 
 

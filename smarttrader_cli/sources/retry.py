@@ -8,10 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 # 408 request timeout, 425 too early, 429 rate limited, 5xx server trouble.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_RATE_LIMIT_WAIT = 60.0
+
+
+class RetrySettings(Protocol):
+    """The config keys of an API's retries (birdeye.*, helius.*)."""
+
+    max_retries: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,29 @@ class RetryPolicy:
     def retryable(self, status: int) -> bool:
         """Whether an HTTP status is worth another attempt."""
         return status in RETRYABLE_STATUS
+
+    @classmethod
+    def from_config(cls, settings: RetrySettings) -> RetryPolicy:
+        """The policy an API's config section sets."""
+        return cls(
+            settings.max_retries, settings.backoff_base_seconds, settings.backoff_max_seconds
+        )
+
+
+@dataclass
+class Attempts:
+    """The retries one request has used under a policy: the budget both API clients share."""
+
+    policy: RetryPolicy
+    failures: int = 0
+
+    def next_delay(self, retry_after: float | None = None) -> float | None:
+        """Seconds to wait before retrying one more failure; None when the budget is spent."""
+        if self.failures >= self.policy.max_retries:
+            return None
+        delay = self.policy.backoff(self.failures, retry_after)
+        self.failures += 1
+        return delay
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -148,3 +148,18 @@ def test_unexpected_shapes_and_missing_key() -> None:
         c.create_webhook(SPEC)
     with pytest.raises(ApiError, match="HELIUS_API_KEY is not set"):
         HeliusClient("http://x", "")
+
+
+def test_from_config_backs_off_as_the_helius_keys_say() -> None:
+    from smarttrader_cli.config.schema import HeliusConfig
+
+    sleeps: list[float] = []
+    config = HeliusConfig(
+        api_base_url="http://helius.test", max_retries=3, backoff_max_seconds=0.25
+    )
+    handler = httpx.MockTransport(lambda request: httpx.Response(503, headers={"retry-after": "9"}))
+    with HeliusClient.from_config(config, "KEY123", transport=handler) as c:
+        c._sleep = sleeps.append
+        with pytest.raises(ApiError, match="HTTP 503"):
+            c.list_webhooks()
+    assert sleeps == [0.25, 0.25, 0.25]  # Retry-After 9 capped by helius.backoff_max_seconds
