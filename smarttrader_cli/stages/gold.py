@@ -7,9 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.readers import require
 from smarttrader_cli.lake.sql import between
-from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_FLOWS, WALLET_PNL, WEBHOOK_SWAPS
+from smarttrader_cli.lake.tables import (
+    SMART_WALLETS,
+    TOKEN_FLOWS,
+    WALLET_PNL,
+    WEBHOOK_SWAPS,
+    TableSpec,
+)
 from smarttrader_cli.ops.runs import stage_run
 
 if TYPE_CHECKING:
@@ -156,7 +163,7 @@ def rank(app: AppContext, *, echo_dbt: bool = False) -> RankResult:
             target.read("select count(*) as n from main.wallet_portfolios").column("n")[0].as_py()
         )
         ranked = target.read("select * from main.smart_wallets order by rank")
-        table = _with_run_columns(ranked, SMART_WALLETS.schema.names, "ranked_at", run.run_id)
+        table = _with_run_columns(ranked, SMART_WALLETS, "ranked_at", run.run_id)
         # The ranking is a snapshot of silver: an empty ranking replaces the old one too.
         version = lake.overwrite(SMART_WALLETS, table, run.meta)
         run.rows_in, run.rows_out = int(candidates), table.num_rows
@@ -203,7 +210,7 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
             echo=echo_dbt,
         )
         windows = target.read("select * from main.token_flows order by window_start, token_address")
-        table = _with_run_columns(windows, TOKEN_FLOWS.schema.names, "computed_at", run.run_id)
+        table = _with_run_columns(windows, TOKEN_FLOWS, "computed_at", run.run_id)
         # Windows of the range that no longer have smart activity are deleted in the same commit.
         merged = lake.merge(
             TOKEN_FLOWS,
@@ -226,11 +233,18 @@ def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = Fals
         return result
 
 
-def _with_run_columns(data: pa.Table, names: list[str], stamp: str, run_id: str) -> pa.Table:
-    """The model's columns that belong to the table, plus the run's timestamp and id."""
+def _with_run_columns(data: pa.Table, spec: TableSpec, stamp: str, run_id: str) -> pa.Table:
+    """The model's rows plus the run's timestamp and id; StageError if its columns drifted."""
     import pyarrow as pa
 
+    expected = set(spec.schema.names) - {stamp, "run_id"}
+    if set(data.column_names) != expected:
+        missing = sorted(expected - set(data.column_names))
+        extra = sorted(set(data.column_names) - expected)
+        raise StageError(
+            f"the dbt model for {spec.name} does not match lake/tables.py: "
+            f"missing columns {missing}, columns not in the table {extra}"
+        )
     now = datetime.now(UTC)
-    data = data.select([n for n in data.column_names if n in names])
     data = data.append_column(stamp, pa.array([now] * data.num_rows, pa.timestamp("us", tz="UTC")))
     return data.append_column("run_id", pa.array([run_id] * data.num_rows, pa.string()))

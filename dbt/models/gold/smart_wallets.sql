@@ -53,8 +53,5 @@ select
     avg_holding_time_hours,
     trade_frequency_daily,
     first_trade_at,
-    last_trade_at,
-    profitability_component,
-    win_rate_component,
-    activity_component
+    last_trade_at
 from scored
