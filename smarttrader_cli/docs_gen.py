@@ -54,7 +54,7 @@ def config_yaml() -> str:
 
 
 def _yaml_section(section: Any, depth: int) -> list[str]:
-    from smarttrader_cli.config.schema import is_section
+    from smarttrader_cli.config.rules import is_section
 
     indent, lines = "  " * depth, []
     hints = typing.get_type_hints(type(section))

@@ -260,6 +260,24 @@ def test_overrides_beat_file_and_environment_and_are_checked(tmp_path: Path) -> 
         load_config(path, env={}, overrides={"webhook.port": 0})
 
 
+def test_webhook_serve_options_are_overrides_of_the_loaded_config(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from smarttrader_cli.stream import server
+
+    served: list[Config] = []
+    monkeypatch.setattr(server, "serve", lambda config, token, log_level: served.append(config))
+    monkeypatch.setenv("ST_WEBHOOK__PORT", "8200")
+    path = write(tmp_path, "webhook:\n  host: 127.0.0.2\n  port: 8100\n")
+    args = ["--config", str(path), "webhook", "serve", "--insecure-no-auth"]
+    result = CliRunner().invoke(app, [*args, "--port", "9100"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.2:9100/webhooks" in result.output
+    assert (served[0].webhook.host, served[0].webhook.port) == ("127.0.0.2", 9100)
+    result = CliRunner().invoke(app, [*args, "--host", "0.0.0.0"], catch_exceptions=False)
+    assert (served[1].webhook.host, served[1].webhook.port) == ("0.0.0.0", 8200)
+
+
 # --- secrets in lake.storage_options -------------------------------------------
 
 SECRETS_YAML = (
