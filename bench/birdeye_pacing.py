@@ -4,7 +4,7 @@ Runs the simulator with a rate limit (default 50 req/s) and drives the client,
 configured at the same rate, for a fixed time; prints achieved req/s vs the limit
 and the 429 count, and writes bench/results/birdeye_pacing.json.
 
-Usage: .venv/bin/python bench/birdeye_pacing.py [--rate 50] [--seconds 20] [--concurrency 8]
+Usage: .venv/bin/python -m bench.birdeye_pacing [--rate 50] [--seconds 20] [--concurrency 8]
 """
 
 from __future__ import annotations

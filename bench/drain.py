@@ -9,7 +9,7 @@ signatures, and writes bench/results/drain.json.
 With `--repeat N` every size is filled and drained N times and the run with the median
 events/s is reported, all runs' numbers alongside.
 
-Usage: .venv/bin/python bench/drain.py [--sizes 100000 1000000] [--batch-size 5000]
+Usage: .venv/bin/python -m bench.drain [--sizes 100000 1000000] [--batch-size 5000]
        [--repeat 3]
 """
 
@@ -26,20 +26,18 @@ from typing import Any
 
 import orjson
 import psutil
-from report import write_results  # bench/ is the script's own directory
+
+from bench.report import write_results
+from smarttrader_cli.config import load_config
+from smarttrader_cli.lake.store import Lake
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+from smarttrader_cli.sim.market import Market, SimSettings
+from smarttrader_cli.sim.webhooks import enhanced_swaps
+from smarttrader_cli.stream.backend import OutboundEvent
+from smarttrader_cli.stream.local_log import LocalProducer
+from tests.harness import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from smarttrader_cli.config import load_config  # noqa: E402
-from smarttrader_cli.lake.store import Lake  # noqa: E402
-from smarttrader_cli.lake.tables import WEBHOOK_EVENTS  # noqa: E402
-from smarttrader_cli.sim.market import Market, SimSettings  # noqa: E402
-from smarttrader_cli.sim.webhooks import enhanced_swaps  # noqa: E402
-from smarttrader_cli.stream.backend import OutboundEvent  # noqa: E402
-from smarttrader_cli.stream.local_log import LocalProducer  # noqa: E402
-from tests.services import write_config  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "drain.json"
 ST = Path(sys.executable).parent / "st"
 

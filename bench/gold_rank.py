@@ -4,7 +4,7 @@ Writes N synthetic ALL_TOKENS rows (plus one token row each) into a temporary la
 runs the stage twice (the second run reuses dbt's partial parse), prints a table and
 writes bench/results/gold_rank.json.
 
-Usage: .venv/bin/python bench/gold_rank.py [--wallets 1000 100000]
+Usage: .venv/bin/python -m bench.gold_rank [--wallets 1000 100000]
 """
 
 from __future__ import annotations

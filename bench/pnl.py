@@ -1,7 +1,7 @@
 """Benchmark of `st silver pnl`: DuckDB computation, full refresh, Spark, and the oracle.
 
-    .venv/bin/python bench/pnl.py                      # 10M trades over 100k wallets
-    .venv/bin/python bench/pnl.py --trades 1000000 --wallets 10000 --spark-trades 1000000
+    .venv/bin/python -m bench.pnl                      # 10M trades over 100k wallets
+    .venv/bin/python -m bench.pnl --trades 1000000 --wallets 10000 --spark-trades 1000000
 
 Generates bronze.wallet_trades as Delta (heavy-tailed trades per wallet, a few bot wallets
 with ~100k+ trades), then measures each part in its own subprocess (wall time, peak RSS of
@@ -180,11 +180,9 @@ def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
         s = run_wallet_pnl(_app(lake_root), engine=mode.split("-")[0], full_refresh=True)
         out = {"seconds": time.perf_counter() - t0, "legs": s.legs, "rows": s.rows}
     elif mode == "oracle":
-        sys.path.insert(0, str(ROOT / "tests"))
-        from pnl_oracle import oracle_pnl
-
         from smarttrader_cli.lake.query import connect
         from smarttrader_cli.lake.store import Lake
+        from tests.pnl_oracle import oracle_pnl
 
         con = connect(Lake(str(lake_root)))
         rows = (
@@ -209,9 +207,10 @@ def measure(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]
     import psutil
 
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", mode, "--lake", str(lake_root),
+        [sys.executable, "-m", "bench.pnl", "--child", mode, "--lake", str(lake_root),
          "--sample-wallets", str(sample_wallets)],
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, ST_LOG_LEVEL="WARNING"),
+        cwd=ROOT,
     )  # fmt: skip
     peak = 0
     done = threading.Event()

@@ -8,7 +8,7 @@ bronze.webhook_events (lost) or are there twice (duplicated). It is the integrat
 `test_outage_under_load_loses_nothing_and_duplicates_nothing`, looped and counted; run it
 outside CI (a trial takes 30-60 s):
 
-    .venv/bin/python bench/soak_outage.py --trials 30 --fault stop --fault kill
+    .venv/bin/python -m bench.soak_outage --trials 30 --fault stop --fault kill
 
 Prints one line per trial and a table per fault; writes bench/results/soak_outage-*.json.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -25,18 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from report import write_results  # bench/ is the script's own directory
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.integration.test_stream_kafka import TOKEN, Server, drain, kafka_config  # noqa: E402
-from tests.services import KafkaBroker, wait_until  # noqa: E402
-from tests.stream_support import (  # noqa: E402
+from bench.report import write_results
+from tests.harness import KafkaBroker, wait_until
+from tests.integration.test_stream_kafka import TOKEN, Server, drain, kafka_config
+from tests.stream_support import (
     event_signatures,
     helius_events,
     post_through_an_outage,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def trial(workdir: Path, fault: str, events_count: int, seed: int) -> dict[str, Any]:

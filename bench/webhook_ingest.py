@@ -13,7 +13,7 @@ makes it fsync every message, as the tests' broker does (`kafka-fsync` in the re
 With `--repeat N` each configuration runs N times and the run with the median req/s is
 reported, with all runs' numbers alongside.
 
-Usage: .venv/bin/python bench/webhook_ingest.py [--backend local|kafka|both] [--seconds 20]
+Usage: .venv/bin/python -m bench.webhook_ingest [--backend local|kafka|both] [--seconds 20]
        [--connections 32] [--events 1] [--repeat 3] [--broker-fsync] [--baseline DIR]
        (needs `wrk`: scripts/install-deps.sh installs it as root, or apt-get install -y wrk)
 """
@@ -36,16 +36,14 @@ import httpx
 import orjson
 import psutil
 import yaml
-from report import write_results  # bench/ is the script's own directory
+
+from bench.report import write_results
+from smarttrader_cli.config import load_config
+from smarttrader_cli.sim.market import Market, SimSettings
+from smarttrader_cli.sim.webhooks import enhanced_swaps
+from tests.harness import KafkaBroker, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from smarttrader_cli.config import load_config  # noqa: E402
-from smarttrader_cli.sim.market import Market, SimSettings  # noqa: E402
-from smarttrader_cli.sim.webhooks import enhanced_swaps  # noqa: E402
-from tests.services import KafkaBroker, free_port, wait_until  # noqa: E402
-
 RESULTS = ROOT / "bench" / "results" / "webhook_ingest.json"
 ST = Path(sys.executable).parent / "st"
 TOKEN = "bench-token"

@@ -1,6 +1,6 @@
-"""Shared fixtures: real services on loopback and a per-test config.
+"""Shared fixtures: real services on loopback, a per-test config and an AppContext on it.
 
-Helpers (import with ``from tests.services import free_port, write_config``):
+Helpers live in ``tests.harness`` (``from tests.harness import free_port, write_config``):
 
 - ``free_port()`` → an unused TCP port on 127.0.0.1.
 - ``write_config(dir, {"lake.root": ...}, stream__backend="kafka")`` → path of a full config
@@ -9,16 +9,19 @@ Helpers (import with ``from tests.services import free_port, write_config``):
 
 Fixtures:
 
-- ``st_env`` (function) → env dict (``os.environ`` + ``ST_CONFIG`` at a config written by
-  ``write_config(tmp_path)``) for running ``st`` in a subprocess; ``st_config`` is its path.
+- ``st_config(**overrides)`` (function) → a factory: ``write_config(tmp_path, **overrides)``,
+  the path of ``tmp_path/smarttrader.yaml`` (each call rewrites it).
+- ``app_ctx`` (function) → ``AppContext`` on ``st_config(**config_overrides)`` with no ``ST_*``
+  variable inherited from the caller; a module overrides ``config_overrides`` (a dict of dotted
+  keys, empty by default) to change its config.
 - ``kafka_broker`` (session) → ``KafkaBroker``: ``.bootstrap`` ("127.0.0.1:PORT"), ``.stop()``,
   ``.start()`` (same port and data), ``.kill()``, ``.running``. Single-node KRaft Apache Kafka.
   A test that stops it must start it again; ``own_kafka_broker`` (function) gives a private one.
-- ``minio_server`` / ``s3_server`` (session) → ``S3Server``: ``.endpoint`` ("http://127.0.0.1:P"),
-  ``.host_port``, ``.access_key``, ``.secret_key``, ``.bucket`` ("smart-trader", created),
-  ``.region``, ``.storage_options()`` (deltalake), ``.env()`` (AWS_* vars), ``.client()``
-  (minio client), ``.stop()/.start()/.kill()``. The server is versitygw (S3-compatible, with
-  conditional writes): the Go proxy refuses MinIO server modules here.
+- ``s3_server`` (session) → ``S3Server``: ``.endpoint`` ("http://127.0.0.1:P"), ``.host_port``,
+  ``.access_key``, ``.secret_key``, ``.bucket`` ("smart-trader", created), ``.region``,
+  ``.storage_options()`` (deltalake), ``.env()`` (AWS_* vars), ``.client()`` (minio client),
+  ``.stop()/.start()/.kill()``. The server is versitygw (S3-compatible, with conditional
+  writes): the Go proxy refuses MinIO server modules here.
 - ``spark_standalone`` (session) → ``"spark://127.0.0.1:PORT"``: a master and one worker
   (1 core, 1 GiB); ``spark_cluster`` gives the ``SparkStandalone`` object.
 
@@ -30,24 +33,17 @@ Tests under ``tests/integration`` and ``tests/e2e`` get their marker automatical
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from tests.services import (
-    KafkaBroker,
-    MissingDependency,
-    S3Server,
-    SparkStandalone,
-    free_port,
-    write_config,
-)
-
-__all__ = ["free_port", "write_config"]
+from smarttrader_cli.context import AppContext
+from tests.harness import KafkaBroker, MissingDependency, S3Server, SparkStandalone, write_config
 
 _ROOT = Path(__file__).parent
+_S = TypeVar("_S", KafkaBroker, S3Server, SparkStandalone)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,82 +59,75 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-def _missing(exc: MissingDependency) -> Any:
-    if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-        pytest.skip(str(exc))
-    pytest.fail(str(exc), pytrace=False)
+@pytest.fixture
+def st_config(tmp_path: Path) -> Callable[..., Path]:
+    """``st_config(**overrides)`` writes ``tmp_path/smarttrader.yaml`` and returns its path."""
+
+    def write(**overrides: Any) -> Path:
+        return write_config(tmp_path, **overrides)
+
+    return write
 
 
 @pytest.fixture
-def st_config(tmp_path: Path) -> Path:
-    """A config file whose lake, state, logs, spool and stream dirs live in tmp_path."""
-    return write_config(tmp_path)
+def config_overrides() -> dict[str, Any]:
+    """Dotted config keys for ``app_ctx``; a module overrides this fixture to set some."""
+    return {}
 
 
 @pytest.fixture
-def st_env(st_config: Path) -> dict[str, str]:
-    """Environment for a ``st`` subprocess using ``st_config``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ST_") or k == "ST_CACHE_DIR"}
-    env["ST_CONFIG"] = str(st_config)
-    return env
+def app_ctx(
+    st_config: Callable[..., Path],
+    config_overrides: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> AppContext:
+    """An AppContext on a config under tmp_path, blind to the caller's ``ST_*`` variables."""
+    for var in [v for v in os.environ if v.startswith("ST_")]:
+        monkeypatch.delenv(var)
+    return AppContext(config_path=st_config(**config_overrides))
 
 
-def _broker(workdir: Path) -> Iterator[KafkaBroker]:
+def _service_fixture(make: Callable[[Path], _S], workdir: Path) -> Iterator[_S]:
+    """Build a service in ``workdir``, start it, yield it and stop it afterwards.
+
+    A missing binary or jar fails the test with the install hint, or skips it when
+    ``ST_TESTS_ALLOW_MISSING=1``.
+    """
     try:
-        broker = KafkaBroker(workdir)
+        service = make(workdir)
     except MissingDependency as exc:
-        _missing(exc)
-    broker.start()
+        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
+            pytest.skip(str(exc))
+        pytest.fail(str(exc), pytrace=False)
+    service.start()
     try:
-        yield broker
+        yield service
     finally:
-        broker.stop()
+        service.stop()
 
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """A single-node KRaft Kafka broker shared by the session."""
-    yield from _broker(tmp_path_factory.mktemp("kafka"))
+    yield from _service_fixture(KafkaBroker, tmp_path_factory.mktemp("kafka"))
 
 
 @pytest.fixture
 def own_kafka_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
     """A private broker for tests that crash or reconfigure it."""
-    yield from _broker(tmp_path / "kafka")
+    yield from _service_fixture(KafkaBroker, tmp_path / "kafka")
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """An S3-compatible server with the ``smart-trader`` bucket, shared by the session."""
-    try:
-        server = S3Server(tmp_path_factory.mktemp("s3"))
-    except MissingDependency as exc:
-        _missing(exc)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def minio_server(s3_server: S3Server) -> S3Server:
-    """Alias of ``s3_server`` (the name the issues use)."""
-    return s3_server
+    yield from _service_fixture(S3Server, tmp_path_factory.mktemp("s3"))
 
 
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkStandalone]:
     """A Spark standalone master with one registered worker."""
-    try:
-        cluster = SparkStandalone(tmp_path_factory.mktemp("spark"))
-    except MissingDependency as exc:
-        _missing(exc)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from _service_fixture(SparkStandalone, tmp_path_factory.mktemp("spark"))
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,7 @@ def magnitudes(
     Cumulative sums carry float error relative to these, whatever the algorithm's order of
     additions, so they are the natural floor of an absolute tolerance.
     """
-    from pnl_oracle import dedupe, is_valid, legs_of
+    from tests.pnl_oracle import dedupe, is_valid, legs_of
 
     qty: dict[tuple[str, str], float] = {}
     unit: dict[tuple[str, str], float] = {}

@@ -22,7 +22,7 @@ from smarttrader_cli.lake.tables import (
 from smarttrader_cli.sim.market import SimSettings, address
 from smarttrader_cli.sim.server import run_in_thread
 from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
-from tests.services import write_config
+from tests.harness import write_config
 
 pytestmark = pytest.mark.integration
 

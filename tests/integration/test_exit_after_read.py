@@ -32,7 +32,7 @@ from smarttrader_cli.errors import EXIT_OK, EXIT_USAGE
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import RUNS
 from smarttrader_cli.ops.ledger import SUCCEEDED, Ledger, RunRecord
-from tests.services import S3Server, write_config
+from tests.harness import S3Server, write_config
 
 ST = str(Path(sys.executable).with_name("st"))
 PARALLEL = 4

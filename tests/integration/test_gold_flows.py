@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -68,15 +66,8 @@ def swap(
 
 
 @pytest.fixture
-def app_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
-    for var in [v for v in os.environ if v.startswith("ST_")]:
-        monkeypatch.delenv(var)
-    config = tmp_path / "st.yaml"
-    config.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-        "memory:\n  min_free_mb: 64\nflows:\n  window_minutes: 60\n  lookback_hours: 6\n"
-    )
-    return AppContext(config_path=config)
+def config_overrides() -> dict[str, Any]:
+    return {"memory.min_free_mb": 64, "flows.window_minutes": 60, "flows.lookback_hours": 6}
 
 
 def write_swaps(ctx: AppContext, rows: list[dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from smarttrader_cli.stages.gold import gold_vars, rank
 pytestmark = pytest.mark.integration
 
 META = CommitMeta("test-run", "test", "hash")
+SMALL = {"memory.min_free_mb": 64}  # a few wallets: the stage may start with little memory free
 
 # wallet: (total_pnl, roi, win_rate, trade_count)
 PORTFOLIOS = {
@@ -32,16 +34,6 @@ PORTFOLIOS = {
     "LOWROI": (20.0, 0.005, 0.9, 4),
     "LOWWIN": (800.0, 0.4, 0.1, 20),
 }
-
-
-def write_config(tmp_path: Path, extra: str = "") -> Path:
-    config = tmp_path / "st.yaml"
-    config.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\n"
-        f"runtime:\n  state_dir: {tmp_path / 'state'}\n"
-        "memory:\n  min_free_mb: 64\n" + extra
-    )
-    return config
 
 
 def silver_rows(portfolios: dict[str, tuple[float, float, float, int]]) -> pa.Table:
@@ -65,12 +57,15 @@ def silver_rows(portfolios: dict[str, tuple[float, float, float, int]]) -> pa.Ta
 
 
 @pytest.fixture
-def app_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
-    for var in [v for v in __import__("os").environ if v.startswith("ST_")]:
-        monkeypatch.delenv(var)
-    ctx = AppContext(config_path=write_config(tmp_path))
-    ctx.lake.merge(WALLET_PNL, silver_rows(PORTFOLIOS), META)
-    return ctx
+def config_overrides() -> dict[str, Any]:
+    return SMALL
+
+
+@pytest.fixture
+def app_ctx(app_ctx: AppContext) -> AppContext:
+    """The shared app_ctx with the portfolios in silver.wallet_pnl."""
+    app_ctx.lake.merge(WALLET_PNL, silver_rows(PORTFOLIOS), META)
+    return app_ctx
 
 
 def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) -> None:
@@ -118,10 +113,10 @@ def test_rerank_replaces_the_snapshot(app_ctx: AppContext) -> None:
     assert stored == {"ELITE1", "ELITE2", "PROMISING"} == {r["wallet_address"] for r in second.rows}
 
 
-def test_yaml_threshold_changes_ranking_without_touching_sql(tmp_path: Path) -> None:
-    config = write_config(
-        tmp_path, "gold:\n  min_win_rate: 0.6\n  tiers:\n    elite:\n      min_total_pnl: 3000.0\n"
-    )
+def test_yaml_threshold_changes_ranking_without_touching_sql(
+    st_config: Callable[..., Path],
+) -> None:
+    config = st_config(**SMALL, gold__min_win_rate=0.6, gold__tiers__elite__min_total_pnl=3000.0)
     ctx = AppContext(config_path=config)
     ctx.lake.merge(WALLET_PNL, silver_rows(PORTFOLIOS), META)
     ranked = {r["wallet_address"]: r["tier"] for r in rank(ctx).rows}
@@ -153,17 +148,17 @@ def test_thresholds_excluding_everyone_give_an_empty_ranking(
     assert app_ctx.lake.read(SMART_WALLETS).num_rows == 0  # the snapshot is replaced
 
 
-def test_empty_silver_table_is_an_empty_ranking(tmp_path: Path) -> None:
-    ctx = AppContext(config_path=write_config(tmp_path))
+def test_empty_silver_table_is_an_empty_ranking(st_config: Callable[..., Path]) -> None:
+    ctx = AppContext(config_path=st_config(**SMALL))
     ctx.lake.ensure_table(WALLET_PNL)
     result = rank(ctx)
     assert result.rows == [] and result.candidates == 0
     assert "no portfolio (ALL_TOKENS) rows" in result.message
 
 
-def test_missing_silver_table_fails_with_a_hint(tmp_path: Path) -> None:
+def test_missing_silver_table_fails_with_a_hint(st_config: Callable[..., Path]) -> None:
     result = CliRunner().invoke(
-        app, ["--config", str(write_config(tmp_path)), "gold", "rank"], catch_exceptions=False
+        app, ["--config", str(st_config(**SMALL)), "gold", "rank"], catch_exceptions=False
     )
     assert result.exit_code == 1
     assert "silver.wallet_pnl has not been written yet; run `st silver pnl` first" in result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,18 +32,15 @@ def sim() -> Iterator[RunningSim]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, sim: RunningSim, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(
+    st_config: Callable[..., Path], sim: RunningSim, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     for var in [v for v in os.environ if v.startswith("ST_")]:
         monkeypatch.delenv(var)
     monkeypatch.setenv("HELIUS_API_KEY", "HK")
     monkeypatch.setenv("ST_WEBHOOK_AUTH_TOKEN", "tok")
-    path = tmp_path / "st.yaml"
-    path.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-        f"helius:\n  api_base_url: {sim.base_url}\n  webhook_url: {HOOK_URL}\n"
-        "  max_addresses: 2\n"
-    )
-    return path
+    return st_config(helius__api_base_url=sim.base_url, helius__webhook_url=HOOK_URL,
+                     helius__max_addresses=2)  # fmt: skip
 
 
 def rank(config: Path, wallets: list[str]) -> None:

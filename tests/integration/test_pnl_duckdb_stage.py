@@ -6,8 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pnl_oracle import oracle_pnl
-from pnl_support import (
+from typer.testing import CliRunner
+
+from smarttrader_cli.cli.main import app
+from smarttrader_cli.lake.store import CommitMeta, Lake
+from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
+from tests.harness import write_config
+from tests.pnl_oracle import oracle_pnl
+from tests.pnl_support import (
     FETCHED,
     QUOTES,
     assert_matches,
@@ -16,22 +22,12 @@ from pnl_support import (
     write_metrics,
     write_trades,
 )
-from typer.testing import CliRunner
-
-from smarttrader_cli.cli.main import app
-from smarttrader_cli.lake.store import CommitMeta, Lake
-from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
 
 pytestmark = pytest.mark.integration
 
 
 def _config(tmp_path: Path) -> Path:
-    cfg = tmp_path / "st.yaml"
-    cfg.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-        "memory:\n  min_free_mb: 256\n"
-    )
-    return cfg
+    return write_config(tmp_path, memory__min_free_mb=256)
 
 
 def _pnl(cfg: Path, *args: str) -> str:

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pnl_oracle import oracle_pnl
-from pnl_support import (
+
+from smarttrader_cli.context import AppContext
+from smarttrader_cli.lake.inspect import table_history
+from smarttrader_cli.lake.store import Lake
+from smarttrader_cli.lake.tables import WALLET_PNL
+from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+from tests.harness import write_config
+from tests.pnl_oracle import oracle_pnl
+from tests.pnl_support import (
     FETCHED,
     QUOTES,
     assert_matches,
@@ -18,24 +25,13 @@ from pnl_support import (
     write_trades,
 )
 
-from smarttrader_cli.context import AppContext
-from smarttrader_cli.lake.inspect import table_history
-from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.lake.tables import WALLET_PNL
-from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
-
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 def app_for(tmp_path: Path, master: str = "local[2]") -> AppContext:
     """An AppContext on a lake under tmp_path with Spark at `master`."""
-    cfg = tmp_path / "st.yaml"
-    cfg.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\n"
-        f"runtime:\n  state_dir: {tmp_path / 'state'}\n"
-        f"spark:\n  master: {master}\n  shuffle_partitions: 2\n"
-        "memory:\n  min_free_mb: 256\n"
-    )
+    cfg = write_config(tmp_path, spark__master=master, spark__shuffle_partitions=2,
+                       memory__min_free_mb=256)  # fmt: skip
     return AppContext(config_path=cfg)
 
 

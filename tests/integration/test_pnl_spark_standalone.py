@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pnl_support import assert_matches, random_history, rows_by_key, write_trades
 from typer.testing import CliRunner
 
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import WALLET_PNL
+from tests.harness import write_config
+from tests.pnl_support import assert_matches, random_history, rows_by_key, write_trades
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -20,14 +21,8 @@ def test_silver_pnl_on_spark_standalone_equals_duckdb(tmp_path: Path, spark_stan
     trades = random_history(seed=21, n=300)
     lake = Lake(str(tmp_path / "lake"))
     write_trades(lake, trades)
-    cfg = tmp_path / "st.yaml"
-    cfg.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\n"
-        f"runtime:\n  state_dir: {tmp_path / 'state'}\n"
-        f"spark:\n  master: {spark_standalone}\n  shuffle_partitions: 2\n"
-        "  executor_memory_mb: 512\n"
-        "memory:\n  min_free_mb: 256\n"
-    )
+    cfg = write_config(tmp_path, spark__master=spark_standalone, spark__shuffle_partitions=2,
+                       spark__executor_memory_mb=512, memory__min_free_mb=256)  # fmt: skip
     runner = CliRunner()
     duck = runner.invoke(app, ["--config", str(cfg), "silver", "pnl", "--full-refresh"])
     assert duck.exit_code == 0, duck.output

@@ -25,7 +25,7 @@ from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
 from smarttrader_cli.stages.prices import run_prices
 from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
 from smarttrader_cli.stream.drain import DrainLimits, drain_stream
-from tests.services import write_config
+from tests.harness import write_config
 from tests.stream_support import outbound, produce
 
 pytestmark = pytest.mark.integration

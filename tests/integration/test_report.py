@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,8 @@ def trade(
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
-    for var in [v for v in os.environ if v.startswith("ST_")]:
-        monkeypatch.delenv(var)
-    config = tmp_path / "st.yaml"
-    config.write_text(f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path}/s\n")
-    context = AppContext(config_path=config)
+def ctx(app_ctx: AppContext) -> AppContext:
+    """app_ctx with a ranking and the ranked wallets' trades."""
     ranking = [
         {
             "wallet_address": "W1",
@@ -89,7 +85,7 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
         },
     ]
     stamp = {"ranked_at": datetime(2025, 3, 1, tzinfo=UTC), "run_id": "r"}
-    context.lake.overwrite(
+    app_ctx.lake.overwrite(
         SMART_WALLETS, pa.Table.from_pylist([{**r, **stamp} for r in ranking]), META
     )
     trades = [
@@ -99,8 +95,8 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
         trade("W2", 0, 1, True, 4, 2.0),  # buy only: nothing realized
         trade("OTHER", 0, 0, True, 1, 1.0),  # not ranked: not plotted
     ]
-    context.lake.append(WALLET_TRADES, pa.Table.from_pylist(trades), META)
-    return context
+    app_ctx.lake.append(WALLET_TRADES, pa.Table.from_pylist(trades), META)
+    return app_ctx
 
 
 def test_cumulative_realized_pnl_per_day(ctx: AppContext) -> None:
@@ -178,9 +174,8 @@ def test_report_renders_its_charts_in_headless_chromium(ctx: AppContext, tmp_pat
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
-def test_report_needs_a_ranking(tmp_path: Path) -> None:
-    config = tmp_path / "st.yaml"
-    config.write_text(f"lake:\n  root: {tmp_path / 'lake'}\n")
+def test_report_needs_a_ranking(st_config: Callable[..., Path], tmp_path: Path) -> None:
+    config = st_config()
     result = CliRunner().invoke(
         app,
         ["--config", str(config), "gold", "report", "--out", str(tmp_path / "r.html")],

@@ -32,7 +32,7 @@ from smarttrader_cli.ops.ledger import Ledger
 from smarttrader_cli.ops.schedule import compress, parse_crontab
 from smarttrader_cli.sim.market import SimSettings
 from smarttrader_cli.sim.server import run_in_thread
-from tests.services import write_config
+from tests.harness import write_config
 from tests.stream_support import helius_events, outbound, produce
 
 pytestmark = pytest.mark.integration

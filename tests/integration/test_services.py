@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.services import KafkaBroker, S3Server, spark_env
+from tests.harness import KafkaBroker, S3Server, spark_env
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +78,13 @@ def test_kafka_broker_restarts_on_same_port_with_its_data(own_kafka_broker: Kafk
     assert _roundtrip(own_kafka_broker.bootstrap, topic, b"ignored") == payload
 
 
-def test_s3_server_put_get_object(minio_server: S3Server) -> None:
-    client = minio_server.client()
-    assert client.bucket_exists(minio_server.bucket)
+def test_s3_server_put_get_object(s3_server: S3Server) -> None:
+    client = s3_server.client()
+    assert client.bucket_exists(s3_server.bucket)
     body = uuid.uuid4().bytes * 100
     key = f"probe/{uuid.uuid4().hex}.bin"
-    client.put_object(minio_server.bucket, key, io.BytesIO(body), length=len(body))
-    response = client.get_object(minio_server.bucket, key)
+    client.put_object(s3_server.bucket, key, io.BytesIO(body), length=len(body))
+    response = client.get_object(s3_server.bucket, key)
     try:
         assert response.read() == body
     finally:
@@ -92,12 +92,12 @@ def test_s3_server_put_get_object(minio_server: S3Server) -> None:
         response.release_conn()
 
 
-def test_s3_server_holds_a_delta_table(minio_server: S3Server) -> None:
+def test_s3_server_holds_a_delta_table(s3_server: S3Server) -> None:
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    uri = f"s3://{minio_server.bucket}/t-{uuid.uuid4().hex[:8]}"
-    options = minio_server.storage_options()
+    uri = f"s3://{s3_server.bucket}/t-{uuid.uuid4().hex[:8]}"
+    options = s3_server.storage_options()
     first = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", "b", "c"]})
     write_deltalake(uri, first, storage_options=options)
     write_deltalake(uri, first.slice(0, 1), mode="append", storage_options=options)
@@ -109,30 +109,30 @@ def test_s3_server_holds_a_delta_table(minio_server: S3Server) -> None:
     assert DeltaTable(uri, version=0, storage_options=options).to_pyarrow_table().num_rows == 3
 
 
-def test_s3_server_refuses_overwrite_with_if_none_match(minio_server: S3Server) -> None:
+def test_s3_server_refuses_overwrite_with_if_none_match(s3_server: S3Server) -> None:
     """The primitive Delta commits rely on: PUT If-None-Match: * on an existing key is a 412."""
     from minio.error import S3Error
 
-    client = minio_server.client()
+    client = s3_server.client()
     key = f"cond/{uuid.uuid4().hex}"
     headers = {"If-None-Match": "*"}
     # minio's public API has no conditional PUT; its signed request helper does
-    client._execute("PUT", minio_server.bucket, key, body=b"first", headers=headers)
+    client._execute("PUT", s3_server.bucket, key, body=b"first", headers=headers)
     with pytest.raises(S3Error) as refused:
-        client._execute("PUT", minio_server.bucket, key, body=b"second", headers=headers)
+        client._execute("PUT", s3_server.bucket, key, body=b"second", headers=headers)
     assert refused.value.code == "PreconditionFailed"
-    assert client.get_object(minio_server.bucket, key).read() == b"first"
+    assert client.get_object(s3_server.bucket, key).read() == b"first"
 
 
-def test_s3_server_keeps_concurrent_delta_commits(minio_server: S3Server) -> None:
+def test_s3_server_keeps_concurrent_delta_commits(s3_server: S3Server) -> None:
     """Conditional PUT (If-None-Match) must hold: parallel appends lose nothing."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
-    uri = f"s3://{minio_server.bucket}/race-{uuid.uuid4().hex[:8]}"
-    options = minio_server.storage_options()
+    uri = f"s3://{s3_server.bucket}/race-{uuid.uuid4().hex[:8]}"
+    options = s3_server.storage_options()
     write_deltalake(uri, pa.table({"w": pa.array([-1], pa.int64())}), storage_options=options)
 
     def append(writer: int) -> None:
@@ -150,15 +150,15 @@ def test_s3_server_keeps_concurrent_delta_commits(minio_server: S3Server) -> Non
     ]
 
 
-def test_s3_server_serves_duckdb_delta_scan(minio_server: S3Server) -> None:
+def test_s3_server_serves_duckdb_delta_scan(s3_server: S3Server) -> None:
     import duckdb
     import pyarrow as pa
     from deltalake import write_deltalake
 
     from smarttrader_cli.lake.query import duckdb_config, extension_path, s3_secret_sql
 
-    uri = f"s3://{minio_server.bucket}/duck-{uuid.uuid4().hex[:8]}"
-    options = minio_server.storage_options()
+    uri = f"s3://{s3_server.bucket}/duck-{uuid.uuid4().hex[:8]}"
+    options = s3_server.storage_options()
     write_deltalake(uri, pa.table({"x": pa.array(range(10), pa.int64())}), storage_options=options)
     con = duckdb.connect(config=duckdb_config())
     for name in ("httpfs", "delta"):
@@ -212,9 +212,9 @@ def test_spark_standalone_runs_a_job(spark_standalone: str, tmp_path) -> None:
 
 
 def test_kafka_cluster_id_is_never_read_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests import services
+    from tests.harness import kafka
 
     leading_dash = uuid.UUID(bytes=b"\xf8" + bytes(15))  # base64url "-A..."
     ids = iter([leading_dash, uuid.UUID(int=1)])
-    monkeypatch.setattr(services.uuid, "uuid4", lambda: next(ids))
-    assert services._kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(ids))
+    assert kafka._kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAQ"

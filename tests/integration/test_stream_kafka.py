@@ -20,8 +20,7 @@ import pytest
 
 from smarttrader_cli.config import load_config
 from smarttrader_cli.stream.kafka_backend import kafka_end_offsets
-from tests.conftest import free_port, write_config
-from tests.services import KafkaBroker, wait_until
+from tests.harness import KafkaBroker, free_port, wait_until, write_config
 from tests.stream_support import (
     event_signatures,
     helius_events,

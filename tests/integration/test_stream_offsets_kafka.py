@@ -16,8 +16,8 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 from smarttrader_cli.stream.kafka_backend import ensure_topic, topic_identity
+from tests.harness import KafkaBroker
 from tests.integration.test_stream_kafka import kafka_config
-from tests.services import KafkaBroker
 from tests.stream_support import event_signatures, helius_events, lake_for, outbound, produce
 
 ST = Path(sys.executable).parent / "st"

@@ -15,7 +15,7 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
 from smarttrader_cli.ops.cleanup import disk_levels, old_logs, run_cleanup
 from smarttrader_cli.ops.ledger import Ledger
-from tests.services import write_config
+from tests.harness import write_config
 
 DAY = 86400
 TOKENS = table_spec("bronze.token_metrics")

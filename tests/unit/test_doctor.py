@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.ops import doctor
 from smarttrader_cli.ops.doctor import FAIL, OK, SKIP, WARN, is_loopback, run_checks
-from tests.services import free_port, write_config
+from tests.harness import free_port, write_config
 
 SIM = "http://127.0.0.1:8765"
 

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from smarttrader_cli.ops import doctor
 from smarttrader_cli.ops.doctor import FAIL, CheckResult, run_checks
+from tests.harness import write_config
 
 SECRET = "doctor-secret-value"
 TOKEN = "doctor-session-token"
 
 
-def config(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "st.yaml"
-    path.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\n  storage_options:\n"
-        f"    AWS_SECRET_ACCESS_KEY: {SECRET}\n    AWS_SESSION_TOKEN: {TOKEN}\n{extra}"
-    )
-    return path
+def config(tmp_path: Path, **storage_options: Any) -> Path:
+    options = {"AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": TOKEN, **storage_options}
+    return write_config(tmp_path, lake__storage_options=options)
 
 
 def test_an_invalid_config_is_reported_without_its_secrets(tmp_path: Path) -> None:
-    results = run_checks(config(tmp_path, "    AWS_REGION: [a]\n"), env={})
+    results = run_checks(config(tmp_path, AWS_REGION=["a"]), env={})
     assert results[0].check == "config" and results[0].status == FAIL
     assert "storage_options must be a mapping" in results[0].detail
     assert SECRET not in results[0].detail and TOKEN not in results[0].detail
@@ -51,6 +49,6 @@ def test_cli_doctor_prints_no_secret(tmp_path: Path, fmt: str) -> None:
 
     from smarttrader_cli.cli.main import app
 
-    path = config(tmp_path, f"runtime:\n  state_dir: {tmp_path / 'state'}\n")
+    path = config(tmp_path)
     result = CliRunner().invoke(app, ["--config", str(path), "doctor", "-f", fmt], env={})
     assert SECRET not in result.output and TOKEN not in result.output

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,17 +48,15 @@ class FakeHelius:
 
 
 @pytest.fixture
-def app_ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppContext:
-    for var in [v for v in os.environ if v.startswith("ST_")]:
-        monkeypatch.delenv(var)
+def config_overrides() -> dict[str, Any]:
+    return {"helius.webhook_url": HOOK_URL, "helius.max_addresses": 3}
+
+
+@pytest.fixture(autouse=True)
+def secrets(app_ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The secrets sync needs, set after app_ctx dropped the caller's ST_* variables."""
     monkeypatch.setenv("HELIUS_API_KEY", "HKEY")
     monkeypatch.setenv("ST_WEBHOOK_AUTH_TOKEN", "secret-token")
-    config = tmp_path / "st.yaml"
-    config.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-        f"helius:\n  webhook_url: {HOOK_URL}\n  max_addresses: 3\n"
-    )
-    return AppContext(config_path=config)
 
 
 def rank_wallets(ctx: AppContext, wallets: list[str]) -> None:

@@ -16,6 +16,7 @@ from smarttrader_cli.errors import LakeError, QueryError, TableNotFoundError
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
 from smarttrader_cli.lake.inspect import show_rows, table_history, table_summaries
 from smarttrader_cli.lake.query import read_query
+from tests.harness import write_config
 
 TRADES = table_spec("bronze.wallet_trades")
 META = CommitMeta("run-1", "test.stage", "cfg123")
@@ -168,10 +169,7 @@ def test_unwritable_root_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def cli(tmp_path: Path, *args: str):
-    config = tmp_path / "st.yaml"
-    config.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-    )
+    config = write_config(tmp_path)
     return CliRunner().invoke(app, ["--config", str(config), *args])
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
 from smarttrader_cli.lake.tables import TABLES, TableSpec
+from tests.harness import write_config
 
 META = CommitMeta("run-1", "test.stage", "cfg123")
 SMART_WALLETS = table_spec("gold.smart_wallets")
@@ -52,8 +53,7 @@ def lake(tmp_path: Path) -> Lake:
 
 
 def query(lake: Lake, sql: str) -> Any:
-    config = Path(lake.root).parent / "st.yaml"
-    config.write_text(f"lake:\n  root: {lake.root}\nruntime:\n  state_dir: {lake.root}-state\n")
+    config = write_config(Path(lake.root).parent)
     return CliRunner().invoke(app, ["--config", str(config), "lake", "query", sql, "-f", "json"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,14 +20,10 @@ from smarttrader_cli.ops.runs import stage_run
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config(st_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in [v for v in os.environ if v.startswith("ST_")]:
         monkeypatch.delenv(var)
-    path = tmp_path / "st.yaml"
-    path.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-    )
-    return path
+    return st_config()
 
 
 def names(stages: list[pipeline.Stage]) -> list[str]:

@@ -8,8 +8,11 @@ import random
 from datetime import UTC, datetime
 
 import pytest
-from pnl_oracle import oracle_pnl
-from pnl_support import (
+
+from smarttrader_cli.engines.duckdb_pnl import compute_pnl
+from smarttrader_cli.engines.pnl_common import PnlParams
+from tests.pnl_oracle import oracle_pnl
+from tests.pnl_support import (
     FETCHED,
     QUOTES,
     SOL,
@@ -24,9 +27,6 @@ from pnl_support import (
     sell_ending_on_a_lot_boundary,
     trade,
 )
-
-from smarttrader_cli.engines.duckdb_pnl import compute_pnl
-from smarttrader_cli.engines.pnl_common import PnlParams
 
 H = 3600
 
@@ -158,9 +158,8 @@ def test_bot_wallet_with_100000_trades_matches_the_oracle():
 
 def test_row_number_group_ids_when_hashed_ids_collide(monkeypatch: pytest.MonkeyPatch):
     """The fallback for a hash collision of (wallet, token) group ids gives the same rows."""
-    from pnl_support import random_history
-
     from smarttrader_cli.engines import duckdb_pnl
+    from tests.pnl_support import random_history
 
     trades = random_history(seed=11, n=400)
     hashed = engine_rows(trades)

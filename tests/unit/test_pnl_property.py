@@ -6,8 +6,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pnl_oracle import oracle_pnl
-from pnl_support import FETCHED, QUOTES, SOL, T0, USDC, assert_matches, engine_rows, trade
+
+from tests.pnl_oracle import oracle_pnl
+from tests.pnl_support import FETCHED, QUOTES, SOL, T0, USDC, assert_matches, engine_rows, trade
 
 TOKENS = ["TokA", "TokB", "TokC"]
 ASSETS = [*TOKENS, SOL, USDC]

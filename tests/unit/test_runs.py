@@ -18,15 +18,6 @@ from smarttrader_cli.ops.locks import stage_lock
 from smarttrader_cli.ops.runs import stage_run
 
 
-@pytest.fixture
-def app_ctx(tmp_path: Path) -> AppContext:
-    config = tmp_path / "st.yaml"
-    config.write_text(
-        f"lake:\n  root: {tmp_path / 'lake'}\nruntime:\n  state_dir: {tmp_path / 'state'}\n"
-    )
-    return AppContext(config_path=config)
-
-
 def test_a_held_lock_names_its_holder(tmp_path: Path) -> None:
     with stage_lock(tmp_path, "bronze.tokens", "run-A"), pytest.raises(LockHeldError) as info:
         with stage_lock(tmp_path, "bronze.tokens", "run-B"):

@@ -14,7 +14,7 @@ from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS
 from smarttrader_cli.stream.local_log import LocalProducer
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import event_signatures, helius_events, lake_for, outbound, produce
 
 

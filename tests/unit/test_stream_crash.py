@@ -18,7 +18,7 @@ from typing import Any
 
 from smarttrader_cli.config import load_config
 from smarttrader_cli.stream.local_log import LocalLog
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import (
     committed_offsets,
     dead_letter_keys,

@@ -19,7 +19,7 @@ from smarttrader_cli.ops.locks import stage_lock
 from smarttrader_cli.stream.backend import StreamMessage
 from smarttrader_cli.stream.drain import Drainer, DrainLimits
 from smarttrader_cli.stream.local_log import LocalConsumer
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import (
     committed_offsets,
     event_signatures,

@@ -17,7 +17,7 @@ from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import event_signatures, helius_events, lake_for, outbound, produce
 
 DAY = 86400

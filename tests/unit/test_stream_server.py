@@ -20,7 +20,7 @@ from smarttrader_cli.stream.backend import OutboundEvent, StreamMessage
 from smarttrader_cli.stream.local_log import LocalConsumer, LocalProducer
 from smarttrader_cli.stream.server import create_app, serve
 from smarttrader_cli.stream.spool import Spool
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import helius_events
 
 TOKEN = "s3cret-auth-header"

@@ -16,7 +16,7 @@ from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_METRICS, TOKEN_PRICES, WEBHOOK_SWAPS
 from smarttrader_cli.stream.swaps import SOL_MINT
-from tests.conftest import write_config
+from tests.harness import write_config
 from tests.stream_support import lake_for, outbound, produce
 
 WALLET = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.services import free_port, wait_until, write_config
+from tests.harness import free_port, wait_until, write_config
 
 ST = Path(sys.executable).parent / "st"
 TOKEN = "slow-client-token"

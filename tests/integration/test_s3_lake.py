@@ -27,7 +27,7 @@ from smarttrader_cli.lake.store import CommitMeta, Lake
 from smarttrader_cli.lake.tables import table_spec
 from smarttrader_cli.sim.market import SimSettings
 from smarttrader_cli.sim.server import RunningSim, run_in_thread
-from tests.services import S3Server, write_config
+from tests.harness import S3Server, write_config
 from tests.stream_support import helius_events, outbound, produce
 
 pytestmark = pytest.mark.integration
@@ -106,11 +106,11 @@ def lake_for(server: S3Server, root: str) -> Lake:
 
 
 def test_pipeline_and_drain_on_s3_match_a_local_lake(
-    tmp_path: Path, minio_server: S3Server, sim: RunningSim
+    tmp_path: Path, s3_server: S3Server, sim: RunningSim
 ) -> None:
-    root = s3_root(minio_server)
-    config = config_for(tmp_path / "s3", sim, root, minio_server.endpoint)
-    env = st_env(config, minio_server)
+    root = s3_root(s3_server)
+    config = config_for(tmp_path / "s3", sim, root, s3_server.endpoint)
+    env = st_env(config, s3_server)
     local_config = write_config(
         tmp_path / "local",
         {"birdeye.base_url": sim.base_url, "tokens.limit": 6, "memory.min_free_mb": 64},
@@ -135,7 +135,7 @@ def test_pipeline_and_drain_on_s3_match_a_local_lake(
             proc = st(run_env, *command)
             assert proc.returncode == 0, f"{which} st {' '.join(command)}:\n{proc.stderr[-3000:]}"
 
-    keys = objects(minio_server, root)
+    keys = objects(s3_server, root)
     written = ["bronze/wallet_trades", "bronze/webhook_events", "ops/runs"]
     written += ["silver/wallet_pnl", "gold/smart_wallets"] if ["gold", "rank"] in batch else []
     for table in written:
@@ -162,7 +162,7 @@ def test_pipeline_and_drain_on_s3_match_a_local_lake(
     assert json.loads(on_s3.stdout) == json.loads(on_disk.stdout)
     assert json.loads(on_s3.stdout), "the simulator's market should give rows"
 
-    runs = lake_for(minio_server, root).read(table_spec("ops.runs")).to_pylist()
+    runs = lake_for(s3_server, root).read(table_spec("ops.runs")).to_pylist()
     assert {r["status"] for r in runs} == {"succeeded"}
     assert {".".join(c) for c in batch + stream} <= {r["stage"] for r in runs}
 
@@ -171,8 +171,8 @@ def test_pipeline_and_drain_on_s3_match_a_local_lake(
     assert lake_check["status"] == "ok", lake_check
 
 
-def test_concurrent_merges_into_one_table_both_land(minio_server: S3Server) -> None:
-    lake = lake_for(minio_server, s3_root(minio_server))
+def test_concurrent_merges_into_one_table_both_land(s3_server: S3Server) -> None:
+    lake = lake_for(s3_server, s3_root(s3_server))
     spec = table_spec("bronze.token_metrics")
     lake.ensure_table(spec)
     barrier = threading.Barrier(2)
@@ -207,25 +207,23 @@ def test_concurrent_merges_into_one_table_both_land(minio_server: S3Server) -> N
 
 
 def test_two_drains_at_once_write_each_event_once(
-    tmp_path: Path, minio_server: S3Server, sim: RunningSim
+    tmp_path: Path, s3_server: S3Server, sim: RunningSim
 ) -> None:
     """Two drain processes on "two hosts" (separate lock dirs) race on one table."""
-    root = s3_root(minio_server)
-    first = config_for(
-        tmp_path / "a", sim, root, minio_server.endpoint, **{"stream.batch_size": 50}
-    )
+    root = s3_root(s3_server)
+    first = config_for(tmp_path / "a", sim, root, s3_server.endpoint, **{"stream.batch_size": 50})
     second = config_for(
         tmp_path / "b",
         sim,
         root,
-        minio_server.endpoint,
+        s3_server.endpoint,
         **{"stream.batch_size": 50, "stream.local_dir": str(tmp_path / "a" / "stream")},
     )
     produce(first, outbound(helius_events(600, seed=4)))
     procs = [
         subprocess.Popen(
             [ST, "--log-format", "json", "stream", "drain", "--max-seconds", "120"],
-            env=st_env(config, minio_server),
+            env=st_env(config, s3_server),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -235,47 +233,45 @@ def test_two_drains_at_once_write_each_event_once(
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
-    events = lake_for(minio_server, root).read(table_spec("bronze.webhook_events"))
+    events = lake_for(s3_server, root).read(table_spec("bronze.webhook_events"))
     signatures = events.column("signature").to_pylist()
     assert len(signatures) == 600
     assert len(set(signatures)) == 600
 
 
 def test_server_down_at_stage_start_is_one_line_and_writes_nothing(
-    tmp_path: Path, minio_server: S3Server, sim: RunningSim
+    tmp_path: Path, s3_server: S3Server, sim: RunningSim
 ) -> None:
-    root = s3_root(minio_server)
-    config = config_for(tmp_path, sim, root, minio_server.endpoint)
-    env = st_env(config, minio_server)
-    minio_server.stop()
+    root = s3_root(s3_server)
+    config = config_for(tmp_path, sim, root, s3_server.endpoint)
+    env = st_env(config, s3_server)
+    s3_server.stop()
     try:
         proc = st(env, "bronze", "tokens", timeout=600)
     finally:
-        minio_server.start()
+        s3_server.start()
     assert proc.returncode == 1
     error_lines = [line for line in proc.stderr.splitlines() if line.startswith("st: error:")]
     assert len(error_lines) == 1, proc.stderr
     assert "connection refused" in error_lines[0] and root in error_lines[0]
     assert "Traceback" not in proc.stderr
-    assert objects(minio_server, root) == []  # not even a ledger row
+    assert objects(s3_server, root) == []  # not even a ledger row
 
     # The server is back: the same command now succeeds.
     again = st(env, "bronze", "tokens")
     assert again.returncode == 0, again.stderr[-2000:]
-    assert lake_for(minio_server, root).read(table_spec("bronze.token_metrics")).num_rows > 0
+    assert lake_for(s3_server, root).read(table_spec("bronze.token_metrics")).num_rows > 0
 
 
-def test_wrong_credentials_are_named(
-    tmp_path: Path, minio_server: S3Server, sim: RunningSim
-) -> None:
-    root = s3_root(minio_server)
-    config = config_for(tmp_path, sim, root, minio_server.endpoint)
-    env = st_env(config, minio_server, AWS_SECRET_ACCESS_KEY="not-the-secret")
+def test_wrong_credentials_are_named(tmp_path: Path, s3_server: S3Server, sim: RunningSim) -> None:
+    root = s3_root(s3_server)
+    config = config_for(tmp_path, sim, root, s3_server.endpoint)
+    env = st_env(config, s3_server, AWS_SECRET_ACCESS_KEY="not-the-secret")
     proc = st(env, "bronze", "tokens")
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("st: error:") and "403" in last and "AWS_SECRET_ACCESS_KEY" in last
-    assert objects(minio_server, root) == []
+    assert objects(s3_server, root) == []
 
     doctor = st(env, "doctor", "--format", "json")
     assert doctor.returncode == 1
@@ -283,15 +279,15 @@ def test_wrong_credentials_are_named(
     assert lake_check["status"] == "fail"
 
 
-def test_missing_bucket_is_named(tmp_path: Path, minio_server: S3Server, sim: RunningSim) -> None:
-    root = s3_root(minio_server, bucket="no-such-bucket")
-    config = config_for(tmp_path, sim, root, minio_server.endpoint)
-    env = st_env(config, minio_server)
+def test_missing_bucket_is_named(tmp_path: Path, s3_server: S3Server, sim: RunningSim) -> None:
+    root = s3_root(s3_server, bucket="no-such-bucket")
+    config = config_for(tmp_path, sim, root, s3_server.endpoint)
+    env = st_env(config, s3_server)
     proc = st(env, "bronze", "tokens")
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert "NoSuchBucket" in last and "does not exist" in last
-    assert not minio_server.client().bucket_exists("no-such-bucket")
+    assert not s3_server.client().bucket_exists("no-such-bucket")
 
     doctor = st(env, "doctor", "--format", "json")
     lake_check = next(r for r in json.loads(doctor.stdout) if r["check"] == "lake")
