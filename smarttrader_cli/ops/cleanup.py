@@ -122,15 +122,10 @@ def disk_levels(config: Config) -> list[DiskLevel]:
 
 def old_logs(log_dir: Path, retention_days: int, now: float | None = None) -> list[dict[str, Any]]:
     """Log files under `log_dir` last modified more than `retention_days` ago."""
-    now = time.time() if now is None else now
     if not log_dir.is_dir():
         return []
-    found = []
-    for path in sorted(p for p in log_dir.rglob("*") if p.is_file()):
-        age = (now - path.stat().st_mtime) / DAY
-        if age > retention_days:
-            found.append(_entry("log", path, age))
-    return found
+    logs = sorted(p for p in log_dir.rglob("*") if p.is_file())
+    return _older_than("log", logs, retention_days, now)
 
 
 def published_spool_segments(spool_dir: Path) -> list[Path]:
@@ -158,68 +153,33 @@ def old_spool_segments(
     spool_dir: Path, retention_days: int, now: float | None = None
 ) -> list[dict[str, Any]]:
     """Spool segments fully re-published to the broker and older than the retention."""
-    now = time.time() if now is None else now
-    found = []
-    for path in published_spool_segments(spool_dir):
-        try:
-            age = (now - path.stat().st_mtime) / DAY
-        except FileNotFoundError:  # the server deleted it meanwhile
-            continue
-        if age > retention_days:
-            found.append(_entry("spool", path, age))
-    return found
+    return _older_than("spool", published_spool_segments(spool_dir), retention_days, now)
 
 
 def drained_stream_segments(
     config: Config, lake: Lake, retention_days: int, now: float | None = None
 ) -> list[dict[str, Any]]:
-    """Local-log segments whose every record is committed to bronze.webhook_events and
-    older than the retention.
+    """Stream files every record of which is committed to bronze.webhook_events, older than
+    the retention (the backend says which: local-log segments; none for kafka, whose
+    broker has its own retention)."""
+    from smarttrader_cli.stream.backend import open_backend
 
-    Committed means by this log's own offsets (its topic and stream id, see
-    stream/offsets.py): offsets of another stream, or the topic-less ones of an older `st`
-    before the first drain of this version has carried them over, remove nothing; nor do
-    offsets past the log's end (they cannot be this log's). The segment being written is
-    never listed; with the kafka backend the broker's own retention applies and nothing is
-    listed.
-    """
-    from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
-    from smarttrader_cli.stream.local_log import LocalLog
-    from smarttrader_cli.stream.offsets import configured_offsets
-    from smarttrader_cli.stream.segments import end_offset, list_segments, segment_name
+    drained = open_backend(config.stream).retention_candidates(lake)
+    return _older_than("stream", drained, retention_days, now)
 
-    stream = config.stream
-    if stream.backend != "local":
-        return []
-    topic = LocalLog(stream)
-    keys = configured_offsets(stream)
-    if keys is None or not lake.exists(WEBHOOK_EVENTS):
-        return []
-    table = lake.table(WEBHOOK_EVENTS)
+
+def _older_than(
+    kind: str, paths: list[Path], retention_days: int, now: float | None
+) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     found = []
-    for partition in range(topic.partitions):
-        version = keys.own(table, partition)
-        if version is None:
+    for path in paths:
+        try:
+            age = (now - path.stat().st_mtime) / DAY
+        except FileNotFoundError:  # removed meanwhile (the webhook server deletes spool)
             continue
-        directory = topic.partition_dir(partition)
-        if version >= end_offset(directory):
-            log.warning(
-                "offsets stored for %s partition %d (through %d) are past its end: keeping "
-                "its segments", topic.root, partition, version,
-            )  # fmt: skip
-            continue
-        bases = list_segments(directory)
-        for base, next_base in itertools.pairwise(bases):
-            if next_base > version + 1:
-                break
-            path = directory / segment_name(base)
-            try:
-                age = (now - path.stat().st_mtime) / DAY
-            except FileNotFoundError:
-                continue
-            if age > retention_days:
-                found.append(_entry("stream", path, age))
+        if age > retention_days:
+            found.append(_entry(kind, path, age))
     return found
 
 

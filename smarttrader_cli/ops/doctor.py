@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import shutil
 import subprocess
 import uuid
@@ -14,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from smarttrader_cli.errors import StError
+from smarttrader_cli.host import dir_problem, dir_state, is_loopback
 
 if TYPE_CHECKING:
     from smarttrader_cli.config import LoadedConfig
@@ -83,10 +82,10 @@ def check_lake(loaded: LoadedConfig) -> CheckResult:
     if "://" in root:
         return CheckResult("lake", FAIL, f"unsupported lake scheme in {root}")
     path = Path(root)
-    detail = _probe_dir(path)
+    detail = dir_problem(path)
     if detail:
         return CheckResult("lake", FAIL, f"{path}: {detail}")
-    return CheckResult("lake", OK, f"{path.resolve()} {_state(path)}")
+    return CheckResult("lake", OK, f"{path.resolve()} {dir_state(path)}")
 
 
 def _check_s3_lake(loaded: LoadedConfig) -> CheckResult:
@@ -139,52 +138,23 @@ def s3_filesystem(options: dict[str, str]) -> Any:
 
 
 def check_broker(loaded: LoadedConfig) -> CheckResult:
-    """Kafka: the cluster answers a metadata request; local: the log directory is writable."""
-    stream = loaded.config.stream
-    if stream.backend == "local":
-        detail = _probe_dir(Path(stream.local_dir))
-        if detail:
-            return CheckResult("broker", FAIL, f"local log {stream.local_dir}: {detail}")
-        local = Path(stream.local_dir)
-        return CheckResult("broker", OK, f"local log {local.resolve()} {_state(local)}")
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
+    """The stream backend is usable (kafka: the cluster answers; local: the log directory
+    is writable)."""
+    from smarttrader_cli.stream.backend import BrokerUnavailableError, open_backend
 
-    settings: dict[str, Any] = {
-        "bootstrap.servers": stream.bootstrap_servers,
-        "socket.timeout.ms": 3000,
-        "logger": _QuietLogger(),
-    }
-    admin = AdminClient(settings)
     try:
-        metadata = admin.list_topics(timeout=5)
-    except KafkaException as exc:
-        return CheckResult("broker", FAIL, f"kafka {stream.bootstrap_servers}: {_line(exc)}")
-    brokers = len(metadata.brokers)
-    if stream.topic in metadata.topics:
-        partitions = len(metadata.topics[stream.topic].partitions)
-        topic = f"topic {stream.topic} has {partitions} partitions"
-    else:
-        topic = f"topic {stream.topic} not created yet (the drain or server creates it)"
-    return CheckResult(
-        "broker", OK, f"kafka {stream.bootstrap_servers}: {brokers} broker(s), {topic}"
-    )
-
-
-class _QuietLogger:
-    """Swallows librdkafka's connection-refused chatter; the check reports the outcome."""
-
-    def log(self, *args: Any, **kwargs: Any) -> None:
-        return None
+        return CheckResult("broker", OK, open_backend(loaded.config.stream).health())
+    except BrokerUnavailableError as exc:
+        return CheckResult("broker", FAIL, _line(exc))
 
 
 def check_spool(loaded: LoadedConfig) -> CheckResult:
     """The webhook spool directory (used while the broker is down) is writable."""
     path = Path(loaded.config.webhook.spool_dir)
-    detail = _probe_dir(path)
+    detail = dir_problem(path)
     if detail:
         return CheckResult("spool", FAIL, f"{path}: {detail}")
-    return CheckResult("spool", OK, f"{path.resolve()} {_state(path)}")
+    return CheckResult("spool", OK, f"{path.resolve()} {dir_state(path)}")
 
 
 # --- credentials ------------------------------------------------------------
@@ -231,16 +201,6 @@ def _api_key(name: str, var: str, value: str | None, base_url: str) -> CheckResu
     if is_loopback(host):
         return CheckResult(name, WARN, f"{var} unset (fine for the loopback simulator {base_url})")
     return CheckResult(name, FAIL, f"{var} unset; {base_url} needs it")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses."""
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --- engines ----------------------------------------------------------------
@@ -353,30 +313,6 @@ CHECKS: list[tuple[str, Check]] = [
     ("disk", check_disk),
     ("memory", check_memory),
 ]
-
-
-def _probe_dir(path: Path) -> str | None:
-    """None when `path` is writable (or could be created); else why not. Creates nothing."""
-    if not path.exists():
-        parent = path.resolve().parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-            return f"does not exist and {parent} is not writable"
-        return None
-    if not path.is_dir():
-        return "exists but is not a directory"
-    probe = path / f".st-doctor-probe-{uuid.uuid4().hex[:8]}"
-    try:
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        return f"not writable ({exc.strerror or exc})"
-    return None
-
-
-def _state(path: Path) -> str:
-    return "writable" if path.exists() else "can be created"
 
 
 def _line(exc: BaseException) -> str:

@@ -25,9 +25,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import urlparse
 
 from smarttrader_cli.errors import ApiError, ApiRefusedError, ConfigError
+from smarttrader_cli.host import is_loopback_url
 from smarttrader_cli.sources.pacing import TokenBucket
 from smarttrader_cli.sources.records import (
     HolderRecord,
@@ -66,7 +66,6 @@ INTERVAL_SECONDS = {
     "4H": 14400, "6H": 21600, "8H": 28800, "12H": 43200, "1D": 86400,
 }  # fmt: skip
 POINTS_PER_CALL = 1000  # no cap is documented: ask for bounded slices of the range
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 T = TypeVar("T")
 
 
@@ -113,11 +112,6 @@ class ClientStats:
     statuses: dict[int, int] = field(default_factory=dict)
 
 
-def is_loopback(url: str) -> bool:
-    """Whether a base URL points at this machine (the simulator)."""
-    return (urlparse(url).hostname or "") in LOOPBACK_HOSTS
-
-
 class BirdeyeClient:
     """Async BirdEye client sharing one token bucket and one concurrency limit."""
 
@@ -129,7 +123,7 @@ class BirdeyeClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
-        if not api_key and not is_loopback(config.base_url):
+        if not api_key and not is_loopback_url(config.base_url):
             raise ConfigError(
                 f"BIRDEYE_API_KEY is not set; {config.base_url} needs an API key "
                 "(only a loopback simulator URL works without one)"

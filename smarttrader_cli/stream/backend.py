@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from smarttrader_cli.errors import StError
 
 if TYPE_CHECKING:
-    from smarttrader_cli.config.schema import Config
+    from pathlib import Path
+
+    from smarttrader_cli.config.schema import Config, StreamConfig
+    from smarttrader_cli.lake.store import Lake
 
 
 class BrokerUnavailableError(StError):
@@ -47,6 +50,43 @@ class StreamMessage(NamedTuple):
 
 # Given the partitions just assigned, return the offset to start each one at.
 OffsetResolver = Callable[[list[int]], dict[int, int]]
+
+
+class Backend(Protocol):
+    """What differs between backends for everything besides publishing and reading:
+    status, `st doctor`, `st ops cleanup` and the webhook server ask this, never the name."""
+
+    needs_spool: bool  # the webhook server spools events while the stream is away (a broker)
+
+    def identity(self) -> str | None:
+        """The stream's identity (see Consumer.identity); None while it has none. Creates
+        nothing."""
+        ...
+
+    def end_offsets(self) -> dict[int, int]:
+        """The stream's high watermark per partition (empty while there is no stream)."""
+        ...
+
+    def health(self) -> str:
+        """What a quick check found, for `st doctor`; BrokerUnavailableError when the
+        stream cannot be used."""
+        ...
+
+    def retention_candidates(self, lake: Lake) -> list[Path]:
+        """Stream files whose every record is committed to bronze.webhook_events by this
+        stream's own offsets: cleanup removes those past the retention."""
+        ...
+
+
+def open_backend(config: StreamConfig) -> Backend:
+    """The configured backend."""
+    if config.backend == "kafka":
+        from smarttrader_cli.stream.kafka_backend import KafkaBackend
+
+        return KafkaBackend(config)
+    from smarttrader_cli.stream.local_log import LocalBackend
+
+    return LocalBackend(config)
 
 
 class Producer(Protocol):

@@ -11,29 +11,19 @@ committed afterwards for operators only.
 Why a SIGKILL at any point neither loses nor duplicates:
 - Events: rows and offsets land in one atomic commit. Killed before it, nothing of the
   batch is visible and the next run re-reads it from the old offsets; killed after it,
-  the next run starts after it.
-- Dead letters (messages that are not a storable event, and records the local log could
-  not read intact) go to their own table, bronze.webhook_dead_letters, so they cannot
-  share the events commit. They are written first, as a merge that only inserts keys
-  (stream_partition, stream_offset) not already there, and only then the events commit
-  carries the offsets past them. A kill between the two leaves dead letters whose offsets
-  are not yet committed; the re-run reads the same messages, its dead-letter merge inserts
-  nothing new, and the events commit follows.
+  the next run starts after it. Dead letters are written before it (writer.py says why
+  that is safe).
 - Concurrent drains: every commit is made against the snapshot the offsets were read
   from, so if another drain committed the same partition's `txn` meanwhile, delta-rs
   rejects ours (CommitFailedError); we drop the batch, reload, re-seek and go on. On one
   host the stage lock already makes the second drain exit 75.
 
-The table holds one row per signature: Helius redelivers and the spool may republish.
-Repeats within a batch are dropped as it is parsed; against the table, signatures.py
-checks the whole table (a redelivery may carry another slot), keeping the commit an
-append, never a table-wide merge.
-
-Commits run in a writer thread, one at a time and in order, while the main thread reads
-and parses the next batch; that batch is checked against the table only after the commit
-before it succeeded, and is dropped (re-read from the table's offsets) if that commit lost
-a race. Memory is bounded by two batches (`stream.batch_size`, `stream.max_batch_bytes`)
-plus the signature index (8 bytes per table row).
+Here is the loop; a batch is parsed by batch.py, checked for signatures the table holds
+by signatures.py and committed by writer.py. Commits run in a writer thread, one at a
+time and in order, while the main thread reads and parses the next batch; that batch is
+checked against the table only after the commit before it succeeded, and is dropped
+(re-read from the table's offsets) if that commit lost a race. Memory is bounded by two
+batches (`stream.batch_size`, `stream.max_batch_bytes`) plus the signature index.
 """
 
 from __future__ import annotations
@@ -43,17 +33,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from smarttrader_cli.errors import LakeError
-from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS, WEBHOOK_EVENTS
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import Consumer, StreamMessage
-from smarttrader_cli.stream.batch import Prepared, finish, prepare
-from smarttrader_cli.stream.offsets import StreamOffsets
-from smarttrader_cli.stream.signatures import SignatureIndex
+from smarttrader_cli.stream.batch import Prepared, prepare
+from smarttrader_cli.stream.offsets import OffsetsAlreadyCommitted, StreamOffsets, resume_at
+from smarttrader_cli.stream.writer import EventsWriter
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -109,7 +96,7 @@ class Drainer:
         self.progress = progress
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
-        self._signatures = SignatureIndex(lake.uri(WEBHOOK_EVENTS), lake.storage_options)
+        self._events = EventsWriter(lake, meta)
         self._keys: StreamOffsets | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: tuple[Prepared, Future[int]] | None = None
@@ -133,7 +120,8 @@ class Drainer:
 
     def resolve_offsets(self, partitions: list[int], quiet: bool = False) -> dict[int, int]:
         """Start offset per partition: the table's txn version + 1 (0 if never committed);
-        StageError if that is past the stream's end."""
+        StageError if that is past the stream's end. Later commits are made against the
+        table as read here."""
         self._settle()  # the commit in flight decides where its partitions continue
         snapshot = self._load_snapshot()
         keys = self.offsets()
@@ -220,6 +208,13 @@ class Drainer:
             self.consumer.close()
         return self.result
 
+    def commit_batch(self, batch: list[StreamMessage]) -> None:
+        """Commit messages read from the consumer now, and wait: what `run` does with each
+        batch, without the overlap (a commit that loses a race re-seeks, as in `run`)."""
+        self._submit(prepare(batch))
+        if self._settle():
+            self._reseek()
+
     def _unassigned_backlog(self) -> dict[int, int]:
         """Unread messages in partitions the group has not given this drain (yet)."""
         ends = self.consumer.unassigned_ends()
@@ -283,11 +278,7 @@ class Drainer:
             size += sum(len(m.value) for m in got)
         return batch, generation, False
 
-    def _commit(self, batch: list[StreamMessage]) -> None:
-        """Write one batch and wait for its commit (conflicts re-seek, as in `run`)."""
-        self._submit(prepare(batch))
-        if self._settle():
-            self._reseek()
+    # --- the writer thread --------------------------------------------------
 
     def _submit(self, prepared: Prepared) -> None:
         """Start the batch's commit in the writer thread (the previous one has settled)."""
@@ -295,39 +286,11 @@ class Drainer:
         snapshot = self._snapshot or self._load_snapshot()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="st-drain-commit")
-        self._pending = (prepared, self._writer.submit(self._write, prepared, snapshot))
+        commit = self._writer.submit(
+            self._events.write, prepared, snapshot, self.offsets(), self.consumer.partitions
+        )
+        self._pending = (prepared, commit)
         self._inflight_messages = prepared.messages
-
-    def _write(self, prepared: Prepared, snapshot: DeltaTable) -> int:
-        """Writer thread: dead letters, then rows + offsets in one commit; rows written.
-
-        The commit is conflict-checked only against commits made after `snapshot`; offsets
-        another drain committed at or before it (this drain's reader was behind) are caught
-        here, from the snapshot's own application transactions.
-        """
-        keys = self.offsets()
-        for partition, first in prepared.first.items():
-            done = keys.committed(snapshot, partition)
-            if done is not None and done >= first:
-                raise _OffsetsTaken(
-                    f"partition {partition} is committed through offset {done}, "
-                    f"this batch starts at {first}"
-                )
-        fresh = self._signatures.drop_existing(snapshot, prepared.events)
-        now = datetime.now(UTC)
-        if prepared.dead:
-            table = pa.Table.from_pylist(
-                [dict(d, ingested_at=now, run_id=self.meta.run_id) for d in prepared.dead],
-                schema=WEBHOOK_DEAD_LETTERS.schema,
-            )
-            self.lake.merge(WEBHOOK_DEAD_LETTERS, table, self.meta, update_existing=False)
-        partitions = [] if keys.migrated(snapshot) else self.consumer.partitions()
-        txns = keys.txns(snapshot, prepared.last, partitions)
-        rows = finish(fresh, now, self.meta.run_id)
-        before = snapshot.version()
-        self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
-        self._signatures.wrote(before, snapshot.version())
-        return rows.num_rows
 
     def _settle(self, raising: bool = True) -> bool:
         """Wait for the commit in flight and account for it; True if it lost a race."""
@@ -340,27 +303,16 @@ class Drainer:
         self._inflight_messages = 0
         try:
             written = future.result()
-        except _OffsetsTaken as exc:
-            self.result.conflicts += 1
-            log.warning("another drain committed these offsets already; re-seeking: %s", exc)
-            self._snapshot = None
-            return True
-        except LakeError as exc:
-            if not isinstance(exc.__cause__, CommitFailedError):
-                if raising:
-                    raise
-                log.error("batch commit failed: %s", exc)
-                return False
-            self.result.conflicts += 1
-            log.warning("another drain committed these partitions first; re-seeking: %s", exc)
-            self._snapshot = None
-            return True
+        except OffsetsAlreadyCommitted as exc:
+            return self._lost_race("another drain committed these offsets already", exc)
         except Exception as exc:
+            if isinstance(exc, LakeError) and isinstance(exc.__cause__, CommitFailedError):
+                return self._lost_race("another drain committed these partitions first", exc)
             if raising:
                 raise
             log.error("batch commit failed: %s", exc)
             return False
-        self.consumer.commit_informational({p: o + 1 for p, o in prepared.last.items()})
+        self.consumer.commit_informational({p: resume_at(o) for p, o in prepared.last.items()})
         r = self.result
         r.messages += prepared.messages
         r.events_written += written
@@ -371,9 +323,11 @@ class Drainer:
             self.progress(r)
         return False
 
-
-class _OffsetsTaken(Exception):
-    """The snapshot the batch would commit on already holds some of its offsets."""
+    def _lost_race(self, what: str, exc: Exception) -> bool:
+        self.result.conflicts += 1
+        log.warning("%s; re-seeking: %s", what, exc)
+        self._snapshot = None
+        return True
 
 
 def drain_stream(app: AppContext, limits: DrainLimits, reset_offsets: bool = False) -> DrainResult:

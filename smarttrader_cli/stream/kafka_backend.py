@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.stream.backend import OutboundEvent
+from smarttrader_cli.stream.backend import BrokerUnavailableError, OutboundEvent
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from smarttrader_cli.config.schema import StreamConfig
+    from smarttrader_cli.lake.store import Lake
 
 log = logging.getLogger("st.stream.kafka")
 
@@ -214,6 +217,43 @@ class KafkaProducer:
                 log.warning("%d messages were still unacknowledged at shutdown", left)
         self._stop.set()
         self._poller.join(2)
+
+
+class KafkaBackend:
+    """The kafka backend's answers for status, `st doctor` and `st ops cleanup`."""
+
+    needs_spool = True  # the broker may be away: the webhook server spools meanwhile
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.config = config
+
+    def identity(self) -> str | None:
+        return topic_identity(self.config)
+
+    def end_offsets(self) -> dict[int, int]:
+        return kafka_end_offsets(self.config)
+
+    def health(self) -> str:
+        """The cluster answers a metadata request (within seconds)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        servers = self.config.bootstrap_servers
+        admin = AdminClient({**client_config(self.config), "socket.timeout.ms": 3000})
+        try:
+            metadata = admin.list_topics(timeout=5)
+        except KafkaException as exc:
+            raise BrokerUnavailableError(f"kafka {servers}: {exc}") from exc
+        topic = self.config.topic
+        if topic in metadata.topics:
+            about = f"topic {topic} has {len(metadata.topics[topic].partitions)} partitions"
+        else:
+            about = f"topic {topic} not created yet (the drain or server creates it)"
+        return f"kafka {servers}: {len(metadata.brokers)} broker(s), {about}"
+
+    def retention_candidates(self, lake: Lake) -> list[Path]:
+        """None: the broker's own retention applies."""
+        return []
 
 
 def kafka_end_offsets(config: StreamConfig, timeout: float = 10.0) -> dict[int, int]:

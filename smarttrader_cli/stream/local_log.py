@@ -12,6 +12,7 @@ a time holds `<topic>/.writer.lock`; readers run concurrently.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -25,17 +26,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.errors import StError
-from smarttrader_cli.stream.backend import OffsetResolver, OutboundEvent, StreamMessage
+from smarttrader_cli.host import dir_problem, dir_state
+from smarttrader_cli.stream.backend import (
+    BrokerUnavailableError,
+    OffsetResolver,
+    OutboundEvent,
+    StreamMessage,
+)
 from smarttrader_cli.stream.frames import Damage
 from smarttrader_cli.stream.segments import (
     SegmentReader,
     SegmentWriter,
     end_offset,
     first_offset,
+    list_segments,
+    segment_name,
 )
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import StreamConfig
+    from smarttrader_cli.lake.store import Lake
 
 log = logging.getLogger("st.stream.local")
 
@@ -146,6 +156,62 @@ class LocalLog:
             p: (first_offset(self.partition_dir(p)), end_offset(self.partition_dir(p)))
             for p in partitions
         }
+
+
+class LocalBackend:
+    """The local log's answers for status, `st doctor` and `st ops cleanup`."""
+
+    needs_spool = False  # publishing fsyncs to the log itself: nothing to wait out
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.config = config
+        self.log = LocalLog(config)
+
+    def identity(self) -> str | None:
+        return self.log.identity
+
+    def end_offsets(self) -> dict[int, int]:
+        return self.log.end_offsets()
+
+    def health(self) -> str:
+        """The log directory is writable (or can be created)."""
+        directory = Path(self.config.local_dir)
+        problem = dir_problem(directory)
+        if problem:
+            raise BrokerUnavailableError(f"local log {self.config.local_dir}: {problem}")
+        return f"local log {directory.resolve()} {dir_state(directory)}"
+
+    def retention_candidates(self, lake: Lake) -> list[Path]:
+        """Segments whose every record is committed by this log's own offsets (its topic
+        and stream id, see offsets.py): offsets of another stream, or the topic-less ones
+        of an older `st` not yet carried over by a drain, remove nothing; nor do offsets
+        past the log's end (they cannot be this log's). The segment being written is never
+        listed."""
+        from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+        from smarttrader_cli.stream.offsets import configured_offsets, resume_at
+
+        keys = configured_offsets(self.config, self)
+        if keys is None or not lake.exists(WEBHOOK_EVENTS):
+            return []
+        table = lake.table(WEBHOOK_EVENTS)
+        found = []
+        for partition in range(self.log.partitions):
+            version = keys.own(table, partition)
+            if version is None:
+                continue
+            start = resume_at(version)
+            directory = self.log.partition_dir(partition)
+            if start > end_offset(directory):
+                log.warning(
+                    "offsets stored for %s partition %d (through %d) are past its end: "
+                    "keeping its segments", self.log.root, partition, version,
+                )  # fmt: skip
+                continue
+            for base, next_base in itertools.pairwise(list_segments(directory)):
+                if next_base > start:
+                    break
+                found.append(directory / segment_name(base))
+        return found
 
 
 class LocalProducer:

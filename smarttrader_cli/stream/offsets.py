@@ -13,6 +13,9 @@ configured topic's offsets until this version's first commit, which carries them
 the new ids and records MARKER (`<group>/offsets`); from then on they are never read, so
 a stream created later cannot inherit them.
 
+A partition committed through offset `v` (the txn version) continues at `v + 1`:
+`resume_at` is that rule, for the drain, `st stream status` and `st ops cleanup` alike.
+
 A stored offset past the stream's end means it belongs to another stream (one recreated
 under the same identity, or migrated old offsets of a log that was recreated before the
 upgrade): the drain stops with StageError rather than skip what the stream holds.
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
     from smarttrader_cli.config.schema import StreamConfig
+    from smarttrader_cli.stream.backend import Backend
 
 log = logging.getLogger("st.stream.offsets")
 
@@ -39,6 +43,16 @@ RESET_HINT = (
     "run `st stream drain --reset-offsets` to record new offsets at the stream's start "
     "(what it still holds is read again; signatures already in the table are not written twice)"
 )
+
+
+class OffsetsAlreadyCommitted(Exception):
+    """The snapshot a batch would commit on already holds some of its offsets: another
+    drain committed them (the drain drops the batch and re-seeks)."""
+
+
+def resume_at(version: int | None) -> int:
+    """Where a partition committed through offset `version` continues (0: nothing yet)."""
+    return 0 if version is None else version + 1
 
 
 def legacy_app_id(group: str, partition: int) -> str:
@@ -79,12 +93,19 @@ class StreamOffsets:
         return version
 
     def starts(self, snapshot: DeltaTable, partitions: list[int]) -> dict[int, int]:
-        """The offset each partition continues at (committed + 1; 0 if none)."""
-        out = {}
-        for p in partitions:
-            version = self.committed(snapshot, p)
-            out[p] = 0 if version is None else version + 1
-        return out
+        """The offset each partition continues at (`resume_at` its committed offset)."""
+        return {p: resume_at(self.committed(snapshot, p)) for p in partitions}
+
+    def claim(self, snapshot: DeltaTable, first: dict[int, int]) -> None:
+        """OffsetsAlreadyCommitted if a batch starting at `first` (partition → offset)
+        overlaps what `snapshot` already holds committed."""
+        for partition, offset in first.items():
+            done = self.committed(snapshot, partition)
+            if done is not None and done >= offset:
+                raise OffsetsAlreadyCommitted(
+                    f"partition {partition} is committed through offset {done}, "
+                    f"this batch starts at {offset}"
+                )
 
     def check(
         self,
@@ -149,15 +170,9 @@ class StreamOffsets:
         ]
 
 
-def configured_offsets(config: StreamConfig) -> StreamOffsets | None:
-    """The offset ids of the configured stream, for readers other than the drain (status,
-    cleanup); None while the stream has no identity yet (a local log not created, or
-    created by an older `st` and not opened since). Creates nothing."""
-    if config.backend == "kafka":
-        from smarttrader_cli.stream.kafka_backend import topic_identity
-
-        return StreamOffsets(config.group_id, config.topic, topic_identity(config))
-    from smarttrader_cli.stream.local_log import LocalLog
-
-    identity = LocalLog(config).identity
+def configured_offsets(config: StreamConfig, backend: Backend) -> StreamOffsets | None:
+    """The offset ids of the configured stream, for readers other than the drain (status);
+    None while the stream has no identity yet (a local log not created, or created by an
+    older `st` and not opened since). Creates nothing."""
+    identity = backend.identity()
     return None if identity is None else StreamOffsets(config.group_id, config.topic, identity)

@@ -277,7 +277,7 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
     import uvicorn
 
     from smarttrader_cli.config.loader import check_values
-    from smarttrader_cli.stream.backend import open_producer
+    from smarttrader_cli.stream.backend import open_backend, open_producer
     from smarttrader_cli.stream.connections import ConnectionLimits, guarded_protocol
 
     # Settings changed in code after loading (the CLI's --host/--port) are checked too:
@@ -288,7 +288,7 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
     # default 5 ms switch interval each hand-over stalls a whole group commit.
     sys.setswitchinterval(0.0005)
     producer = open_producer(config)
-    spool = Spool(settings.spool_dir) if config.stream.backend == "kafka" else None
+    spool = Spool(settings.spool_dir) if open_backend(config.stream).needs_spool else None
     app = create_app(config, producer, auth_token, spool)
     metrics = app.state.metrics
     limits = ConnectionLimits(

@@ -92,8 +92,8 @@ def a_batch_held_while_another_drain_takes_all(
     events = helius_events(400)
     produce(config, outbound(events))
     first = drainer(config, "A")
-    first.consumer.start(first.resolve_offsets)
-    batch, _generation, _idle = first._collect(None, None, False)
+    first.consumer.start(first.resolve_offsets)  # A's commits go against the table as read here
+    batch = first.consumer.poll(100, 1 << 30, 1.0)
     assert batch
     assert drainer(config, "B").run(DrainLimits()).events_written == 400  # meanwhile
     return config, events, first, batch
@@ -103,7 +103,7 @@ def test_a_concurrent_commit_of_the_same_partitions_fails_ours_and_we_reseek(
     tmp_path: Path,
 ) -> None:
     config, events, first, batch = a_batch_held_while_another_drain_takes_all(tmp_path)
-    first._commit(batch)  # made against the snapshot A read its offsets from
+    first.commit_batch(batch)  # made against the snapshot A read its offsets from
     assert first.result.conflicts == 1 and first.result.events_written == 0
     rest = first.run(DrainLimits())  # re-seeked from the table: nothing left to do
     assert rest.messages == 0 and rest.caught_up
@@ -128,8 +128,9 @@ def test_offsets_already_in_our_newer_snapshot_are_not_written_again(tmp_path: P
     """A reader behind the table (another drain committed its offsets, and our snapshot has
     since moved past that commit) must not commit those offsets a second time."""
     config, events, first, batch = a_batch_held_while_another_drain_takes_all(tmp_path)
-    first._load_snapshot()  # as after one of A's own commits: B's offsets are in it
-    first._commit(batch)
+    # A reads the table again (as after one of its own commits): B's offsets are in it
+    first.resolve_offsets(first.consumer.assignment(), quiet=True)
+    first.commit_batch(batch)
     assert first.result.conflicts == 1 and first.result.events_written == 0
     assert first.run(DrainLimits()).messages == 0
     assert not any(h.get("run_id") == "A" for h in lake_for(config).history(WEBHOOK_EVENTS))
