@@ -3,6 +3,7 @@ dead letters set apart, the offsets it spans."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,19 @@ import pyarrow as pa
 
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 from smarttrader_cli.stream.backend import StreamMessage
-from smarttrader_cli.stream.parse import MAX_SIGNATURE_LENGTH, EventError, event_fields
+from smarttrader_cli.stream.parse import (
+    FIELDS,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_SIGNATURE_LENGTH,
+    EventError,
+    event_fields,
+)
+
+_KEYS = tuple(key for key, _name, _kind in FIELDS)
+_INT_AT = tuple(i for i, (_key, _name, kind) in enumerate(FIELDS) if kind is int)
+# Every tuple of value types the fields may have: each one its kind, or absent (None).
+_TYPES = frozenset(itertools.product(*((type(None), kind) for _key, _name, kind in FIELDS)))
 
 
 @dataclass
@@ -44,15 +57,12 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
     """The batch's events as columns (first occurrence per signature), their count with
     repeats, and the dead letters.
 
-    The common, well-formed event is checked inline (this loop is the drain's hot path);
-    anything unusual goes through `event_fields`, which also names what is wrong.
+    The common, well-formed event is checked inline against parse.FIELDS (this loop is the
+    drain's hot path: the types are checked as one tuple); anything unusual goes through
+    `event_fields`, which also names what is wrong.
     """
     sigs: list[str] = []
-    types: list[str | None] = []
-    sources: list[str | None] = []
-    slots: list[int | None] = []
-    stamps: list[int | None] = []
-    payers: list[str | None] = []
+    rows: list[tuple[Any, ...]] = []  # the FIELDS values of each event kept
     good: list[StreamMessage] = []
     dead: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -68,28 +78,21 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
             event = None
         if type(event) is dict:
             get = event.get
-            sig, slot, ts = get("signature"), get("slot"), get("timestamp")
-            etype, source, payer = get("type"), get("source"), get("feePayer")
+            sig = get("signature")
+            values = tuple(map(get, _KEYS))
             if (
                 type(sig) is str
                 and 0 < len(sig) <= MAX_SIGNATURE_LENGTH
                 and not sig[0].isspace()
                 and not sig[-1].isspace()
-                and (slot is None or (type(slot) is int and 0 <= slot < 2**63))
-                and (ts is None or (type(ts) is int and -(2**63) <= ts < 2**63))
-                and (etype is None or type(etype) is str)
-                and (source is None or type(source) is str)
-                and (payer is None or type(payer) is str)
+                and tuple(map(type, values)) in _TYPES
+                and all(INT64_MIN <= v <= INT64_MAX for v in _ints(values))
             ):
                 total += 1
                 if sig not in seen:
                     seen.add(sig)
                     sigs.append(sig)
-                    types.append(etype)
-                    sources.append(source)
-                    slots.append(slot)
-                    stamps.append(ts)
-                    payers.append(payer)
+                    rows.append(values)
                     good.append(m)
                 continue
         try:
@@ -101,23 +104,20 @@ def _split(batch: list[StreamMessage]) -> tuple[pa.Table, int, list[dict[str, An
         if f.signature not in seen:
             seen.add(f.signature)
             sigs.append(f.signature)
-            types.append(f.event_type)
-            sources.append(f.source)
-            slots.append(f.slot)
-            stamps.append(f.event_timestamp)
-            payers.append(f.fee_payer)
+            rows.append(tuple(getattr(f, name) for _key, name, _kind in FIELDS))
             good.append(m)
-    columns: dict[str, Any] = {
-        "signature": pa.array(sigs, pa.string()),
-        "event_type": pa.array(types, pa.string()),
-        "source": pa.array(sources, pa.string()),
-        "slot": pa.array(slots, pa.int64()),
-        "event_timestamp": pa.array(stamps, pa.int64()),
-        "fee_payer": pa.array(payers, pa.string()),
-        # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
-        "payload": pa.array([m.value for m in good], pa.binary()).cast(pa.string()),
-    }
+    columns: dict[str, Any] = {"signature": pa.array(sigs, pa.string())}
+    by_field = list(zip(*rows, strict=True)) if rows else [()] * len(FIELDS)
+    for (_key, name, kind), values in zip(FIELDS, by_field, strict=True):
+        columns[name] = pa.array(values, pa.string() if kind is str else pa.int64())
+    # orjson accepted these bytes, so they are valid UTF-8 and the cast cannot fail
+    columns["payload"] = pa.array([m.value for m in good], pa.binary()).cast(pa.string())
     return _with_positions(columns, good), total, dead
+
+
+def _ints(values: tuple[Any, ...]) -> list[int]:
+    """The integer fields' values that are present."""
+    return [values[i] for i in _INT_AT if values[i] is not None]
 
 
 def _dead_letter(m: StreamMessage, error: str) -> dict[str, Any]:

@@ -8,6 +8,19 @@ from typing import Any
 import orjson
 
 MAX_SIGNATURE_LENGTH = 128
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# The rules for what bronze.webhook_events keeps of an event besides its signature and
+# payload, each optional (null when absent): (key in the event, EventFields attribute and
+# column, JSON type; integers are 64-bit). event_fields and the drain's inline check in
+# batch.py both read them.
+FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("type", "event_type", str),
+    ("source", "source", str),
+    ("slot", "slot", int),
+    ("timestamp", "event_timestamp", int),
+    ("feePayer", "fee_payer", str),
+)
 
 
 class EventError(ValueError):
@@ -50,30 +63,22 @@ def event_fields(value: bytes) -> EventFields:
     problem = signature_problem(event)
     if problem:
         raise EventError(problem)
+    fields = {name: _optional(event, key, kind) for key, name, kind in FIELDS}
     return EventFields(
-        signature=event["signature"].strip(),
-        event_type=_opt_str(event, "type"),
-        source=_opt_str(event, "source"),
-        slot=_opt_int(event, "slot"),
-        event_timestamp=_opt_int(event, "timestamp"),
-        fee_payer=_opt_str(event, "feePayer"),
-        payload=value.decode("utf-8"),
+        signature=event["signature"].strip(), payload=value.decode("utf-8"), **fields
     )
 
 
-def _opt_str(event: dict[str, Any], key: str) -> str | None:
-    value = event.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise EventError(f"{key} is not a string")
-
-
-def _opt_int(event: dict[str, Any], key: str) -> int | None:
+def _optional(event: dict[str, Any], key: str, kind: type) -> Any:
     value = event.get(key)
     if value is None:
         return None
+    if kind is str:
+        if not isinstance(value, str):
+            raise EventError(f"{key} is not a string")
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise EventError(f"{key} is not an integer")
-    if not -(2**63) <= value < 2**63:
+    if not INT64_MIN <= value <= INT64_MAX:
         raise EventError(f"{key} is out of range")
     return value

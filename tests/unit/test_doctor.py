@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.ops import doctor
-from smarttrader_cli.ops.doctor import FAIL, OK, SKIP, WARN, is_loopback, run_checks
+from smarttrader_cli.ops.doctor import FAIL, OK, SKIP, WARN, run_checks
 from tests.harness import free_port, write_config
 
 SIM = "http://127.0.0.1:8765"
@@ -166,19 +166,3 @@ def test_disk_thresholds_warn_then_fail(tmp_path: Path) -> None:
     )
     result = by_name(run_checks(crit, env={}))["disk"]
     assert result.status == FAIL and "critical" in result.detail
-
-
-@pytest.mark.parametrize(
-    ("host", "expected"),
-    [
-        ("127.0.0.1", True),
-        ("localhost", True),
-        ("::1", True),
-        ("127.8.0.2", True),
-        ("0.0.0.0", False),
-        ("api.helius.xyz", False),
-        ("10.0.0.5", False),
-    ],
-)
-def test_is_loopback(host: str, expected: bool) -> None:
-    assert is_loopback(host) is expected
