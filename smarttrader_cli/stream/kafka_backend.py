@@ -94,6 +94,32 @@ def topic_identity(config: StreamConfig, admin: Any = None, timeout: float = 10.
     return f"kafka-{topic_id}"
 
 
+# `send(events, report)`: queues events and calls `report(index, acknowledged)` once per event.
+Sender = Callable[[Sequence[OutboundEvent], Callable[[int, bool], None]], None]
+
+
+def await_reports(send: Sender, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
+    """Send, then wait up to `timeout` for every report: the acknowledged flag per event
+    (False for one not reported in time)."""
+    results = [False] * len(events)
+    done = threading.Event()
+    remaining = [len(events)]
+    guard = threading.Lock()
+
+    def report(index: int, ok: bool) -> None:
+        with guard:
+            results[index] = ok
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done.set()
+
+    if events:
+        send(events, report)
+        done.wait(timeout)
+    with guard:
+        return list(results)
+
+
 class KafkaProducer:
     """Publishes with acks=all and idempotence; a background thread serves delivery reports."""
 
@@ -188,23 +214,7 @@ class KafkaProducer:
                 report(i, False)
 
     def _publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
-        results = [False] * len(events)
-        done = threading.Event()
-        remaining = [len(events)]
-        guard = threading.Lock()
-
-        def report(index: int, ok: bool) -> None:
-            with guard:
-                results[index] = ok
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    done.set()
-
-        if events:
-            self.send(events, report)
-            done.wait(timeout)
-        with guard:
-            return list(results)
+        return await_reports(self.send, events, timeout)
 
     def describe(self) -> str:
         return f"kafka {self.config.bootstrap_servers} topic {self.config.topic}"

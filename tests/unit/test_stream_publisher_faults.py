@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from smarttrader_cli.stream.backend import OutboundEvent
+from smarttrader_cli.stream.kafka_backend import await_reports
 from smarttrader_cli.stream.publisher import NotDurableError, Publisher
 from smarttrader_cli.stream.server import new_metrics
 from smarttrader_cli.stream.spool import Spool
@@ -56,23 +57,7 @@ class ChaosProducer:
             timer.start()
 
     def publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
-        results = [False] * len(events)
-        done = threading.Event()
-        left = [len(events)]
-        guard = threading.Lock()
-
-        def report(i: int, ok: bool) -> None:
-            with guard:
-                results[i] = ok
-                left[0] -= 1
-                if not left[0]:
-                    done.set()
-
-        if events:
-            self.send(events, report)
-            done.wait(timeout)
-        with guard:
-            return list(results)
+        return await_reports(self.send, events, timeout)
 
     def describe(self) -> str:
         return "chaos"
