@@ -1,7 +1,9 @@
 """The stream backends' one interface: producers publish events durably, consumers read by offset.
 
 `kafka` (confluent-kafka against Redpanda or Apache Kafka) and `local` (an on-disk segment
-log, no broker) implement it; the webhook server and `st stream drain` see only this.
+log, no broker) implement it; the webhook server and `st stream drain` see only this. A
+Backend opens them and answers what else differs (status, doctor, cleanup), so no caller
+asks which backend is configured.
 """
 
 from __future__ import annotations
@@ -50,43 +52,6 @@ class StreamMessage(NamedTuple):
 
 # Given the partitions just assigned, return the offset to start each one at.
 OffsetResolver = Callable[[list[int]], dict[int, int]]
-
-
-class Backend(Protocol):
-    """What differs between backends for everything besides publishing and reading:
-    status, `st doctor`, `st ops cleanup` and the webhook server ask this, never the name."""
-
-    needs_spool: bool  # the webhook server spools events while the stream is away (a broker)
-
-    def identity(self) -> str | None:
-        """The stream's identity (see Consumer.identity); None while it has none. Creates
-        nothing."""
-        ...
-
-    def end_offsets(self) -> dict[int, int]:
-        """The stream's high watermark per partition (empty while there is no stream)."""
-        ...
-
-    def health(self) -> str:
-        """What a quick check found, for `st doctor`; BrokerUnavailableError when the
-        stream cannot be used."""
-        ...
-
-    def retention_candidates(self, lake: Lake) -> list[Path]:
-        """Stream files whose every record is committed to bronze.webhook_events by this
-        stream's own offsets: cleanup removes those past the retention."""
-        ...
-
-
-def open_backend(config: StreamConfig) -> Backend:
-    """The configured backend."""
-    if config.backend == "kafka":
-        from smarttrader_cli.stream.kafka_backend import KafkaBackend
-
-        return KafkaBackend(config)
-    from smarttrader_cli.stream.local_log import LocalBackend
-
-    return LocalBackend(config)
 
 
 class Producer(Protocol):
@@ -160,25 +125,56 @@ class Consumer(Protocol):
         ...
 
 
+class Backend(Protocol):
+    """What differs between backends for everything besides publishing and reading:
+    status, `st doctor`, `st ops cleanup` and the webhook server ask this, never the name."""
+
+    needs_spool: bool  # the webhook server spools events while the stream is away (a broker)
+
+    def producer(self) -> Producer:
+        """A producer for the webhook server."""
+        ...
+
+    def consumer(self) -> Consumer:
+        """A consumer for the drain's group."""
+        ...
+
+    def identity(self) -> str | None:
+        """The stream's identity (see Consumer.identity); None while it has none. Creates
+        nothing."""
+        ...
+
+    def end_offsets(self) -> dict[int, int]:
+        """The stream's high watermark per partition (empty while there is no stream)."""
+        ...
+
+    def health(self) -> str:
+        """What a quick check found, for `st doctor`; BrokerUnavailableError when the
+        stream cannot be used."""
+        ...
+
+    def retention_candidates(self, lake: Lake) -> list[Path]:
+        """Stream files whose every record is committed to bronze.webhook_events by this
+        stream's own offsets: cleanup removes those past the retention."""
+        ...
+
+
+def open_backend(config: StreamConfig) -> Backend:
+    """The configured backend (the loader allows no other than local and kafka)."""
+    if config.backend == "local":
+        from smarttrader_cli.stream.local_log import LocalBackend
+
+        return LocalBackend(config)
+    from smarttrader_cli.stream.kafka_backend import KafkaBackend
+
+    return KafkaBackend(config)
+
+
 def open_producer(config: Config) -> Producer:
     """The configured backend's producer."""
-    if config.stream.backend == "local":
-        from smarttrader_cli.stream.local_log import LocalProducer
-
-        return LocalProducer(config.stream)
-    # the loader allows no other backend than local and kafka
-    from smarttrader_cli.stream.kafka_backend import KafkaProducer
-
-    return KafkaProducer(config.stream)
+    return open_backend(config.stream).producer()
 
 
 def open_consumer(config: Config) -> Consumer:
     """The configured backend's consumer for the drain's group."""
-    if config.stream.backend == "local":
-        from smarttrader_cli.stream.local_log import LocalConsumer
-
-        return LocalConsumer(config.stream)
-    # the loader allows no other backend than local and kafka
-    from smarttrader_cli.stream.kafka_consumer import KafkaConsumer
-
-    return KafkaConsumer(config.stream)
+    return open_backend(config.stream).consumer()

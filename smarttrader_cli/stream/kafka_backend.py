@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.stream.backend import BrokerUnavailableError, OutboundEvent
+from smarttrader_cli.stream.backend import BrokerUnavailableError, Consumer, OutboundEvent
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -236,6 +236,14 @@ class KafkaBackend:
 
     def __init__(self, config: StreamConfig) -> None:
         self.config = config
+
+    def producer(self) -> KafkaProducer:
+        return KafkaProducer(self.config)
+
+    def consumer(self) -> Consumer:
+        from smarttrader_cli.stream.kafka_consumer import KafkaConsumer
+
+        return KafkaConsumer(self.config)
 
     def identity(self) -> str | None:
         return topic_identity(self.config)

@@ -167,6 +167,12 @@ class LocalBackend:
         self.config = config
         self.log = LocalLog(config)
 
+    def producer(self) -> LocalProducer:
+        return LocalProducer(self.config)
+
+    def consumer(self) -> LocalConsumer:
+        return LocalConsumer(self.config)
+
     def identity(self) -> str | None:
         return self.log.identity
 
