@@ -22,6 +22,7 @@ import pyarrow as pa
 from smarttrader_cli.context import AppContext
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import WALLET_PNL
+from smarttrader_cli.stages.contract import StageContext
 from smarttrader_cli.stages.gold import rank
 
 RESULTS = Path(__file__).parent / "results" / "gold_rank.json"
@@ -65,11 +66,11 @@ def measure(n: int) -> dict:
         times = []
         for _ in range(2):
             start = time.monotonic()
-            result = rank(app)
+            result = rank(StageContext.of(app.loaded, app.lake))
             times.append(time.monotonic() - start)
         return {
             "wallets": n,
-            "ranked": result.ranked,
+            "ranked": result.details["ranked"],
             "first_run_s": round(times[0], 2),
             "second_run_s": round(times[1], 2),
         }

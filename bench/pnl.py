@@ -129,15 +129,17 @@ def generate(lake_root: Path, trades: int, wallets: int, chunk: int = 2_000_000)
         print(f"  generated {stop:,} / {trades:,} trades", flush=True)
 
 
-def _app(lake_root: Path, master: str = "local[2]"):  # type: ignore[no-untyped-def]
+def _ctx(lake_root: Path, master: str = "local[2]"):  # type: ignore[no-untyped-def]
     from smarttrader_cli.context import AppContext
+    from smarttrader_cli.stages.contract import StageContext
 
     cfg = lake_root.parent / "st-bench.yaml"
     cfg.write_text(
         f"lake:\n  root: {lake_root}\nruntime:\n  state_dir: {lake_root.parent / 'state'}\n"
         f"spark:\n  master: {master}\n  shuffle_partitions: 8\n"
     )
-    return AppContext(config_path=cfg)
+    app = AppContext(config_path=cfg)
+    return StageContext.of(app.loaded, app.lake)
 
 
 def _prepared_legs(lake_root: Path):  # type: ignore[no-untyped-def]
@@ -147,9 +149,9 @@ def _prepared_legs(lake_root: Path):  # type: ignore[no-untyped-def]
     from smarttrader_cli.engines.pnl_common import PnlParams
     from smarttrader_cli.stages.silver_pnl import open_duckdb
 
-    app = _app(lake_root)
-    con = open_duckdb(app)
-    params = PnlParams(tuple(app.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
+    ctx = _ctx(lake_root)
+    con = open_duckdb(ctx)
+    params = PnlParams(tuple(ctx.config.pnl.quote_assets), 0.0, datetime.now(UTC), "bench")
     started = time.perf_counter()
     counts = duckdb_pnl.prepare_legs(con, params)
     return con, params, counts, time.perf_counter() - started
@@ -174,11 +176,12 @@ def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
         con.execute(REFERENCE_SQL.format(t0=int(t0)))
         out = {"seconds": time.perf_counter() - started, "legs": counts.legs}
     elif mode in ("duckdb-full", "spark-full"):
-        from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+        from smarttrader_cli.stages import silver_pnl
 
         t0 = time.perf_counter()
-        s = run_wallet_pnl(_app(lake_root), engine=mode.split("-")[0], full_refresh=True)
-        out = {"seconds": time.perf_counter() - t0, "legs": s.legs, "rows": s.rows}
+        s = silver_pnl.run(_ctx(lake_root), engine=mode.split("-")[0], full_refresh=True)
+        out = {"seconds": time.perf_counter() - t0, "legs": s.details["legs"],
+               "rows": s.details["rows"]}  # fmt: skip
     elif mode == "oracle":
         from smarttrader_cli.lake.query import connect
         from smarttrader_cli.lake.store import Lake

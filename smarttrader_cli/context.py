@@ -1,14 +1,15 @@
-"""What every command shares: the loaded config and the lake, built on first use."""
+"""What every command shares: the global options, and the config and lake built on first use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from smarttrader_cli.config import LoadedConfig
+    from smarttrader_cli.config.schema import Config
     from smarttrader_cli.lake.store import Lake
 
 
@@ -20,7 +21,6 @@ class AppContext:
     log_format: str = "text"
     verbose: int = 0
     quiet: bool = False
-    overrides: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def loaded(self) -> LoadedConfig:
@@ -29,7 +29,7 @@ class AppContext:
         return load_config(self.config_path)
 
     @property
-    def config(self):  # type: ignore[no-untyped-def]
+    def config(self) -> Config:
         return self.loaded.config
 
     @cached_property

@@ -19,9 +19,8 @@ import yaml
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
-    from smarttrader_cli.context import AppContext
-    from smarttrader_cli.pipeline import Stage
     from smarttrader_cli.sim.server import RunningSim
+    from smarttrader_cli.stages.contract import Stage, StageContext, StageResult
 
 log = logging.getLogger("st.demo")
 
@@ -182,60 +181,41 @@ def stream_stages(
     sim: RunningSim,
     sock: socket.socket,
     webhook_url: str,
-    results: dict[str, Any],
+    results: dict[str, StageResult],
     events: int = DEMO_WEBHOOK_EVENTS,
 ) -> list[Stage]:
     """The stream half as pipeline steps: deliveries → receiver → drain → prices → silver → flows.
 
     The gold.flows result lands in `results["gold.flows"]` for printing.
     """
-    from types import SimpleNamespace
+    from smarttrader_cli.stages import prices, silver_webhooks, stream_drain
+    from smarttrader_cli.stages.contract import Stage, StageResult
+    from smarttrader_cli.stages.gold import flows
 
-    from smarttrader_cli.pipeline import Stage
-
-    def deliver(app: AppContext) -> SimpleNamespace:
+    def deliver(ctx: StageContext) -> StageResult:
         from smarttrader_cli.errors import StageError
         from smarttrader_cli.sim.webhooks import emit_webhooks
 
-        token = app.loaded.secrets.webhook_auth_token or ""
-        with receiver(app.config, token, sock):
+        token = ctx.secrets.webhook_auth_token or ""
+        with receiver(ctx.config, token, sock):
             sent = emit_webhooks(
                 webhook_url, sim.state.settings, events, token, batch_size=20, duplicate_rate=0.05
             )
         accepted = sent.statuses.get(200, 0)
         if accepted != sent.posts:
             raise StageError(f"the receiver refused deliveries: HTTP statuses {sent.statuses}")
-        return SimpleNamespace(rows_in=sent.events, rows_out=sent.events)
+        return StageResult("webhook.deliveries", "", sent.events, sent.events)
 
-    def drain(app: AppContext) -> SimpleNamespace:
-        from smarttrader_cli.stream.drain import DrainLimits, drain_stream
-
-        result = drain_stream(app, DrainLimits())
-        return SimpleNamespace(rows_in=result.messages, rows_out=result.events_written)
-
-    def prices(app: AppContext) -> object:
-        from smarttrader_cli.stages.prices import run_prices
-
-        return run_prices(app)
-
-    def silver(app: AppContext) -> object:
-        from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
-
-        result = run_silver_webhooks(app)
-        return SimpleNamespace(rows_in=result.events, rows_out=result.legs)
-
-    def flows(app: AppContext) -> object:
-        from smarttrader_cli.stages.gold import flows as run_flows
-
-        results["gold.flows"] = run_flows(app, echo_dbt=app.verbose > 0)
-        return results["gold.flows"]
+    def kept_flows(ctx: StageContext) -> StageResult:
+        results[flows.name] = flows(ctx)
+        return results[flows.name]
 
     return [
         Stage(
             "webhook.deliveries", "simulated Helius → st webhook serve", "the local stream", deliver
         ),
-        Stage("stream.drain", "st stream drain", "bronze.webhook_events", drain),
-        Stage("bronze.prices", "st bronze prices", "bronze.token_prices", prices),
-        Stage("silver.webhooks", "st silver webhooks", "silver.webhook_swaps", silver),
-        Stage("gold.flows", "st gold flows", "gold.token_flows", flows),
+        stream_drain.run,
+        prices.run,
+        silver_webhooks.run,
+        Stage(flows.name, flows.command, flows.writes, kept_flows),
     ]

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 75
+EXIT_INTERRUPTED = 130
+
+
+def first_line(exc: BaseException, empty: str | None = None) -> str:
+    """The first line of an exception's message; `empty` (default: its type name) if none."""
+    lines = str(exc).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(exc).__name__ if empty is None else empty
 
 
 class StError(Exception):
@@ -60,3 +71,16 @@ class ApiRefusedError(ApiError):
 
 class ResourceError(StError):
     """Not enough free memory or disk to run safely."""
+
+
+class PipelineFailed(StError):
+    """A pipeline stage failed: carries every stage's outcome so the summary still prints.
+
+    Its exit code is the failed stage's kind: 75 when the stage was locked, 1 otherwise.
+    """
+
+    def __init__(self, kind: type[StError], stage: str, error: str, outcomes: list[Any]) -> None:
+        super().__init__(f"pipeline stopped: stage {stage} failed: {error}")
+        self.exit_code = kind.exit_code
+        self.stage = stage
+        self.outcomes = outcomes

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import logging
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.errors import LockHeldError, StageError, StError, UsageError
+from smarttrader_cli.errors import (
+    LockHeldError,
+    PipelineFailed,
+    StageError,
+    UsageError,
+    first_line,
+)
 
 if TYPE_CHECKING:
-    from smarttrader_cli.context import AppContext
-
-log = logging.getLogger("st.pipeline")
+    from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.stages.contract import Stage, StageContext
 
 PLANNED, RUNNING, SUCCEEDED, FAILED, NOT_RUN = (
     "planned",
@@ -23,62 +28,26 @@ PLANNED, RUNNING, SUCCEEDED, FAILED, NOT_RUN = (
     "not run",
 )
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One pipeline step: the stage name (also its lock and ledger name) and what it does."""
-
-    name: str
-    command: str
-    writes: str
-    run: Callable[[AppContext], Any]
-
-
-def _bronze_tokens(app: AppContext) -> Any:
-    from smarttrader_cli.stages.bronze import run_tokens
-
-    return run_tokens(app)
-
-
-def _bronze_whales(app: AppContext) -> Any:
-    from smarttrader_cli.stages.bronze import run_whales
-
-    return run_whales(app)
-
-
-def _bronze_trades(app: AppContext) -> Any:
-    from smarttrader_cli.stages.bronze import run_trades
-
-    return run_trades(app)
-
-
-def _silver_pnl(app: AppContext) -> Any:
-    from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
-
-    return run_wallet_pnl(app)
-
-
-def _gold_rank(app: AppContext) -> Any:
-    from smarttrader_cli.stages.gold import rank
-
-    return rank(app, echo_dbt=app.verbose > 0)
-
-
-def _helius_sync(app: AppContext) -> Any:
-    from smarttrader_cli.stages.helius_sync import sync
-
-    return sync(app)
-
-
-STAGES: tuple[Stage, ...] = (
-    Stage("bronze.tokens", "st bronze tokens", "bronze.token_metrics", _bronze_tokens),
-    Stage("bronze.whales", "st bronze whales", "bronze.whale_holders", _bronze_whales),
-    Stage("bronze.trades", "st bronze trades", "bronze.wallet_trades", _bronze_trades),
-    Stage("silver.pnl", "st silver pnl", "silver.wallet_pnl", _silver_pnl),
-    Stage("gold.rank", "st gold rank", "gold.smart_wallets", _gold_rank),
-    Stage("helius.sync", "st helius sync", "the Helius webhook's addresses", _helius_sync),
+# The batch stages in order, as (name, "module:attribute") so listing them imports no stage;
+# test_pipeline_plan checks each name against the stage it loads.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("bronze.tokens", "smarttrader_cli.stages.bronze_tokens:run"),
+    ("bronze.whales", "smarttrader_cli.stages.bronze_whales:run"),
+    ("bronze.trades", "smarttrader_cli.stages.bronze_trades:run"),
+    ("silver.pnl", "smarttrader_cli.stages.silver_pnl:run"),
+    ("gold.rank", "smarttrader_cli.stages.gold:rank"),
+    ("helius.sync", "smarttrader_cli.stages.helius_sync:run"),
 )
-STAGE_NAMES = tuple(s.name for s in STAGES)
+STAGE_NAMES = tuple(name for name, _ in STAGES)
+# Only in the pipeline when helius.webhook_url is set.
+OPTIONAL = {"helius.sync": "helius.webhook_url"}
+
+
+def load(target: str) -> Stage:
+    """The stage at "module:attribute"."""
+    module, _, attribute = target.partition(":")
+    found: Stage = getattr(importlib.import_module(module), attribute)
+    return found
 
 
 @dataclass
@@ -107,29 +76,37 @@ class StageOutcome:
         }
 
 
-def plan(app: AppContext, start: str | None = None, end: str | None = None) -> list[Stage]:
-    """The stages to run, in order; helius.sync only when helius.webhook_url is set."""
+def plan(config: Config, start: str | None = None, end: str | None = None) -> list[Stage]:
+    """The stages to run, in order; an OPTIONAL stage only when its setting is set."""
     for option, name in (("--from", start), ("--to", end)):
         if name is not None and name not in STAGE_NAMES:
             raise UsageError(f"{option} {name!r} is not a stage; stages: {', '.join(STAGE_NAMES)}")
-    stages = list(STAGES)
-    if not app.config.helius.webhook_url:
-        stages = [s for s in stages if s.name != "helius.sync"]
-        if "helius.sync" in (start, end):
-            raise UsageError("helius.sync is not in the pipeline: helius.webhook_url is empty")
-    names = [s.name for s in stages]
+    names = list(STAGE_NAMES)
+    for name, key in OPTIONAL.items():
+        if not _setting(config, key):
+            names = [n for n in names if n != name]
+            if name in (start, end):
+                raise UsageError(f"{name} is not in the pipeline: {key} is empty")
     first = names.index(start) if start else 0
     last = names.index(end) if end else len(names) - 1
     if first > last:
         raise UsageError(f"--from {start} comes after --to {end} in the pipeline")
-    return stages[first : last + 1]
+    targets = dict(STAGES)
+    return [load(targets[name]) for name in names[first : last + 1]]
+
+
+def _setting(config: Config, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
 
 
 Listener = Callable[[StageOutcome], None]
 
 
 def run(
-    app: AppContext, stages: list[Stage], listener: Listener | None = None
+    ctx: StageContext, stages: list[Stage], listener: Listener | None = None
 ) -> list[StageOutcome]:
     """Run the stages in order, each its own stage run; stop at the first failure.
 
@@ -144,53 +121,20 @@ def run(
         notify(outcome)
         started = time.monotonic()
         try:
-            result = stage.run(app)
-        except StError as exc:
-            _fail(outcome, started, exc)
-            _skip_rest(outcomes, notify)
-            notify(outcome)
-            cls = LockHeldError if isinstance(exc, LockHeldError) else StageError
-            raise PipelineFailed(cls, stage.name, outcome.error, outcomes) from exc
+            result = stage(ctx)
         except Exception as exc:  # an unexpected bug still stops the pipeline, named
-            _fail(outcome, started, exc)
-            _skip_rest(outcomes, notify)
+            outcome.duration_seconds = time.monotonic() - started
+            outcome.status, outcome.error = FAILED, first_line(exc)
+            for later in outcomes:
+                if later.status == PLANNED:
+                    later.status = NOT_RUN
+                    notify(later)
             notify(outcome)
-            raise PipelineFailed(StageError, stage.name, outcome.error, outcomes) from exc
+            kind = LockHeldError if isinstance(exc, LockHeldError) else StageError
+            raise PipelineFailed(kind, stage.name, outcome.error, outcomes) from exc
         outcome.duration_seconds = time.monotonic() - started
         outcome.status = SUCCEEDED
-        outcome.rows_in, outcome.rows_out, outcome.run_id = _counts(result)
+        outcome.rows_in, outcome.rows_out = result.rows_in, result.rows_out
+        outcome.run_id = result.run_id or None
         notify(outcome)
     return outcomes
-
-
-class PipelineFailed(StError):
-    """A stage failed: carries every outcome so the summary can still be printed."""
-
-    def __init__(
-        self, kind: type[StError], stage: str, error: str, outcomes: list[StageOutcome]
-    ) -> None:
-        super().__init__(f"pipeline stopped: stage {stage} failed: {error}")
-        self.exit_code = kind.exit_code
-        self.stage = stage
-        self.outcomes = outcomes
-
-
-def _fail(outcome: StageOutcome, started: float, exc: BaseException) -> None:
-    outcome.duration_seconds = time.monotonic() - started
-    outcome.status = FAILED
-    text = str(exc).strip()
-    outcome.error = text.splitlines()[0] if text else type(exc).__name__
-
-
-def _skip_rest(outcomes: list[StageOutcome], notify: Listener) -> None:
-    for later in outcomes:
-        if later.status == PLANNED:
-            later.status = NOT_RUN
-            notify(later)
-
-
-def _counts(result: Any) -> tuple[int | None, int | None, str | None]:
-    """rows in/out and run id from a stage's summary (every one carries rows_in/rows_out)."""
-    if result is None:
-        return None, None, None
-    return result.rows_in, result.rows_out, getattr(result, "run_id", None)

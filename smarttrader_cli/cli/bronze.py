@@ -7,25 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 if TYPE_CHECKING:
-    from smarttrader_cli.stages.bronze import StageSummary
+    from smarttrader_cli.stages.contract import StageResult
 
 app = typer.Typer(help="Bronze stages: raw BirdEye data into Delta tables.", no_args_is_help=True)
 
 
-def _show(summary: StageSummary, fmt: OutputFormat) -> None:
-    row = {
-        "stage": summary.stage,
-        "run_id": summary.run_id,
-        "rows_in": summary.rows_in,
-        "rows_out": summary.rows_out,
-        "rejects": summary.rejects,
-        **summary.details,
-    }
-    emit([row], fmt, title=summary.stage)
+def _show(result: StageResult, fmt: OutputFormat) -> None:
+    emit([result.as_row()], fmt, title=result.stage)
 
 
 def parse_time(value: str | None, option: str) -> int | None:
@@ -52,9 +44,9 @@ def tokens(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze tokens --format json
     """
-    from smarttrader_cli.stages.bronze import run_tokens
+    from smarttrader_cli.stages import bronze_tokens
 
-    _show(run_tokens(app_context(ctx)), fmt)
+    _show(bronze_tokens.run(stage_context(ctx)), fmt)
 
 
 @app.command("whales")
@@ -65,9 +57,9 @@ def whales(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze whales
     """
-    from smarttrader_cli.stages.bronze import run_whales
+    from smarttrader_cli.stages import bronze_whales
 
-    _show(run_whales(app_context(ctx)), fmt)
+    _show(bronze_whales.run(stage_context(ctx)), fmt)
 
 
 @app.command("prices")
@@ -80,9 +72,9 @@ def prices(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze prices --format json
     """
-    from smarttrader_cli.stages.prices import run_prices
+    from smarttrader_cli.stages import prices as stage
 
-    _show(run_prices(app_context(ctx)), fmt)
+    _show(stage.run(stage_context(ctx)), fmt)
 
 
 @app.command("trades")
@@ -117,7 +109,7 @@ def trades(
     Example: st bronze trades --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU --since 2025-01-01
     """
     from smarttrader_cli.errors import UsageError
-    from smarttrader_cli.stages.bronze import run_trades
+    from smarttrader_cli.stages import bronze_trades
 
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     if start is not None and end is not None and start >= end:
@@ -125,4 +117,11 @@ def trades(
     wallets = [w.strip() for w in wallet or []]
     if any(not w for w in wallets):
         raise UsageError("--wallet must not be empty")
-    _show(run_trades(app_context(ctx), wallets or None, start, end, full_refresh), fmt)
+    result = bronze_trades.run(
+        stage_context(ctx),
+        wallets=wallets or None,
+        since=start,
+        until=end,
+        full_refresh=full_refresh,
+    )
+    _show(result, fmt)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from smarttrader_cli.cli.options import app_context
 from smarttrader_cli.cli.output import echo_kv
+
+if TYPE_CHECKING:
+    from smarttrader_cli.stages.contract import StageResult
 
 
 def demo(
@@ -63,15 +66,16 @@ def demo(
                 verbose=parent.verbose,
                 quiet=parent.quiet,
             )
-            results: dict[str, Any] = {}
+            results: dict[str, StageResult] = {}
             stream = stream_stages(sim, sock, webhook_url, results)
-            run_and_summarise(app, plan(app) + stream)
+            run_and_summarise(app, plan(app.config) + stream)
             rows = ranked_wallets(app.lake)
             check = planted_check(rows, sim.market.truth())
             title = f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
             print_ranking(rows[:top], title)
             flows = results["gold.flows"]
-            print_flows(flows.top[:10], f"what smart money traded since {flows.since:%H:%M} UTC")
+            since = flows.details["since"]
+            print_flows(flows.records[:10], f"what smart money traded since {since:%H:%M} UTC")
             lake_note = (
                 str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
             )

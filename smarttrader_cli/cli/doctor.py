@@ -6,6 +6,7 @@ import typer
 
 from smarttrader_cli.cli.options import FormatOption
 from smarttrader_cli.cli.output import OutputFormat, emit
+from smarttrader_cli.errors import EXIT_FAILED
 
 
 def doctor(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
@@ -30,4 +31,4 @@ def doctor(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
             row["status"] = f"[{style}]{row['status']}[/{style}]"
     emit(rows, fmt, ["check", "status", "detail"], title="st doctor")
     if failed(results):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, app_context, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(
@@ -34,18 +34,19 @@ def rank(
     Example: ST_GOLD__MIN_WIN_RATE=0.5 st gold rank --top 20 --format json
     """
     from smarttrader_cli.stages.gold import RANK_COLUMNS
-    from smarttrader_cli.stages.gold import rank as run_rank
+    from smarttrader_cli.stages.gold import rank as stage
 
-    app_ctx = app_context(ctx)
-    result = run_rank(app_ctx, echo_dbt=app_ctx.verbose > 0)
-    if result.message:
-        sys.stderr.write(f"st: {result.message}\n")
-    limit = top or app_ctx.config.gold.top_n
-    title = f"top {min(limit, result.ranked)} of {result.ranked} smart wallets"
+    stage_ctx = stage_context(ctx)
+    result = stage(stage_ctx)
+    if result.details["message"]:
+        sys.stderr.write(f"st: {result.details['message']}\n")
+    limit = top or stage_ctx.config.gold.top_n
+    ranked = result.details["ranked"]
+    title = f"top {min(limit, ranked)} of {ranked} smart wallets"
     if fmt is OutputFormat.table:
-        print_ranking(result.rows[:limit], title)
+        print_ranking(result.records[:limit], title)
     else:
-        emit(result.rows[:limit], fmt, RANK_COLUMNS, title=title)
+        emit(result.records[:limit], fmt, RANK_COLUMNS, title=title)
 
 
 def print_ranking(rows: list[dict[str, Any]], title: str) -> None:
@@ -121,18 +122,21 @@ def flows(
     Example: st gold flows --top 20
     """
     from smarttrader_cli.stages.gold import FLOWS_COLUMNS
-    from smarttrader_cli.stages.gold import flows as run_flows
+    from smarttrader_cli.stages.gold import flows as stage
 
-    app_ctx = app_context(ctx)
-    result = run_flows(app_ctx, echo_dbt=app_ctx.verbose > 0)
-    if result.message:
-        sys.stderr.write(f"st: {result.message}\n")
-    limit = top or app_ctx.config.flows.top_n
-    title = f"smart money since {result.since:%Y-%m-%d %H:%M} UTC ({result.windows} windows)"
+    stage_ctx = stage_context(ctx)
+    result = stage(stage_ctx)
+    details = result.details
+    if details["message"]:
+        sys.stderr.write(f"st: {details['message']}\n")
+    limit = top or stage_ctx.config.flows.top_n
+    title = (
+        f"smart money since {details['since']:%Y-%m-%d %H:%M} UTC ({details['windows']} windows)"
+    )
     if fmt is OutputFormat.table:
-        print_flows(result.top[:limit], title)
+        print_flows(result.records[:limit], title)
     else:
-        emit(result.top[:limit], fmt, FLOWS_COLUMNS, title=title)
+        emit(result.records[:limit], fmt, FLOWS_COLUMNS, title=title)
 
 
 @app.command("report")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, stage_context
 from smarttrader_cli.cli.output import OutputFormat, echo_kv, emit
+
+if TYPE_CHECKING:
+    from smarttrader_cli.stages.contract import StageResult
 
 app = typer.Typer(help="Helius webhook management.", no_args_is_help=True)
 
@@ -35,12 +38,27 @@ def sync(
 
     Example: st helius sync --dry-run
     """
-    from smarttrader_cli.stages.helius_sync import sync as run_sync
+    from smarttrader_cli.stages import helius_sync
 
-    result = run_sync(app_context(ctx), dry_run=dry_run)
+    stage_ctx = stage_context(ctx)
+    result = helius_sync.preview(stage_ctx) if dry_run else helius_sync.run(stage_ctx)
     if fmt is OutputFormat.table:
-        echo_kv(result.summary())
-    changes = [{"change": "added", "wallet_address": a} for a in result.added]
-    changes += [{"change": "removed", "wallet_address": a} for a in result.removed]
-    if changes or fmt is not OutputFormat.table:
-        emit(changes, fmt, ["change", "wallet_address"], title="address changes")
+        echo_kv(summary(result))
+    if result.records or fmt is not OutputFormat.table:
+        emit(result.records, fmt, ["change", "wallet_address"], title="address changes")
+
+
+def summary(result: StageResult) -> list[tuple[str, Any]]:
+    """The sync as key/value lines; the action says when it was only a dry run."""
+    from smarttrader_cli.stages.helius_sync import NONE
+
+    d = result.details
+    dry = not d["applied"] and d["action"] != NONE
+    return [
+        ("webhook", d["webhook_id"] or "(none yet)"),
+        ("action", d["action"] + (" (dry run)" if dry else "")),
+        ("reason", d["reason"]),
+        ("addresses", d["addresses"]),
+        ("added", d["added"]),
+        ("removed", d["removed"]),
+    ]

@@ -15,7 +15,7 @@ from typer.exceptions import TyperException
 
 from smarttrader_cli import __version__
 from smarttrader_cli.context import AppContext
-from smarttrader_cli.errors import EXIT_FAILED, StError
+from smarttrader_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, StError, first_line
 
 # Command groups, one module each under smarttrader_cli/cli/.
 GROUPS = (
@@ -46,19 +46,18 @@ class StGroup(TyperGroup):
             obj = ctx.obj if isinstance(ctx.obj, AppContext) else None
             if obj is not None and obj.verbose:
                 traceback.print_exc(file=sys.stderr)
-            message = str(exc).strip() or type(exc).__name__
-            typer.echo(f"st: error: {message.splitlines()[0]}", err=True)
+            typer.echo(f"st: error: {first_line(exc)}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("st: interrupted", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
         except Exception as exc:  # a bug or an unexpected library error: still one line
             obj = ctx.obj if isinstance(ctx.obj, AppContext) else None
             if obj is not None and obj.verbose:
                 traceback.print_exc(file=sys.stderr)
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc, empty="")
             typer.echo(
                 f"st: error: unexpected {type(exc).__name__}: {first} (run with -v for the traceback)",
                 err=True,
@@ -111,7 +110,7 @@ def main(
 
     Example: st --log-format json bronze tokens
     """
-    from smarttrader_cli.logs import setup_logging
+    from smarttrader_cli.cli.logs import setup_logging
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
@@ -122,16 +121,9 @@ def main(
 def _register() -> None:
     for name in GROUPS:
         module = importlib.import_module(f"smarttrader_cli.cli.{name}")
-        sub: typer.Typer = module.app
-        if sub.registered_commands or sub.registered_groups:
-            app.add_typer(sub, name=name)
+        app.add_typer(module.app, name=name)
     for module_name, function in ROOT_COMMANDS:
-        try:
-            module = importlib.import_module(f"smarttrader_cli.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"smarttrader_cli.cli.{module_name}":
-                raise
-            continue
+        module = importlib.import_module(f"smarttrader_cli.cli.{module_name}")
         app.command(name=module_name)(getattr(module, function))
 
 

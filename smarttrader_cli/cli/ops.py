@@ -6,12 +6,15 @@ from typing import Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli import schedule
+from smarttrader_cli.cli.options import FormatOption, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
+from smarttrader_cli.errors import EXIT_FAILED
 
 app = typer.Typer(
     help="Housekeeping: disk usage, vacuum, old spool segments and logs.", no_args_is_help=True
 )
+app.add_typer(schedule.app, name="schedule")
 
 
 @app.command("cleanup")
@@ -28,17 +31,11 @@ def cleanup(
 
     Example: st ops cleanup --dry-run
     """
-    from smarttrader_cli.ops.cleanup import run_cleanup
-    from smarttrader_cli.ops.runs import stage_run
+    from smarttrader_cli.stages import cleanup as stage
 
-    app = app_context(ctx)
-    if dry_run:
-        report = run_cleanup(app.config, app.lake, dry_run=True)
-    else:
-        with stage_run(app, "ops.cleanup", {"dry_run": False}) as run:
-            report = run_cleanup(app.config, app.lake, dry_run=False)
-            run.rows_out = len(report.removed) + sum(v["files"] for v in report.vacuum)
+    stage_ctx = stage_context(ctx)
+    result = stage.preview(stage_ctx) if dry_run else stage.run(stage_ctx)
     title = "cleanup (dry run)" if dry_run else "cleanup"
-    emit(report.rows(), fmt, ["kind", "target", "action", "detail"], title=title)
-    if report.critical:
-        raise typer.Exit(1)
+    emit(result.records, fmt, ["kind", "target", "action", "detail"], title=title)
+    if result.details["critical"]:
+        raise typer.Exit(EXIT_FAILED)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from smarttrader_cli.cli.output import OutputFormat
 from smarttrader_cli.context import AppContext
+
+if TYPE_CHECKING:
+    from smarttrader_cli.stages.contract import StageContext
 
 FormatOption = Annotated[
     OutputFormat,
@@ -23,3 +26,16 @@ def app_context(ctx: typer.Context) -> AppContext:
         obj = AppContext()
         ctx.find_root().obj = obj
     return obj
+
+
+def stage_context(app: AppContext | typer.Context) -> StageContext:
+    """What stages run with, from the CLI's state: progress as the terminal allows, and
+    dbt's own output with -v."""
+    from smarttrader_cli.cli.progress import progress_for
+    from smarttrader_cli.stages.contract import StageContext
+
+    if not isinstance(app, AppContext):
+        app = app_context(app)
+    return StageContext.of(
+        app.loaded, app.lake, progress=progress_for(app), echo_tools=app.verbose > 0
+    )

@@ -6,18 +6,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, app_context, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
+from smarttrader_cli.pipeline import OPTIONAL, STAGE_NAMES
 
 if TYPE_CHECKING:
     from smarttrader_cli.context import AppContext
-    from smarttrader_cli.pipeline import Stage, StageOutcome
+    from smarttrader_cli.pipeline import StageOutcome
+    from smarttrader_cli.stages.contract import Stage
 
 app = typer.Typer(help="Run the batch pipeline end to end.", no_args_is_help=True)
 
-STAGE_HELP = (
-    "bronze.tokens, bronze.whales, bronze.trades, silver.pnl, gold.rank, helius.sync "
-    "(helius.sync only when helius.webhook_url is set)"
+STAGE_HELP = ", ".join(STAGE_NAMES) + "".join(
+    f" ({name} only when {key} is set)" for name, key in OPTIONAL.items()
 )
 
 
@@ -45,7 +46,7 @@ def run(
     from smarttrader_cli.pipeline import plan
 
     app_ctx = app_context(ctx)
-    stages = plan(app_ctx, start, end)
+    stages = plan(app_ctx.config, start, end)
     if dry_run:
         emit(
             plan_rows(stages),
@@ -62,13 +63,13 @@ def run_and_summarise(
 ) -> list[StageOutcome]:
     """Run `stages` with the live view and print the summary; re-raises a failure after it."""
     from smarttrader_cli.cli.pipeline_view import SUMMARY_COLUMNS, PipelineView
-    from smarttrader_cli.pipeline import PipelineFailed
+    from smarttrader_cli.errors import PipelineFailed
     from smarttrader_cli.pipeline import run as run_stages
 
     failure: PipelineFailed | None = None
     with PipelineView(app_ctx, stages) as view:
         try:
-            outcomes = run_stages(app_ctx, stages, view)
+            outcomes = run_stages(stage_context(app_ctx), stages, view)
         except PipelineFailed as exc:
             failure, outcomes = exc, exc.outcomes
     # run ids are for scripts (json/csv); the table stays readable in 80 columns

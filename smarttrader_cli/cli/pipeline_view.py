@@ -11,7 +11,7 @@ from smarttrader_cli.pipeline import FAILED, NOT_RUN, PLANNED, RUNNING, SUCCEEDE
 
 if TYPE_CHECKING:
     from smarttrader_cli.context import AppContext
-    from smarttrader_cli.pipeline import Stage
+    from smarttrader_cli.stages.contract import Stage
 
 log = logging.getLogger("st.pipeline")
 

@@ -1,4 +1,4 @@
-"""`st silver`: commands are added as their stage lands."""
+"""`st silver`: bronze tables into cleaned, joined silver tables."""
 
 from __future__ import annotations
 
@@ -6,10 +6,27 @@ from typing import Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
-app = typer.Typer(help="silver commands.", no_args_is_help=True)
+app = typer.Typer(
+    help="Silver stages: webhook events into swap legs, wallet trades into FIFO PnL.",
+    no_args_is_help=True,
+)
+# What each command prints of its result, in order.
+WEBHOOKS_COLUMNS = ("events", "legs", "inserted", "updated", "watermark")
+PNL_COLUMNS = (
+    "run_id",
+    "engine",
+    "mode",
+    "wallets",
+    "rows",
+    "legs",
+    "unpriced_legs",
+    "rejected_trades",
+    "duplicate_trades",
+    "seconds",
+)
 
 
 @app.command("webhooks")
@@ -24,17 +41,10 @@ def webhooks(
 
     Example: st silver webhooks
     """
-    from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
+    from smarttrader_cli.stages import silver_webhooks
 
-    result = run_silver_webhooks(app_context(ctx), full_refresh)
-    row = {
-        "events": result.events,
-        "legs": result.legs,
-        "inserted": result.inserted,
-        "updated": result.updated,
-        "watermark": result.watermark.isoformat() if result.watermark else None,
-    }
-    emit([row], fmt, list(row), title="silver.webhook_swaps")
+    result = silver_webhooks.run(stage_context(ctx), full_refresh=full_refresh)
+    emit([result.as_row()], fmt, WEBHOOKS_COLUMNS, title="silver.webhook_swaps")
 
 
 def _engine_choice(value: str | None) -> str | None:
@@ -76,10 +86,9 @@ def pnl(
 
     Example: st silver pnl --engine duckdb --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU
     """
-    from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+    from smarttrader_cli.stages import silver_pnl
 
-    summary = run_wallet_pnl(
-        app_context(ctx), engine=engine, full_refresh=full_refresh, wallets=wallet or ()
+    result = silver_pnl.run(
+        stage_context(ctx), engine=engine, full_refresh=full_refresh, wallets=wallet or ()
     )
-    row = summary.as_row()
-    emit([row], fmt, list(row), title="silver.wallet_pnl")
+    emit([result.as_row()], fmt, PNL_COLUMNS, title="silver.wallet_pnl")

@@ -10,6 +10,7 @@ import typer
 
 from smarttrader_cli.cli.options import FormatOption
 from smarttrader_cli.cli.output import OutputFormat, emit
+from smarttrader_cli.errors import EXIT_FAILED
 
 app = typer.Typer(help="The offline market simulator.", no_args_is_help=True)
 
@@ -241,4 +242,4 @@ def emit_webhooks(
         f"start time {result.start_time}"
     )
     if any(code >= 300 for code in result.statuses):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

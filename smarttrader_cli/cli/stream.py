@@ -6,12 +6,25 @@ from typing import Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context
+from smarttrader_cli.cli.options import FormatOption, app_context, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(
     help="The webhook event stream (Kafka/Redpanda or the local log) and its drain.",
     no_args_is_help=True,
+)
+# What `st stream drain` prints of its result, in order.
+DRAIN_COLUMNS = (
+    "messages",
+    "events_written",
+    "duplicates",
+    "dead_letters",
+    "commits",
+    "conflicts",
+    "caught_up",
+    "lag",
+    "seconds",
+    "events_per_second",
 )
 
 
@@ -49,23 +62,12 @@ def drain(
 
     Example: st stream drain --max-seconds 240
     """
-    from smarttrader_cli.stream.drain import DrainLimits, drain_stream
+    from smarttrader_cli.stages import stream_drain
+    from smarttrader_cli.stream.drain import DrainLimits
 
     limits = DrainLimits(max_messages, max_seconds, follow)
-    result = drain_stream(app_context(ctx), limits, reset_offsets=reset_offsets)
-    row = {
-        "messages": result.messages,
-        "events_written": result.events_written,
-        "duplicates": result.duplicates,
-        "dead_letters": result.dead_letters,
-        "commits": result.commits,
-        "conflicts": result.conflicts,
-        "caught_up": result.caught_up,
-        "lag": sum(result.lag.values()),
-        "seconds": round(result.seconds, 2),
-        "events_per_second": round(result.messages / result.seconds) if result.seconds else 0,
-    }
-    emit([row], fmt, list(row), title="stream drain")
+    result = stream_drain.run(stage_context(ctx), limits=limits, reset_offsets=reset_offsets)
+    emit([result.as_row()], fmt, DRAIN_COLUMNS, title="stream drain")
 
 
 @app.command("status")

@@ -21,8 +21,8 @@ from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import CommitMeta, Lake
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.engines.spark")
 DIALECT = "spark"
@@ -173,7 +173,7 @@ def write_rows(
 
 
 def run_spark_pnl(
-    app: AppContext, params: PnlParams, mode: str, meta: CommitMeta
+    app: StageContext, params: PnlParams, mode: str, meta: CommitMeta
 ) -> PnlResult | None:
     """The whole stage on Spark: choose wallets, compute, write one commit."""
     lake = app.lake

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from smarttrader_cli.errors import first_line
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.ops.ledger import FAILED, RUNNING, SUCCEEDED, Ledger, RunRecord
 from smarttrader_cli.ops.locks import stage_lock
 
 if TYPE_CHECKING:
-    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.runs")
 
@@ -28,14 +29,14 @@ def new_run_id(now: datetime | None = None) -> str:
 
 @dataclass
 class StageRun:
-    """One run of one stage: what it counts and what its commits carry."""
+    """One run of one stage: the arguments it records, what it counts, what its commits carry."""
 
     run_id: str
     stage: str
     config_hash: str
+    args: dict[str, Any] = field(default_factory=dict)
     rows_in: int = 0
     rows_out: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
     api_requests: int | None = None
     api_retries: int | None = None
     api_rate_limited: int | None = None
@@ -53,17 +54,16 @@ class StageRun:
 
 @contextmanager
 def stage_run(
-    app: AppContext, stage: str, args: dict[str, Any] | None = None
+    ctx: StageContext, stage: str, args: dict[str, Any] | None = None
 ) -> Iterator[StageRun]:
     """Lock the stage, record the run in `ops.runs`, and close it as succeeded or failed."""
-    loaded = app.loaded
-    run = StageRun(new_run_id(), stage, loaded.hash)
-    lake = app.lake
+    run = StageRun(new_run_id(), stage, ctx.config_hash, dict(args or {}))
+    lake = ctx.lake
     lake.check_writable()
     ledger = Ledger(lake)
-    with stage_lock(loaded.config.runtime.state_dir, stage, run.run_id):
+    with stage_lock(ctx.config.runtime.state_dir, stage, run.run_id):
         record = RunRecord(
-            run.run_id, stage, RUNNING, datetime.now(UTC), loaded.hash, dict(args or {})
+            run.run_id, stage, RUNNING, datetime.now(UTC), ctx.config_hash, dict(run.args)
         )
         ledger.record(record)
         log.info("stage %s started (run %s)", stage, run.run_id)
@@ -71,7 +71,7 @@ def stage_run(
             yield run
         except BaseException as exc:
             record.status = FAILED
-            record.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            record.error = first_line(exc)
             if isinstance(exc, KeyboardInterrupt):
                 record.error = "interrupted"
             _close(ledger, record, run)

@@ -1,19 +1,16 @@
 """The supercronic schedule: parse and check it, and compress it into a seconds-scale test copy.
 
-`python -m smarttrader_cli.ops.schedule compress crontab/smarttrader.crontab` prints a copy
+`st ops schedule compress crontab/smarttrader.crontab` prints a copy
 where each job keeps its relative cadence and order but fires every few seconds, for the
 schedule integration test and for watching the whole pipeline turn over on a laptop.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 REQUIRED_PREFIX = "st --log-format json "
 _ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -120,39 +117,3 @@ def compress(
             command = command.replace(old, new)
         lines.append(f"{compressed_expression(job.expression, fastest, slowest)} {prefix}{command}")
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m smarttrader_cli.ops.schedule check|compress FILE`."""
-    parser = argparse.ArgumentParser(prog="python -m smarttrader_cli.ops.schedule")
-    sub = parser.add_subparsers(dest="action", required=True)
-    check = sub.add_parser("check", help="check every line runs `st --log-format json`")
-    check.add_argument("file", type=Path)
-    squeeze = sub.add_parser("compress", help="print a seconds-scale copy of the schedule")
-    squeeze.add_argument("file", type=Path)
-    squeeze.add_argument("--fastest", type=int, default=3, help="seconds between 5-minute jobs")
-    squeeze.add_argument("--slowest", type=int, default=30, help="seconds between daily jobs")
-    squeeze.add_argument(
-        "--replace", action="append", default=[], metavar="OLD=NEW", help="edit every command"
-    )
-    args = parser.parse_args(argv)
-    text = args.file.read_text()
-    try:
-        jobs = parse_crontab(text)
-    except ValueError as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 1
-    if args.action == "check":
-        problems = check_jobs(jobs)
-        for problem in problems:
-            print(f"{args.file}: {problem}", file=sys.stderr)
-        return 1 if problems else 0
-    pairs = [tuple(item.split("=", 1)) for item in args.replace]
-    sys.stdout.write(
-        compress(text, fastest=args.fastest, slowest=args.slowest, replace=pairs)  # type: ignore[arg-type]
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

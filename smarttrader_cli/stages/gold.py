@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +16,15 @@ from smarttrader_cli.lake.tables import (
     WEBHOOK_SWAPS,
     TableSpec,
 )
-from smarttrader_cli.ops.runs import stage_run
+from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from smarttrader_cli.config.schema import Config
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.engines.dbt_runner import DbtTarget
+    from smarttrader_cli.ops.runs import StageRun
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.gold")
 
@@ -55,52 +55,13 @@ FLOWS_COLUMNS = (
 )
 
 
-@dataclass
-class RankResult:
-    """What `gold.rank` did: the ranking (best first) and how many wallets it considered."""
+def gold_vars(
+    config: Config, lake_root: str, now: datetime | None = None, since: datetime | None = None
+) -> dict[str, Any]:
+    """Every dbt var, from the config: thresholds, tiers, score weights, flow windows.
 
-    run_id: str
-    candidates: int
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    version: int | None = None
-    message: str = ""
-
-    @property
-    def ranked(self) -> int:
-        return len(self.rows)
-
-    @property
-    def rows_in(self) -> int:
-        return self.candidates
-
-    @property
-    def rows_out(self) -> int:
-        return self.ranked
-
-
-@dataclass
-class FlowsResult:
-    """What `gold.flows` did: windows written and the per-token summary of the range."""
-
-    run_id: str
-    since: datetime
-    legs: int
-    windows: int
-    top: list[dict[str, Any]] = field(default_factory=list)
-    version: int | None = None
-    message: str = ""
-
-    @property
-    def rows_in(self) -> int:
-        return self.legs
-
-    @property
-    def rows_out(self) -> int:
-        return self.windows
-
-
-def gold_vars(config: Config, lake_root: str, now: datetime | None = None) -> dict[str, Any]:
-    """Every dbt var, from the config: thresholds, tiers, score weights, flow windows."""
+    The flow vars come with `now` (the range starts at flows_since(now)) or `since`.
+    """
     gold, score, flows = config.gold, config.gold.score, config.flows
     variables: dict[str, Any] = {
         "lake_root": lake_root,
@@ -115,10 +76,12 @@ def gold_vars(config: Config, lake_root: str, now: datetime | None = None) -> di
         "roi_scale": score.roi_scale,
         "activity_scale_trades": score.activity_scale_trades,
     }
-    if now is not None:  # time-dependent vars only for flows: stable vars keep partial parsing
+    if now is not None and since is None:
+        since = flows_since(config, now)
+    if since is not None:  # time-dependent vars only for flows: stable vars keep partial parsing
         variables.update(
             flows_window_minutes=flows.window_minutes,
-            flows_since=flows_since(config, now).isoformat(),
+            flows_since=since.isoformat(),
             quote_assets=list(config.pnl.quote_assets),
         )
     for name in ("elite", "strong"):
@@ -136,49 +99,59 @@ def flows_since(config: Config, now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp(start - start % window, UTC)
 
 
-def _target(app: AppContext, name: str, what: str) -> DbtTarget:
+def _target(ctx: StageContext, name: str, what: str) -> DbtTarget:
     from smarttrader_cli.engines.dbt_runner import make_target
     from smarttrader_cli.ops.resources import budget_for
 
-    budget = budget_for(app.config.memory, what=what)
-    return make_target(app.config.runtime.state_dir, name, budget.memory_limit_mb, budget.threads)
+    budget = budget_for(ctx.config.memory, what=what)
+    return make_target(ctx.config.runtime.state_dir, name, budget.memory_limit_mb, budget.threads)
 
 
-def rank(app: AppContext, *, echo_dbt: bool = False) -> RankResult:
-    """Build the smart_wallets model and overwrite gold.smart_wallets with it (one commit)."""
+@stage(RANK_STAGE, writes=SMART_WALLETS.name, command="st gold rank")
+def rank(ctx: StageContext, current: StageRun) -> StageResult:
+    """Build the smart_wallets model and overwrite gold.smart_wallets with it (one commit).
+
+    The ranking (best first) is the result's records.
+    """
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
 
-    config, lake = app.config, app.lake
-    with stage_run(app, RANK_STAGE) as run:
-        require(lake, WALLET_PNL, "run `st silver pnl` first")
-        target = _target(app, "gold_rank", RANK_STAGE)
-        dbt_build(
-            target,
-            lake,
-            ["wallet_portfolios", "smart_wallets"],
-            gold_vars(config, lake_root_var(lake)),
-            echo=echo_dbt,
+    config, lake = ctx.config, ctx.lake
+    require(lake, WALLET_PNL, "run `st silver pnl` first")
+    target = _target(ctx, "gold_rank", RANK_STAGE)
+    dbt_build(
+        target,
+        lake,
+        ["wallet_portfolios", "smart_wallets"],
+        gold_vars(config, lake_root_var(lake)),
+        echo=ctx.echo_tools,
+    )
+    candidates = int(
+        target.read("select count(*) as n from main.wallet_portfolios").column("n")[0].as_py()
+    )
+    ranked = target.read("select * from main.smart_wallets order by rank")
+    table = _with_run_columns(ranked, SMART_WALLETS, "ranked_at", current.run_id)
+    # The ranking is a snapshot of silver: an empty ranking replaces the old one too.
+    version = lake.overwrite(SMART_WALLETS, table, current.meta)
+    current.rows_in, current.rows_out = candidates, table.num_rows
+    message = ""
+    if not table.num_rows:
+        message = _empty_message(config, candidates)
+        log.warning("%s", message)
+    else:
+        log.info(
+            "ranked %d of %d wallets into gold.smart_wallets (version %d)",
+            table.num_rows,
+            candidates,
+            version,
         )
-        candidates = (
-            target.read("select count(*) as n from main.wallet_portfolios").column("n")[0].as_py()
-        )
-        ranked = target.read("select * from main.smart_wallets order by rank")
-        table = _with_run_columns(ranked, SMART_WALLETS, "ranked_at", run.run_id)
-        # The ranking is a snapshot of silver: an empty ranking replaces the old one too.
-        version = lake.overwrite(SMART_WALLETS, table, run.meta)
-        run.rows_in, run.rows_out = int(candidates), table.num_rows
-        result = RankResult(run.run_id, int(candidates), table.to_pylist(), version)
-        if not result.rows:
-            result.message = _empty_message(config, int(candidates))
-            log.warning("%s", result.message)
-        else:
-            log.info(
-                "ranked %d of %d wallets into gold.smart_wallets (version %d)",
-                result.ranked,
-                candidates,
-                version,
-            )
-        return result
+    return run_result(
+        current,
+        table.to_pylist(),
+        candidates=candidates,
+        ranked=table.num_rows,
+        version=version,
+        message=message,
+    )
 
 
 def _empty_message(config: Config, candidates: int) -> str:
@@ -192,45 +165,57 @@ def _empty_message(config: Config, candidates: int) -> str:
     )
 
 
-def flows(app: AppContext, *, now: datetime | None = None, echo_dbt: bool = False) -> FlowsResult:
-    """Recompute gold.token_flows for the lookback range and merge it (one commit)."""
+def _flows_args(ctx: StageContext, now: datetime | None = None) -> dict[str, Any]:
+    return {"since": flows_since(ctx.config, now).isoformat()}
+
+
+@stage(FLOWS_STAGE, writes=TOKEN_FLOWS.name, command="st gold flows", prepare=_flows_args)
+def flows(ctx: StageContext, current: StageRun, now: datetime | None = None) -> StageResult:
+    """Recompute gold.token_flows for the lookback range and merge it (one commit).
+
+    The per-token summary of the range (biggest buying first) is the result's records.
+    """
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
 
-    config, lake = app.config, app.lake
-    now = now or datetime.now(UTC)
-    since = flows_since(config, now)
-    with stage_run(app, FLOWS_STAGE, {"since": since.isoformat()}) as run:
-        require(lake, WEBHOOK_SWAPS, "run `st silver webhooks` first")
-        target = _target(app, "gold_flows", FLOWS_STAGE)
-        dbt_build(
-            target,
-            lake,
-            ["token_flows", "smart_money_now"],
-            gold_vars(config, lake_root_var(lake), now),
-            echo=echo_dbt,
-        )
-        windows = target.read("select * from main.token_flows order by window_start, token_address")
-        table = _with_run_columns(windows, TOKEN_FLOWS, "computed_at", run.run_id)
-        # Windows of the range that no longer have smart activity are deleted in the same commit.
-        merged = lake.merge(
-            TOKEN_FLOWS,
-            table,
-            run.meta,
-            delete_predicate=between("t.window_start", since, inclusive=True),
-        )
-        top = target.read(
-            "select * from main.smart_money_now "
-            "order by net_flow_usd desc nulls last, buy_count desc, token_address"
-        )
-        legs = sum(r["buy_count"] + r["sell_count"] for r in top.to_pylist())
-        run.rows_in, run.rows_out = legs, table.num_rows
-        result = FlowsResult(
-            run.run_id, since, legs, table.num_rows, top.to_pylist(), merged.version
-        )
-        if not legs:
-            result.message = f"no smart-wallet swaps since {since.isoformat()}: no flows to show"
-            log.warning("%s", result.message)
-        return result
+    config, lake = ctx.config, ctx.lake
+    since = datetime.fromisoformat(current.args["since"])
+    require(lake, WEBHOOK_SWAPS, "run `st silver webhooks` first")
+    target = _target(ctx, "gold_flows", FLOWS_STAGE)
+    dbt_build(
+        target,
+        lake,
+        ["token_flows", "smart_money_now"],
+        gold_vars(config, lake_root_var(lake), since=since),
+        echo=ctx.echo_tools,
+    )
+    windows = target.read("select * from main.token_flows order by window_start, token_address")
+    table = _with_run_columns(windows, TOKEN_FLOWS, "computed_at", current.run_id)
+    # Windows of the range that no longer have smart activity are deleted in the same commit.
+    merged = lake.merge(
+        TOKEN_FLOWS,
+        table,
+        current.meta,
+        delete_predicate=between("t.window_start", since, inclusive=True),
+    )
+    top = target.read(
+        "select * from main.smart_money_now "
+        "order by net_flow_usd desc nulls last, buy_count desc, token_address"
+    ).to_pylist()
+    legs = sum(r["buy_count"] + r["sell_count"] for r in top)
+    current.rows_in, current.rows_out = legs, table.num_rows
+    message = ""
+    if not legs:
+        message = f"no smart-wallet swaps since {since.isoformat()}: no flows to show"
+        log.warning("%s", message)
+    return run_result(
+        current,
+        top,
+        since=since,
+        legs=legs,
+        windows=table.num_rows,
+        version=merged.version,
+        message=message,
+    )
 
 
 def _with_run_columns(data: pa.Table, spec: TableSpec, stamp: str, run_id: str) -> pa.Table:

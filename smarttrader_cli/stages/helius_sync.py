@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import ConfigError
 from smarttrader_cli.lake.readers import ranked_wallets
-from smarttrader_cli.ops.runs import stage_run
+from smarttrader_cli.stages.contract import StageResult, stage
 
 if TYPE_CHECKING:
     import httpx
 
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import Lake
+    from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.sources.helius import HeliusClient
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.helius")
 
@@ -33,31 +34,6 @@ class SyncPlan:
     removed: list[str] = field(default_factory=list)
     action: str = NONE
     reason: str = ""
-    applied: bool = False
-    run_id: str | None = None
-
-    @property
-    def rows_in(self) -> int:
-        return len(self.desired)
-
-    @property
-    def rows_out(self) -> int:
-        """Addresses now on the webhook because of this run (0 when nothing was applied)."""
-        return len(self.desired) if self.applied else 0
-
-    def summary(self) -> list[tuple[str, Any]]:
-        """Key/value lines for printing."""
-        return [
-            ("webhook", self.webhook_id or "(none yet)"),
-            (
-                "action",
-                self.action + (" (dry run)" if not self.applied and self.action != NONE else ""),
-            ),
-            ("reason", self.reason),
-            ("addresses", len(self.desired)),
-            ("added", len(self.added)),
-            ("removed", len(self.removed)),
-        ]
 
 
 def top_wallets(lake: Lake, limit: int) -> list[str]:
@@ -65,22 +41,22 @@ def top_wallets(lake: Lake, limit: int) -> list[str]:
     return [r["wallet_address"] for r in ranked_wallets(lake, limit)]
 
 
-def webhook_spec(app: AppContext, addresses: list[str]) -> dict[str, Any]:
+def webhook_spec(ctx: StageContext, addresses: list[str]) -> dict[str, Any]:
     """The whole webhook body st wants Helius to hold."""
-    helius = app.config.helius
+    helius = ctx.config.helius
     return {
         "webhookURL": helius.webhook_url,
         "transactionTypes": list(helius.transaction_types),
         "accountAddresses": list(addresses),
         "webhookType": helius.webhook_type,
-        "authHeader": app.loaded.secrets.webhook_auth_token or "",
+        "authHeader": ctx.secrets.webhook_auth_token or "",
         "txnStatus": "all",
     }
 
 
-def plan(app: AppContext, client: HeliusClient, desired: list[str]) -> SyncPlan:
+def plan(ctx: StageContext, client: HeliusClient, desired: list[str]) -> SyncPlan:
     """Compare the webhook Helius holds with the desired addresses (reads only)."""
-    result = _diff(app, client, desired)
+    result = _diff(ctx, client, desired)
     if not desired:
         # An empty ranking must not silently stop following everyone.
         result.action, result.added, result.removed = NONE, [], []
@@ -89,8 +65,8 @@ def plan(app: AppContext, client: HeliusClient, desired: list[str]) -> SyncPlan:
     return result
 
 
-def _diff(app: AppContext, client: HeliusClient, desired: list[str]) -> SyncPlan:
-    helius = app.config.helius
+def _diff(ctx: StageContext, client: HeliusClient, desired: list[str]) -> SyncPlan:
+    helius = ctx.config.helius
     matches = [h for h in client.list_webhooks() if h.get("webhookURL") == helius.webhook_url]
     if len(matches) > 1:
         log.warning(
@@ -116,7 +92,7 @@ def _diff(app: AppContext, client: HeliusClient, desired: list[str]) -> SyncPlan
         added=[a for a in desired if a not in set(current)],
         removed=sorted(set(current) - wanted),
     )
-    spec = webhook_spec(app, desired)
+    spec = webhook_spec(ctx, desired)
     drift = [
         k
         for k in ("transactionTypes", "webhookType")
@@ -137,8 +113,8 @@ def _norm(value: Any) -> Any:
     return sorted(value) if isinstance(value, list) else value
 
 
-def _check(app: AppContext) -> None:
-    helius, secrets = app.config.helius, app.loaded.secrets
+def _check(ctx: StageContext, **_: Any) -> dict[str, Any]:
+    helius, secrets = ctx.config.helius, ctx.secrets
     if not helius.webhook_url:
         raise ConfigError("helius.webhook_url is empty: set it to where Helius should deliver")
     if not secrets.helius_api_key:
@@ -147,41 +123,63 @@ def _check(app: AppContext) -> None:
         raise ConfigError(
             "ST_WEBHOOK_AUTH_TOKEN is not set: the webhook's authHeader must match the receiver"
         )
+    return {"max_addresses": helius.max_addresses}
 
 
-def sync(
-    app: AppContext, *, dry_run: bool = False, transport: httpx.BaseTransport | None = None
-) -> SyncPlan:
-    """Find or create the webhook and replace its addresses when the set changed.
-
-    With `dry_run` only reads happen (gold table, GET webhooks) and no run is recorded.
-    """
+def _client(ctx: StageContext, transport: httpx.BaseTransport | None) -> HeliusClient:
     from smarttrader_cli.sources.helius import HeliusClient
 
-    _check(app)
-    helius = app.config.helius
-    client = HeliusClient.from_config(helius, app.loaded.secrets.helius_api_key or "", transport)
-    with client:
-        if dry_run:
-            return plan(app, client, top_wallets(app.lake, helius.max_addresses))
-        with stage_run(app, STAGE, {"max_addresses": helius.max_addresses}) as run:
-            desired = top_wallets(app.lake, helius.max_addresses)
-            run.rows_in = len(desired)
-            result = plan(app, client, desired)
-            result.run_id = run.run_id
-            if result.action == CREATE:
-                created = client.create_webhook(webhook_spec(app, desired))
-                result.webhook_id = str(created["webhookID"])
-            elif result.action == UPDATE and result.webhook_id:
-                client.replace_webhook(result.webhook_id, webhook_spec(app, desired))
-            result.applied = result.action != NONE
-            run.rows_out = len(desired) if result.applied else 0
-            log.info(
-                "helius webhook %s: %s (+%d −%d, %d addresses)",
-                result.webhook_id,
-                result.action,
-                len(result.added),
-                len(result.removed),
-                len(desired),
-            )
-            return result
+    return HeliusClient.from_config(ctx.config.helius, ctx.secrets.helius_api_key or "", transport)
+
+
+def _result(sync: SyncPlan, run_id: str, applied: bool, rows_out: int) -> StageResult:
+    changes = [{"change": "added", "wallet_address": a} for a in sync.added]
+    changes += [{"change": "removed", "wallet_address": a} for a in sync.removed]
+    details = {
+        "webhook_id": sync.webhook_id,
+        "action": sync.action,
+        "reason": sync.reason,
+        "applied": applied,
+        "addresses": len(sync.desired),
+        "added": len(sync.added),
+        "removed": len(sync.removed),
+    }
+    return StageResult(STAGE, run_id, len(sync.desired), rows_out, details, changes)
+
+
+def preview(ctx: StageContext, transport: httpx.BaseTransport | None = None) -> StageResult:
+    """What `run` would do, from reads only (gold table, GET webhooks); no run is recorded."""
+    _check(ctx)
+    with _client(ctx, transport) as client:
+        sync = plan(ctx, client, top_wallets(ctx.lake, ctx.config.helius.max_addresses))
+    return _result(sync, "", applied=False, rows_out=0)
+
+
+@stage(STAGE, writes="the Helius webhook's addresses", command="st helius sync", prepare=_check)
+def run(
+    ctx: StageContext, current: StageRun, transport: httpx.BaseTransport | None = None
+) -> StageResult:
+    """Find or create the webhook and replace its addresses when the set changed.
+
+    The result's records are the address changes (added, removed).
+    """
+    with _client(ctx, transport) as client:
+        desired = top_wallets(ctx.lake, ctx.config.helius.max_addresses)
+        current.rows_in = len(desired)
+        sync = plan(ctx, client, desired)
+        if sync.action == CREATE:
+            created = client.create_webhook(webhook_spec(ctx, desired))
+            sync.webhook_id = str(created["webhookID"])
+        elif sync.action == UPDATE and sync.webhook_id:
+            client.replace_webhook(sync.webhook_id, webhook_spec(ctx, desired))
+        applied = sync.action != NONE
+        current.rows_out = len(desired) if applied else 0
+        log.info(
+            "helius webhook %s: %s (+%d −%d, %d addresses)",
+            sync.webhook_id,
+            sync.action,
+            len(sync.added),
+            len(sync.removed),
+            len(desired),
+        )
+        return _result(sync, current.run_id, applied, current.rows_out)

@@ -23,19 +23,21 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.tables import TOKEN_PRICES
+from smarttrader_cli.stages.bronze_common import birdeye, write_rejects
+from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from smarttrader_cli.config.schema import PricesConfig
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import Lake
+    from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.sources.birdeye import Reject
     from smarttrader_cli.sources.records import PriceRecord
-    from smarttrader_cli.stages.bronze import StageSummary
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.bronze.prices")
 
@@ -116,60 +118,65 @@ def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
     )
 
 
-def run_prices(app: AppContext, now: int | None = None) -> StageSummary:
+def _args(ctx: StageContext, now: int | None = None) -> dict[str, Any]:
+    return {"assets": _assets(ctx.config.prices), "interval": ctx.config.prices.interval}
+
+
+def _assets(cfg: PricesConfig) -> list[str]:
+    return list(dict.fromkeys(canonical_asset(a) for a in cfg.assets))
+
+
+@stage("bronze.prices", writes=TOKEN_PRICES.name, command="st bronze prices", prepare=_args)
+def run(ctx: StageContext, current: StageRun, now: int | None = None) -> StageResult:
     """Price history of `prices.assets`, current prices of traded tokens → bronze.token_prices."""
     import pyarrow as pa
 
-    from smarttrader_cli.ops.runs import stage_run
     from smarttrader_cli.sources.birdeye import MULTI_PRICE, PRICE_HISTORY
-    from smarttrader_cli.stages.bronze import StageSummary, birdeye, write_rejects
 
-    cfg = app.config.prices
-    assets = list(dict.fromkeys(canonical_asset(a) for a in cfg.assets))
-    with stage_run(app, "bronze.prices", {"assets": assets, "interval": cfg.interval}) as run:
-        until = int(time.time()) if now is None else now
-        newest, previous = stored_state(app.lake)
-        since = previous - timedelta(minutes=1) if previous else datetime.fromtimestamp(
-            until - cfg.lookback_hours * 3600, UTC
-        )  # fmt: skip
-        excluded = set(assets) | set(cfg.stablecoins)
-        excluded |= {canonical_asset(a) for a in app.config.pnl.quote_assets}
-        tokens = traded_mints(app.lake, since, excluded)
+    cfg = ctx.config.prices
+    assets = _assets(cfg)
+    until = int(time.time()) if now is None else now
+    newest, previous = stored_state(ctx.lake)
+    since = previous - timedelta(minutes=1) if previous else datetime.fromtimestamp(
+        until - cfg.lookback_hours * 3600, UTC
+    )  # fmt: skip
+    excluded = set(assets) | set(cfg.stablecoins)
+    excluded |= {canonical_asset(a) for a in ctx.config.pnl.quote_assets}
+    tokens = traded_mints(ctx.lake, since, excluded)
 
-        async def fetch() -> tuple[list[pa.Table], list[Reject]]:
-            tables: list[pa.Table] = []
-            rejects: list[Reject] = []
-            async with birdeye(app, run) as client:
-                for asset in assets:
-                    since = newest.get(asset, until - cfg.lookback_hours * 3600 - 1) + 1
-                    if since <= until:
-                        series = await client.price_history(asset, cfg.interval, since, until)
-                        run.rows_in += series.items
-                        rejects.extend(series.rejects)
-                        tables.append(_rows(series.records, PRICE_HISTORY, run.run_id))
-                current = await client.current_prices(assets + tokens)
-                run.rows_in += current.items
-                rejects.extend(current.rejects)
-                # A current price holds from its last update until now: both ends are points.
-                held = [replace(r, unix_time=until) for r in current.records if r.unix_time < until]
-                tables.append(_rows(current.records + held, MULTI_PRICE, run.run_id))
-            return tables, rejects
+    async def fetch() -> tuple[list[pa.Table], list[Reject]]:
+        tables: list[pa.Table] = []
+        rejects: list[Reject] = []
+        async with birdeye(ctx, current) as client:
+            for asset in assets:
+                since = newest.get(asset, until - cfg.lookback_hours * 3600 - 1) + 1
+                if since <= until:
+                    series = await client.price_history(asset, cfg.interval, since, until)
+                    current.rows_in += series.items
+                    rejects.extend(series.rejects)
+                    tables.append(_rows(series.records, PRICE_HISTORY, current.run_id))
+            prices = await client.current_prices(assets + tokens)
+            current.rows_in += prices.items
+            rejects.extend(prices.rejects)
+            # A current price holds from its last update until now: both ends are points.
+            held = [replace(r, unix_time=until) for r in prices.records if r.unix_time < until]
+            tables.append(_rows(prices.records + held, MULTI_PRICE, current.run_id))
+        return tables, rejects
 
-        tables, rejects = asyncio.run(fetch())
-        rows = pa.concat_tables(tables) if tables else TOKEN_PRICES.schema.empty_table()
-        if rows.num_rows:
-            result = app.lake.merge(TOKEN_PRICES, rows, run.meta)
-            run.rows_out = result.inserted + result.updated
-        new_rejects = write_rejects(app.lake, rejects, run)
-        log.info("bronze.token_prices: %d points of %d assets", rows.num_rows, len(assets))
-        return StageSummary(
-            run.stage,
-            run.run_id,
-            run.rows_in,
-            run.rows_out,
-            new_rejects,
-            {"assets": len(assets), "traded_tokens": len(tokens), "points": rows.num_rows},
-        )
+    tables, rejects = asyncio.run(fetch())
+    rows = pa.concat_tables(tables) if tables else TOKEN_PRICES.schema.empty_table()
+    if rows.num_rows:
+        merged = ctx.lake.merge(TOKEN_PRICES, rows, current.meta)
+        current.rows_out = merged.inserted + merged.updated
+    new_rejects = write_rejects(ctx.lake, rejects, current)
+    log.info("bronze.token_prices: %d points of %d assets", rows.num_rows, len(assets))
+    return run_result(
+        current,
+        rejects=new_rejects,
+        assets=len(assets),
+        traded_tokens=len(tokens),
+        points=rows.num_rows,
+    )
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,120 +18,90 @@ from smarttrader_cli.errors import UsageError
 from smarttrader_cli.lake.sql import in_list, quote
 from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
 from smarttrader_cli.ops.resources import budget_for
+from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     import duckdb
 
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import CommitMeta, Lake
+    from smarttrader_cli.ops.runs import StageRun
+    from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.silver.pnl")
 STAGE = "silver.pnl"
 
 
-@dataclass
-class PnlRunSummary:
-    """What one `st silver pnl` run did."""
-
-    run_id: str
-    engine: str
-    mode: str  # full, incremental or wallets
-    wallets: int = 0
-    rows: int = 0
-    legs: int = 0
-    unpriced_legs: int = 0
-    rejected_trades: int = 0
-    duplicate_trades: int = 0
-    seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def rows_in(self) -> int:
-        return self.legs
-
-    @property
-    def rows_out(self) -> int:
-        return self.rows
-
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "engine": self.engine,
-            "mode": self.mode,
-            "wallets": self.wallets,
-            "rows": self.rows,
-            "legs": self.legs,
-            "unpriced_legs": self.unpriced_legs,
-            "rejected_trades": self.rejected_trades,
-            "duplicate_trades": self.duplicate_trades,
-            "seconds": round(self.seconds, 2),
-        }
-
-
-def run_wallet_pnl(
-    app: AppContext,
+def _args(
+    ctx: StageContext,
     *,
     engine: str | None = None,
     full_refresh: bool = False,
     wallets: tuple[str, ...] | list[str] = (),
-) -> PnlRunSummary:
-    """Compute silver.wallet_pnl under the stage lock and ledger; returns what was done."""
-    config = app.config
-    engine = (engine or config.engine).lower()
+) -> dict[str, Any]:
+    engine = (engine or ctx.config.engine).lower()
     if full_refresh and wallets:
         raise UsageError("--full-refresh and --wallet exclude each other")
     mode = "full" if full_refresh else "wallets" if wallets else "incremental"
-    args = {"engine": engine, "mode": mode, "wallets": list(wallets)}
-    with stage_run_for(app, args) as run:
-        started = time.perf_counter()
-        if app.lake.exists(WALLET_TRADES):  # a lake from before fill_id gains it first
-            app.lake.ensure_table(WALLET_TRADES)
-        params = PnlParams(
-            quote_assets=tuple(config.pnl.quote_assets),
-            min_leg_usd=float(config.pnl.min_leg_usd),
-            calculated_at=datetime.now(UTC),  # before bronze is read: later fetches rerun
-            run_id=run.run_id,
-            wallets=tuple(dict.fromkeys(wallets)) if wallets else None,
-        )
-        if engine == "spark":
-            from smarttrader_cli.engines.spark_pnl import run_spark_pnl
-
-            result = run_spark_pnl(app, params, mode, run.meta)
-        else:
-            result = _run_duckdb(app, params, mode, run.meta)
-        summary = PnlRunSummary(run.run_id, engine, mode)
-        if result is not None:
-            summary.wallets = result.wallets
-            summary.rows = result.token_rows + result.wallets
-            summary.legs = result.legs
-            summary.unpriced_legs = result.unpriced_legs
-            summary.rejected_trades = result.rejected_trades
-            summary.duplicate_trades = result.duplicate_trades
-        summary.seconds = time.perf_counter() - started
-        run.rows_in, run.rows_out = summary.legs, summary.rows
-        log.info(
-            "silver pnl (%s, %s): %d wallets, %d rows, %d legs, %d unpriced legs, "
-            "%d rejected trades",
-            engine, mode, summary.wallets, summary.rows, summary.legs,
-            summary.unpriced_legs, summary.rejected_trades,
-        )  # fmt: skip
-        return summary
+    return {"engine": engine, "mode": mode, "wallets": list(wallets)}
 
 
-def stage_run_for(app: AppContext, args: dict[str, Any]) -> Any:
-    """The run context of this stage (lock, ledger row, commit metadata)."""
-    from smarttrader_cli.ops.runs import stage_run
+@stage(STAGE, writes=WALLET_PNL.name, command="st silver pnl", prepare=_args)
+def run(
+    ctx: StageContext,
+    current: StageRun,
+    *,
+    engine: str | None = None,
+    full_refresh: bool = False,
+    wallets: tuple[str, ...] | list[str] = (),
+) -> StageResult:
+    """Compute silver.wallet_pnl with the engine the run records (default: `engine`)."""
+    config = ctx.config
+    engine, mode = current.args["engine"], current.args["mode"]
+    started = time.perf_counter()
+    if ctx.lake.exists(WALLET_TRADES):  # a lake from before fill_id gains it first
+        ctx.lake.ensure_table(WALLET_TRADES)
+    params = PnlParams(
+        quote_assets=tuple(config.pnl.quote_assets),
+        min_leg_usd=float(config.pnl.min_leg_usd),
+        calculated_at=datetime.now(UTC),  # before bronze is read: later fetches rerun
+        run_id=current.run_id,
+        wallets=tuple(dict.fromkeys(wallets)) if wallets else None,
+    )
+    if engine == "spark":
+        from smarttrader_cli.engines.spark_pnl import run_spark_pnl
 
-    return stage_run(app, STAGE, args)
+        computed = run_spark_pnl(ctx, params, mode, current.meta)
+    else:
+        computed = _run_duckdb(ctx, params, mode, current.meta)
+    counts: dict[str, Any] = {"wallets": 0, "rows": 0, "legs": 0, "unpriced_legs": 0}
+    counts.update(rejected_trades=0, duplicate_trades=0)
+    if computed is not None:
+        counts = {
+            "wallets": computed.wallets,
+            "rows": computed.token_rows + computed.wallets,
+            "legs": computed.legs,
+            "unpriced_legs": computed.unpriced_legs,
+            "rejected_trades": computed.rejected_trades,
+            "duplicate_trades": computed.duplicate_trades,
+        }
+    current.rows_in, current.rows_out = counts["legs"], counts["rows"]
+    log.info(
+        "silver pnl (%s, %s): %d wallets, %d rows, %d legs, %d unpriced legs, "
+        "%d rejected trades",
+        engine, mode, counts["wallets"], counts["rows"], counts["legs"],
+        counts["unpriced_legs"], counts["rejected_trades"],
+    )  # fmt: skip
+    seconds = round(time.perf_counter() - started, 2)
+    return run_result(current, engine=engine, mode=mode, **counts, seconds=seconds)
 
 
-def open_duckdb(app: AppContext) -> duckdb.DuckDBPyConnection:
+def open_duckdb(ctx: StageContext) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection over the lake sized by the memory guard, spilling under state_dir."""
     from smarttrader_cli.lake.query import connect
 
-    budget = budget_for(app.config.memory, what="silver pnl")
-    con = connect(app.lake, memory_limit_mb=budget.memory_limit_mb, threads=budget.threads)
-    spill = Path(app.config.runtime.state_dir) / "duckdb-spill"
+    budget = budget_for(ctx.config.memory, what="silver pnl")
+    con = connect(ctx.lake, memory_limit_mb=budget.memory_limit_mb, threads=budget.threads)
+    spill = Path(ctx.config.runtime.state_dir) / "duckdb-spill"
     spill.mkdir(parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = {quote(str(spill.resolve()))}")
     con.execute("SET preserve_insertion_order = false")
@@ -152,7 +121,7 @@ def stale_wallets(con: duckdb.DuckDBPyConnection) -> tuple[str, ...] | None:
 
 
 def _run_duckdb(
-    app: AppContext, params: PnlParams, mode: str, meta: CommitMeta
+    app: StageContext, params: PnlParams, mode: str, meta: CommitMeta
 ) -> PnlResult | None:
     from smarttrader_cli.engines.duckdb_pnl import compute_pnl, ensure_inputs
 

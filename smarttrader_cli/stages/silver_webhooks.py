@@ -24,11 +24,13 @@ import pyarrow as pa
 
 from smarttrader_cli.lake.readers import latest_prices
 from smarttrader_cli.lake.tables import SMART_WALLETS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import CommitMeta, Lake
+    from smarttrader_cli.ops.runs import StageRun
+    from smarttrader_cli.stages.contract import StageContext
     from smarttrader_cli.stages.prices import PriceBook
 
 log = logging.getLogger("st.silver.webhooks")
@@ -268,14 +270,25 @@ def _merge(
     result.updated += merged.updated
 
 
-def run_silver_webhooks(app: AppContext, full_refresh: bool = False) -> SwapsResult:
+@stage(
+    "silver.webhooks",
+    writes=WEBHOOK_SWAPS.name,
+    command="st silver webhooks",
+    prepare=lambda ctx, full_refresh=False: {"full_refresh": full_refresh},
+)
+def run(ctx: StageContext, current: StageRun, full_refresh: bool = False) -> StageResult:
     """`st silver webhooks` as one stage run."""
-    from smarttrader_cli.ops.runs import stage_run
-
-    with stage_run(app, "silver.webhooks", {"full_refresh": full_refresh}) as run:
-        valuation = Valuation.from_lake(app.lake, app.config)
-        reprice_since = datetime.now(UTC) - timedelta(hours=app.config.prices.lookback_hours)
-        result = build_swaps(app.lake, run.meta, valuation, full_refresh, reprice_since)
-        run.rows_in, run.rows_out = result.events, result.legs
-    log.info("silver.webhook_swaps: %d events → %d legs", result.events, result.legs)
-    return result
+    valuation = Valuation.from_lake(ctx.lake, ctx.config)
+    reprice_since = datetime.now(UTC) - timedelta(hours=ctx.config.prices.lookback_hours)
+    swaps = build_swaps(ctx.lake, current.meta, valuation, full_refresh, reprice_since)
+    current.rows_in, current.rows_out = swaps.events, swaps.legs
+    log.info("silver.webhook_swaps: %d events → %d legs", swaps.events, swaps.legs)
+    return run_result(
+        current,
+        events=swaps.events,
+        legs=swaps.legs,
+        inserted=swaps.inserted,
+        updated=swaps.updated,
+        repriced=swaps.repriced,
+        watermark=swaps.watermark.isoformat() if swaps.watermark else None,
+    )

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
     from smarttrader_cli.config.schema import StreamConfig
-    from smarttrader_cli.context import AppContext
     from smarttrader_cli.lake.store import CommitMeta, Lake
 
 log = logging.getLogger("st.stream.drain")
@@ -328,31 +327,3 @@ class Drainer:
         log.warning("%s; re-seeking: %s", what, exc)
         self._snapshot = None
         return True
-
-
-def drain_stream(app: AppContext, limits: DrainLimits, reset_offsets: bool = False) -> DrainResult:
-    """`st stream drain`: one stage run draining the configured backend into the lake
-    (after recording new offsets at the stream's start, with `reset_offsets`)."""
-    from smarttrader_cli.ops.runs import stage_run
-    from smarttrader_cli.stream.backend import open_consumer
-
-    config = app.config
-    args = {
-        "max_messages": limits.max_messages,
-        "max_seconds": limits.max_seconds,
-        "follow": limits.follow,
-        "backend": config.stream.backend,
-        "reset_offsets": reset_offsets,
-    }
-    with stage_run(app, "stream.drain", args) as run:
-
-        def progress(r: DrainResult) -> None:
-            run.rows_in, run.rows_out = r.messages, r.events_written
-            log.debug("committed: %d messages, %d events so far", r.messages, r.events_written)
-
-        drainer = Drainer(app.lake, open_consumer(config), config.stream, run.meta, progress)
-        if reset_offsets:
-            drainer.reset_offsets()
-        result = drainer.run(limits)
-        run.rows_in, run.rows_out = result.messages, result.events_written
-    return result

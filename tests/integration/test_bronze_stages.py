@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -21,13 +22,30 @@ from smarttrader_cli.lake.tables import (
 )
 from smarttrader_cli.sim.market import SimSettings, address
 from smarttrader_cli.sim.server import run_in_thread
-from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
+from smarttrader_cli.stages import bronze_tokens, bronze_trades, bronze_whales
+from smarttrader_cli.stages.contract import StageContext, StageResult
 from tests.harness import write_config
 
 pytestmark = pytest.mark.integration
 
 END = int(time.time()) // 3600 * 3600 - 3600  # one market "now" shared by every sim here
 RUN_COLUMNS = {"run_id", "fetched_at", "snapshot_at", "rejected_at"}
+
+
+def _ctx(app: AppContext) -> StageContext:
+    return StageContext.of(app.loaded, app.lake)
+
+
+def run_tokens(app: AppContext) -> StageResult:
+    return bronze_tokens.run(_ctx(app))
+
+
+def run_whales(app: AppContext) -> StageResult:
+    return bronze_whales.run(_ctx(app))
+
+
+def run_trades(app: AppContext, **args: Any) -> StageResult:
+    return bronze_trades.run(_ctx(app), **args)
 
 
 def settings(**kw) -> SimSettings:

@@ -14,13 +14,18 @@ from smarttrader_cli.cli.main import app
 from smarttrader_cli.context import AppContext
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import TOKEN_FLOWS, WEBHOOK_SWAPS
-from smarttrader_cli.stages.gold import flows
+from smarttrader_cli.stages import gold
+from smarttrader_cli.stages.contract import StageContext, StageResult
 
 pytestmark = pytest.mark.integration
 
 META = CommitMeta("test-run", "test", "hash")
 SOL = "So11111111111111111111111111111111111111112"
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+
+
+def flows(app: AppContext, now: datetime) -> StageResult:
+    return gold.flows(StageContext.of(app.loaded, app.lake), now=now)
 
 
 def leg(
@@ -87,7 +92,7 @@ def test_flows_per_token_and_window(app_ctx: AppContext) -> None:
     ]
     write_swaps(app_ctx, rows)
     result = flows(app_ctx, now=NOW)
-    assert result.since == datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+    assert result.details["since"] == datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
     stored = {
         (r["token_address"], r["window_start"]): r
         for r in app_ctx.lake.read(TOKEN_FLOWS).to_pylist()
@@ -107,8 +112,8 @@ def test_flows_per_token_and_window(app_ctx: AppContext) -> None:
     assert (wif["buy_volume_usd"], wif["buy_count"], wif["smart_buyers"]) == (None, 2, 2)
     assert (wif["unpriced_buy_count"], wif["net_flow_usd"]) == (1, None)
     assert (bonk["unpriced_buy_count"], bonk["unpriced_sell_count"]) == (0, 0)
-    assert [t["token_address"] for t in result.top] == ["BONK", "WIF"]
-    assert result.legs == 5
+    assert [t["token_address"] for t in result.records] == ["BONK", "WIF"]
+    assert result.details["legs"] == 5
 
 
 def test_rerun_merges_and_drops_stale_windows_in_range(app_ctx: AppContext) -> None:
@@ -125,7 +130,7 @@ def test_rerun_merges_and_drops_stale_windows_in_range(app_ctx: AppContext) -> N
     second = flows(app_ctx, now=NOW)
     stored = app_ctx.lake.read(TOKEN_FLOWS).to_pylist()
     assert [(r["token_address"], r["window_start"]) for r in stored] == [("OLD", old_window)]
-    assert second.message.startswith("no smart-wallet swaps since")
+    assert second.details["message"].startswith("no smart-wallet swaps since")
 
 
 def test_cli_flows_top(app_ctx: AppContext) -> None:

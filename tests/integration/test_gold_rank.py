@@ -17,7 +17,9 @@ from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var, make_ta
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import SMART_WALLETS, WALLET_PNL
-from smarttrader_cli.stages.gold import gold_vars, rank
+from smarttrader_cli.stages import gold
+from smarttrader_cli.stages.contract import StageContext, StageResult
+from smarttrader_cli.stages.gold import gold_vars
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,10 @@ PORTFOLIOS = {
     "LOWROI": (20.0, 0.005, 0.9, 4),
     "LOWWIN": (800.0, 0.4, 0.1, 20),
 }
+
+
+def rank(app: AppContext) -> StageResult:
+    return gold.rank(StageContext.of(app.loaded, app.lake))
 
 
 def silver_rows(portfolios: dict[str, tuple[float, float, float, int]]) -> pa.Table:
@@ -70,16 +76,16 @@ def app_ctx(app_ctx: AppContext) -> AppContext:
 
 def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) -> None:
     result = rank(app_ctx)
-    ranked = {r["wallet_address"]: r for r in result.rows}
+    ranked = {r["wallet_address"]: r for r in result.records}
     assert set(ranked) == {"ELITE1", "ELITE2", "STRONG", "PROMISING"}
-    assert result.candidates == len(PORTFOLIOS)
+    assert result.details["candidates"] == len(PORTFOLIOS)
     assert ranked["ELITE1"]["tier"] == ranked["ELITE2"]["tier"] == "elite"
     assert ranked["STRONG"]["tier"] == "strong"
     assert ranked["PROMISING"]["tier"] == "promising"
-    assert [r["rank"] for r in result.rows] == [1, 2, 3, 4]
-    scores = [r["score"] for r in result.rows]
+    assert [r["rank"] for r in result.records] == [1, 2, 3, 4]
+    scores = [r["score"] for r in result.records]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    assert result.rows[0]["wallet_address"] == "ELITE1"
+    assert result.records[0]["wallet_address"] == "ELITE1"
     # the stored table is exactly the ranking, one overwrite commit with the run's metadata
     stored = app_ctx.lake.read(SMART_WALLETS).to_pylist()
     assert {r["wallet_address"] for r in stored} == set(ranked)
@@ -90,7 +96,7 @@ def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) ->
 
 def test_score_matches_the_documented_formula(app_ctx: AppContext) -> None:
     score = app_ctx.config.gold.score
-    row = next(r for r in rank(app_ctx).rows if r["wallet_address"] == "STRONG")
+    row = next(r for r in rank(app_ctx).records if r["wallet_address"] == "STRONG")
     pnl, roi, win_rate, trades = PORTFOLIOS["STRONG"]
     profitability = 0.5 * pnl / (pnl + score.pnl_scale_usd) + 0.5 * roi / (roi + score.roi_scale)
     activity = trades / (trades + score.activity_scale_trades)
@@ -110,7 +116,9 @@ def test_rerank_replaces_the_snapshot(app_ctx: AppContext) -> None:
     app_ctx.lake.merge(WALLET_PNL, silver_rows(changed), META)
     second = rank(app_ctx)
     stored = {r["wallet_address"] for r in app_ctx.lake.read(SMART_WALLETS).to_pylist()}
-    assert stored == {"ELITE1", "ELITE2", "PROMISING"} == {r["wallet_address"] for r in second.rows}
+    assert (
+        stored == {"ELITE1", "ELITE2", "PROMISING"} == {r["wallet_address"] for r in second.records}
+    )
 
 
 def test_yaml_threshold_changes_ranking_without_touching_sql(
@@ -119,7 +127,7 @@ def test_yaml_threshold_changes_ranking_without_touching_sql(
     config = st_config(**SMALL, gold__min_win_rate=0.6, gold__tiers__elite__min_total_pnl=3000.0)
     ctx = AppContext(config_path=config)
     ctx.lake.merge(WALLET_PNL, silver_rows(PORTFOLIOS), META)
-    ranked = {r["wallet_address"]: r["tier"] for r in rank(ctx).rows}
+    ranked = {r["wallet_address"]: r["tier"] for r in rank(ctx).records}
     # win rate >= 0.6 keeps only the two elites; ELITE2 has 2500 PnL < 3000 → strong
     assert ranked == {"ELITE1": "elite", "ELITE2": "strong"}
 
@@ -129,7 +137,7 @@ def test_env_threshold_changes_ranking(
 ) -> None:
     monkeypatch.setenv("ST_GOLD__MIN_TRADE_COUNT", "10")
     ctx = AppContext(config_path=app_ctx.config_path)
-    assert {r["wallet_address"] for r in rank(ctx).rows} == {"ELITE1", "ELITE2"}
+    assert {r["wallet_address"] for r in rank(ctx).records} == {"ELITE1", "ELITE2"}
 
 
 def test_thresholds_excluding_everyone_give_an_empty_ranking(
@@ -152,8 +160,8 @@ def test_empty_silver_table_is_an_empty_ranking(st_config: Callable[..., Path]) 
     ctx = AppContext(config_path=st_config(**SMALL))
     ctx.lake.ensure_table(WALLET_PNL)
     result = rank(ctx)
-    assert result.rows == [] and result.candidates == 0
-    assert "no portfolio (ALL_TOKENS) rows" in result.message
+    assert result.records == [] and result.details["candidates"] == 0
+    assert "no portfolio (ALL_TOKENS) rows" in result.details["message"]
 
 
 def test_missing_silver_table_fails_with_a_hint(st_config: Callable[..., Path]) -> None:

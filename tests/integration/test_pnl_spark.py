@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,8 @@ from smarttrader_cli.context import AppContext
 from smarttrader_cli.lake.inspect import table_history
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import WALLET_PNL
-from smarttrader_cli.stages.silver_pnl import run_wallet_pnl
+from smarttrader_cli.stages import silver_pnl
+from smarttrader_cli.stages.contract import StageContext
 from tests.harness import write_config
 from tests.pnl_oracle import oracle_pnl
 from tests.pnl_support import (
@@ -26,6 +29,12 @@ from tests.pnl_support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+
+def run_wallet_pnl(app: AppContext, **args: Any) -> SimpleNamespace:
+    """The stage's run id and details as attributes."""
+    result = silver_pnl.run(StageContext.of(app.loaded, app.lake), **args)
+    return SimpleNamespace(run_id=result.run_id, **result.details)
 
 
 def app_for(tmp_path: Path, master: str = "local[2]") -> AppContext:

@@ -21,10 +21,15 @@ from smarttrader_cli.sim.market import Market, SimSettings
 from smarttrader_cli.sim.server import run_in_thread
 from smarttrader_cli.sim.truth import birdeye_truth, helius_truth
 from smarttrader_cli.sim.webhooks import enhanced_swaps
-from smarttrader_cli.stages.bronze import run_tokens, run_trades, run_whales
-from smarttrader_cli.stages.prices import run_prices
-from smarttrader_cli.stages.silver_webhooks import run_silver_webhooks
-from smarttrader_cli.stream.drain import DrainLimits, drain_stream
+from smarttrader_cli.stages import (
+    bronze_tokens,
+    bronze_trades,
+    bronze_whales,
+    prices,
+    silver_webhooks,
+    stream_drain,
+)
+from smarttrader_cli.stages.contract import StageContext
 from tests.harness import write_config
 from tests.stream_support import outbound, produce
 
@@ -65,17 +70,19 @@ def lake_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[AppContext, Mark
                 },
             )
         )
-        run_tokens(app)
-        run_whales(app)
-        run_trades(app)
-        run_trades(app)  # a rerun from the watermarks re-reads the newest second: no duplicates
+        ctx = StageContext.of(app.loaded, app.lake)
+        bronze_tokens.run(ctx)
+        bronze_whales.run(ctx)
+        bronze_trades.run(ctx)
+        # a rerun from the watermarks re-reads the newest second: no duplicates
+        bronze_trades.run(ctx)
         start = int(time.time()) - EVENTS * 2
         market = Market(SETTINGS)
         produce(app.config_path, outbound(enhanced_swaps(market, EVENTS, start_time=start)))
-        drain_stream(app, DrainLimits())
-        run_prices(app)
-        run_silver_webhooks(app)
-        run_silver_webhooks(app)  # idempotent
+        stream_drain.run(ctx)
+        prices.run(ctx)
+        silver_webhooks.run(ctx)
+        silver_webhooks.run(ctx)  # idempotent
         yield app, market, start
     finally:
         sim.stop()
@@ -162,8 +169,8 @@ def test_rerunning_the_webhook_stage_changes_nothing(
         (r["signature"], r["wallet"], r["leg"], r["value_usd"])
         for r in app.lake.read(WEBHOOK_SWAPS).to_pylist()
     )
-    result = run_silver_webhooks(app)
-    assert result.inserted == 0
+    result = silver_webhooks.run(StageContext.of(app.loaded, app.lake))
+    assert result.details["inserted"] == 0
     after = sorted(
         (r["signature"], r["wallet"], r["leg"], r["value_usd"])
         for r in app.lake.read(WEBHOOK_SWAPS).to_pylist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -13,7 +14,8 @@ from smarttrader_cli.context import AppContext
 from smarttrader_cli.errors import ApiError, ConfigError, StageError
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import RUNS, SMART_WALLETS
-from smarttrader_cli.stages.helius_sync import sync
+from smarttrader_cli.stages import helius_sync
+from smarttrader_cli.stages.contract import StageContext
 
 HOOK_URL = "https://st.example/webhooks"
 
@@ -82,6 +84,22 @@ def existing(addresses: list[str], **extra: Any) -> dict[str, Any]:
         "txnStatus": "all",
         **extra,
     }
+
+
+def sync(
+    app: AppContext, *, dry_run: bool = False, transport: httpx.BaseTransport | None = None
+) -> SimpleNamespace:
+    """The stage (or its dry run), its details and address changes as attributes."""
+    ctx = StageContext.of(app.loaded, app.lake)
+    if dry_run:
+        result = helius_sync.preview(ctx, transport)
+    else:
+        result = helius_sync.run(ctx, transport=transport)
+    changes = {
+        change: [r["wallet_address"] for r in result.records if r["change"] == change]
+        for change in ("added", "removed")
+    }
+    return SimpleNamespace(**{**result.details, **changes})
 
 
 def test_creates_the_webhook_with_the_top_wallets(app_ctx: AppContext) -> None:

@@ -71,7 +71,7 @@ def test_migrate_command_is_idempotent(tmp_path: Path) -> None:
 def test_a_reject_fetched_again_is_kept_once(tmp_path: Path) -> None:
     from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.sources.birdeye import Reject
-    from smarttrader_cli.stages.bronze import write_rejects
+    from smarttrader_cli.stages.bronze_common import write_rejects
 
     lake = Lake(str(tmp_path / "lake"))
     run = StageRun("run-1", "bronze.trades", "cfg")

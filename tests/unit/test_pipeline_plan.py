@@ -6,7 +6,6 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -14,9 +13,11 @@ from typer.testing import CliRunner
 from smarttrader_cli import pipeline
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.context import AppContext
-from smarttrader_cli.errors import LockHeldError, StageError, UsageError
+from smarttrader_cli.errors import LockHeldError, PipelineFailed, StageError, UsageError
 from smarttrader_cli.lake.tables import RUNS
-from smarttrader_cli.ops.runs import stage_run
+from smarttrader_cli.ops.ledger import Ledger
+from smarttrader_cli.ops.runs import StageRun
+from smarttrader_cli.stages.contract import Stage, StageContext, StageResult, run_result, stage
 
 
 @pytest.fixture
@@ -26,14 +27,14 @@ def config(st_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> P
     return st_config()
 
 
-def names(stages: list[pipeline.Stage]) -> list[str]:
+def names(stages: list[Stage]) -> list[str]:
     return [s.name for s in stages]
 
 
 def test_plan_order_and_helius_only_when_configured(
     config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = AppContext(config_path=config)
+    ctx = AppContext(config_path=config).config
     assert names(pipeline.plan(ctx)) == [
         "bronze.tokens",
         "bronze.whales",
@@ -48,34 +49,73 @@ def test_plan_order_and_helius_only_when_configured(
     with pytest.raises(UsageError, match=r"helius\.webhook_url is empty"):
         pipeline.plan(ctx, end="helius.sync")
     monkeypatch.setenv("ST_HELIUS__WEBHOOK_URL", "https://x/webhooks")
-    ctx = AppContext(config_path=config)
+    ctx = AppContext(config_path=config).config
     assert names(pipeline.plan(ctx, "gold.rank")) == ["gold.rank", "helius.sync"]
 
 
+def test_every_listed_stage_loads_under_its_name() -> None:
+    for name, target in pipeline.STAGES:
+        loaded = pipeline.load(target)
+        assert isinstance(loaded, Stage) and loaded.name == name, target
+
+
 def test_plan_rejects_unknown_and_reversed_stages(config: Path) -> None:
-    ctx = AppContext(config_path=config)
+    ctx = AppContext(config_path=config).config
     with pytest.raises(UsageError, match=r"--from .silver. is not a stage; stages: bronze\.tokens"):
         pipeline.plan(ctx, start="silver")
     with pytest.raises(UsageError, match="comes after"):
         pipeline.plan(ctx, start="gold.rank", end="bronze.tokens")
 
 
-def fake_stage(name: str, calls: list[str], fail: Exception | None = None) -> pipeline.Stage:
+def stage_ctx(config: Path) -> StageContext:
+    app = AppContext(config_path=config)
+    return StageContext.of(app.loaded, app.lake)
+
+
+def fake_stage(name: str, calls: list[str], fail: Exception | None = None) -> Stage:
     """A stage that records a real stage run (lock + ledger) and counts rows."""
 
-    def run(app: AppContext) -> SimpleNamespace:
+    @stage(name, writes="somewhere", command=f"st {name}")
+    def run(ctx: StageContext, current: StageRun) -> StageResult:
         calls.append(name)
-        with stage_run(app, name) as run:
-            run.rows_in, run.rows_out = 10, 7
-            if fail:
-                raise fail
-            return SimpleNamespace(rows_in=run.rows_in, rows_out=run.rows_out, run_id=run.run_id)
+        current.rows_in, current.rows_out = 10, 7
+        if fail:
+            raise fail
+        return run_result(current, note="done")
 
-    return pipeline.Stage(name, f"st {name}", "somewhere", run)
+    return run
+
+
+def test_a_stage_records_its_prepared_args_and_returns_its_counts(config: Path) -> None:
+    def prepare(ctx: StageContext, wallet: str) -> dict[str, object]:
+        if not wallet:
+            raise UsageError("--wallet must not be empty")
+        return {"wallets": [wallet]}
+
+    @stage("a.stage", writes="somewhere", command="st a stage", prepare=prepare)
+    def run(ctx: StageContext, current: StageRun, wallet: str) -> StageResult:
+        current.rows_in, current.rows_out = 3, 2
+        return run_result(current, [{"wallet": wallet}], seen=current.args["wallets"])
+
+    ctx = stage_ctx(config)
+    result = run(ctx, wallet="W")
+    assert result.as_row() == {
+        "stage": "a.stage",
+        "run_id": result.run_id,
+        "rows_in": 3,
+        "rows_out": 2,
+        "seen": ["W"],
+    }
+    assert result.records == [{"wallet": "W"}]
+    row = Ledger(ctx.lake).get(result.run_id)
+    assert row is not None and json.loads(row["args"]) == {"wallets": ["W"]}
+    with pytest.raises(UsageError):  # refused before the lock: no ledger row
+        run(ctx, wallet="")
+    assert len(Ledger(ctx.lake).runs()) == 1
 
 
 def test_run_stops_at_the_first_failure_and_names_it(config: Path) -> None:
-    ctx = AppContext(config_path=config)
+    ctx = stage_ctx(config)
     calls: list[str] = []
     stages = [
         fake_stage("a.one", calls),
@@ -83,7 +123,7 @@ def test_run_stops_at_the_first_failure_and_names_it(config: Path) -> None:
         fake_stage("a.three", calls),
     ]
     seen: list[tuple[str, str]] = []
-    with pytest.raises(pipeline.PipelineFailed) as info:
+    with pytest.raises(PipelineFailed) as info:
         pipeline.run(ctx, stages, lambda o: seen.append((o.stage, o.status)))
     assert calls == ["a.one", "a.two"]
     assert str(info.value) == "pipeline stopped: stage a.two failed: boom"
@@ -101,9 +141,9 @@ def test_run_stops_at_the_first_failure_and_names_it(config: Path) -> None:
 
 
 def test_a_locked_stage_keeps_exit_75(config: Path) -> None:
-    ctx = AppContext(config_path=config)
+    ctx = stage_ctx(config)
     stages = [fake_stage("a.one", [], LockHeldError("held by run X"))]
-    with pytest.raises(pipeline.PipelineFailed) as info:
+    with pytest.raises(PipelineFailed) as info:
         pipeline.run(ctx, stages)
     assert info.value.exit_code == 75
 
@@ -138,8 +178,9 @@ def test_cli_prints_the_summary_and_exits_1_naming_the_stage(
         fake_stage("bronze.whales", calls, StageError("BirdEye answered HTTP 401")),
         fake_stage("gold.rank", calls),
     )
-    monkeypatch.setattr(pipeline, "STAGES", stages)
+    monkeypatch.setattr(pipeline, "STAGES", tuple((s.name, s.name) for s in stages))
     monkeypatch.setattr(pipeline, "STAGE_NAMES", tuple(s.name for s in stages))
+    monkeypatch.setattr(pipeline, "load", {s.name: s for s in stages}.__getitem__)
     result = CliRunner().invoke(
         app, ["--config", str(config), "pipeline", "run", "-f", "json"], catch_exceptions=False
     )

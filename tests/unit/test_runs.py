@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +16,12 @@ from smarttrader_cli.context import AppContext
 from smarttrader_cli.errors import EXIT_LOCKED, LockHeldError, StageError
 from smarttrader_cli.ops.ledger import Ledger
 from smarttrader_cli.ops.locks import stage_lock
-from smarttrader_cli.ops.runs import stage_run
+from smarttrader_cli.ops.runs import stage_run as run_stage
+from smarttrader_cli.stages.contract import StageContext
+
+
+def stage_run(app: AppContext, stage: str, args: dict[str, Any] | None = None) -> Any:
+    return run_stage(StageContext.of(app.loaded, app.lake), stage, args)
 
 
 def test_a_held_lock_names_its_holder(tmp_path: Path) -> None:
