@@ -1,23 +1,5 @@
 -- What smart money is buying now: token_flows' legs summed over the whole recompute
 -- range, with distinct wallets counted over the range (not summed per window).
-with legs as (
-    select
-        token_address,
-        wallet,
-        direction,
-        value_usd,
-        event_time
-    from {{ source('silver', 'webhook_swaps') }}
-    where is_smart_wallet
-      and direction in ('buy', 'sell')
-      and event_time >= cast('{{ var("flows_since") }}' as timestamptz)
-      {%- if var('quote_assets') %}
-      and token_address not in (
-          {%- for address in var('quote_assets') %}'{{ address }}'{{ "," if not loop.last }}{% endfor -%}
-      )
-      {%- endif %}
-)
-
 -- Unknown USD stays unknown (null), as in token_flows.
 select
     token_address,
@@ -34,5 +16,5 @@ select
     count(distinct wallet) filter (where direction = 'sell') as smart_sellers,
     count(*) filter (where value_usd is null) as unpriced_legs,
     max(event_time) as last_trade_at
-from legs
+from {{ ref('smart_legs') }}
 group by token_address

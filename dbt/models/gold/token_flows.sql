@@ -1,25 +1,13 @@
 -- Smart-wallet flow per token and time window, for the windows that start at or after
 -- `flows_since` (st passes the start of the recompute range, aligned to a window).
--- Quote assets (SOL, USDC, ...) are what smart money pays with, not what it is buying.
 with legs as (
     select
-        token_address,
-        wallet,
-        direction,
-        value_usd,
+        *,
         to_timestamp(
             floor(epoch(event_time) / ({{ var('flows_window_minutes') }} * 60))
             * ({{ var('flows_window_minutes') }} * 60)
         ) as window_start
-    from {{ source('silver', 'webhook_swaps') }}
-    where is_smart_wallet
-      and direction in ('buy', 'sell')
-      and event_time >= cast('{{ var("flows_since") }}' as timestamptz)
-      {%- if var('quote_assets') %}
-      and token_address not in (
-          {%- for address in var('quote_assets') %}'{{ address }}'{{ "," if not loop.last }}{% endfor -%}
-      )
-      {%- endif %}
+    from {{ ref('smart_legs') }}
 )
 
 -- A volume is unknown (null) when some of its legs have no USD value: a partial sum
