@@ -11,10 +11,11 @@ from smarttrader_cli.engines.pnl_common import (
     PnlParams,
     PnlResult,
     load_sql,
+    quote_filters,
 )
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.readers import not_written
-from smarttrader_cli.lake.sql import in_list, quote
+from smarttrader_cli.lake.sql import quote
 from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
 
 if TYPE_CHECKING:
@@ -75,11 +76,7 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
     The trades themselves are dropped once their legs exist: only their counts are kept.
     """
     ensure_inputs(con)
-    quotes = list(params.quote_assets)
-    legs_subs = {
-        "to_not_quote": in_list("to_token", quotes, negate=True),
-        "from_not_quote": in_list("from_token", quotes, negate=True),
-    }
+    legs_subs = quote_filters(params)
     if params.wallets is None:
         wallet_filter = "TRUE"
     else:
@@ -187,7 +184,7 @@ def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     """Token and ALL_TOKENS rows into st_pnl_rows."""
-    con.execute(load_sql(DIALECT, "06_rows.sql"))
+    con.execute(load_sql(DIALECT, "06_rows.sql", token_rows="st_token_rows"))
 
 
 def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:

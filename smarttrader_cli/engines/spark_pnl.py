@@ -12,6 +12,8 @@ from smarttrader_cli.engines.pnl_common import (
     PnlParams,
     PnlResult,
     load_sql,
+    quote_filters,
+    run_scope,
 )
 from smarttrader_cli.engines.spark_session import build_session, spark_uri
 from smarttrader_cli.lake.readers import require
@@ -62,12 +64,8 @@ def stale_wallets(spark: SparkSession, lake: Lake) -> tuple[str, ...] | None:
 
 def compute_pnl(spark: SparkSession, params: PnlParams) -> tuple[DataFrame, dict[str, int]]:
     """silver.wallet_pnl rows as a DataFrame (inputs registered), plus the run's counts."""
-    quotes = list(params.quote_assets)
     floor = repr(float(params.min_leg_usd)) + "D"
-    legs_subs = {
-        "to_not_quote": in_list("to_token", quotes, negate=True),
-        "from_not_quote": in_list("from_token", quotes, negate=True),
-    }
+    legs_subs = quote_filters(params)
     wallet_filter = "TRUE"
     if params.wallets is not None:
         spark.createDataFrame(
@@ -179,17 +177,10 @@ def run_spark_pnl(
     lake = app.lake
     spark = build_session(app.config, lake.storage_options)
     register_inputs(spark, lake)
-    if mode == "incremental":
-        chosen = stale_wallets(spark, lake)
-        if chosen is not None and not chosen:
-            log.info("silver pnl: no wallet has new trades or new prices")
-            return None
-        if chosen is None:
-            mode = "full"
-        else:
-            params = PnlParams(
-                params.quote_assets, params.min_leg_usd, params.calculated_at, params.run_id, chosen
-            )
+    scope = run_scope(params, mode, lambda: stale_wallets(spark, lake))
+    if scope is None:
+        return None
+    params, mode = scope
     rows, stats = compute_pnl(spark, params)
     meta.extra.update(stats)
     try:

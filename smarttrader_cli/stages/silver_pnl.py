@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql
+from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql, run_scope
 from smarttrader_cli.errors import UsageError
 from smarttrader_cli.lake.sql import in_list, quote
 from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
@@ -128,26 +128,15 @@ def _run_duckdb(
     con = open_duckdb(app)
     try:
         ensure_inputs(con)
-        if mode == "incremental":
-            chosen = stale_wallets(con)
-            if chosen is not None and not chosen:
-                log.info("silver pnl: no wallet has new trades or new prices")
-                return None
-            if chosen is not None:
-                params = _with_wallets(params, chosen)
-            else:
-                mode = "full"
+        scope = run_scope(params, mode, lambda: stale_wallets(con))
+        if scope is None:
+            return None
+        params, mode = scope
         result = compute_pnl(con, params)
     finally:
         con.close()
     write_rows(app.lake, result, params, mode, meta)
     return result
-
-
-def _with_wallets(params: PnlParams, wallets: tuple[str, ...]) -> PnlParams:
-    return PnlParams(
-        params.quote_assets, params.min_leg_usd, params.calculated_at, params.run_id, wallets
-    )
 
 
 def write_rows(

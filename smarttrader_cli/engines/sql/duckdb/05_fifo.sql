@@ -92,14 +92,7 @@ per_sell AS (
 -- Only the per-group totals are kept (docs/pnl.md §3): the sells themselves are not stored.
 SELECT
     g,
-    sum(value) AS total_sold,
-    sum(pnl) AS realized_pnl,
-    sum(cost) AS matched_cost,
-    sum(matched) AS matched_qty,
-    sum(held_seconds) AS held_seconds,
-    sum(qty - matched) AS unmatched_sell_qty,
-    count(*) FILTER (WHERE counts) AS counted_sells,
-    count(*) FILTER (WHERE wins) AS winning_sells,
+    {{include:sell_totals.sql}},
     max(m_cum) AS m_last
 FROM per_sell
 GROUP BY g;

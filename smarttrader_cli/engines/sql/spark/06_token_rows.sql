@@ -1,4 +1,5 @@
--- One row per (wallet, token) with any leg (§3), as in sql/duckdb/05_rows.sql.
+-- One row per (wallet, token) with any leg (§3). The metrics are shared with DuckDB
+-- (sql/shared/token_rows.sql); the totals are summed here from the FIFO legs and sells.
 WITH groups AS (
     SELECT wallet, token, count(*) FILTER (WHERE value IS NULL) AS unpriced
     FROM {{legs}}
@@ -21,14 +22,7 @@ leg_agg AS (
 sell_agg AS (
     SELECT
         wallet, token,
-        sum(value) AS total_sold,
-        sum(pnl) AS realized_pnl,
-        sum(cost) AS matched_cost,
-        sum(matched) AS matched_qty,
-        sum(held_seconds) AS held_seconds,
-        sum(qty - matched) AS unmatched_sell_qty,
-        count(*) FILTER (WHERE counts) AS counted_sells,
-        count(*) FILTER (WHERE wins) AS winning_sells
+        {{include:sell_totals.sql}}
     FROM {{sells}}
     GROUP BY wallet, token
 ),
@@ -53,41 +47,5 @@ joined AS (
     LEFT JOIN leg_agg l ON g.wallet = l.wallet AND g.token = l.token
     LEFT JOIN sell_agg s ON g.wallet = s.wallet AND g.token = s.token
     LEFT JOIN {{prices}} p ON g.token = p.token
-),
-valued AS (
-    SELECT
-        *,
-        total_bought - matched_cost AS open_cost,
-        CASE WHEN open_qty = 0 THEN 0.0D ELSE coalesce(open_qty * price, 0.0D) END AS open_value
-    FROM joined
 )
-SELECT
-    wallet AS wallet_address,
-    token AS token_address,
-    realized_pnl,
-    open_value - open_cost AS unrealized_pnl,
-    realized_pnl + open_value - open_cost AS total_pnl,
-    buy_count + sell_count AS trade_count,
-    buy_count,
-    sell_count,
-    winning_sells,
-    CASE WHEN counted_sells > 0 THEN winning_sells / counted_sells END AS win_rate,
-    total_bought,
-    total_sold,
-    matched_cost,
-    CASE WHEN total_bought > 0 THEN (realized_pnl + open_value - open_cost) / total_bought END
-        AS roi,
-    open_qty AS current_position_tokens,
-    open_cost AS current_position_cost_basis,
-    open_value AS current_position_value,
-    CASE WHEN matched_qty > 0 THEN held_seconds / matched_qty / 3600.0D END
-        AS avg_holding_time_hours,
-    CASE WHEN buy_count + sell_count = 0 THEN 0.0D
-        ELSE (buy_count + sell_count) / greatest(1.0D, (last_t - first_t) / 86400.0D) END
-        AS trade_frequency_daily,
-    first_t,
-    last_t,
-    unmatched_sell_qty,
-    unpriced AS unpriced_leg_count,
-    counted_sells
-FROM valued
+{{include:token_rows.sql}}
