@@ -176,6 +176,15 @@ def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     con.execute("DROP TABLE st_legs")
 
 
+def realized_by_wallet(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Each wallet's realized PnL from what run_fifo left (wallets without sells: absent)."""
+    rows = con.execute(
+        "SELECT gr.wallet, coalesce(sum(s.realized_pnl), 0) "
+        "FROM st_sell_totals s JOIN st_groups gr USING (g) GROUP BY gr.wallet"
+    ).fetchall()
+    return {wallet: float(pnl) for wallet, pnl in rows}
+
+
 def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the hashed group ids of st_groups are distinct (they almost always are)."""
     found = con.execute("SELECT count(DISTINCT g) = count(*) FROM st_groups").fetchone()

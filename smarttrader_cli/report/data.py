@@ -44,7 +44,7 @@ def cumulative_realized_pnl(
     """
     if not wallets or not lake.exists(WALLET_TRADES):
         return {}
-    from smarttrader_cli.engines.duckdb_pnl import prepare_legs, run_fifo
+    from smarttrader_cli.engines.duckdb_pnl import prepare_legs, realized_by_wallet, run_fifo
     from smarttrader_cli.engines.pnl_common import PnlParams
     from smarttrader_cli.lake.query import connect
     from smarttrader_cli.lake.sql import between
@@ -79,12 +79,7 @@ def cumulative_realized_pnl(
             )
             prepare_legs(con, params)
             run_fifo(con, params)
-            realized = dict(
-                con.execute(
-                    "SELECT gr.wallet, coalesce(sum(s.realized_pnl), 0) "
-                    "FROM st_sell_totals s JOIN st_groups gr USING (g) GROUP BY gr.wallet"
-                ).fetchall()
-            )
+            realized = realized_by_wallet(con)
             for wallet in wallets:
                 series[wallet].append((t, float(realized.get(wallet, 0.0))))
         return series
