@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import TYPE_CHECKING
 
 from smarttrader_cli.engines.pnl_common import (
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.stages.contract import StageContext
 
-log = logging.getLogger("st.engines.spark")
 DIALECT = "spark"
 _SPARK_TYPES = {"double": "double", "int64": "bigint", "string": "string"}
 
