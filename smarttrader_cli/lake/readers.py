@@ -46,6 +46,13 @@ def latest_prices(lake: Lake) -> dict[str, float]:
     return {token: price for token, (_, price) in latest.items()}
 
 
+def smart_wallets(lake: Lake) -> set[str]:
+    """The addresses in gold.smart_wallets (none before the first ranking)."""
+    if not lake.exists(SMART_WALLETS):
+        return set()
+    return set(lake.read(SMART_WALLETS, columns=["wallet_address"]).column(0).to_pylist())
+
+
 def ranked_wallets(lake: Lake, limit: int | None = None) -> list[dict[str, Any]]:
     """gold.smart_wallets as rows, best rank first (the first `limit`); StageError if unbuilt."""
     require(lake, SMART_WALLETS, RANK_HINT)

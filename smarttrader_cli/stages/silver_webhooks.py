@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
-from smarttrader_cli.lake.readers import latest_prices
-from smarttrader_cli.lake.tables import SMART_WALLETS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.lake.readers import latest_prices, smart_wallets
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
@@ -74,12 +74,6 @@ def last_watermark(lake: Lake) -> datetime | None:
             )
             return None
         limit *= 4
-
-
-def smart_wallets(lake: Lake) -> set[str]:
-    if not lake.exists(SMART_WALLETS):
-        return set()
-    return set(lake.read(SMART_WALLETS, columns=["wallet_address"]).column(0).to_pylist())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake import CommitMeta, Lake
-from smarttrader_cli.lake.readers import latest_prices, ranked_wallets, require
+from smarttrader_cli.lake.readers import latest_prices, ranked_wallets, require, smart_wallets
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_METRICS
 
 META = CommitMeta("run-1", "test.stage", "cfg123")
@@ -62,9 +62,11 @@ def test_latest_prices_skip_zero_nan_infinite_and_null(lake: Lake) -> None:
 def test_ranked_wallets_best_first_unranked_last(lake: Lake) -> None:
     with pytest.raises(StageError, match="run `st gold rank` first"):
         ranked_wallets(lake)
+    assert smart_wallets(lake) == set()  # silver webhooks runs before any ranking
     table = pa.table(
         {"wallet_address": ["c", "b", "z", "a"], "rank": pa.array([2, 1, None, 2], pa.int64())}
     )
     lake.overwrite(SMART_WALLETS, table, META)
     assert [r["wallet_address"] for r in ranked_wallets(lake)] == ["b", "a", "c", "z"]
     assert [r["wallet_address"] for r in ranked_wallets(lake, limit=2)] == ["b", "a"]
+    assert smart_wallets(lake) == {"a", "b", "c", "z"}
