@@ -78,8 +78,9 @@ def status(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
     """
     from smarttrader_cli.stream.status import stream_status
 
+    app_ctx = app_context(ctx)
     emit(
-        stream_status(app_context(ctx)),
+        stream_status(app_ctx.config, app_ctx.lake),
         fmt,
         ["partition", "committed_offset", "end_offset", "lag"],
         title="stream",

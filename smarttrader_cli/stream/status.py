@@ -9,15 +9,15 @@ from smarttrader_cli.stream.backend import open_backend
 from smarttrader_cli.stream.offsets import configured_offsets
 
 if TYPE_CHECKING:
-    from smarttrader_cli.context import AppContext
+    from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.lake.store import Lake
 
 
-def stream_status(app: AppContext) -> list[dict[str, Any]]:
+def stream_status(config: Config, lake: Lake) -> list[dict[str, Any]]:
     """One row per partition: committed offset (txn version + 1), end offset, lag."""
-    stream = app.config.stream
+    stream = config.stream
     backend = open_backend(stream)
     ends = backend.end_offsets()
-    lake = app.lake
     offsets = configured_offsets(stream, backend)
     partitions = sorted(ends)
     if offsets is not None and lake.exists(WEBHOOK_EVENTS):

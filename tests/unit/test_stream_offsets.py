@@ -146,7 +146,8 @@ def test_stream_status_reads_this_streams_offsets(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     produce(config, outbound(helius_events(90)))
     assert drain(config)[0] == 0
-    rows = stream_status(AppContext(config_path=config))
+    app = AppContext(config_path=config)
+    rows = stream_status(app.config, app.lake)
     assert sum(r["end_offset"] for r in rows) == 90
     assert [r["lag"] for r in rows] == [0] * len(rows)
     assert sum(r["committed_offset"] for r in rows) == 90
