@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,6 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from smarttrader_cli.errors import LakeError, TableNotFoundError
+from smarttrader_cli.lake.commits import CommitMeta, with_user_metadata
+from smarttrader_cli.lake.object_store import describe_error, lake_storage_options
 from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.tables import TableSpec
 
@@ -25,46 +24,6 @@ if TYPE_CHECKING:
     from smarttrader_cli.config import LoadedConfig
 
 T = TypeVar("T")
-
-
-@dataclass
-class CommitMeta:
-    """What every commit records about the run that made it."""
-
-    run_id: str
-    stage: str
-    config_hash: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_metadata(self, rows: int, operation: str) -> dict[str, str]:
-        meta = {
-            "run_id": self.run_id,
-            "stage": self.stage,
-            "config_hash": self.config_hash,
-            "st_operation": operation,
-            "rows": str(rows),
-        }
-        meta.update({k: str(v) for k, v in self.extra.items()})
-        return meta
-
-
-def lake_storage_options(loaded: LoadedConfig) -> dict[str, str]:
-    """Storage options for deltalake: config values plus credentials from the environment."""
-    options = dict(loaded.config.lake.storage_options)
-    secrets = loaded.secrets
-    if loaded.config.lake.root.startswith("s3://"):
-        if secrets.aws_access_key_id:
-            options.setdefault("AWS_ACCESS_KEY_ID", secrets.aws_access_key_id)
-        if secrets.aws_secret_access_key:
-            options.setdefault("AWS_SECRET_ACCESS_KEY", secrets.aws_secret_access_key)
-        options.setdefault("AWS_REGION", os.environ.get("AWS_REGION", "us-east-1"))
-        endpoint = options.get("AWS_ENDPOINT_URL", "")
-        if endpoint.startswith("http://"):
-            options.setdefault("AWS_ALLOW_HTTP", "true")
-        # Conditional PUT makes concurrent commits safe without a lock table.
-        options.setdefault("AWS_CONDITIONAL_PUT", "etag")
-        options.setdefault("AWS_S3_ALLOW_UNSAFE_RENAME", "true")
-    return options
 
 
 class Lake:
@@ -115,7 +74,7 @@ class Lake:
         try:
             return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
         except Exception as exc:  # the object store's own errors are not typed
-            raise LakeError(f"cannot reach lake at {self.root}: {_first_line(exc)}") from exc
+            raise LakeError(f"cannot reach lake at {self.root}: {describe_error(exc)}") from exc
 
     def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
         """Open a table, optionally at a version; TableNotFoundError if never written.
@@ -131,7 +90,7 @@ class Lake:
         except DeltaNotFound:
             raise TableNotFoundError(not_written(spec)) from None
         except Exception as exc:
-            raise LakeError(f"cannot open {spec.name}: {_first_line(exc)}") from exc
+            raise LakeError(f"cannot open {spec.name}: {describe_error(exc)}") from exc
 
     def read(
         self,
@@ -160,12 +119,8 @@ class Lake:
         return self.table(spec).transaction_version(app_id)
 
     def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, Any]]:
-        """Commits, newest first, each with its CommitMeta keys at the top level.
-
-        delta-rs writes them there; delta-spark can only write one `userMetadata`
-        string, which holds them as JSON (engines/spark_pnl.py), decoded here.
-        """
-        return [_with_user_metadata(entry) for entry in self.table(spec).history(limit)]
+        """Commits, newest first, with their CommitMeta keys on top whichever engine wrote."""
+        return [with_user_metadata(entry) for entry in self.table(spec).history(limit)]
 
     # --- writing ----------------------------------------------------------
 
@@ -210,7 +165,7 @@ class Lake:
             )
         except Exception as exc:
             if not self.exists(spec):  # losing a creation race is fine
-                raise LakeError(f"cannot create {spec.name}: {_first_line(exc)}") from exc
+                raise LakeError(f"cannot create {spec.name}: {describe_error(exc)}") from exc
 
     def evolve(self, spec: TableSpec) -> tuple[list[str], int]:
         """Add the registry's columns a table lacks and backfill them: (added, rows filled)."""
@@ -236,7 +191,7 @@ class Lake:
                     self.table(spec).schema().to_arrow().names
                 ):  # another writer adding the same columns first is fine
                     raise LakeError(
-                        f"cannot add columns to {spec.name}: {_first_line(exc)}"
+                        f"cannot add columns to {spec.name}: {describe_error(exc)}"
                     ) from exc
         added = {f.name for f in missing}
         filled = sum(
@@ -294,7 +249,7 @@ class Lake:
                 commit_properties=props,
             )
         except Exception as exc:
-            raise LakeError(f"append to {spec.name} failed: {_first_line(exc)}") from exc
+            raise LakeError(f"append to {spec.name} failed: {describe_error(exc)}") from exc
         if snapshot is not None:
             return snapshot.version()
         return self.table(spec).version()
@@ -321,7 +276,7 @@ class Lake:
                 commit_properties=props,
             )
         except Exception as exc:
-            raise LakeError(f"overwrite of {spec.name} failed: {_first_line(exc)}") from exc
+            raise LakeError(f"overwrite of {spec.name} failed: {describe_error(exc)}") from exc
         return self.table(spec).version()
 
     def merge(
@@ -410,9 +365,9 @@ class Lake:
                 # Full jitter: writers that lost the same race must not retry in lockstep.
                 time.sleep(random.uniform(0.0, min(4.0, 0.05 * 2**attempt)))
             except Exception as exc:
-                raise LakeError(f"{what} {spec.name} failed: {_first_line(exc)}") from exc
+                raise LakeError(f"{what} {spec.name} failed: {describe_error(exc)}") from exc
         raise LakeError(
-            f"{what} {spec.name} lost {retries + 1} commit races: {_first_line(last_error)}"
+            f"{what} {spec.name} lost {retries + 1} commit races: {describe_error(last_error)}"
         )
 
     def delete(self, spec: TableSpec, predicate: str, meta: CommitMeta) -> int:
@@ -427,7 +382,7 @@ class Lake:
         try:
             metrics = self.table(spec).delete(predicate, commit_properties=props)
         except Exception as exc:
-            raise LakeError(f"delete from {spec.name} failed: {_first_line(exc)}") from exc
+            raise LakeError(f"delete from {spec.name} failed: {describe_error(exc)}") from exc
         return int(metrics.get("num_deleted_rows", 0))
 
 
@@ -439,19 +394,6 @@ class MergeResult:
     inserted: int
     updated: int
     deleted: int = 0
-
-
-def _with_user_metadata(entry: dict[str, Any]) -> dict[str, Any]:
-    raw = entry.get("userMetadata")
-    if not isinstance(raw, str):
-        return entry
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        return entry
-    if not isinstance(decoded, dict):
-        return entry
-    return {**{k: v for k, v in decoded.items() if k not in entry}, **entry}
 
 
 def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
@@ -468,36 +410,4 @@ def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
     return data.take(pc.take(last.column("__row_max"), keep))
 
 
-def _first_line(exc: BaseException | None) -> str:
-    text = _ANSI.sub("", str(exc)).strip() if exc else "unknown error"
-    if not text:
-        return type(exc).__name__
-    first = text.splitlines()[0]
-    detail = _object_store_detail(text)
-    return f"{first}: {detail}" if detail else first
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# S3 error codes whose cause an operator can fix, and what to check.
-_S3_HINTS = {
-    "SignatureDoesNotMatch": "wrong credentials, check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
-    "InvalidAccessKeyId": "unknown access key, check AWS_ACCESS_KEY_ID",
-    "AccessDenied": "access denied, check the credentials and the bucket policy",
-    "NoSuchBucket": "the bucket does not exist",
-}
-
-
-def _object_store_detail(text: str) -> str:
-    """The useful part of a multi-line object-store error (its first line is often generic)."""
-    code = re.search(r"<Code>([^<]+)</Code>", text)
-    if code:
-        status = re.search(r"\b([45]\d\d) [A-Z][A-Za-z ]*", text)
-        prefix = f"{status.group(0).strip()} " if status else ""
-        return f"{prefix}{code.group(1)} ({_S3_HINTS.get(code.group(1), 'see the server log')})"
-    if "Connection refused" in text or "tcp connect error" in text:
-        endpoint = re.search(r"https?://[^/\s]+", text)
-        where = f" at {endpoint.group(0)}" if endpoint else ""
-        return f"connection refused{where} (is the S3 server running?)"
-    if "dns error" in text or "failed to lookup address" in text:
-        return "the endpoint's host name does not resolve"
-    return ""
+__all__ = ["CommitMeta", "Lake", "MergeResult", "lake_storage_options"]
