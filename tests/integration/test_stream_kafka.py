@@ -242,3 +242,26 @@ def test_drain_is_not_caught_up_while_another_member_holds_partitions(
     assert result["caught_up"], result
     counts = Counter(event_signatures(config))
     assert len(counts) == 3_000 and max(counts.values()) == 1
+
+
+def test_status_doctor_and_cleanup_ask_the_kafka_backend(
+    tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
+    """Status, doctor and cleanup go through stream/backend.py's Backend, not a name check."""
+    config = kafka_config(tmp_path, kafka_broker)
+    produce(config, outbound(helius_events(200)))
+    assert drain(config)["events_written"] == 200
+
+    def st_json(*args: str) -> list[dict[str, Any]]:
+        proc = subprocess.run(
+            [str(ST), *args, "--format", "json"], env=st_env(config), capture_output=True
+        )
+        return list(orjson.loads(proc.stdout))
+
+    status = st_json("stream", "status")
+    assert sum(r["committed_offset"] for r in status) == topic_size(config) == 200
+    assert {r["lag"] for r in status} == {0}
+    broker = next(r for r in st_json("doctor") if r["check"] == "broker")
+    assert broker["status"] == "ok" and "broker(s), topic" in broker["detail"], broker
+    removed = st_json("ops", "cleanup", "--dry-run")
+    assert not [r for r in removed if r["kind"] == "stream"]  # the broker's retention applies
