@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from smarttrader_cli.errors import StError
+from smarttrader_cli.errors import StError, first_line
 from smarttrader_cli.host import dir_problem, dir_state, is_loopback
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def run_checks(
         try:
             results.append(check(loaded))
         except Exception as exc:  # a check must never take the report down
-            results.append(CheckResult(name, FAIL, f"{type(exc).__name__}: {_line(exc)}"))
+            results.append(CheckResult(name, FAIL, f"{type(exc).__name__}: {first_line(exc)}"))
     return [replace(r, detail=loaded.redact(r.detail)) for r in results]
 
 
@@ -111,7 +111,7 @@ def _check_s3_lake(loaded: LoadedConfig) -> CheckResult:
             out.write(b"ok")
         s3.delete_file(probe)
     except OSError as exc:
-        return CheckResult("lake", FAIL, f"{root}: {_line(exc)}")
+        return CheckResult("lake", FAIL, f"{root}: {first_line(exc)}")
     endpoint = options.get("AWS_ENDPOINT_URL", "AWS")
     return CheckResult("lake", OK, f"{root} writable via {endpoint}")
 
@@ -145,7 +145,7 @@ def check_broker(loaded: LoadedConfig) -> CheckResult:
     try:
         return CheckResult("broker", OK, open_backend(loaded.config.stream).health())
     except BrokerUnavailableError as exc:
-        return CheckResult("broker", FAIL, _line(exc))
+        return CheckResult("broker", FAIL, first_line(exc))
 
 
 def check_spool(loaded: LoadedConfig) -> CheckResult:
@@ -234,7 +234,7 @@ def check_java(loaded: LoadedConfig) -> CheckResult:
             [java, "-version"], capture_output=True, text=True, timeout=20, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return CheckResult("java", FAIL, f"{java} -version: {_line(exc)}")
+        return CheckResult("java", FAIL, f"{java} -version: {first_line(exc)}")
     first = (proc.stderr or proc.stdout).strip().splitlines()
     if proc.returncode != 0 or not first:
         return CheckResult("java", FAIL, f"{java} -version exited {proc.returncode}")
@@ -313,8 +313,3 @@ CHECKS: list[tuple[str, Check]] = [
     ("disk", check_disk),
     ("memory", check_memory),
 ]
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
