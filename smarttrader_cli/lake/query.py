@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from smarttrader_cli.errors import LakeError, QueryError
+from smarttrader_cli.errors import LakeError, QueryError, first_line
 from smarttrader_cli.lake.sql import quote
 from smarttrader_cli.lake.tables import TABLES
 
@@ -141,7 +141,7 @@ def read_query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
             return [], []
         return [d[0] for d in cursor.description], cursor.fetchall()
     except duckdb.Error as exc:
-        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
+        raise QueryError(f"query failed: {first_line(exc)}") from exc
     finally:
         con.close()
 
