@@ -2,7 +2,7 @@
 
 defaults.yaml (with its comments), configs/smarttrader.yaml and docs/config.md are generated
 from this module by `python -m smarttrader_cli.docs_gen`; the loader checks every key
-against its rule at load. Every int and float key has a rule (tests/unit/test_config.py
+against its rule at load. Every int and float key has a rule (tests/unit/config/test_config.py
 makes sure), a `Literal` type is a choice, and no float may be NaN or infinite.
 """
 

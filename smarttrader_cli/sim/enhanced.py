@@ -5,7 +5,7 @@ out move by move on a `Ledger`, so `accountData` is the true net effect of the
 transaction, and the plan says what the wallet really traded (`Planned.legs`).
 
 With `SimSettings.quirks` (the default) the mess of API_CONTRACTS.md §13-20 comes at
-about these rates (measured over thousands of events in tests/unit/test_sim_server.py):
+about these rates (measured over thousands of events in tests/unit/sim/test_sim_server.py):
 - 4 % failed (`transactionError` set, the fee is the only change), 6 % plain SOL
   transfers, the rest swaps;
 - swaps by venue: SWAP/RAYDIUM 20 % (`events.swap` credits outputs to the pool),

@@ -17,7 +17,7 @@ from smarttrader_cli.engines.dbt_runner import _failure_message, make_target, pr
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.stages.gold import flows_since, gold_vars
 
-DBT = Path(__file__).resolve().parents[2] / "dbt"
+DBT = Path(__file__).resolve().parents[3] / "dbt"
 
 
 def test_every_var_the_dbt_project_uses_comes_from_the_config() -> None:

@@ -29,7 +29,7 @@ def test_defaults_load_without_a_file() -> None:
 
 
 def test_shipped_config_is_the_embedded_defaults() -> None:
-    shipped = Path(__file__).parents[2] / "configs" / "smarttrader.yaml"
+    shipped = Path(__file__).parents[3] / "configs" / "smarttrader.yaml"
     assert shipped.read_text() == defaults_text()
 
 

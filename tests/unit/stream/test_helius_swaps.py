@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from smarttrader_cli.stream.swaps import SOL_MINT, SwapLeg, SwapParse, parse_swap, swap_legs
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "helius"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "helius"
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"

@@ -131,7 +131,7 @@ def test_token_v3_documented_and_variants() -> None:
         parse_token_v3({**TOKEN_V3, "address": ""})
 
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "birdeye"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "birdeye"
 
 
 def _items(name: str) -> list[dict]:

@@ -1,14 +1,11 @@
-"""The supercronic schedule: SPEC §9 cadence, JSON logs, real commands, `supercronic -test`."""
+"""The supercronic schedule: SPEC §9 cadence, JSON logs, real commands."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from smarttrader_cli.ops.cache import bin_dir
 from smarttrader_cli.ops.schedule import (
     check_jobs,
     compress,
@@ -18,7 +15,7 @@ from smarttrader_cli.ops.schedule import (
     parse_crontab,
 )
 
-CRONTAB = Path(__file__).resolve().parents[2] / "crontab" / "smarttrader.crontab"
+CRONTAB = Path(__file__).resolve().parents[3] / "crontab" / "smarttrader.crontab"
 
 
 def jobs_by_command() -> dict[str, list[int]]:
@@ -28,15 +25,6 @@ def jobs_by_command() -> dict[str, list[int]]:
         words = job.command.split()[3:]  # after `st --log-format json`
         out[" ".join(w for w in words[:2] if not w.startswith("-"))] = fire_minutes(job.expression)
     return out
-
-
-def supercronic() -> Path:
-    path = bin_dir() / "supercronic"
-    if not path.is_file():
-        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-            pytest.skip(f"{path} missing")
-        pytest.fail(f"{path} missing: run `bash scripts/install-deps.sh`", pytrace=False)
-    return path
 
 
 def test_every_line_runs_st_with_json_logs() -> None:
@@ -118,28 +106,3 @@ def test_compressed_keeps_order_and_bounds() -> None:
         offsets[f"--log-format json bronze {s}"] for s in ("tokens", "whales", "trades")
     )
     assert tokens < whales < trades
-
-
-def test_supercronic_accepts_the_schedule() -> None:
-    proc = subprocess.run(
-        [str(supercronic()), "-test", str(CRONTAB)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
-def test_supercronic_accepts_the_compressed_schedule(tmp_path: Path) -> None:
-    squeezed = tmp_path / "fast.crontab"
-    squeezed.write_text(compress(CRONTAB.read_text()))
-    proc = subprocess.run(
-        [str(supercronic()), "-test", str(squeezed)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-
-
-def test_supercronic_rejects_a_bad_line(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.crontab"
-    bad.write_text(CRONTAB.read_text() + "61 * * * * st --log-format json bronze tokens\n")
-    proc = subprocess.run(
-        [str(supercronic()), "-test", str(bad)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode != 0
