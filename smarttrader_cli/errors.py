@@ -69,6 +69,10 @@ class ApiRefusedError(ApiError):
     """The API refused the key (401/403): no other request of the run can succeed either."""
 
 
+class BrokerUnavailableError(StError):
+    """The stream's broker did not acknowledge in time (or cannot be reached)."""
+
+
 class ResourceError(StError):
     """Not enough free memory or disk to run safely."""
 

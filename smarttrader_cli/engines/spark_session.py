@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from smarttrader_cli.errors import ConfigError, StError
+from smarttrader_cli.errors import ConfigError, StError, first_line
 from smarttrader_cli.ops.cache import cache_dir, spark_jar_dir
 from smarttrader_cli.ops.resources import spark_memory_mb
 
@@ -105,7 +105,6 @@ def build_session(config: Config, storage_options: dict[str, str]) -> SparkSessi
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StError(f"cannot start Spark at {config.spark.master}: {first}") from exc
+        raise StError(f"cannot start Spark at {config.spark.master}: {first_line(exc)}") from exc
     session.sparkContext.setLogLevel("ERROR")
     return session

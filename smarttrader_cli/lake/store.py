@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from smarttrader_cli.errors import LakeError, TableNotFoundError
+from smarttrader_cli.host import dir_problem
 from smarttrader_cli.lake.commits import CommitMeta, with_user_metadata
 from smarttrader_cli.lake.object_store import describe_error, lake_storage_options
 from smarttrader_cli.lake.readers import not_written
@@ -60,11 +61,11 @@ class Lake:
         root = Path(self.root)
         try:
             root.mkdir(parents=True, exist_ok=True)
-            probe = root / ".st-write-probe"
-            probe.write_text("ok")
-            probe.unlink()
         except OSError as exc:
             raise LakeError(f"lake root {root} is not writable: {exc.strerror}") from exc
+        problem = dir_problem(root)  # the same probe `st doctor` runs
+        if problem:
+            raise LakeError(f"lake root {root} is {problem}")
 
     # --- reading ----------------------------------------------------------
 

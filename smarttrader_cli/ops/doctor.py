@@ -140,7 +140,8 @@ def s3_filesystem(options: dict[str, str]) -> Any:
 def check_broker(loaded: LoadedConfig) -> CheckResult:
     """The stream backend is usable (kafka: the cluster answers; local: the log directory
     is writable)."""
-    from smarttrader_cli.stream.backend import BrokerUnavailableError, open_backend
+    from smarttrader_cli.errors import BrokerUnavailableError
+    from smarttrader_cli.stream.backend import open_backend
 
     try:
         return CheckResult("broker", OK, open_backend(loaded.config.stream).health())

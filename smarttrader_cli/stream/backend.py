@@ -12,17 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from smarttrader_cli.errors import StError
-
 if TYPE_CHECKING:
     from pathlib import Path
 
     from smarttrader_cli.config.schema import Config, StreamConfig
     from smarttrader_cli.lake.store import Lake
-
-
-class BrokerUnavailableError(StError):
-    """The broker did not acknowledge in time (or cannot be reached)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.stream.backend import BrokerUnavailableError, Consumer, OutboundEvent
+from smarttrader_cli.errors import BrokerUnavailableError
+from smarttrader_cli.stream.backend import Consumer, OutboundEvent
 
 if TYPE_CHECKING:
     from pathlib import Path

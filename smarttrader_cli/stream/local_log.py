@@ -25,10 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smarttrader_cli.errors import StError
+from smarttrader_cli.errors import BrokerUnavailableError, StError
 from smarttrader_cli.host import dir_problem, dir_state
 from smarttrader_cli.stream.backend import (
-    BrokerUnavailableError,
     OffsetResolver,
     OutboundEvent,
     StreamMessage,

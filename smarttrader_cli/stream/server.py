@@ -280,8 +280,8 @@ def serve(config: Config, auth_token: str | None, log_level: str = "warning") ->
     from smarttrader_cli.stream.backend import open_backend, open_producer
     from smarttrader_cli.stream.connections import ConnectionLimits, guarded_protocol
 
-    # Settings changed in code after loading (the CLI's --host/--port) are checked too:
-    # uvloop would listen on port 99999 modulo 65536 without a word.
+    # The loader checks these (the CLI's --host/--port included); a config built or changed
+    # in code is checked again: uvloop would listen on port 99999 modulo 65536 without a word.
     check_values(config, sections=("webhook", "stream"))
     settings = config.webhook
     # The publisher thread needs the GIL back after every write/fsync/ack wait; with the
