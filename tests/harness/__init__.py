@@ -1,6 +1,6 @@
 """The test harness: real services on loopback and test configs.
 
-- ``process``: ``free_port``, ``wait_until``, ``MissingDependency`` and the ``Service`` base
+- ``process``: ``free_port``, ``wait_until``, ``cached_binary``, ``MissingDependency`` and the ``Service`` base
   (``start``/``stop``/``kill``/``running``) every server below builds on.
 - ``kafka``: ``KafkaBroker``, a single-node KRaft Apache Kafka.
 - ``s3``: ``S3Server``, versitygw with one bucket.
@@ -13,7 +13,13 @@ Binaries and jars come from the project cache filled by ``scripts/install-deps.s
 
 from tests.harness.config import write_config
 from tests.harness.kafka import KafkaBroker
-from tests.harness.process import MissingDependency, Service, free_port, wait_until
+from tests.harness.process import (
+    MissingDependency,
+    Service,
+    cached_binary,
+    free_port,
+    wait_until,
+)
 from tests.harness.s3 import S3Server
 from tests.harness.spark import SparkStandalone, spark_env
 
@@ -23,6 +29,7 @@ __all__ = [
     "S3Server",
     "Service",
     "SparkStandalone",
+    "cached_binary",
     "free_port",
     "spark_env",
     "wait_until",

@@ -22,6 +22,20 @@ INSTALL_HINT = "run `bash scripts/install-deps.sh` to fill the cache"
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 
 
+def cached_binary(name: str) -> Path:
+    """A binary from the project cache; skips (ST_TESTS_ALLOW_MISSING=1) or fails if absent."""
+    import pytest
+
+    from smarttrader_cli.ops.cache import bin_dir
+
+    path = bin_dir() / name
+    if not path.is_file():
+        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
+            pytest.skip(f"{path} missing")
+        pytest.fail(f"{path} missing: run `bash scripts/install-deps.sh`", pytrace=False)
+    return path
+
+
 class MissingDependency(RuntimeError):
     """A binary or jar the service needs is not in the project cache."""
 

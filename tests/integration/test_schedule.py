@@ -27,12 +27,11 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.docs_gen import command_paths
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import table_spec
-from smarttrader_cli.ops.cache import bin_dir
 from smarttrader_cli.ops.ledger import Ledger
 from smarttrader_cli.ops.schedule import compress, parse_crontab
 from smarttrader_cli.sim.market import SimSettings
 from smarttrader_cli.sim.server import run_in_thread
-from tests.harness import write_config
+from tests.harness import cached_binary, write_config
 from tests.stream_support import helius_events, outbound, produce
 
 pytestmark = pytest.mark.integration
@@ -61,12 +60,7 @@ def command_words(command: str) -> list[str]:
 
 
 def supercronic() -> Path:
-    path = bin_dir() / "supercronic"
-    if not path.is_file():
-        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-            pytest.skip(f"{path} missing")
-        pytest.fail(f"{path} missing: run `bash scripts/install-deps.sh`", pytrace=False)
-    return path
+    return cached_binary("supercronic")
 
 
 def intervals_overlap(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from smarttrader_cli.ops.cache import bin_dir
 from smarttrader_cli.ops.schedule import compress
+from tests.harness import cached_binary
 
 CRONTAB = Path(__file__).resolve().parents[2] / "crontab" / "smarttrader.crontab"
 
 
 def supercronic() -> Path:
-    path = bin_dir() / "supercronic"
-    if not path.is_file():
-        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-            pytest.skip(f"{path} missing")
-        pytest.fail(f"{path} missing: run `bash scripts/install-deps.sh`", pytrace=False)
-    return path
+    return cached_binary("supercronic")
 
 
 def test_supercronic_accepts_the_schedule() -> None:
