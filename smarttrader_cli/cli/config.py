@@ -17,7 +17,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Dotted keys down to leaves; string maps (storage_options) stay one value."""
     import typing
 
-    from smarttrader_cli.config.loader import key_type
+    from smarttrader_cli.config.coerce import key_type
 
     items: list[tuple[str, Any]] = []
     for key, value in data.items():

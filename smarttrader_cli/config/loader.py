@@ -1,4 +1,8 @@
-"""Load the YAML config: schema defaults < file < overrides < ST_* environment variables."""
+"""Load the YAML config: schema defaults < file < overrides < ST_* environment variables.
+
+The merge, the value rules and the effective config's hash live here; reading the YAML is
+config/yaml_lines.py, key types and ST_* coercion config/coerce.py.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from smarttrader_cli.config.coerce import (
+    check_type,
+    coerce_env,
+    depth_of_dict,
+    env_overrides,
+    key_type,
+)
 from smarttrader_cli.config.redaction import (
     is_secret_key,
     redact_options,
@@ -23,11 +32,11 @@ from smarttrader_cli.config.redaction import (
     secret_values,
 )
 from smarttrader_cli.config.schema import RELATIONS, Config, is_section, keys
+from smarttrader_cli.config.yaml_lines import parse_yaml
 from smarttrader_cli.errors import ConfigError
 
 log = logging.getLogger("st.config")
 
-ENV_PREFIX = "ST_"
 DEFAULT_LOCATIONS = (Path("configs/smarttrader.yaml"), Path("smarttrader.yaml"))
 SECRET_ENV = {
     "birdeye_api_key": "BIRDEYE_API_KEY",
@@ -36,8 +45,6 @@ SECRET_ENV = {
     "aws_access_key_id": "AWS_ACCESS_KEY_ID",
     "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
 }
-# Environment variables that start with ST_ but are not config overrides.
-_NON_OVERRIDE_ENV = {"ST_CONFIG", "ST_WEBHOOK_AUTH_TOKEN", "ST_LOG_FORMAT", "ST_CACHE_DIR"}
 
 
 @dataclass
@@ -132,23 +139,23 @@ def load_config(
             text = config_path.read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
-        data, lines = _parse_yaml(text, str(config_path))
+        data, lines = parse_yaml(text, str(config_path))
         _merge(values, sources, data, lines, str(config_path), warnings)
 
-    for var, (dotted, raw) in _env_overrides(env).items():
+    for var, (dotted, raw) in env_overrides(env).items():
         expected = key_type(dotted, f"env {var}")
-        if typing.get_origin(expected) is dict and dotted.count(".") > _depth_of_dict(dotted):
+        if typing.get_origin(expected) is dict and dotted.count(".") > depth_of_dict(dotted):
             section, entry = dotted.rsplit(".", 1)
             entry = var.rsplit("__", 1)[1]  # map keys keep their case (AWS_ENDPOINT_URL)
             _get_or_create(values, section)[entry] = raw
             sources[f"{section}.{entry}"] = f"env {var}"
             continue
-        _set_dotted(values, dotted, _coerce_env(raw, expected, var))
+        _set_dotted(values, dotted, coerce_env(raw, expected, var))
         sources[dotted] = f"env {var}"
 
     for dotted, value in (overrides or {}).items():
         where = f"override {dotted}"
-        _set_dotted(values, dotted, _check_type(value, key_type(dotted, where), dotted, where))
+        _set_dotted(values, dotted, check_type(value, key_type(dotted, where), dotted, where))
         sources[dotted] = where
 
     config = _build(Config(), values)
@@ -223,54 +230,6 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-# --- YAML with line numbers -------------------------------------------------
-
-
-def _parse_yaml(text: str, filename: str) -> tuple[dict[str, Any], dict[str, int]]:
-    """Parse YAML to data plus a map of dotted key -> line number."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(_yaml_error(exc, filename)) from exc
-    if node is None:
-        return {}, {}
-    if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{filename}:{node.start_mark.line + 1}: config must be a mapping")
-    lines: dict[str, int] = {}
-    data = _construct(node, "", lines, filename)
-    return data, lines
-
-
-def _yaml_error(exc: yaml.YAMLError, filename: str) -> str:
-    """One line naming where the parser stopped and where the construct it was in opened."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"{filename}:{mark.line + 1}" if mark else filename
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    opened, context = getattr(exc, "context_mark", None), getattr(exc, "context", None) or ""
-    if opened is None or not context.startswith(("while parsing a", "while scanning a")):
-        return f"{where}: invalid YAML: {problem}"
-    construct = context.split(" ", 3)[3]  # "while parsing a block mapping" -> "block mapping"
-    return f"{where}: invalid YAML: {problem} (the {construct} opened at line {opened.line + 1})"
-
-
-def _construct(node: yaml.Node, prefix: str, lines: dict[str, int], filename: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            dotted = f"{prefix}.{key}" if prefix else key
-            if key in out:
-                raise ConfigError(
-                    f"{filename}:{key_node.start_mark.line + 1}: duplicate key {dotted}"
-                )
-            lines[dotted] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, dotted, lines, filename)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(child, prefix, lines, filename) for child in node.value]
-    return yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
-
-
 def _merge(
     values: dict[str, Any],
     sources: dict[str, str],
@@ -289,7 +248,7 @@ def _merge(
             values.setdefault(key, {})
             _merge(values[key], sources, value, lines, filename, warnings, dotted)
             continue
-        values[key] = _check_type(value, expected, dotted, where)
+        values[key] = check_type(value, expected, dotted, where)
         sources[dotted] = where
         if typing.get_origin(expected) is dict:
             warnings += _secrets_in_file(dotted, values[key], lines, filename)
@@ -312,132 +271,6 @@ def _secrets_in_file(
         where = f"{filename}:{line}" if line else filename
         found.append(f"{where}: {dotted}.{entry} is a secret; set {var} in the environment instead")
     return found
-
-
-def key_type(dotted: str, where: str | None = None) -> Any:
-    """The declared type of a dotted key; ConfigError if the schema has no such key."""
-    cls: Any = Config
-    for part in dotted.split("."):
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-        if part not in hints:
-            section = dotted.rsplit(".", 1)[0] if "." in dotted else "top level"
-            raise ConfigError(f"{where or 'environment'}: unknown key {dotted!r} in {section}")
-        cls = hints[part]
-        if typing.get_origin(cls) is dict:
-            return cls
-    return cls
-
-
-def _type_name(tp: Any) -> str:
-    if is_section(tp):
-        return "a mapping"
-    origin = typing.get_origin(tp)
-    if origin is list:
-        return "a list of strings"
-    if origin is dict:
-        return "a mapping of strings"
-    if origin is typing.Literal:
-        return f"one of {', '.join(typing.get_args(tp))}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, str(tp)
-    )
-
-
-def _check_type(value: Any, tp: Any, dotted: str, where: str) -> Any:
-    ok: bool
-    origin = typing.get_origin(tp)
-    if is_section(tp):
-        ok = isinstance(value, dict)
-    elif origin is list:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    elif origin is dict:
-        ok = isinstance(value, dict) and all(
-            isinstance(v, (str, int, float, bool)) for v in value.values()
-        )
-        if ok:
-            value = {str(k): _stringify(v) for k, v in value.items()}
-    elif tp is bool:
-        ok = isinstance(value, bool)
-    elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif tp is str or origin is typing.Literal:  # a choice is checked with the other rules
-        ok = isinstance(value, str)
-    else:
-        ok = isinstance(value, tp) if isinstance(tp, type) else True
-    if not ok:
-        raise ConfigError(f"{where}: {dotted} must be {_type_name(tp)}, got {_shown(value, tp)}")
-    return value
-
-
-def _shown(value: Any, tp: Any) -> str:
-    """A wrong value as an error message may quote it: a string map's secrets redacted."""
-    if typing.get_origin(tp) is not dict:
-        return repr(value)
-    if isinstance(value, dict):
-        return repr(redact_options({str(k): v for k, v in value.items()}))
-    return f"a {type(value).__name__}"  # it might be a credential pasted in the wrong place
-
-
-def _stringify(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _env_overrides(env: typing.Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """Map each ST_<SECTION>__<KEY> variable to (dotted key, raw value)."""
-    found: dict[str, tuple[str, str]] = {}
-    top_level = {f.name for f in dataclasses.fields(Config) if not is_section(f.type)}
-    for var, raw in sorted(env.items()):
-        if not var.startswith(ENV_PREFIX) or var in _NON_OVERRIDE_ENV:
-            continue
-        body = var[len(ENV_PREFIX) :]
-        if "__" in body:
-            found[var] = (".".join(p.lower() for p in body.split("__")), raw)
-        elif body.lower() in top_level:
-            found[var] = (body.lower(), raw)
-    return found
-
-
-def _coerce_env(raw: str, tp: Any, var: str) -> Any:
-    origin = typing.get_origin(tp)
-    try:
-        if tp is bool:
-            lowered = raw.strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(raw)
-        if tp is int:
-            return int(raw)
-        if tp is float:
-            return float(raw)
-        if origin is list:
-            if raw.strip().startswith("["):
-                return _check_type(json.loads(raw), tp, var, f"env {var}")
-            return [item.strip() for item in raw.split(",") if item.strip()]
-        if origin is dict:
-            return _check_type(json.loads(raw), tp, var, f"env {var}")
-        if is_section(tp):
-            raise ValueError("a section cannot be set from one variable")
-    except (ValueError, json.JSONDecodeError) as exc:
-        # a string map may hold credentials: its raw text is not quoted
-        got = "text that is not a JSON object" if origin is dict else repr(raw)
-        raise ConfigError(f"env {var}: must be {_type_name(tp)}, got {got}") from exc
-    return raw
-
-
-def _depth_of_dict(dotted: str) -> int:
-    """How many dots precede the first key whose type is a mapping of strings."""
-    parts = dotted.split(".")
-    for i in range(1, len(parts) + 1):
-        if typing.get_origin(key_type(".".join(parts[:i]))) is dict:
-            return i - 1
-    return len(parts)
 
 
 def _get_or_create(values: dict[str, Any], dotted: str) -> dict[str, Any]:
