@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smarttrader_cli.stream.swaps import SOL_MINT, SwapLeg, SwapParse, parse_swap, swap_legs
+from smarttrader_cli.stream.balances import SOL_MINT
+from smarttrader_cli.stream.swaps import SwapLeg, SwapParse, parse_swap, swap_legs
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "helius"
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.lake.store import CommitMeta
 from smarttrader_cli.lake.tables import SMART_WALLETS, TOKEN_METRICS, TOKEN_PRICES, WEBHOOK_SWAPS
-from smarttrader_cli.stream.swaps import SOL_MINT
+from smarttrader_cli.stream.balances import SOL_MINT
 from tests.harness import write_config
 from tests.stream_support import lake_for, outbound, produce
 
