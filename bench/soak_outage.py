@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -61,6 +62,7 @@ def trial(workdir: Path, fault: str, events_count: int, seed: int) -> dict[str, 
             "refused": len(failed),
             "spooled": status.get("spooled", 0),
             "lost": sum(1 for s in acked if s not in counts),
+            "lost_signatures": [s for s in acked if s not in counts],
             "duplicated": sum(1 for s in acked if counts.get(s, 0) > 1),
             "load_1m": round(os.getloadavg()[0], 2),
         }
@@ -76,6 +78,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30, help="Trials per fault.")
     parser.add_argument("--fault", action="append", choices=["stop", "kill"], default=[])
     parser.add_argument("--events", type=int, default=6000, help="Events posted per trial.")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="Copy the folder of a trial that lost events (broker data and logs, spool, lake) here.",
+    )
     args = parser.parse_args()
     faults = args.fault or ["stop", "kill"]
     rows = []
@@ -85,6 +92,10 @@ def main() -> None:
                 started = time.perf_counter()
                 row = trial(Path(tmp), fault, args.events, seed=1000 + i)
                 row["seconds"] = round(time.perf_counter() - started, 1)
+                if row["lost"] and args.keep:
+                    kept = args.keep / f"{fault}-{i}"
+                    shutil.copytree(tmp, kept, symlinks=True)
+                    row["kept"] = str(kept)
             rows.append(row)
             print(orjson.dumps(row).decode(), flush=True)
     summary = []

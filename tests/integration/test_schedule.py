@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,16 @@ def keep_producing(config: Path, settings: SimSettings, stop: threading.Event) -
         sent += len(events)
         stop.wait(1.0)
     return sent
+
+
+def every_stage_ran(lake: Lake, seeded: set[str], stages: set[str]) -> bool:
+    """Every scheduled stage has a succeeded run since seeding, and the drain three."""
+    done = Counter(
+        r["stage"]
+        for r in Ledger(lake).runs(limit=10_000)
+        if r["run_id"] not in seeded and r["status"] == "succeeded"
+    )
+    return all(done[stage] >= 1 for stage in stages) and done["stream.drain"] >= 3
 
 
 def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) -> None:
@@ -181,7 +192,13 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
                 start_new_session=True,
             )
         try:
+            # At least the minute; on a loaded machine each run takes longer, so the schedule
+            # is given until every stage has succeeded once and the drain three times.
             time.sleep(RUN_SECONDS)
+            deadline = time.monotonic() + 4 * RUN_SECONDS
+            while time.monotonic() < deadline and not every_stage_ran(lake, seeded, stages):
+                assert cron.poll() is None, "supercronic exited on its own"
+                time.sleep(2)
             assert cron.poll() is None, "supercronic exited on its own:\n" + log_path.read_text()
         finally:
             stop.set()
