@@ -33,6 +33,16 @@ def _kafka_cluster_id() -> str:
             return cluster_id
 
 
+class _Silent:
+    """Drops librdkafka's log: "connection refused" is what `answers` expects while starting."""
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        pass
+
+
+_SILENT = _Silent()
+
+
 class KafkaBroker(Service):
     """Single-node KRaft Apache Kafka (broker + controller) on loopback."""
 
@@ -113,6 +123,8 @@ class KafkaBroker(Service):
         """True once the broker answers a metadata request."""
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000})
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 2000, "logger": _SILENT}
+        )
         metadata = admin.list_topics(timeout=2)
         return bool(metadata.brokers)
