@@ -103,7 +103,7 @@ def connect_read_only(lake: Lake) -> duckdb.DuckDBPyConnection:
             if not lake.exists(spec):
                 continue
             dataset = f"st_lake_{spec.layer}_{spec.short_name}"
-            con.register(dataset, lake.table(spec).to_pyarrow_dataset())
+            con.register(dataset, _viewed(lake.table(spec)))
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.layer}")
             con.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {dataset}")
         con.execute("SET enable_external_access = false")
@@ -112,6 +112,21 @@ def connect_read_only(lake: Lake) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def _viewed(table: Any) -> Any:
+    """The table's Arrow dataset with string columns read as string_view.
+
+    DuckDB pushes a WHERE on a VARCHAR into the scan as a string_view constant, and Arrow has
+    no kernel comparing string with string_view: `WHERE wallet_address = '...'` would fail.
+    """
+    import pyarrow as pa
+
+    dataset = table.to_pyarrow_dataset()
+    schema = pa.schema(
+        [f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f for f in dataset.schema]
+    )
+    return table.to_pyarrow_dataset(schema=schema)
 
 
 def read_query(lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

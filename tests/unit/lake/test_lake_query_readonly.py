@@ -150,6 +150,31 @@ def test_reads_in_any_select_form_run(lake: Lake, sql: str) -> None:
     assert json.loads(result.stdout) == [{"n": 3}]
 
 
+def test_filters_on_every_column_type_run(lake: Lake) -> None:
+    """DuckDB pushes WHERE into the Arrow scan with a string_view constant, and a stage's
+    merge writes its string columns to Parquet as string_view too (as overwrite does not)."""
+    lake.merge(SMART_WALLETS, sample(SMART_WALLETS), META)
+    ranks = sample(SMART_WALLETS).column("rank").to_pylist()
+    for sql, n in (
+        (
+            "SELECT count(*) AS n FROM gold.smart_wallets WHERE wallet_address = 'wallet_address-1'",
+            1,
+        ),
+        (
+            "SELECT count(*) AS n FROM gold.smart_wallets WHERE wallet_address IN ('x', 'wallet_address-2')",
+            1,
+        ),
+        ("SELECT count(*) AS n FROM gold.smart_wallets WHERE wallet_address LIKE 'wallet%'", 3),
+        (
+            "SELECT count(*) AS n FROM gold.smart_wallets WHERE rank >= 2",
+            sum(1 for r in ranks if r is not None and r >= 2),
+        ),
+    ):
+        result = query(lake, sql)
+        assert result.exit_code == 0, (sql, result.output)
+        assert json.loads(result.stdout) == [{"n": n}], sql
+
+
 def test_describe_show_and_summarize_run(lake: Lake) -> None:
     for sql in ("DESCRIBE gold.smart_wallets", "SHOW TABLES", "SUMMARIZE gold.smart_wallets"):
         result = query(lake, sql)
