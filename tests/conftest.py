@@ -40,7 +40,14 @@ from typing import Any, TypeVar
 import pytest
 
 from smarttrader_cli.context import AppContext
-from tests.harness import KafkaBroker, MissingDependency, S3Server, SparkStandalone, write_config
+from tests.harness import (
+    KafkaBroker,
+    MissingDependency,
+    S3Server,
+    SparkStandalone,
+    missing,
+    write_config,
+)
 
 _ROOT = Path(__file__).parent
 _S = TypeVar("_S", KafkaBroker, S3Server, SparkStandalone)
@@ -96,9 +103,7 @@ def _service_fixture(make: Callable[[Path], _S], workdir: Path) -> Iterator[_S]:
     try:
         service = make(workdir)
     except MissingDependency as exc:
-        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-            pytest.skip(str(exc))
-        pytest.fail(str(exc), pytrace=False)
+        missing(str(exc))
     service.start()
     try:
         yield service

@@ -18,6 +18,7 @@ from tests.harness.process import (
     Service,
     cached_binary,
     free_port,
+    missing,
     wait_until,
 )
 from tests.harness.s3 import S3Server
@@ -31,6 +32,7 @@ __all__ = [
     "SparkStandalone",
     "cached_binary",
     "free_port",
+    "missing",
     "spark_env",
     "wait_until",
     "write_config",

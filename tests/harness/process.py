@@ -16,23 +16,29 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 INSTALL_HINT = "run `bash scripts/install-deps.sh` to fill the cache"
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 
 
-def cached_binary(name: str) -> Path:
-    """A binary from the project cache; skips (ST_TESTS_ALLOW_MISSING=1) or fails if absent."""
+def missing(message: str) -> NoReturn:
+    """Fail the test for a dependency the install script provides; skip it only when the
+    run opts out with ST_TESTS_ALLOW_MISSING=1 (CI never does: there a gap fails)."""
     import pytest
 
+    if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
+
+
+def cached_binary(name: str) -> Path:
+    """A binary from the project cache; `missing` when it is absent."""
     from smarttrader_cli.ops.cache import bin_dir
 
     path = bin_dir() / name
     if not path.is_file():
-        if os.environ.get("ST_TESTS_ALLOW_MISSING") == "1":
-            pytest.skip(f"{path} missing")
-        pytest.fail(f"{path} missing: run `bash scripts/install-deps.sh`", pytrace=False)
+        missing(f"{path} missing: run `bash scripts/install-deps.sh`")
     return path
 
 
