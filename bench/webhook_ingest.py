@@ -15,7 +15,7 @@ reported, with all runs' numbers alongside.
 
 Usage: .venv/bin/python -m bench.webhook_ingest [--backend local|kafka|both] [--seconds 20]
        [--connections 32] [--events 1] [--repeat 3] [--broker-fsync] [--baseline DIR]
-       (needs `wrk`: scripts/install-deps.sh installs it as root, or apt-get install -y wrk)
+       (needs `wrk`: on PATH, or the one scripts/install-deps.sh puts into the project cache)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import yaml
 
 from bench.report import write_results
 from smarttrader_cli.config import load_config
+from smarttrader_cli.ops.cache import bin_dir
 from smarttrader_cli.sim.market import Market, SimSettings
 from smarttrader_cli.sim.webhooks import enhanced_swaps
 from tests.harness import KafkaBroker, free_port, wait_until
@@ -47,6 +48,16 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "webhook_ingest.json"
 ST = Path(sys.executable).parent / "st"
 TOKEN = "bench-token"
+
+
+def wrk_binary() -> str:
+    """wrk on PATH, else the one scripts/install-deps.sh unpacked into the project cache."""
+    cached = bin_dir() / "wrk"
+    found = shutil.which("wrk") or (str(cached) if os.access(cached, os.X_OK) else None)
+    if found is None:
+        sys.exit(f"wrk is not installed (not on PATH, no {cached}): run scripts/install-deps.sh")
+    return found
+
 
 LUA = r"""
 local template = [==[%s]==]
@@ -169,7 +180,7 @@ def run_one(
         script.write_text(LUA % (payload_template(events), TOKEN))
         started = time.monotonic()
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
+            [wrk_binary(), "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
              "-s", str(script), f"{url}/webhooks"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
@@ -232,8 +243,7 @@ def main() -> None:
         "repetition runs its server first, then the current one, side by side",
     )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: run scripts/install-deps.sh as root (apt-get install wrk)")
+    wrk_binary()  # stops here, before any server starts, when wrk is missing
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
     # The current server imports this tree's package, not whatever `st` is installed from.
     versions: list[tuple[str, str | None]] = [("current", str(ROOT))]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fill the project cache with everything the tests and the Spark/Kafka/S3 paths need at run time:
 # Delta + hadoop-aws jars for Spark, an Apache Kafka broker classpath, an S3-compatible server
-# (versitygw) and supercronic; and, as root, Debian's wrk for bench/webhook_ingest.py.
+# (versitygw) and supercronic; and Debian's wrk for bench/webhook_ingest.py (as root from apt, else
+# unpacked into the cache with the libraries it needs).
 # Idempotent: each piece is skipped when its stamp file names the pinned version.
 # Nothing is downloaded at run time; this script is the only place that fetches.
 #
@@ -186,13 +187,95 @@ install_chromium() {
 }
 
 # ---------------------------------------------------------------- wrk (bench/webhook_ingest.py)
+# As root: Debian's package. Otherwise Debian's .deb files, unpacked into the cache with the libraries
+# wrk needs that the system lacks, and a wrapper bin/wrk that points the loader at them.
+wrk_private_apt=(-o "Dir::State::Lists=$cache/apt/lists" -o "Dir::Cache=$cache/apt/cache"
+  -o Debug::NoLocking=1)
+
+wrk_runs() {
+  # `wrk -v` prints its version and usage, and exits 1
+  local out; out=$("$1" -v 2>&1) || true
+  [[ "$out" == "wrk "* ]]
+}
+
+wrk_missing_deps() {
+  # The first alternative of each of wrk's Depends groups none of whose alternatives is installed.
+  apt-cache "$@" depends wrk | awk '
+    $1 ~ /^[|]?Depends:$/ {
+      gsub(/[<>]/, "", $2); group = group (group == "" ? "" : " ") $2
+      if ($1 !~ /^[|]/) { print group; group = "" }
+    }' |
+    while read -r -a alternatives; do
+      local pkg found=0
+      for pkg in "${alternatives[@]}"; do
+        [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" == installed ]] && found=1
+      done
+      [[ $found == 0 ]] && printf '%s\n' "${alternatives[0]}"
+    done
+}
+
+wrk_download() {
+  # wrk_download DIR [APT_OPTIONS]: wrk's .deb and those of the libraries it lacks into DIR
+  local dir=$1; shift
+  local version pkgs
+  version=$(apt-cache "$@" policy wrk 2>/dev/null | awk '$1 == "Candidate:" {print $2}')
+  [[ -n "$version" && "$version" != "(none)" ]] || return 1
+  mapfile -t pkgs < <(wrk_missing_deps "$@")
+  (cd "$dir" && apt-get "$@" download -qq wrk "${pkgs[@]}" >/dev/null) || return 1
+  log "wrk: downloaded Debian's wrk $version ${pkgs[*]}"
+  printf '%s' "wrk $version" >"$dir/.stamp"
+}
+
+install_wrk_unprivileged() {
+  local dir="$cache/wrk" bin="$cache/bin"
+  if [[ -f "$dir/.stamp" ]] && wrk_runs "$bin/wrk"; then
+    log "wrk: up to date ($bin/wrk, $(cat "$dir/.stamp"))"; return
+  fi
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 1
+  local work; work=$(mktemp -d)
+  if ! wrk_download "$work" 2>/dev/null; then
+    # no usable system package lists (a fresh container): fetch private ones into the cache;
+    # apt-get update into a directory we own needs no root
+    log "wrk: the system's package lists cannot fetch wrk; updating private lists in $cache/apt"
+    mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial"
+    if ! apt-get "${wrk_private_apt[@]}" update -qq >/dev/null ||
+      ! wrk_download "$work" "${wrk_private_apt[@]}"; then
+      rm -rf "$work" "$cache/apt"; return 1
+    fi
+    rm -rf "$cache/apt"
+  fi
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  local deb
+  for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$dir.tmp"; done
+  mv "$work/.stamp" "$dir.tmp/.stamp"
+  rm -rf "$work"
+  [[ -x "$dir.tmp/usr/bin/wrk" ]] || die "wrk: usr/bin/wrk missing from Debian's package"
+  # the directories of the unpacked libraries, as the wrapper names them
+  local libs
+  libs=$(cd "$dir.tmp" && find . -name 'lib*.so*' -printf '%h\n' | sed 's|^\./|$root/|' | sort -u |
+    paste -sd: -)
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  mkdir -p "$bin"
+  {
+    printf '#!/bin/sh\n'
+    printf '# %s from Debian, unpacked into ../wrk by scripts/install-deps.sh\n' "$(cat "$dir/.stamp")"
+    printf 'root="$(cd "$(dirname "$0")/../wrk" && pwd)"\n'
+    printf 'LD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$root/usr/bin/wrk" "$@"\n' \
+      "$libs"
+  } >"$bin/wrk"
+  chmod +x "$bin/wrk"
+  wrk_runs "$bin/wrk" || die "wrk: $bin/wrk does not run: $("$bin/wrk" -v 2>&1 | head -3)"
+  log "wrk: $bin/wrk"
+}
+
 install_wrk() {
   if command -v wrk >/dev/null; then log "wrk: present ($(command -v wrk))"; return; fi
-  if apt_install wrk; then
-    log "wrk: installed from Debian"
+  if is_root; then
+    apt_install wrk && { log "wrk: installed from Debian"; return; }
   else
-    log "wrk: not installed (needs root and apt-get); bench/webhook_ingest.py will say so"
+    install_wrk_unprivileged && return
   fi
+  log "wrk: not installed (needs Debian's apt-get and dpkg-deb); bench/webhook_ingest.py will say so"
 }
 
 go_used=0
@@ -221,5 +304,9 @@ for name in versitygw supercronic; do
   printf '  %-22s %6s  %s\n' "bin/$name" "$(du -sh "$cache/bin/$name" | cut -f1)" "$(cat "$cache/bin/.$name.version")"
 done
 printf '  %-22s %6s  %s\n' "chromium" "-" "$(command -v chromium || echo 'not installed')"
-printf '  %-22s %6s  %s\n' "wrk" "-" "$(command -v wrk || echo 'not installed')"
+if [[ -x "$cache/bin/wrk" ]]; then
+  printf '  %-22s %6s  %s\n' "bin/wrk" "$(du -sh "$cache/wrk" | cut -f1)" "$(cat "$cache/wrk/.stamp")"
+else
+  printf '  %-22s %6s  %s\n' "wrk" "-" "$(command -v wrk || echo 'not installed')"
+fi
 log "done in $(( $(date +%s) - started )) s"
