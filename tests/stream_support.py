@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,20 @@ def post_through_an_outage(
     for t in threads:
         t.join(300)
     return acked, failed
+
+
+def append_bronze(
+    lake: Lake, events: list[dict[str, Any]], ingested_at: datetime | None = None
+) -> int:
+    """Commit `events` to bronze.webhook_events as one drain would (no stream); the version."""
+    from smarttrader_cli.lake.store import CommitMeta
+    from smarttrader_cli.stream.backend import StreamMessage
+    from smarttrader_cli.stream.batch import finish, prepare
+
+    now = int(time.time() * 1e6)
+    messages = [
+        StreamMessage(0, i, e["signature"].encode(), orjson.dumps(e), now)
+        for i, e in enumerate(events)
+    ]
+    rows = finish(prepare(messages).events, ingested_at or datetime.now(UTC), "bench-drain")
+    return lake.append(WEBHOOK_EVENTS, rows, CommitMeta("bench-drain", "stream.drain", "h"))

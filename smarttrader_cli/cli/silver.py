@@ -14,7 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 # What each command prints of its result, in order.
-WEBHOOKS_COLUMNS = ("events", "legs", "inserted", "updated", "watermark")
+WEBHOOKS_COLUMNS = ("events", "legs", "inserted", "updated", "repriced", "bronze_version")
 PNL_COLUMNS = (
     "run_id",
     "engine",

@@ -20,7 +20,7 @@ from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.tables import TableSpec
 
 if TYPE_CHECKING:
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable, Transaction
 
     from smarttrader_cli.config import LoadedConfig
 
@@ -256,7 +256,12 @@ class Lake:
         return self.table(spec).version()
 
     def overwrite(
-        self, spec: TableSpec, data: pa.Table, meta: CommitMeta, predicate: str | None = None
+        self,
+        spec: TableSpec,
+        data: pa.Table,
+        meta: CommitMeta,
+        predicate: str | None = None,
+        app_transactions: Sequence[tuple[str, int]] = (),
     ) -> int:
         """Replace the table (or the rows matching `predicate`) in one commit."""
         from deltalake import CommitProperties, write_deltalake
@@ -266,6 +271,7 @@ class Lake:
         props = CommitProperties(
             custom_metadata=meta.as_metadata(rows.num_rows, "overwrite"),
             max_commit_retries=self.commit_retries,
+            app_transactions=_transactions(app_transactions),
         )
         try:
             write_deltalake(
@@ -289,11 +295,13 @@ class Lake:
         update_existing: bool = True,
         delete_predicate: str | None = None,
         retries: int | None = None,
+        app_transactions: Sequence[tuple[str, int]] = (),
     ) -> MergeResult:
         """Upsert on the natural key in one commit; a lost commit race is retried on fresh state.
 
         With `delete_predicate`, target rows matching it that are absent from `data` are
-        deleted in the same commit (used to replace one wallet's rows exactly).
+        deleted in the same commit (used to replace one wallet's rows exactly);
+        `app_transactions` (app id, version) are committed with the rows (a reader's cursor).
         """
         from deltalake import CommitProperties
 
@@ -304,7 +312,10 @@ class Lake:
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
 
         def execute(dt: DeltaTable) -> dict[str, Any]:
-            props = CommitProperties(custom_metadata=meta.as_metadata(rows.num_rows, "merge"))
+            props = CommitProperties(
+                custom_metadata=meta.as_metadata(rows.num_rows, "merge"),
+                app_transactions=_transactions(app_transactions),
+            )
             merger = dt.merge(
                 rows,
                 predicate=predicate,
@@ -395,6 +406,13 @@ class MergeResult:
     inserted: int
     updated: int
     deleted: int = 0
+
+
+def _transactions(pairs: Sequence[tuple[str, int]]) -> list[Transaction] | None:
+    """deltalake's application transactions for (app id, version) pairs."""
+    from deltalake import Transaction
+
+    return [Transaction(app_id, version) for app_id, version in pairs] or None
 
 
 def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:

@@ -1,11 +1,14 @@
 """`st silver webhooks`: bronze.webhook_events → silver.webhook_swaps, one row per swap leg.
 
-Incremental: each commit records in its metadata `bronze_ingested_through`, the newest
-`ingested_at` of the events it processed; the next run reads only events ingested after
-that, minus a lookback margin (re-processing is harmless: rows are merged on their key
-(signature, wallet, leg)), plus the events whose legs are still unpriced (their price
-may have arrived). `--full-refresh` parses every event again and replaces the table,
-e.g. after the smart-wallet list or the parser changed.
+Incremental by Delta version: each run commits, with its legs, a cursor (the bronze
+version it read through, lake/changes.py) and the next run parses only the events the
+bronze commits after it added, however late their block time. Compaction of bronze
+adds nothing new, so it is not read again. When the cursor cannot be followed (no
+cursor yet, bronze recreated, its commits expired from the log) every event is read,
+and the log says why. Re-processing is harmless: rows are merged on their key
+(signature, wallet, leg). The events whose legs are still unpriced are parsed again
+too (their price may have arrived). `--full-refresh` parses every event again and
+replaces the table, e.g. after the smart-wallet list or the parser changed.
 
 Legs are what the trading wallet's own balances did (stream/swaps.py); their USD
 values come from the quote leg, bronze.token_prices or the latest token snapshot
@@ -27,6 +30,9 @@ from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
+
     from smarttrader_cli.config.schema import Config
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.ops.runs import StageRun
@@ -35,8 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("st.silver.webhooks")
 
-WATERMARK_KEY = "bronze_ingested_through"
-LOOKBACK = timedelta(minutes=10)
+STAGE = "silver.webhooks"
 CHUNK_EVENTS = 50_000
 LAMPORTS_PER_SOL = 10**9
 
@@ -50,30 +55,8 @@ class SwapsResult:
     inserted: int = 0
     updated: int = 0
     repriced: int = 0  # events parsed again because some of their legs were unpriced
-    watermark: datetime | None = None
-
-
-def last_watermark(lake: Lake) -> datetime | None:
-    """The newest bronze `ingested_at` a previous run recorded in silver's Delta log.
-
-    Commits without it (chunk merges, optimize, vacuum) can pile up, so the log is read
-    in growing pages back to the table's first commit, not only its newest few.
-    """
-    if not lake.exists(WEBHOOK_SWAPS):
-        return None
-    limit = 50
-    while True:
-        commits = lake.history(WEBHOOK_SWAPS, limit=limit)
-        for commit in commits:
-            value = commit.get(WATERMARK_KEY)
-            if value:
-                return datetime.fromisoformat(str(value))
-        if len(commits) < limit:
-            log.info(
-                "no %s in the log of %s: every event is read", WATERMARK_KEY, WEBHOOK_SWAPS.name
-            )
-            return None
-        limit *= 4
+    bronze_version: int | None = None  # the bronze version read through (the new cursor)
+    read: str = ""  # which events were read, and why
 
 
 @dataclass(frozen=True)
@@ -152,19 +135,24 @@ def legs_table(
     return pa.Table.from_pylist(rows, schema=WEBHOOK_SWAPS.schema)
 
 
-def unpriced_signatures(lake: Lake, since: datetime) -> list[str]:
-    """Events of legs left unpriced since `since`: a later price may value them now."""
+def unpriced_signatures(lake: Lake, since: datetime) -> tuple[list[str], int | None]:
+    """Events of legs left unpriced since `since` (a later price may value them now), and
+    the earliest of their block times (unix seconds), which bounds the bronze read.
+    """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     if not lake.exists(WEBHOOK_SWAPS):
-        return []
+        return [], None
     dataset = lake.table(WEBHOOK_SWAPS).to_pyarrow_dataset()
     flt = ds.field("unpriced_reason").is_valid() & (
         ds.field("event_time") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
     )
-    found = dataset.to_table(columns=["signature"], filter=flt)
-    return pc.unique(found.column("signature")).to_pylist() if found.num_rows else []
+    found = dataset.to_table(columns=["signature", "event_time"], filter=flt)
+    if not found.num_rows:
+        return [], None
+    earliest = pc.min(found.column("event_time")).as_py()
+    return pc.unique(found.column("signature")).to_pylist(), int(earliest.timestamp())
 
 
 _EVENT_COLUMNS = [
@@ -174,8 +162,46 @@ _EVENT_COLUMNS = [
     "source",
     "slot",
     "event_timestamp",
-    "ingested_at",
 ]
+
+
+def events_to_read(lake: Lake, bronze: DeltaTable, full_refresh: bool) -> tuple[ds.Dataset, str]:
+    """The bronze events this run parses, and which they are: those the commits after the
+    cursor added, or every event of the `bronze` snapshot (and why).
+    """
+    from smarttrader_cli.lake.changes import (
+        ChangesUnavailable,
+        added_since,
+        cursor_app_id,
+        table_id,
+    )
+
+    snapshot = bronze.to_pyarrow_dataset()
+    if full_refresh:
+        return snapshot, "every event (--full-refresh)"
+    source = table_id(bronze)
+    if not lake.exists(WEBHOOK_SWAPS):
+        log.info("%s is new: every event is read", WEBHOOK_SWAPS.name)
+        return snapshot, "every event (first run)"
+    after = lake.app_transaction_version(
+        WEBHOOK_SWAPS, cursor_app_id(STAGE, WEBHOOK_EVENTS, source)
+    )
+    if after is None:
+        log.warning(
+            "%s holds no cursor into %s (table id %s): written before cursors, or bronze "
+            "was recreated; every event is read",
+            WEBHOOK_SWAPS.name,
+            WEBHOOK_EVENTS.name,
+            source,
+        )
+        return snapshot, "every event (no cursor)"
+    try:
+        changes = added_since(lake, WEBHOOK_EVENTS, bronze, after)
+    except ChangesUnavailable as exc:
+        log.warning("cannot read what is new after the cursor: %s; every event is read", exc)
+        return snapshot, f"every event ({exc})"
+    read = f"{len(changes.paths)} files added after version {after}"
+    return changes.dataset(lake, WEBHOOK_EVENTS, snapshot.schema), read
 
 
 def build_swaps(
@@ -186,86 +212,71 @@ def build_swaps(
 
     Events of legs still unpriced since `reprice_since` are parsed again too (their SOL
     price may have arrived since). A full refresh parses every event and replaces the
-    table in one commit (after a parser upgrade, old rows may have other keys).
+    table in one commit (after a parser upgrade, old rows may have other keys). The last
+    commit carries the cursor: the bronze version this run read through.
     """
-    import pyarrow.compute as pc
     import pyarrow.dataset as ds
+
+    from smarttrader_cli.lake.changes import cursor_app_id, table_id
 
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
         return result
     if lake.exists(WEBHOOK_SWAPS):  # a table from before price_source and friends gains them
         lake.ensure_table(WEBHOOK_SWAPS)
-    since = None if full_refresh else last_watermark(lake)
-    dataset = lake.table(WEBHOOK_EVENTS).to_pyarrow_dataset()
-    flt = (
-        None
-        if since is None
-        else ds.field("ingested_at") > pa.scalar(since - LOOKBACK, pa.timestamp("us", tz="UTC"))
-    )
+    bronze = lake.table(WEBHOOK_EVENTS)
+    dataset, result.read = events_to_read(lake, bronze, full_refresh)
+    result.bronze_version = bronze.version()
+    cursor = [(cursor_app_id(STAGE, WEBHOOK_EVENTS, table_id(bronze)), bronze.version())]
     smart = smart_wallets(lake)
     now = datetime.now(UTC)
-    newest = since
     pending: list[pa.Table] = []
     pending_events = 0
-    for batch in dataset.to_batches(columns=_EVENT_COLUMNS, filter=flt, batch_size=CHUNK_EVENTS):
+    for batch in dataset.to_batches(columns=_EVENT_COLUMNS, batch_size=CHUNK_EVENTS):
         if not batch.num_rows:
             continue
         table = pa.Table.from_batches([batch])
         result.events += table.num_rows
-        top = pc.max(table.column("ingested_at")).as_py()
-        newest = top if newest is None or (top is not None and top > newest) else newest
         pending.append(legs_table(table, valuation, smart, now, meta.run_id))
         pending_events += table.num_rows
         if pending_events >= CHUNK_EVENTS and not full_refresh:
-            _merge(lake, meta, pa.concat_tables(pending), result, None)
+            _merge(lake, meta, pa.concat_tables(pending), result)
             pending, pending_events = [], 0
-    if since is not None and reprice_since is not None:
-        signatures = unpriced_signatures(lake, reprice_since)
+    if not full_refresh and reprice_since is not None:
+        signatures, earliest = unpriced_signatures(lake, reprice_since)
         if signatures:
-            again = dataset.to_table(
-                columns=_EVENT_COLUMNS, filter=ds.field("signature").isin(signatures)
-            )
+            # Stats prune bronze to the files holding events of those block times.
+            flt = ds.field("signature").isin(signatures)
+            if earliest is not None:
+                flt &= ds.field("event_timestamp") >= earliest
+            again = bronze.to_pyarrow_dataset().to_table(columns=_EVENT_COLUMNS, filter=flt)
             result.repriced = again.num_rows
             pending.append(legs_table(again, valuation, smart, now, meta.run_id))
-    legs = pa.concat_tables(pending) if pending else None
+    legs = pa.concat_tables(pending) if pending else WEBHOOK_SWAPS.schema.empty_table()
     if full_refresh:
-        legs = legs if legs is not None else WEBHOOK_SWAPS.schema.empty_table()
-        extra = {**meta.extra, WATERMARK_KEY: newest.isoformat()} if newest else meta.extra
-        from smarttrader_cli.lake.store import CommitMeta as Meta
-
-        lake.overwrite(WEBHOOK_SWAPS, legs, Meta(meta.run_id, meta.stage, meta.config_hash, extra))
+        lake.overwrite(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor)
         result.legs = result.inserted = legs.num_rows
     elif result.events or result.repriced:
-        _merge(lake, meta, legs, result, newest if result.events else None)
-    result.watermark = newest
+        _merge(lake, meta, legs, result, cursor)
     return result
 
 
 def _merge(
     lake: Lake,
     meta: CommitMeta,
-    legs: pa.Table | None,
+    legs: pa.Table,
     result: SwapsResult,
-    watermark: datetime | None,
+    cursor: list[tuple[str, int]] | None = None,
 ) -> None:
-    from smarttrader_cli.lake.store import CommitMeta as Meta
-
-    extra = dict(meta.extra)
-    if watermark is not None:
-        extra[WATERMARK_KEY] = watermark.isoformat()
-    commit = Meta(meta.run_id, meta.stage, meta.config_hash, extra)
-    legs = legs if legs is not None else WEBHOOK_SWAPS.schema.empty_table()
-    if not legs.num_rows and watermark is None:
-        return
-    merged = lake.merge(WEBHOOK_SWAPS, legs, commit)
+    """Merge legs on their key; the run's last merge also moves the cursor."""
+    merged = lake.merge(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor or ())
     result.legs += legs.num_rows
     result.inserted += merged.inserted
     result.updated += merged.updated
 
 
 @stage(
-    "silver.webhooks",
+    STAGE,
     writes=WEBHOOK_SWAPS.name,
     command="st silver webhooks",
     prepare=lambda ctx, full_refresh=False: {"full_refresh": full_refresh},
@@ -284,5 +295,6 @@ def run(ctx: StageContext, current: StageRun, full_refresh: bool = False) -> Sta
         inserted=swaps.inserted,
         updated=swaps.updated,
         repriced=swaps.repriced,
-        watermark=swaps.watermark.isoformat() if swaps.watermark else None,
+        bronze_version=swaps.bronze_version,
+        read=swaps.read,
     )

@@ -96,22 +96,12 @@ def test_silver_webhooks_runs_on_a_swaps_table_written_before_its_new_columns(
     swaps = table_spec("silver.webhook_swaps")
     new = {"amount_raw", "decimals", "price_source", "unpriced_reason"}
     old_schema = pa.schema([f for f in swaps.schema if f.name not in new])
-    from deltalake import CommitProperties
-
-    from smarttrader_cli.stages.silver_webhooks import WATERMARK_KEY
-
     DeltaTable.create(lake.uri(swaps), schema=old_schema)
     old_row = {f.name: pa.nulls(1, f.type) for f in old_schema}
     old_row.update(
         signature=pa.array(["s0"]), wallet=pa.array(["W"]), leg=pa.array([0], pa.int32())
     )
-    watermark = {WATERMARK_KEY: "2026-01-01T00:00:00+00:00"}  # an incremental run follows
-    write_deltalake(
-        lake.uri(swaps),
-        pa.table(old_row, schema=old_schema),
-        mode="append",
-        commit_properties=CommitProperties(custom_metadata=watermark),
-    )
+    write_deltalake(lake.uri(swaps), pa.table(old_row, schema=old_schema), mode="append")
     events = table_spec("bronze.webhook_events")
     lake.append(
         events,

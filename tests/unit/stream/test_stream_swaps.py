@@ -138,19 +138,3 @@ def test_silver_webhooks_is_incremental_idempotent_priced_and_flags_smart_wallet
     )
     assert orjson.loads(full.stdout)[0]["legs"] == 4  # parsed again, table replaced
     assert lake.read(WEBHOOK_SWAPS).num_rows == 4
-
-
-def test_the_watermark_survives_many_commits_without_it(tmp_path: Path) -> None:
-    from smarttrader_cli.stages.silver_webhooks import WATERMARK_KEY, last_watermark
-
-    lake = lake_for(write_config(tmp_path))
-    assert last_watermark(lake) is None
-    mark = datetime(2026, 1, 1, tzinfo=UTC)
-    lake.append(WEBHOOK_SWAPS, WEBHOOK_SWAPS.schema.empty_table(), CommitMeta("r", "t", "h"))
-    assert last_watermark(lake) is None  # a table no run has recorded one in yet
-    with_key = CommitMeta("r", "silver.webhooks", "h", {WATERMARK_KEY: mark.isoformat()})
-    lake.append(WEBHOOK_SWAPS, WEBHOOK_SWAPS.schema.empty_table(), with_key)
-    for _ in range(55):  # chunk merges, optimize and vacuum record no watermark
-        lake.append(WEBHOOK_SWAPS, WEBHOOK_SWAPS.schema.empty_table(), CommitMeta("r", "t", "h"))
-    assert len(lake.history(WEBHOOK_SWAPS)) > 55
-    assert last_watermark(lake) == mark
