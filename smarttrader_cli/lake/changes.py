@@ -75,6 +75,45 @@ class Changes:
         )
 
 
+@dataclass(frozen=True)
+class SinceCursor:
+    """What a reader gets of a source this run, and the cursor to commit with its output.
+
+    `dataset` is None when the cursor cannot be followed; `why` then says why (the reader
+    picks its own fallback), else which files these are.
+    """
+
+    dataset: ds.Dataset | None
+    why: str
+    cursor: tuple[str, int]  # (app id, the source version read through)
+    first: bool = False  # the reader's table does not exist yet
+
+
+def since_cursor(
+    lake: Lake, source: TableSpec, snapshot: DeltaTable, reader: str, target: TableSpec
+) -> SinceCursor:
+    """The rows `snapshot` (of `source`) gained since `reader`'s cursor in `target`."""
+    source_id = table_id(snapshot)
+    app_id = cursor_app_id(reader, source, source_id)
+    cursor = (app_id, snapshot.version())
+    if not lake.exists(target):
+        return SinceCursor(None, f"{target.name} is new", cursor, first=True)
+    after = lake.app_transaction_version(target, app_id)
+    if after is None:
+        why = (
+            f"{target.name} holds no cursor into {source.name} (table id {source_id}): "
+            f"written before cursors, or {source.name} was recreated"
+        )
+        return SinceCursor(None, why, cursor)
+    try:
+        changes = added_since(lake, source, snapshot, after)
+    except ChangesUnavailable as exc:
+        return SinceCursor(None, f"cannot read what is new after the cursor: {exc}", cursor)
+    schema = snapshot.to_pyarrow_dataset().schema
+    why = f"{len(changes.paths)} files added after version {after}"
+    return SinceCursor(changes.dataset(lake, source, schema), why, cursor)
+
+
 @dataclass
 class _Lineage:
     """Where the rows of one newly added file live now."""

@@ -8,8 +8,10 @@ adds the current price from `/defi/multi_price`. Stablecoins need no lookup.
 
 Tokens traded in webhook events that BirdEye's token list does not cover (new pump
 tokens, exactly what smart money finds first) get their current price too: the mints
-in the balance changes of events ingested since the last run, one `/defi/multi_price`
-call per 50, so a token-to-token swap of a new token still has a known price.
+in the balance changes of the events bronze gained since the last run (a cursor in
+bronze.token_prices, lake/changes.py; the first run takes those ingested in the lookback),
+one `/defi/multi_price` call per 50, so a token-to-token swap of a new token still has a
+known price.
 
 `PriceBook` is the reader: the price of an asset at a time, from the nearest point
 no further than `prices.max_staleness_seconds` away.
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("st.bronze.prices")
 
+STAGE = "bronze.prices"
+
 WSOL = "So11111111111111111111111111111111111111112"
 NATIVE_SOL = "So11111111111111111111111111111111111111111"  # first-funded's name for SOL
 
@@ -70,19 +74,30 @@ def stored_state(lake: Lake) -> tuple[dict[str, int], datetime | None]:
     return points, pc.max(table.column("fetched_at")).as_py()
 
 
-def traded_mints(lake: Lake, since: datetime, exclude: set[str]) -> list[str]:
-    """Mints whose balances moved in webhook events ingested after `since`."""
+def traded_mints(
+    lake: Lake, since: datetime, exclude: set[str]
+) -> tuple[list[str], tuple[str, int] | None]:
+    """Mints whose balances moved in the webhook events bronze gained since this stage's
+    cursor (or, without one, in those ingested after `since`), and the cursor to commit.
+    """
     import orjson
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from smarttrader_cli.lake.changes import since_cursor
     from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 
     if not lake.exists(WEBHOOK_EVENTS):
-        return []
-    import pyarrow as pa
-
-    dataset = lake.table(WEBHOOK_EVENTS).to_pyarrow_dataset()
-    flt = ds.field("ingested_at") > pa.scalar(since, pa.timestamp("us", tz="UTC"))
+        return [], None
+    bronze = lake.table(WEBHOOK_EVENTS)
+    new = since_cursor(lake, WEBHOOK_EVENTS, bronze, STAGE, TOKEN_PRICES)
+    dataset, flt = new.dataset, None
+    if dataset is None:
+        (log.info if new.first else log.warning)(
+            "%s: the events ingested since %s are read", new.why, since.isoformat()
+        )
+        dataset = bronze.to_pyarrow_dataset()
+        flt = ds.field("ingested_at") > pa.scalar(since, pa.timestamp("us", tz="UTC"))
     mints: set[str] = set()
     for batch in dataset.to_batches(columns=["payload"], filter=flt):
         for payload in batch.column(0).to_pylist():
@@ -95,7 +110,7 @@ def traded_mints(lake: Lake, since: datetime, exclude: set[str]) -> list[str]:
                     mint = change.get("mint") if isinstance(change, dict) else None
                     if isinstance(mint, str) and mint and canonical_asset(mint) not in exclude:
                         mints.add(mint)
-    return sorted(mints)
+    return sorted(mints), new.cursor
 
 
 def _rows(records: list[PriceRecord], source: str, run_id: str) -> pa.Table:
@@ -126,7 +141,7 @@ def _assets(cfg: PricesConfig) -> list[str]:
     return list(dict.fromkeys(canonical_asset(a) for a in cfg.assets))
 
 
-@stage("bronze.prices", writes=TOKEN_PRICES.name, command="st bronze prices", prepare=_args)
+@stage(STAGE, writes=TOKEN_PRICES.name, command="st bronze prices", prepare=_args)
 def run(ctx: StageContext, current: StageRun, now: int | None = None) -> StageResult:
     """Price history of `prices.assets`, current prices of traded tokens → bronze.token_prices."""
     import pyarrow as pa
@@ -142,7 +157,7 @@ def run(ctx: StageContext, current: StageRun, now: int | None = None) -> StageRe
     )  # fmt: skip
     excluded = set(assets) | set(cfg.stablecoins)
     excluded |= {canonical_asset(a) for a in ctx.config.pnl.quote_assets}
-    tokens = traded_mints(ctx.lake, since, excluded)
+    tokens, cursor = traded_mints(ctx.lake, since, excluded)
 
     async def fetch() -> tuple[list[pa.Table], list[Reject]]:
         tables: list[pa.Table] = []
@@ -166,7 +181,9 @@ def run(ctx: StageContext, current: StageRun, now: int | None = None) -> StageRe
     tables, rejects = asyncio.run(fetch())
     rows = pa.concat_tables(tables) if tables else TOKEN_PRICES.schema.empty_table()
     if rows.num_rows:
-        merged = ctx.lake.merge(TOKEN_PRICES, rows, current.meta)
+        merged = ctx.lake.merge(
+            TOKEN_PRICES, rows, current.meta, app_transactions=[cursor] if cursor else ()
+        )
         current.rows_out = merged.inserted + merged.updated
     new_rejects = write_rejects(ctx.lake, rejects, current)
     log.info("bronze.token_prices: %d points of %d assets", rows.num_rows, len(assets))

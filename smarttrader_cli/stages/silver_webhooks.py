@@ -30,10 +30,10 @@ from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
-    import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
     from smarttrader_cli.config.schema import Config
+    from smarttrader_cli.lake.changes import SinceCursor
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.stages.contract import StageContext
@@ -165,43 +165,21 @@ _EVENT_COLUMNS = [
 ]
 
 
-def events_to_read(lake: Lake, bronze: DeltaTable, full_refresh: bool) -> tuple[ds.Dataset, str]:
-    """The bronze events this run parses, and which they are: those the commits after the
-    cursor added, or every event of the `bronze` snapshot (and why).
+def events_to_read(lake: Lake, bronze: DeltaTable, full_refresh: bool) -> SinceCursor:
+    """The bronze events this run parses: those the commits after the cursor added, or
+    every event of the `bronze` snapshot (and why).
     """
-    from smarttrader_cli.lake.changes import (
-        ChangesUnavailable,
-        added_since,
-        cursor_app_id,
-        table_id,
-    )
+    from dataclasses import replace
 
-    snapshot = bronze.to_pyarrow_dataset()
+    from smarttrader_cli.lake.changes import since_cursor
+
+    new = since_cursor(lake, WEBHOOK_EVENTS, bronze, STAGE, WEBHOOK_SWAPS)
     if full_refresh:
-        return snapshot, "every event (--full-refresh)"
-    source = table_id(bronze)
-    if not lake.exists(WEBHOOK_SWAPS):
-        log.info("%s is new: every event is read", WEBHOOK_SWAPS.name)
-        return snapshot, "every event (first run)"
-    after = lake.app_transaction_version(
-        WEBHOOK_SWAPS, cursor_app_id(STAGE, WEBHOOK_EVENTS, source)
-    )
-    if after is None:
-        log.warning(
-            "%s holds no cursor into %s (table id %s): written before cursors, or bronze "
-            "was recreated; every event is read",
-            WEBHOOK_SWAPS.name,
-            WEBHOOK_EVENTS.name,
-            source,
-        )
-        return snapshot, "every event (no cursor)"
-    try:
-        changes = added_since(lake, WEBHOOK_EVENTS, bronze, after)
-    except ChangesUnavailable as exc:
-        log.warning("cannot read what is new after the cursor: %s; every event is read", exc)
-        return snapshot, f"every event ({exc})"
-    read = f"{len(changes.paths)} files added after version {after}"
-    return changes.dataset(lake, WEBHOOK_EVENTS, snapshot.schema), read
+        return replace(new, dataset=bronze.to_pyarrow_dataset(), why="every event (--full-refresh)")
+    if new.dataset is not None:
+        return new
+    (log.info if new.first else log.warning)("%s: every event is read", new.why)
+    return replace(new, dataset=bronze.to_pyarrow_dataset(), why=f"every event ({new.why})")
 
 
 def build_swaps(
@@ -217,17 +195,16 @@ def build_swaps(
     """
     import pyarrow.dataset as ds
 
-    from smarttrader_cli.lake.changes import cursor_app_id, table_id
-
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
         return result
     if lake.exists(WEBHOOK_SWAPS):  # a table from before price_source and friends gains them
         lake.ensure_table(WEBHOOK_SWAPS)
     bronze = lake.table(WEBHOOK_EVENTS)
-    dataset, result.read = events_to_read(lake, bronze, full_refresh)
-    result.bronze_version = bronze.version()
-    cursor = [(cursor_app_id(STAGE, WEBHOOK_EVENTS, table_id(bronze)), bronze.version())]
+    new = events_to_read(lake, bronze, full_refresh)
+    assert new.dataset is not None
+    dataset, result.read, cursor = new.dataset, new.why, [new.cursor]
+    result.bronze_version = new.cursor[1]
     smart = smart_wallets(lake)
     now = datetime.now(UTC)
     pending: list[pa.Table] = []
