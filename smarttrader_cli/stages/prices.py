@@ -198,39 +198,59 @@ def run(ctx: StageContext, current: StageRun, now: int | None = None) -> StageRe
 
 @dataclass
 class PriceBook:
-    """USD prices of assets over time, read once from bronze.token_prices."""
+    """USD prices of assets over time, read from bronze.token_prices.
+
+    A book read `since` a time holds the points from then on: the table grows by every
+    run of `st bronze prices`, the runs of `st silver webhooks` value mostly recent events.
+    The first price asked for an earlier time (a late event, a full refresh) reads the
+    rest, once; either way a price is the one the whole table gives.
+    """
 
     max_staleness_seconds: int
     stablecoins: frozenset[str] = frozenset()
     series: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    source: Lake | None = None  # where the points not read yet are
+    loaded_from: int | None = None  # the points before this unix time are not read yet
 
     @classmethod
-    def from_lake(cls, lake: Lake, config: PricesConfig) -> PriceBook:
-        """Every stored point (a few per minute of SOL: small), grouped by asset."""
+    def from_lake(cls, lake: Lake, config: PricesConfig, since: int | None = None) -> PriceBook:
+        """The stored points (from unix time `since` on, when given), grouped by asset."""
         book = cls(config.max_staleness_seconds, frozenset(config.stablecoins))
-        if not lake.exists(TOKEN_PRICES):
-            return book
-        table = lake.read(TOKEN_PRICES, columns=["token_address", "unix_time", "price_usd"])
+        if lake.exists(TOKEN_PRICES):
+            book.source = lake
+            book._read(since)
+        return book
+
+    def _read(self, since: int | None) -> None:
+        import pyarrow.dataset as ds
+
+        assert self.source is not None
+        columns = ["token_address", "unix_time", "price_usd"]
+        # File statistics skip the files of older points: the cost follows `since`.
+        flt = None if since is None else ds.field("unix_time") >= since
+        dataset = self.source.table(TOKEN_PRICES).to_pyarrow_dataset()
+        table = dataset.to_table(columns=columns, filter=flt)
         points: dict[str, list[tuple[int, float]]] = {}
-        for token, at, price in zip(
-            *(table.column(c).to_pylist() for c in table.column_names), strict=True
-        ):
+        for token, at, price in zip(*(table.column(c).to_pylist() for c in columns), strict=True):
             if price is not None and price > 0:
                 points.setdefault(token, []).append((at, price))
+        self.series = {}
         for token, pts in points.items():
             pts.sort()
-            book.series[token] = ([t for t, _ in pts], [p for _, p in pts])
-        return book
+            self.series[token] = ([t for t, _ in pts], [p for _, p in pts])
+        self.loaded_from = since
 
     def price_at(self, token_address: str, unix_time: int) -> tuple[float | None, str]:
         """(price, source) at a time, or (None, why not)."""
         token = canonical_asset(token_address)
         if token in self.stablecoins:
             return 1.0, "stablecoin"
-        found = self.series.get(token)
-        if not found:
-            return None, "no price series in bronze.token_prices (run `st bronze prices`)"
-        times, prices = found
+        if (
+            self.loaded_from is not None
+            and unix_time - self.max_staleness_seconds < self.loaded_from
+        ):
+            self._read(None)  # a point usable at this time may be one not read yet
+        times, prices = self.series.get(token, ([], []))
         i = bisect.bisect_left(times, unix_time)
         best: tuple[int, float] | None = None
         for j in (i - 1, i):
@@ -238,10 +258,11 @@ class PriceBook:
                 gap = abs(times[j] - unix_time)
                 if best is None or gap < best[0]:
                     best = (gap, prices[j])
-        assert best is not None
-        if best[0] > self.max_staleness_seconds:
+        if best is None or best[0] > self.max_staleness_seconds:
+            # Only points within the staleness say anything, so the reason does not
+            # depend on which older points were read.
             return None, (
-                f"no price within {self.max_staleness_seconds} s of the event "
-                f"(series spans {times[0]}-{times[-1]})"
+                f"no price within {self.max_staleness_seconds} s of the event in "
+                "bronze.token_prices (run `st bronze prices`)"
             )
         return best[1], "price_table"

@@ -69,15 +69,19 @@ class Valuation:
     sol_dust_lamports: int
 
     @classmethod
-    def from_lake(cls, lake: Lake, config: Config) -> Valuation:
+    def from_lake(cls, lake: Lake, config: Config, since: datetime | None = None) -> Valuation:
+        """The valuation the lake gives; price points read from `since` on (older on demand)."""
         from smarttrader_cli.stages.prices import PriceBook, canonical_asset
 
+        staleness = config.prices.max_staleness_seconds
         quotes = {canonical_asset(a) for a in config.pnl.quote_assets}
         quotes |= set(config.prices.stablecoins) | {
             canonical_asset(a) for a in config.prices.assets
         }
         return cls(
-            PriceBook.from_lake(lake, config.prices),
+            PriceBook.from_lake(
+                lake, config.prices, None if since is None else int(since.timestamp()) - staleness
+            ),
             latest_prices(lake),
             frozenset(quotes),
             round(config.swaps.sol_dust * LAMPORTS_PER_SOL),
@@ -260,8 +264,10 @@ def _merge(
 )
 def run(ctx: StageContext, current: StageRun, full_refresh: bool = False) -> StageResult:
     """`st silver webhooks` as one stage run."""
-    valuation = Valuation.from_lake(ctx.lake, ctx.config)
     reprice_since = datetime.now(UTC) - timedelta(hours=ctx.config.prices.lookback_hours)
+    # New events are mostly recent, repriced legs newer than reprice_since: older price
+    # points are read only when an event needs them (a late one, a full refresh).
+    valuation = Valuation.from_lake(ctx.lake, ctx.config, reprice_since)
     swaps = build_swaps(ctx.lake, current.meta, valuation, full_refresh, reprice_since)
     current.rows_in, current.rows_out = swaps.events, swaps.legs
     log.info("silver.webhook_swaps: %d events → %d legs", swaps.events, swaps.legs)
