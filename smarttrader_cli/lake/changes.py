@@ -93,6 +93,8 @@ def since_cursor(
     lake: Lake, source: TableSpec, snapshot: DeltaTable, reader: str, target: TableSpec
 ) -> SinceCursor:
     """The rows `snapshot` (of `source`) gained since `reader`'s cursor in `target`."""
+    import pyarrow as pa
+
     source_id = table_id(snapshot)
     app_id = cursor_app_id(reader, source, source_id)
     cursor = (app_id, snapshot.version())
@@ -109,7 +111,8 @@ def since_cursor(
         changes = added_since(lake, source, snapshot, after)
     except ChangesUnavailable as exc:
         return SinceCursor(None, f"cannot read what is new after the cursor: {exc}", cursor)
-    schema = snapshot.to_pyarrow_dataset().schema
+    # The snapshot's own Arrow schema, without the dataset of every file it would build.
+    schema = pa.schema(snapshot.schema().to_arrow())
     why = f"{len(changes.paths)} files added after version {after}"
     return SinceCursor(changes.dataset(lake, source, schema), why, cursor)
 
