@@ -190,6 +190,8 @@ def _file_actions(
                     "snapshot read applies"
                 )
             path = str(entry["path"])
+            if entry.get("partitionValues"):  # their values live in the log, not the file
+                raise ChangesUnavailable(f"{spec.name} is partitioned: only a snapshot reads it")
             if "://" in path:
                 raise ChangesUnavailable(
                     f"version {version} of {spec.name} adds a file outside the table ({path})"
