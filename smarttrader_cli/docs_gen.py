@@ -12,8 +12,7 @@ import json
 import sys
 import textwrap
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,19 +125,6 @@ def config_markdown() -> str:
 # --- docs/cli.md ------------------------------------------------------------
 
 
-@contextmanager
-def _plain_help() -> Iterator[None]:
-    """Fixed width, no colour, no terminal detection: the same text on every machine."""
-    import typer.rich_utils as ru
-
-    saved = (ru.MAX_WIDTH, ru.FORCE_TERMINAL, ru.COLOR_SYSTEM)
-    ru.MAX_WIDTH, ru.FORCE_TERMINAL, ru.COLOR_SYSTEM = HELP_WIDTH, False, None
-    try:
-        yield
-    finally:
-        ru.MAX_WIDTH, ru.FORCE_TERMINAL, ru.COLOR_SYSTEM = saved
-
-
 def command_paths() -> list[tuple[list[str], bool]]:
     """Every command path under `st`, depth first, with whether it is a leaf command."""
     import typer
@@ -169,11 +155,11 @@ def command_help(path: list[str]) -> str:
 
     from smarttrader_cli.cli.main import app
 
+    # fixed width, no colour: the same text on every machine (cli/help.py reads COLUMNS)
     env = {"COLUMNS": str(HELP_WIDTH), "NO_COLOR": "1", "TERM": "dumb"}
-    with _plain_help():
-        result = CliRunner().invoke(
-            app, [*path, "--help"], prog_name="st", env=env, color=False, catch_exceptions=False
-        )
+    result = CliRunner().invoke(
+        app, [*path, "--help"], prog_name="st", env=env, color=False, catch_exceptions=False
+    )
     if result.exit_code != 0:
         raise RuntimeError(f"st {' '.join(path)} --help exited {result.exit_code}")
     return "\n".join(line.rstrip() for line in result.output.splitlines()).strip("\n")

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from smarttrader_cli import __version__
+from smarttrader_cli.cli.help import HelpCommand, HelpGroup, requested_page, use_help_pages
 from smarttrader_cli.context import AppContext
 from smarttrader_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, StError, first_line
 
@@ -36,8 +36,19 @@ GROUPS = (
 ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"))
 
 
-class StGroup(TyperGroup):
-    """Maps StError to one line on stderr and its exit code; tracebacks only with -v."""
+class StGroup(HelpGroup):
+    """Maps StError to one line on stderr and its exit code; tracebacks only with -v.
+
+    Help pages, of any command, are shown before the global options are converted: a page
+    needs none of them, and converting them imports pydantic."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        found = requested_page(ctx, args)
+        if found is not None:
+            page, exit_code = found
+            typer.echo(page.get_help(), color=page.color)
+            ctx.exit(exit_code)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -121,10 +132,11 @@ def main(
 def _register() -> None:
     for name in GROUPS:
         module = importlib.import_module(f"smarttrader_cli.cli.{name}")
-        app.add_typer(module.app, name=name)
+        use_help_pages(module.app)
+        app.add_typer(module.app, name=name, cls=HelpGroup)
     for module_name, function in ROOT_COMMANDS:
         module = importlib.import_module(f"smarttrader_cli.cli.{module_name}")
-        app.command(name=module_name)(getattr(module, function))
+        app.command(name=module_name, cls=HelpCommand)(getattr(module, function))
 
 
 _register()
