@@ -50,6 +50,22 @@ class HelpGroup(TyperGroup):
     def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
         formatter.write(render(self, ctx))
 
+    def summaries(self, ctx: typer.Context) -> list[tuple[str, str]]:
+        """(name, first paragraph of its help) of each visible sub-command: the Commands panel."""
+        rows = [(name, self.summary(ctx, name)) for name in self.list_commands(ctx)]
+        return [(name, text) for name, text in rows if text is not None]
+
+    def summary(self, ctx: typer.Context, name: str) -> str | None:
+        """A sub-command's line in the Commands panel; None for a hidden or unknown one."""
+        sub = self.get_command(ctx, name)
+        if sub is None or sub.hidden:
+            return None
+        return first_paragraph(sub.short_help or sub.help or "")
+
+
+def first_paragraph(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+
 
 def use_help_pages(app: typer.Typer) -> None:
     """Every command and sub-group registered on `app` (at any depth) draws its help here,
@@ -113,7 +129,7 @@ def render(command: Any, ctx: typer.Context) -> str:
         record = param.get_help_record(ctx)
         if record is not None:
             (arguments if param.param_type_name == "argument" else options).append(record)
-    commands = _command_rows(command, ctx) if isinstance(command, TyperGroup) else []
+    commands = command.summaries(ctx) if isinstance(command, HelpGroup) else []
     for title, rows, names_style in (
         ("Arguments", arguments, None),
         ("Options", options, None),
@@ -144,17 +160,6 @@ def _help_text(command: Any, width: int) -> list[list[Segment]]:
         for source_line in paragraph.splitlines():
             lines += [[(" ", ""), (line, "dim")] for line in _wrap(source_line, width)]
     return lines
-
-
-def _command_rows(group: Any, ctx: typer.Context) -> list[tuple[str, str]]:
-    rows = []
-    for name in group.list_commands(ctx):
-        sub = group.get_command(ctx, name)
-        if sub is None or sub.hidden:
-            continue
-        summary = sub.short_help or inspect.cleandoc(sub.help or "").split("\n\n")[0]
-        rows.append((name, " ".join(summary.split())))
-    return rows
 
 
 def _table(

@@ -11,9 +11,17 @@ from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
+from typer.main import solve_typer_info_help
+from typer.models import TyperInfo
 
 from smarttrader_cli import __version__
-from smarttrader_cli.cli.help import HelpCommand, HelpGroup, requested_page, use_help_pages
+from smarttrader_cli.cli.help import (
+    HelpCommand,
+    HelpGroup,
+    first_paragraph,
+    requested_page,
+    use_help_pages,
+)
 from smarttrader_cli.context import AppContext
 from smarttrader_cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, StError, first_line
 
@@ -49,6 +57,32 @@ class StGroup(HelpGroup):
             typer.echo(page.get_help(), color=page.color)
             ctx.exit(exit_code)
         return super().parse_args(ctx, args)
+
+    # The command groups are built (typer reads every command's signature then) when one is
+    # used: a help page or a command needs one group, not all of them.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [name for name in super().list_commands(ctx) if name not in GROUPS] + list(GROUPS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in GROUPS and cmd_name not in self.commands:
+            info = TyperInfo(_GROUP_APPS[cmd_name], name=cmd_name, cls=HelpGroup)
+            self.commands[cmd_name] = typer.main.get_group_from_info(
+                info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
+            )
+        command = super().get_command(ctx, cmd_name)
+        if command is None:  # a typo: typer suggests names from self.commands, so fill it
+            for name in GROUPS:
+                self.get_command(ctx, name)
+        return command
+
+    def summary(self, ctx: typer.Context, name: str) -> str | None:
+        """A group's line from its typer app's help alone, without building the group."""
+        if name in GROUPS:
+            return first_paragraph(solve_typer_info_help(TyperInfo(_GROUP_APPS[name])))
+        return super().summary(ctx, name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -129,11 +163,15 @@ def main(
     setup_logging(log_format, verbose, quiet)
 
 
+# Each group's typer app, by name; StGroup builds its click group when it is first used.
+_GROUP_APPS: dict[str, typer.Typer] = {}
+
+
 def _register() -> None:
     for name in GROUPS:
         module = importlib.import_module(f"smarttrader_cli.cli.{name}")
         use_help_pages(module.app)
-        app.add_typer(module.app, name=name, cls=HelpGroup)
+        _GROUP_APPS[name] = module.app
     for module_name, function in ROOT_COMMANDS:
         module = importlib.import_module(f"smarttrader_cli.cli.{module_name}")
         app.command(name=module_name, cls=HelpCommand)(getattr(module, function))

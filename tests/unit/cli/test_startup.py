@@ -93,9 +93,11 @@ def test_help_flag_is_found_as_click_parses_it() -> None:
     # --version acts even when a command follows, as before
     version = runner.invoke(app, ["--version", "bronze"])
     assert version.exit_code == 0 and version.stdout.startswith("st "), version.output
-    # an unknown command is still a usage error, --help or not
+    # an unknown command is still a usage error, --help or not, with typer's suggestion
     unknown = runner.invoke(app, ["bronze", "nope", "--help"])
     assert unknown.exit_code == 2 and "No such command" in unknown.output
+    typo = runner.invoke(app, ["brnze", "--help"])
+    assert typo.exit_code == 2 and "Did you mean 'bronze'?" in typo.output, typo.output
 
 
 def test_help_is_coloured_only_for_a_terminal() -> None:
