@@ -64,6 +64,7 @@ class HelpGroup(TyperGroup):
 
 
 def first_paragraph(text: str) -> str:
+    """The first paragraph of a help text, on one line."""
     return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
 
 
