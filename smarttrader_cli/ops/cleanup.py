@@ -203,6 +203,10 @@ def run_cleanup(config: Config, lake: Lake, *, dry_run: bool) -> CleanupReport:
                 os.unlink(entry["path"])
             except FileNotFoundError:
                 continue  # removed by someone else meanwhile
+            if entry["kind"] in ("spool", "stream"):
+                from smarttrader_cli.stream.segment_index import remove
+
+                remove(Path(entry["path"]))  # the segment's offset index goes with it
             log.info("removed %s %s", entry["kind"], entry["path"])
         report.removed.append(entry)
     # Measured last, so the levels reflect the space just freed.

@@ -219,6 +219,11 @@ def _intact_v2(seg: Segment, at: int, expect: int) -> int | None:
     return offset if zlib.crc32(seg.read(length, at + V2.size)) == body_crc else None
 
 
+def offset_at(seg: Segment, at: int) -> int | None:
+    """The offset carried by the intact format-2 record that starts at byte `at`, if one does."""
+    return _intact_v2(seg, at, seg.base) if seg.fmt == 2 else None
+
+
 def _next_intact_v2(seg: Segment, start: int, expect: int) -> tuple[int, int] | None:
     """(byte, offset) of the first intact record at or after byte `start`."""
     at = start

@@ -10,6 +10,10 @@ whatever follows the last intact record of the newest segment (and says which by
 cut), never a record that is intact, whatever damage lies before it. Readers treat bytes
 after the last intact record of the newest segment as "nothing more yet", and return a
 damaged record, once something intact follows it, as a `Damage` for its offsets.
+
+Each segment has a sparse offset index beside it (segment_index.py), kept by the writer
+as it appends and repaired when it reopens the newest segment: a seek and the high
+watermark start from the nearest indexed record instead of the segment's first.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from smarttrader_cli.stream import frames
+from smarttrader_cli.stream import frames, segment_index
 from smarttrader_cli.stream.frames import Damage, Segment
+from smarttrader_cli.stream.segment_index import IndexWriter, Point
 
 log = logging.getLogger("st.stream.segments")
 
@@ -60,19 +66,23 @@ class SegmentWriter:
         directory.mkdir(parents=True, exist_ok=True)
         self._fd = -1
         bases = list_segments(directory)
+        segment_index.sweep(directory, bases)
         if not bases:
             self._create(0)
             return
         base = bases[-1]
-        fmt, next_offset, size = self._recover(base)
+        fmt, next_offset, size, points = self._recover(base)
         if fmt == 2:
             self._base, self._next, self._size = base, next_offset, size
-            self._fd = os.open(directory / segment_name(base), os.O_WRONLY | os.O_APPEND)
+            path = directory / segment_name(base)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            self._index = IndexWriter(path, base, *points)
         else:  # an older format's segment is left as it is: new records go to a new one
             self._create(next_offset)
 
-    def _recover(self, base: int) -> tuple[int, int, int]:
-        """Cut off a torn tail of the newest segment: (its format, next offset, its size)."""
+    def _recover(self, base: int) -> tuple[int, int, int, tuple[list[Point], bool]]:
+        """Cut off a torn tail of the newest segment and make its index agree: (its format,
+        next offset, its size, its index entries and whether the index file is stale)."""
         path = self.directory / segment_name(base)
         fd = os.open(path, os.O_RDWR)
         try:
@@ -88,7 +98,11 @@ class SegmentWriter:
                 )  # fmt: skip
                 os.ftruncate(fd, result.end)
                 os.fsync(fd)
-            return seg.fmt, result.next_offset, result.end
+            points: tuple[list[Point], bool] = ([], False)
+            if seg.fmt == 2:
+                seg = Segment(fd, path, base, None)
+                points = segment_index.repair(seg, (result.next_offset, result.end))
+            return seg.fmt, result.next_offset, result.end, points
         finally:
             os.close(fd)
 
@@ -103,16 +117,22 @@ class SegmentWriter:
         buf: list[bytes] = []
         size = 0
         offset = first
+        marks: list[Point] = []  # index entries for the records in `buf`
+        every, last = segment_index.EVERY, self._index.last
         for body in bodies:
             if self._size + size >= self.segment_bytes and (offset > self._base):
-                self._write(buf, size, offset)
-                buf, size = [], 0
+                self._write(buf, size, offset, marks)
+                buf, size, marks = [], 0, []
                 self._roll()
+                last = self._index.last
+            if self._size + size - last >= every:
+                last = self._size + size
+                marks.append((offset, last))
             framed = frames.encode(offset, body)
             buf.append(framed)
             size += len(framed)
             offset += 1
-        self._write(buf, size, offset)
+        self._write(buf, size, offset, marks)
         if sync:
             os.fsync(self._fd)
         return first
@@ -124,7 +144,7 @@ class SegmentWriter:
         """The open segment's descriptor (it changes when the writer rolls)."""
         return self._fd
 
-    def _write(self, buf: list[bytes], size: int, next_offset: int) -> None:
+    def _write(self, buf: list[bytes], size: int, next_offset: int, marks: list[Point]) -> None:
         if not buf:
             return
         view = memoryview(b"".join(buf))
@@ -133,15 +153,19 @@ class SegmentWriter:
             view = view[written:]
         self._next = next_offset
         self._size += size
+        self._index.add(marks)  # after the records it points at, never before
 
     def _roll(self) -> None:
         os.fsync(self._fd)
         os.close(self._fd)
+        self._index.seal((self._next, self._size))
         self._create(self._next)
 
     def _create(self, base: int) -> None:
-        """Start the segment at `base`, its file header in place before it is visible."""
+        """Start the segment at `base`, its file header in place before it is visible (and
+        an empty index, replacing any left by a segment of that base deleted before)."""
         path = self.directory / segment_name(base)
+        self._index = IndexWriter(path, base, [], rewrite=True)
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -161,6 +185,7 @@ class SegmentWriter:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+            self._index.close()
 
 
 class SegmentReader:
@@ -194,10 +219,18 @@ class SegmentReader:
         self._next = base
         if offset < base:
             return
+        self._jump(offset)
         while self._next < offset:
             _first, bodies, damage = self.read_run(offset - self._next, READ_CHUNK)
             if not bodies and damage is None:
                 break
+
+    def _jump(self, offset: int) -> None:
+        """Move to the nearest indexed record at or before `offset` in the open segment."""
+        assert self._file is not None
+        seg = _open_segment(self.directory, self._base, self._file.fileno())
+        self._next, at = segment_index.start_for(seg, offset)
+        self._skip_to(at)
 
     def read(self, max_records: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Up to `max_records` intact records (and about `max_bytes`) as (offset, body);
@@ -368,7 +401,8 @@ def end_offset(directory: Path) -> int:
     fd = os.open(directory / segment_name(bases[-1]), os.O_RDONLY)
     try:
         seg = Segment(fd, directory / segment_name(bases[-1]), bases[-1], None)
-        return frames.scan(seg, frames.data_start(seg.fmt), bases[-1]).next_offset
+        offset, at = segment_index.start_for(seg, sys.maxsize)
+        return frames.scan(seg, at, offset).next_offset
     finally:
         os.close(fd)
 
@@ -380,12 +414,14 @@ def first_offset(directory: Path) -> int:
 
 
 def delete_before(directory: Path, offset: int) -> int:
-    """Delete segments whose every record is below `offset`; returns how many were deleted."""
+    """Delete segments whose every record is below `offset` (and their indexes); returns how
+    many were deleted."""
     bases = list_segments(directory)
     deleted = 0
     for base, next_base in itertools.pairwise(bases):
         if next_base <= offset:
             (directory / segment_name(base)).unlink(missing_ok=True)
+            segment_index.remove(directory / segment_name(base))
             deleted += 1
     if deleted:
         _fsync_dir(directory)

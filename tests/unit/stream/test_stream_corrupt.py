@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app as st_app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.tables import WEBHOOK_DEAD_LETTERS
+from smarttrader_cli.stream import segment_index
 from smarttrader_cli.stream.local_log import LocalProducer
 from tests.harness import write_config
 from tests.stream_support import event_signatures, helius_events, lake_for, outbound, produce
@@ -80,3 +81,27 @@ def test_a_torn_tail_is_cut_off_with_a_warning_naming_the_bytes(
     assert segment.stat().st_size == intact
     assert f"{intact}-{intact + 8}" in caplog.text
     assert drain(config)["events_written"] == 3
+
+
+def test_a_corrupt_record_at_an_indexed_position_is_dead_lettered_and_seeks_go_past_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segment_index, "EVERY", 4096)  # index entries every few events
+    config = write_config(tmp_path, {"stream.partitions": 1})
+    events = helius_events(260)
+    produce(config, outbound(events[:100]))
+    assert drain(config)["events_written"] == 100
+    produce(config, outbound(events[100:200]))
+    segment = only_segment(config)
+    size = segment.stat().st_size
+    points, _ = segment_index.load(segment_index.index_path(segment), 0, size)
+    hit = next(offset for offset, _pos in points if offset > 120)
+    damage_event(segment, events[hit]["signature"])
+    summary = drain(config)  # resumes at 100 from an indexed record before it
+    assert summary["events_written"] == 99 and summary["dead_letters"] == 1
+    (dead,) = lake_for(config).read(WEBHOOK_DEAD_LETTERS).to_pylist()
+    assert dead["stream_offset"] == hit and "checksum" in dead["error"]
+    produce(config, outbound(events[200:]))
+    assert drain(config)["events_written"] == 60  # resumes at 200, past the damaged entry
+    want = {e["signature"] for i, e in enumerate(events) if i != hit}
+    assert sorted(event_signatures(config)) == sorted(want)

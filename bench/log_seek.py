@@ -1,0 +1,224 @@
+"""Local log seek benchmark: what finding a stored offset costs as the log grows (issue 16).
+
+For each size, fills one local stream log (one partition, the default 64 MiB segments)
+with N simulated Helius events (about 1.5 KB each, as bench/drain.py writes them), then
+times, median of `--repeat`:
+
+- seek_end_ms: a reader's seek to the log's end, where a caught-up `st stream drain`
+  resumes (the newest segment: before the index, read from its first record);
+- seek_sealed_ms: a seek to the last record of the newest full (sealed) segment, the
+  longest read through a segment without an index;
+- end_offset_ms: the high watermark, which every drain reads for its bounds check;
+- drain_open_ms: what a drain with nothing to do pays in the log (start at the end,
+  bounds, lag).
+
+The receiver's append path is measured in a fresh log: `LocalProducer.publish` of one
+event per call (fsynced per call, as one connection gets it) and `SegmentWriter.append` of
+one record without fsync (CPU only, where writing the index would show).
+
+With `--base TREE` (another checkout, e.g. `git worktree add /tmp/base main`) every
+measurement also runs with that tree's code, alternating with this one's on the same log
+files, and the two are printed side by side with their ratio. The worker runs this file
+with PYTHONPATH set to the tree, so it imports nothing from bench/.
+
+Usage: .venv/bin/python -m bench.log_seek [--sizes 70000 700000] [--repeat 5]
+       [--base /tmp/base] [--appends 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "log_seek.json"
+TOPIC = "bench"
+
+
+def _config(local_dir: Path, segment_bytes: int = 64 << 20) -> Any:
+    from smarttrader_cli.config.schema import StreamConfig
+
+    return StreamConfig(
+        local_dir=str(local_dir), topic=TOPIC, partitions=1, segment_bytes=segment_bytes
+    )
+
+
+def fill(local_dir: Path, count: int) -> None:
+    """`count` simulated events into a one-partition local log (this tree's writer)."""
+    from smarttrader_cli.sim.market import Market, SimSettings
+    from smarttrader_cli.sim.webhooks import enhanced_swaps
+    from smarttrader_cli.stream.backend import OutboundEvent
+    from smarttrader_cli.stream.local_log import LocalProducer
+
+    templates = enhanced_swaps(Market(SimSettings(seed=11)), 2000, start_time=1_760_000_000)
+    producer = LocalProducer(_config(local_dir))
+    now = int(time.time() * 1e6)
+    chunk: list[OutboundEvent] = []
+    for i in range(count):
+        event = dict(templates[i % len(templates)])
+        event["signature"] = f"{i:012d}{event['signature'][12:]}"
+        chunk.append(OutboundEvent(event["signature"].encode(), orjson.dumps(event), now))
+        if len(chunk) == 10_000 or i == count - 1:
+            producer.publish(chunk, timeout=30)
+            chunk = []
+    producer.close()
+
+
+def _ms(fn: Any) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def measure_seek(local_dir: Path) -> dict[str, float]:
+    """One round of the seek timings on an existing log (the worker's job)."""
+    from smarttrader_cli.stream.local_log import LocalConsumer
+    from smarttrader_cli.stream.segments import SegmentReader, end_offset, list_segments
+
+    directory = local_dir / TOPIC / "p0"
+    end = end_offset(directory)
+    bases = list_segments(directory)
+    sealed_last = bases[-1] - 1 if len(bases) > 1 else end - 1
+
+    def seek(offset: int) -> None:
+        reader = SegmentReader(directory)
+        reader.seek(offset)
+        assert reader.position == offset, (reader.position, offset)
+        reader.close()
+
+    def drain_open() -> None:
+        consumer = LocalConsumer(_config(local_dir))
+        consumer.start(lambda parts: dict.fromkeys(parts, end))
+        consumer.bounds(consumer.partitions())
+        assert consumer.lag() == {0: 0}
+        consumer.close()
+
+    timed = {
+        "seek_end_ms": lambda: seek(end),
+        "seek_sealed_ms": lambda: seek(sealed_last),
+        "end_offset_ms": lambda: end_offset(directory),
+        "drain_open_ms": drain_open,
+    }
+    for fn in timed.values():
+        fn()  # first calls pay for imports and fresh buffers: not what is measured
+    return {name: statistics.median(_ms(fn) for _ in range(3)) for name, fn in timed.items()}
+
+
+def measure_append(scratch: Path, appends: int) -> dict[str, float]:
+    """Receiver append rates in a fresh log under `scratch` (the worker's job)."""
+    from smarttrader_cli.stream.backend import OutboundEvent
+    from smarttrader_cli.stream.local_log import LocalProducer, encode
+    from smarttrader_cli.stream.segments import SegmentWriter
+
+    value = b'{"signature":"x","type":"SWAP","description":"' + b"y" * 1400 + b'"}'
+    producer = LocalProducer(_config(scratch / "log"))
+    started = time.perf_counter()
+    for i in range(appends):
+        producer.publish([OutboundEvent(b"k%d" % i, value, 1)], timeout=30)
+    fsynced = appends / (time.perf_counter() - started)
+    producer.close()
+    writer = SegmentWriter(scratch / "raw", 64 << 20)
+    body = encode(OutboundEvent(b"k", value, 1))
+    count = appends * 50
+    started = time.perf_counter()
+    for _ in range(count):
+        writer.append([body], sync=False)
+    unsynced = count / (time.perf_counter() - started)
+    writer.close()
+    return {"publish_fsync_per_s": fsynced, "append_nosync_per_s": unsynced}
+
+
+def _worker(tree: Path, *args: str) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=tree,
+    ).stdout
+    return dict(orjson.loads(out))
+
+
+def _rounds(trees: dict[str, Path], repeat: int, *args: str) -> dict[str, dict[str, float]]:
+    """Alternate the trees `repeat` times; the median of each number per tree."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for _ in range(repeat):
+        for name, tree in trees.items():
+            runs[name].append(_worker(tree, *args))
+    return {
+        name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
+    }
+
+
+def _side_by_side(row: dict[str, Any], got: dict[str, dict[str, float]]) -> None:
+    for key, value in got["new"].items():
+        row[key] = round(value, 1)
+        if "base" in got:
+            row[f"{key}_base"] = round(got["base"][key], 1)
+            row[f"{key}_ratio"] = round(got["base"][key] / value, 1) if value else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[70_000, 700_000])
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per tree (median)")
+    parser.add_argument("--base", type=Path, help="another checkout to compare with")
+    parser.add_argument("--appends", type=int, default=3000, help="fsynced publishes per round")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, path, *rest = args.worker
+        if kind == "seek":
+            result = measure_seek(Path(path))
+        else:
+            result = measure_append(Path(path), int(rest[0]))
+        sys.stdout.buffer.write(orjson.dumps(result))
+        return
+    from bench.report import write_results
+
+    trees = {"new": ROOT, **({"base": args.base.resolve()} if args.base else {})}
+    rows = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="st-bench-seek-") as tmp:
+            fill(Path(tmp), n)
+            segments = len(list((Path(tmp) / TOPIC / "p0").glob("*.seg")))
+            row: dict[str, Any] = {"what": f"{n:,} records", "segments": segments}
+            _side_by_side(row, _rounds(trees, args.repeat, "seek", tmp))
+        row["load_avg_1m"] = round(os.getloadavg()[0], 2)
+        rows.append(row)
+        print(row, flush=True)
+    with tempfile.TemporaryDirectory(prefix="st-bench-append-") as tmp:
+        got: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for i in range(args.repeat):
+            for name, tree in trees.items():
+                scratch = Path(tmp) / f"{name}-{i}"
+                got[name].append(_worker(tree, "append", str(scratch), str(args.appends)))
+        medians = {
+            name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            for name, rs in got.items()
+        }
+        row = {"what": "receiver append", "segments": None}
+        _side_by_side(row, medians)
+        row["load_avg_1m"] = round(os.getloadavg()[0], 2)
+        rows.append(row)
+        print(row, flush=True)
+    keys = [k for k in rows[0] if k not in ("what", "segments", "load_avg_1m")]
+    keys += [k for k in rows[-1] if k not in keys and k not in ("what", "segments", "load_avg_1m")]
+    for row in rows:
+        for k in keys:
+            row.setdefault(k, "")
+    write_results(RESULTS, ["what", "segments", *keys, "load_avg_1m"], rows)
+
+
+if __name__ == "__main__":
+    main()
