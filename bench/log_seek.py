@@ -1,8 +1,9 @@
 """Local log seek benchmark: what finding a stored offset costs as the log grows (issue 16).
 
 For each size, fills one local stream log (one partition, the default 64 MiB segments)
-with N simulated Helius events (about 1.5 KB each, as bench/drain.py writes them), then
-times, median of `--repeat`:
+with N simulated Helius events (about 4 KB each, bench/drain.py's), then
+times (in a fresh process per round, each number the median of 3 calls after one call
+that pays for imports; the median over `--repeat` rounds):
 
 - seek_end_ms: a reader's seek to the log's end, where a caught-up `st stream drain`
   resumes (the newest segment: before the index, read from its first record);
@@ -12,13 +13,15 @@ times, median of `--repeat`:
 - drain_open_ms: what a drain with nothing to do pays in the log (start at the end,
   bounds, lag).
 
-The receiver's append path is measured in a fresh log: `LocalProducer.publish` of one
-event per call (fsynced per call, as one connection gets it) and `SegmentWriter.append` of
-one record without fsync (CPU only, where writing the index would show).
+The receiver's append path is measured in a fresh log (`--sizes` with no sizes: only it): `LocalProducer.publish` of one
+event per call (fsynced per call, as one connection gets it; wall time) and
+`SegmentWriter.append` of one record without fsync (per CPU second: where writing the
+index would show).
 
 With `--base TREE` (another checkout, e.g. `git worktree add /tmp/base main`) every
 measurement also runs with that tree's code, alternating with this one's on the same log
-files, and the two are printed side by side with their ratio. The worker runs this file
+files, and the two are printed side by side with how many times faster this tree is
+(`_x`, above 1: faster). The worker runs this file
 with PYTHONPATH set to the tree, so it imports nothing from bench/.
 
 Usage: .venv/bin/python -m bench.log_seek [--sizes 70000 700000] [--repeat 5]
@@ -129,12 +132,12 @@ def measure_append(scratch: Path, appends: int) -> dict[str, float]:
     writer = SegmentWriter(scratch / "raw", 64 << 20)
     body = encode(OutboundEvent(b"k", value, 1))
     count = appends * 50
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: what the index could add, less the noise
     for _ in range(count):
         writer.append([body], sync=False)
-    unsynced = count / (time.perf_counter() - started)
+    unsynced = count / (time.process_time() - started)
     writer.close()
-    return {"publish_fsync_per_s": fsynced, "append_nosync_per_s": unsynced}
+    return {"publish_fsync_per_s": fsynced, "append_nosync_cpu_per_s": unsynced}
 
 
 def _worker(tree: Path, *args: str) -> dict[str, float]:
@@ -161,16 +164,19 @@ def _rounds(trees: dict[str, Path], repeat: int, *args: str) -> dict[str, dict[s
 
 
 def _side_by_side(row: dict[str, Any], got: dict[str, dict[str, float]]) -> None:
+    """This tree's numbers, the base's, and how many times faster this tree is."""
     for key, value in got["new"].items():
         row[key] = round(value, 1)
         if "base" in got:
-            row[f"{key}_base"] = round(got["base"][key], 1)
-            row[f"{key}_ratio"] = round(got["base"][key] / value, 1) if value else None
+            base = got["base"][key]
+            row[f"{key}_base"] = round(base, 1)
+            faster = value / base if key.endswith("_per_s") else base / value
+            row[f"{key}_x"] = round(faster, 2 if key.endswith("_per_s") else 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[70_000, 700_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[70_000, 700_000])
     parser.add_argument("--repeat", type=int, default=5, help="rounds per tree (median)")
     parser.add_argument("--base", type=Path, help="another checkout to compare with")
     parser.add_argument("--appends", type=int, default=3000, help="fsynced publishes per round")
@@ -212,8 +218,9 @@ def main() -> None:
         row["load_avg_1m"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(row, flush=True)
-    keys = [k for k in rows[0] if k not in ("what", "segments", "load_avg_1m")]
-    keys += [k for k in rows[-1] if k not in keys and k not in ("what", "segments", "load_avg_1m")]
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys and k not in ("what", "segments", "load_avg_1m")]
     for row in rows:
         for k in keys:
             row.setdefault(k, "")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +152,7 @@ class Segment:
         self.size = os.fstat(fd).st_size
         self._window = b""
         self._window_at = 0
-        self.fmt = file_format(self.read(len(FILE_MAGIC), 0))
+        self.fmt = file_format(os.pread(fd, len(FILE_MAGIC), 0))  # not a whole window
 
     @property
     def sealed(self) -> bool:
@@ -206,9 +207,13 @@ def _step_v2(seg: Segment, pos: int, expect: int) -> Step:
     return _to_end(seg, pos, expect, "record header damaged") if seg.sealed else None
 
 
-def _intact_v2(seg: Segment, at: int, expect: int) -> int | None:
-    """The offset of an intact format-2 record at byte `at` (numbered `expect` or later)."""
-    head = seg.read(V2.size, at)
+def _intact_v2(
+    seg: Segment, at: int, expect: int, read: Callable[[int, int], bytes] | None = None
+) -> int | None:
+    """The offset of an intact format-2 record at byte `at` (numbered `expect` or later),
+    read through the segment's window unless `read` is given."""
+    read = read or seg.read
+    head = read(V2.size, at)
     if len(head) < V2.size:
         return None
     magic, header_crc, offset, length, body_crc = V2.unpack(head)
@@ -216,12 +221,15 @@ def _intact_v2(seg: Segment, at: int, expect: int) -> int | None:
         return None
     if at + V2.size + length > seg.size:
         return None
-    return offset if zlib.crc32(seg.read(length, at + V2.size)) == body_crc else None
+    return offset if zlib.crc32(read(length, at + V2.size)) == body_crc else None
 
 
 def offset_at(seg: Segment, at: int) -> int | None:
-    """The offset carried by the intact format-2 record that starts at byte `at`, if one does."""
-    return _intact_v2(seg, at, seg.base) if seg.fmt == 2 else None
+    """The offset carried by the intact format-2 record that starts at byte `at`, if one does
+    (read on its own: checking an index entry reads one record, not a window)."""
+    if seg.fmt != 2:
+        return None
+    return _intact_v2(seg, at, seg.base, lambda n, where: os.pread(seg.fd, n, where))
 
 
 def _next_intact_v2(seg: Segment, start: int, expect: int) -> tuple[int, int] | None:

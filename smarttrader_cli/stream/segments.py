@@ -115,24 +115,25 @@ class SegmentWriter:
         """Append records (fsynced unless `sync=False`); returns the offset of the first one."""
         first = self._next
         buf: list[bytes] = []
-        size = 0
         offset = first
+        start = at = self._size  # `at`: the byte the next record starts at
         marks: list[Point] = []  # index entries for the records in `buf`
-        every, last = segment_index.EVERY, self._index.last
+        mark_at = self._index.last + segment_index.EVERY
         for body in bodies:
-            if self._size + size >= self.segment_bytes and (offset > self._base):
-                self._write(buf, size, offset, marks)
-                buf, size, marks = [], 0, []
+            if at >= self.segment_bytes and offset > self._base:
+                self._write(buf, at - start, offset, marks)
+                buf, marks = [], []
                 self._roll()
-                last = self._index.last
-            if self._size + size - last >= every:
-                last = self._size + size
-                marks.append((offset, last))
+                start = at = self._size
+                mark_at = self._index.last + segment_index.EVERY
+            if at >= mark_at:
+                marks.append((offset, at))
+                mark_at = at + segment_index.EVERY
             framed = frames.encode(offset, body)
             buf.append(framed)
-            size += len(framed)
+            at += len(framed)
             offset += 1
-        self._write(buf, size, offset, marks)
+        self._write(buf, at - start, offset, marks)
         if sync:
             os.fsync(self._fd)
         return first
@@ -153,7 +154,8 @@ class SegmentWriter:
             view = view[written:]
         self._next = next_offset
         self._size += size
-        self._index.add(marks)  # after the records it points at, never before
+        if marks:
+            self._index.add(marks)  # after the records they point at, never before
 
     def _roll(self) -> None:
         os.fsync(self._fd)
