@@ -13,10 +13,10 @@ that pays for imports; the median over `--repeat` rounds):
 - drain_open_ms: what a drain with nothing to do pays in the log (start at the end,
   bounds, lag).
 
-The receiver's append path is measured in a fresh log (`--sizes` with no sizes: only it): `LocalProducer.publish` of one
-event per call (fsynced per call, as one connection gets it; wall time) and
-`SegmentWriter.append` of one record without fsync (per CPU second: where writing the
-index would show).
+The receiver's append path is measured in a fresh log (`--sizes` with no sizes: only it):
+`LocalProducer.publish` of one event per call (fsynced per call, as one connection gets
+it; wall time), and `SegmentWriter.append` of one record without fsync per CPU second,
+both writers in one process (where writing the index would show).
 
 With `--base TREE` (another checkout, e.g. `git worktree add /tmp/base main`) every
 measurement also runs with that tree's code, alternating with this one's on the same log
@@ -45,6 +45,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "log_seek.json"
 TOPIC = "bench"
+LABELS = ("what", "segments", "newest_mb", "load_avg_1m")
 
 
 def _config(local_dir: Path, segment_bytes: int = 64 << 20) -> Any:
@@ -116,28 +117,52 @@ def measure_seek(local_dir: Path) -> dict[str, float]:
     return {name: statistics.median(_ms(fn) for _ in range(3)) for name, fn in timed.items()}
 
 
-def measure_append(scratch: Path, appends: int) -> dict[str, float]:
-    """Receiver append rates in a fresh log under `scratch` (the worker's job)."""
-    from smarttrader_cli.stream.backend import OutboundEvent
-    from smarttrader_cli.stream.local_log import LocalProducer, encode
-    from smarttrader_cli.stream.segments import SegmentWriter
+VALUE = b'{"signature":"x","type":"SWAP","description":"' + b"y" * 1400 + b'"}'
 
-    value = b'{"signature":"x","type":"SWAP","description":"' + b"y" * 1400 + b'"}'
-    producer = LocalProducer(_config(scratch / "log"))
+
+def measure_publish(scratch: Path, appends: int) -> dict[str, float]:
+    """Fsynced one-event publishes per second in a fresh log (the worker's job)."""
+    from smarttrader_cli.stream.backend import OutboundEvent
+    from smarttrader_cli.stream.local_log import LocalProducer
+
+    producer = LocalProducer(_config(scratch))
     started = time.perf_counter()
     for i in range(appends):
-        producer.publish([OutboundEvent(b"k%d" % i, value, 1)], timeout=30)
-    fsynced = appends / (time.perf_counter() - started)
+        producer.publish([OutboundEvent(b"k%d" % i, VALUE, 1)], timeout=30)
+    rate = appends / (time.perf_counter() - started)
     producer.close()
-    writer = SegmentWriter(scratch / "raw", 64 << 20)
-    body = encode(OutboundEvent(b"k", value, 1))
-    count = appends * 50
-    started = time.process_time()  # CPU time: what the index could add, less the noise
-    for _ in range(count):
-        writer.append([body], sync=False)
-    unsynced = count / (time.process_time() - started)
-    writer.close()
-    return {"publish_fsync_per_s": fsynced, "append_nosync_cpu_per_s": unsynced}
+    return {"publish_fsync_per_s": rate}
+
+
+def append_cpu(base: Path | None, scratch: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """Unsynced one-record appends per CPU second, this tree's writer and the base's in one
+    process, alternating (so the machine's load falls on both alike): the index's own cost.
+    The base's segments.py is loaded by path beside this tree's frames.py."""
+    import importlib.util
+
+    from smarttrader_cli.stream import segments
+    from smarttrader_cli.stream.backend import OutboundEvent
+    from smarttrader_cli.stream.local_log import encode
+
+    writers: dict[str, Any] = {"new": segments}
+    if base is not None:
+        spec = importlib.util.spec_from_file_location(
+            "base_segments", base / "smarttrader_cli" / "stream" / "segments.py"
+        )
+        assert spec is not None and spec.loader is not None
+        writers["base"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(writers["base"])
+    body = encode(OutboundEvent(b"k", VALUE, 1))
+    rates: dict[str, list[float]] = {name: [] for name in writers}
+    for i in range(rounds * 2):
+        for name in sorted(writers, reverse=bool(i % 2)):
+            writer = writers[name].SegmentWriter(scratch / f"{name}-{i}", 64 << 20)
+            started = time.process_time()
+            for _ in range(30_000):
+                writer.append([body], sync=False)
+            rates[name].append(30_000 / (time.process_time() - started))
+            writer.close()
+    return {name: {"append_nosync_cpu_per_s": statistics.median(r)} for name, r in rates.items()}
 
 
 def _worker(tree: Path, *args: str) -> dict[str, float]:
@@ -155,9 +180,9 @@ def _worker(tree: Path, *args: str) -> dict[str, float]:
 def _rounds(trees: dict[str, Path], repeat: int, *args: str) -> dict[str, dict[str, float]]:
     """Alternate the trees `repeat` times; the median of each number per tree."""
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for _ in range(repeat):
-        for name, tree in trees.items():
-            runs[name].append(_worker(tree, *args))
+    for i in range(repeat):
+        for name in sorted(trees, reverse=bool(i % 2)):  # ABBA: a trend hits both
+            runs[name].append(_worker(trees[name], *args))
     return {
         name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
     }
@@ -187,7 +212,7 @@ def main() -> None:
         if kind == "seek":
             result = measure_seek(Path(path))
         else:
-            result = measure_append(Path(path), int(rest[0]))
+            result = measure_publish(Path(path), int(rest[0]))
         sys.stdout.buffer.write(orjson.dumps(result))
         return
     from bench.report import write_results
@@ -197,8 +222,9 @@ def main() -> None:
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="st-bench-seek-") as tmp:
             fill(Path(tmp), n)
-            segments = len(list((Path(tmp) / TOPIC / "p0").glob("*.seg")))
-            row: dict[str, Any] = {"what": f"{n:,} records", "segments": segments}
+            files = sorted((Path(tmp) / TOPIC / "p0").glob("*.seg"))
+            row: dict[str, Any] = {"what": f"{n:,} records", "segments": len(files)}
+            row["newest_mb"] = round(files[-1].stat().st_size / 2**20)
             _side_by_side(row, _rounds(trees, args.repeat, "seek", tmp))
         row["load_avg_1m"] = round(os.getloadavg()[0], 2)
         rows.append(row)
@@ -206,25 +232,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="st-bench-append-") as tmp:
         got: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         for i in range(args.repeat):
-            for name, tree in trees.items():
+            for name in sorted(trees, reverse=bool(i % 2)):  # ABBA: a trend hits both
                 scratch = Path(tmp) / f"{name}-{i}"
-                got[name].append(_worker(tree, "append", str(scratch), str(args.appends)))
+                got[name].append(_worker(trees[name], "publish", str(scratch), str(args.appends)))
         medians = {
             name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             for name, rs in got.items()
         }
-        row = {"what": "receiver append", "segments": None}
+        cpu = append_cpu(args.base and args.base.resolve(), Path(tmp) / "cpu", args.repeat)
+        for name in medians:
+            medians[name].update(cpu[name])
+        row = {"what": "receiver append", "segments": None, "newest_mb": None}
         _side_by_side(row, medians)
         row["load_avg_1m"] = round(os.getloadavg()[0], 2)
         rows.append(row)
         print(row, flush=True)
     keys: list[str] = []
     for row in rows:
-        keys += [k for k in row if k not in keys and k not in ("what", "segments", "load_avg_1m")]
+        keys += [k for k in row if k not in keys and k not in LABELS]
     for row in rows:
         for k in keys:
             row.setdefault(k, "")
-    write_results(RESULTS, ["what", "segments", *keys, "load_avg_1m"], rows)
+    write_results(RESULTS, ["what", "segments", "newest_mb", *keys, "load_avg_1m"], rows)
 
 
 if __name__ == "__main__":
