@@ -148,20 +148,20 @@ def start_for(seg: Segment, offset: int) -> Point:
     nearest = _before(seg, points, offset)
     if not nearest:
         return first
-    for tried, (at_offset, pos) in enumerate(nearest[:TRIES]):
-        if frames.offset_at(seg, pos) == at_offset:
+    for tried, point in enumerate(nearest[:TRIES]):
+        if frames.offset_at(seg, point[1]) == point[0]:
             if tried == 0:
-                return at_offset, pos
+                return point
             break
     else:
-        at_offset, pos = first
-    log.warning(
-        "index of %s: record %d is not at byte %d; starting from record %d instead",
-        seg.path, nearest[0][0], nearest[0][1], at_offset,
-    )  # fmt: skip
+        point = first
     if seg.sealed:  # the writer repairs the newest segment's index when it reopens it
-        return (_before(seg, _rebuild(seg, "wrong"), offset) or [first])[0]
-    return at_offset, pos
+        point = (_before(seg, _rebuild(seg, "wrong"), offset) or [first])[0]
+    log.warning(
+        "index of %s: record %d is not at byte %d; reading from record %d",
+        seg.path, nearest[0][0], nearest[0][1], point[0],
+    )  # fmt: skip
+    return point
 
 
 def _before(seg: Segment, points: list[Point], offset: int) -> list[Point]:
