@@ -30,13 +30,14 @@ def list_runs(
     limit: LimitOption = 20,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """List recent runs, newest first.
+    """List recent runs, newest first, those still running included.
 
     Example: st runs list --stage silver.pnl --limit 5
     """
     from smarttrader_cli.ops.ledger import Ledger
 
-    rows = Ledger(app_context(ctx).lake).runs(limit=limit, stage=stage)
+    app = app_context(ctx)
+    rows = Ledger(app.lake, app.config.runtime.state_dir).runs(limit=limit, stage=stage)
     emit(rows, fmt, LIST_COLUMNS, title="runs")
 
 
@@ -53,7 +54,8 @@ def show(
     from smarttrader_cli.errors import UsageError
     from smarttrader_cli.ops.ledger import Ledger
 
-    row = Ledger(app_context(ctx).lake).get(run_id)
+    app = app_context(ctx)
+    row = Ledger(app.lake, app.config.runtime.state_dir).get(run_id)
     if row is None:
         raise UsageError(f"no run {run_id!r} in ops.runs")
     if fmt is OutputFormat.table:

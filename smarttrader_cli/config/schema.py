@@ -263,6 +263,16 @@ class OpsConfig:
         "are removed",
         ZERO_OR_MORE,
     )
+    runs_retention_days: int = key(
+        400,
+        "rows of ops.runs (the run ledger) for runs started longer ago than this are deleted",
+        ONE_OR_MORE,
+    )
+    runs_compact_files: int = key(
+        16,
+        "`st ops cleanup` rewrites ops.runs into one file once it has this many files",
+        ONE_OR_MORE,
+    )
 
 
 @dataclass

@@ -46,6 +46,7 @@ class CleanupReport:
     disk: list[DiskLevel] = field(default_factory=list)
     vacuum: list[dict[str, Any]] = field(default_factory=list)
     removed: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)  # ops.runs retention, compaction
 
     @property
     def critical(self) -> bool:
@@ -73,6 +74,8 @@ class CleanupReport:
                     "detail": f"older than {v['retention_hours']} h",
                 }
             )
+        for entry in self.ledger:
+            out.append({"kind": "ledger", "target": "ops.runs", **entry})
         for r in self.removed:
             out.append(
                 {
@@ -188,6 +191,7 @@ def run_cleanup(config: Config, lake: Lake, *, dry_run: bool) -> CleanupReport:
     from smarttrader_cli.lake.maintenance import vacuum_tables
 
     report = CleanupReport(dry_run=dry_run)
+    report.ledger = ledger_upkeep(config, lake, dry_run=dry_run)  # first: vacuum sees its files
     retention = config.lake.vacuum_retention_hours
     for row in vacuum_tables(lake, None, retention, dry_run):
         report.vacuum.append({**row, "retention_hours": retention})
@@ -215,6 +219,26 @@ def run_cleanup(config: Config, lake: Lake, *, dry_run: bool) -> CleanupReport:
         if d.level != "ok":
             log.warning("disk %s: %.1f%% used on %s", d.level, d.percent, d.mount)
     return report
+
+
+def ledger_upkeep(config: Config, lake: Lake, *, dry_run: bool) -> list[dict[str, Any]]:
+    """Expire old rows of ops.runs, then compact its small files (one file per run)."""
+    from smarttrader_cli.ops.ledger import Ledger
+
+    ledger = Ledger(lake)
+    action = "would remove" if dry_run else "removed"
+    days = config.ops.runs_retention_days
+    found = []
+    expired = ledger.expire(days, dry_run=dry_run)
+    if expired:
+        found.append(
+            {"action": f"{action} {expired} rows", "detail": f"runs started over {days} days ago"}
+        )
+    compacted = ledger.compact(config.ops.runs_compact_files, dry_run=dry_run)
+    if compacted:
+        verb = "would compact" if dry_run else "compacted"
+        found.append({"action": f"{verb} {compacted} files", "detail": "into one"})
+    return found
 
 
 def _entry(kind: str, path: Path, age_days: float) -> dict[str, Any]:
