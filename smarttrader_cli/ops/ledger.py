@@ -240,9 +240,10 @@ class Ledger:
             return []
         dt = self.lake.table(RUNS)
         dataset = dt.to_pyarrow_dataset()
+        files = _file_starts(dt, stage)
         wanted = max(limit, 1)
         while True:
-            cutoff = _start_cutoff(dt, wanted, stage)
+            cutoff = _start_cutoff(files, wanted)
             where = ds.field("stage") == stage if stage else None
             if cutoff is not None:
                 since = ds.field("started_at") >= pa.scalar(
@@ -255,31 +256,39 @@ class Ledger:
             wanted *= 4
 
 
-def _start_cutoff(dt: DeltaTable, wanted: int, stage: str | None) -> datetime | None:
-    """A start time after which the table likely holds `wanted` rows (of `stage`), from its
-    files' statistics; None when that takes the whole table (or statistics are missing).
-
-    Files are taken newest `max.started_at` first; within the file that crosses `wanted`,
-    starts are assumed spread evenly between its min and max.
-    """
+def _file_starts(dt: DeltaTable, stage: str | None) -> list[tuple[int, datetime, datetime]] | None:
+    """(rows, newest start, oldest start) of each file that may hold runs of `stage`, newest
+    first, from the Delta log's statistics; None when some file has none."""
     actions = pa.table(dt.get_add_actions(flatten=True))
-    names = ("num_records", "min.started_at", "max.started_at", "min.stage", "max.stage")
+    names = ["num_records", "max.started_at", "min.started_at", "min.stage", "max.stage"]
     if not set(names) <= set(actions.column_names):
         return None
-    files = [
-        f
-        for f in actions.select(list(names)).to_pylist()
-        if not stage or f["min.stage"] is None or f["min.stage"] <= stage <= (f["max.stage"] or "")
-    ]
-    if any(f["max.started_at"] is None or f["num_records"] is None for f in files):
-        return None
-    files.sort(key=lambda f: f["max.started_at"], reverse=True)
+    files = []
+    for rows, newest, oldest, low, high in zip(
+        *(actions.column(n).to_pylist() for n in names), strict=True
+    ):
+        if rows is None or newest is None or oldest is None:
+            return None
+        if stage and low is not None and high is not None and not low <= stage <= high:
+            continue
+        files.append((rows, _as_utc(newest), _as_utc(oldest)))
+    files.sort(key=lambda f: f[1], reverse=True)
+    return files
+
+
+def _start_cutoff(
+    files: list[tuple[int, datetime, datetime]] | None, wanted: int
+) -> datetime | None:
+    """A start time after which the files likely hold `wanted` rows; None when that takes
+    all of them (or their statistics are missing).
+
+    Files are taken newest first; within the file that crosses `wanted`, starts are
+    assumed spread evenly between its oldest and newest.
+    """
     have = 0
-    for f in files:
-        rows, newest, oldest = f["num_records"], f["max.started_at"], f["min.started_at"]
+    for rows, newest, oldest in files or []:
         if have + rows >= wanted:
-            share = (wanted - have) / rows
-            return _as_utc(newest - (newest - (oldest or newest)) * share)
+            return newest - (newest - oldest) * ((wanted - have) / rows)
         have += rows
     return None
 
