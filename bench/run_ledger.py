@@ -161,6 +161,8 @@ def main() -> None:
                 )  # fmt: skip
                 overhead[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
         for tree, samples in overhead.items():
+            if not samples:  # --rounds 0: the listing only
+                continue
             results.append(
                 {
                     "tree": str(tree),
