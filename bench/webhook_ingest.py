@@ -11,10 +11,14 @@ The Kafka broker keeps Kafka's default flush policy (the OS writes the page cach
 production durability with acks=all comes from replication) unless `--broker-fsync`
 makes it fsync every message, as the tests' broker does (`kafka-fsync` in the results).
 With `--repeat N` each configuration runs N times and the run with the median req/s is
-reported, with all runs' numbers alongside.
+reported, with all runs' numbers alongside. Each measured run follows `--warmup` seconds
+of the same load (the broker's JIT). Besides the server's CPU per request, the broker's
+and wrk's are recorded: on a shared machine, two cores divided by their sum says what the
+receiver could sustain better than a req/s squeezed by other people's jobs.
 
 Usage: .venv/bin/python -m bench.webhook_ingest [--backend local|kafka|both] [--seconds 20]
-       [--connections 32] [--events 1] [--repeat 3] [--broker-fsync] [--baseline DIR]
+       [--connections 32] [--events 1] [--repeat 3] [--warmup 3] [--broker-fsync]
+       [--baseline DIR]
        (needs `wrk`: on PATH, or the one scripts/install-deps.sh puts into the project cache)
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -73,7 +78,7 @@ function init(args)
 end
 function request()
   counter = counter + 1
-  local sig = string.format("bench%%d%%011d", tid, counter)
+  local sig = string.format("%s%%d%%011d", tid, counter)
   local n = 0
   local body = string.gsub(template, "SIGNATURE_PLACEHOLDER", function()
     n = n + 1
@@ -143,6 +148,36 @@ def published(config: Path) -> int:
     return len(keys)
 
 
+def listener(port: int) -> psutil.Process | None:
+    """The process listening on a local TCP port (the broker's JVM)."""
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            return psutil.Process(conn.pid) if conn.pid else None
+    return None
+
+
+def cpu_seconds(proc: psutil.Process | None) -> float:
+    return sum(proc.cpu_times()[:2]) if proc is not None else 0.0
+
+
+def librdkafka_seconds(proc: psutil.Process) -> float:
+    """CPU of the server's librdkafka threads (named rdk:...), as opposed to Python's."""
+    total = 0.0
+    for thread in proc.threads():
+        try:
+            name = Path(f"/proc/{proc.pid}/task/{thread.id}/comm").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if name.startswith("rdk:"):
+            total += thread.user_time + thread.system_time
+    return total
+
+
+def children_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(
     backend: str,
     seconds: float,
@@ -150,6 +185,7 @@ def run_one(
     workdir: Path,
     broker_fsync: bool = False,
     events: int = 1,
+    warmup: float = 0,
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True)
     broker = None
@@ -173,32 +209,43 @@ def run_one(
             headers={"Authorization": TOKEN},
             timeout=30,
         )
+
+        def load(duration: float, prefix: str) -> str:  # signatures unique per prefix
+            script = workdir / f"{backend}-{prefix}.lua"
+            script.write_text(LUA % (payload_template(events), prefix, TOKEN))
+            return subprocess.run(
+                [wrk_binary(), "-t1", f"-c{connections}", f"-d{max(1, int(duration))}s",
+                 "--timeout", "10s", "-s", str(script), f"{url}/webhooks"],
+                capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+
+        warm_ok = 0
+        if warmup > 0:  # a broker just started runs its first seconds unoptimized (JIT)
+            warm = _wrk_result(load(warmup, "warm"))
+            warm_ok = warm[0] - warm[1]
         load_before = round(os.getloadavg()[0], 2)
         proc = psutil.Process(server.pid)
-        cpu_before = sum(proc.cpu_times()[:2])
-        script = workdir / f"{backend}.lua"
-        script.write_text(LUA % (payload_template(events), TOKEN))
+        broker_proc = listener(broker.port) if broker is not None else None
+        cpu_before = cpu_seconds(proc)
+        rdkafka_before = librdkafka_seconds(proc)
+        broker_before = cpu_seconds(broker_proc)
+        wrk_before = children_seconds()
         started = time.monotonic()
-        out = subprocess.run(
-            [wrk_binary(), "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
-             "-s", str(script), f"{url}/webhooks"],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+        out = load(seconds, "bench")
         elapsed = time.monotonic() - started
-        m = re.search(
-            r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+) p50=(\d+) p99=(\d+) mean=(\d+)", out
-        )
-        assert m, out
-        requests, non2xx, errors, p50, p99, mean = map(int, m.groups())
+        requests, non2xx, errors, p50, p99, mean = _wrk_result(out)
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        server_cpu = sum(proc.cpu_times()[:2]) - cpu_before
+        server_cpu = cpu_seconds(proc) - cpu_before
+        rdkafka_cpu = librdkafka_seconds(proc) - rdkafka_before
+        broker_cpu = cpu_seconds(broker_proc) - broker_before
+        wrk_cpu = children_seconds() - wrk_before  # the only child reaped meanwhile
         status = httpx.get(f"{url}/webhooks/status").json()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     ok = requests - non2xx
     stored = published(config) - 1  # minus the warm-up event
-    ok_events = ok * events
+    ok_events = (ok + warm_ok) * events  # every 200, of the warm-up load too
     if broker is not None:
         broker.stop()
     return {
@@ -216,14 +263,32 @@ def run_one(
         "non_2xx": non2xx,
         "socket_errors": errors,
         "acked_200": ok,
+        "warmup_acked_200": warm_ok,
         "in_stream": stored,
         "zero_loss": stored >= ok_events,
         "spooled": status.get("spooled"),
         # CPU the server process used per request: what one free core could sustain
         "server_cpu_us_per_req": round(server_cpu / max(1, requests) * 1e6),
         "one_core_capacity_req_per_s": round(requests / server_cpu) if server_cpu else None,
+        # ...of which librdkafka's threads; then the broker's and wrk's: on a shared machine
+        # their sum tells what two free cores could sustain better than req/s does
+        "librdkafka_cpu_us_per_req": round(rdkafka_cpu / max(1, requests) * 1e6),
+        "broker_cpu_us_per_req": round(broker_cpu / max(1, requests) * 1e6),
+        "wrk_cpu_us_per_req": round(wrk_cpu / max(1, requests) * 1e6),
+        "two_core_capacity_req_per_s": round(2 * requests / total)
+        if (total := server_cpu + broker_cpu + wrk_cpu)
+        else None,
         "load_avg_1m_after": round(os.getloadavg()[0], 2),
     }
+
+
+def _wrk_result(out: str) -> tuple[int, ...]:
+    """requests, non-2xx, socket errors, p50, p99, mean (µs) from the script's RESULT line."""
+    m = re.search(
+        r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+) p50=(\d+) p99=(\d+) mean=(\d+)", out
+    )
+    assert m, out
+    return tuple(map(int, m.groups()))
 
 
 def main() -> None:
@@ -232,6 +297,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=1, help="events per request")
+    parser.add_argument(
+        "--warmup", type=float, default=3, help="seconds of load before each measured run"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per backend (median)")
     parser.add_argument(
         "--broker-fsync", action="store_true", help="Kafka broker fsyncs every message"
@@ -266,6 +334,7 @@ def main() -> None:
                         work,
                         args.broker_fsync,
                         args.events,
+                        args.warmup,
                     )
                     os.environ.pop("PYTHONPATH", None)
                     run["version"] = label
@@ -283,6 +352,9 @@ def main() -> None:
         "acked_200",
         "in_stream",
         "zero_loss",
+        "server_cpu_us_per_req",
+        "broker_cpu_us_per_req",
+        "two_core_capacity_req_per_s",
         "load_avg_1m_before",
     ]
     if args.baseline is not None:
@@ -298,9 +370,8 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median req/s, with every run's numbers alongside."""
     runs = sorted(runs, key=lambda r: r["req_per_s"])
     median = dict(runs[len(runs) // 2])
-    median["runs"] = [
-        {k: r[k] for k in ("req_per_s", "p50_ms", "p99_ms", "load_avg_1m_before")} for r in runs
-    ]
+    keep = ("req_per_s", "p50_ms", "p99_ms", "load_avg_1m_before", "two_core_capacity_req_per_s")
+    median["runs"] = [{k: r.get(k) for k in keep} for r in runs]
     median["zero_loss"] = all(r["zero_loss"] for r in runs)
     return median
 

@@ -138,3 +138,16 @@ class StreamConfig:
         5.0, "a partial batch is committed after this long", ZERO_OR_MORE
     )
     producer_timeout_seconds: float = key(5.0, "broker ack wait before spooling", POSITIVE)
+    producer_linger_ms: int = key(
+        2, "kafka producer: how long a message waits to share a request", Rule(min=0, max=1000)
+    )
+    producer_max_in_flight: int = key(
+        1,
+        "kafka producer: produce requests awaiting the broker at once (idempotence allows "
+        "up to 5); with 1, what arrives meanwhile goes in the next request, which makes "
+        "batches grow with load and costs the broker and librdkafka least per event",
+        Rule(min=1, max=5),
+    )
+    producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = key(
+        "lz4", "kafka producer: compression of each request's batches"
+    )

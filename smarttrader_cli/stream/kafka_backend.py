@@ -2,8 +2,10 @@
 
 Producer: `acks=all`, idempotent, one message per event (key = signature, value = the
 event JSON, header `received_at_us`); `message.timeout.ms` equals the server's ack wait,
-so a message we spool is also one librdkafka stops retrying. The topic's admin helpers
-are here too; the drain's consumer is kafka_consumer.py.
+so a message we spool is also one librdkafka stops retrying. Batching is tuned by
+`stream.producer_linger_ms`, `producer_max_in_flight` and `producer_compression`
+(docs/performance.md, "Receiver on Kafka"). The topic's admin helpers are here too; the
+drain's consumer is kafka_consumer.py.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ def client_config(config: StreamConfig) -> dict[str, Any]:
         "logger": _RDKAFKA_LOG,
         "reconnect.backoff.max.ms": 1000,
         "socket.nagle.disable": True,  # small acks=all round trips, not 40 ms Nagle stalls
+    }
+
+
+def producer_settings(config: StreamConfig) -> dict[str, Any]:
+    """The receiver's producer: acks=all and idempotent whatever the tuning keys say."""
+    timeout_ms = max(1000, int(config.producer_timeout_seconds * 1000))
+    return {
+        **client_config(config),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": config.producer_linger_ms,
+        "max.in.flight.requests.per.connection": config.producer_max_in_flight,
+        "message.timeout.ms": timeout_ms,
+        "socket.timeout.ms": min(timeout_ms, 10000),
+        "compression.type": config.producer_compression,
     }
 
 
@@ -99,9 +116,15 @@ def topic_identity(config: StreamConfig, admin: Any = None, timeout: float = 10.
 Sender = Callable[[Sequence[OutboundEvent], Callable[[int, bool], None]], None]
 
 
-def await_reports(send: Sender, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
+def await_reports(
+    send: Sender,
+    events: Sequence[OutboundEvent],
+    timeout: float,
+    serve: Callable[[float], object] | None = None,
+) -> list[bool]:
     """Send, then wait up to `timeout` for every report: the acknowledged flag per event
-    (False for one not reported in time)."""
+    (False for one not reported in time). `serve(seconds)` is called while waiting when
+    the reports arrive only through it (librdkafka's poll), else the wait is a plain one."""
     results = [False] * len(events)
     done = threading.Event()
     remaining = [len(events)]
@@ -116,42 +139,39 @@ def await_reports(send: Sender, events: Sequence[OutboundEvent], timeout: float)
 
     if events:
         send(events, report)
-        done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while not done.is_set() and (left := deadline - time.monotonic()) > 0:
+            if serve is None:
+                done.wait(left)
+            else:
+                serve(min(left, 0.05))
     with guard:
         return list(results)
 
 
 class KafkaProducer:
-    """Publishes with acks=all and idempotence; a background thread serves delivery reports."""
+    """Publishes with acks=all and idempotence.
+
+    No thread of its own serves the delivery reports: whoever waits for them polls. A
+    blocking `publish` polls until its reports are in; the webhook server's event loop
+    calls `serve_reports` (publisher.py), so the reports of `send` run on the loop, where
+    the requests they settle wait, instead of on a thread that takes the GIL from the loop
+    once per message.
+    """
 
     def __init__(self, config: StreamConfig) -> None:
         self.config = config
         self._producer: Any = None
         self._fatal = False
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._topic_ready = False
         self._admin_client: Any = None
-        self._poller = threading.Thread(target=self._poll_loop, name="st-kafka-poll", daemon=True)
         self._make()
-        self._poller.start()
 
     def _make(self) -> None:
         from confluent_kafka import Producer
 
-        timeout_ms = max(1000, int(self.config.producer_timeout_seconds * 1000))
-        self._producer = Producer(
-            {
-                **client_config(self.config),
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 2,
-                "message.timeout.ms": timeout_ms,
-                "socket.timeout.ms": min(timeout_ms, 10000),
-                "compression.type": "lz4",
-                "error_cb": self._on_error,
-            }
-        )
+        self._producer = Producer({**producer_settings(self.config), "error_cb": self._on_error})
         self._fatal = False
 
     def _admin(self) -> Any:
@@ -168,13 +188,10 @@ class KafkaProducer:
         else:
             log.debug("kafka producer: %s", err)
 
-    def _poll_loop(self) -> None:
-        while not self._stop.is_set():
-            producer = self._producer
-            if producer is not None:
-                producer.poll(0.05)
-            else:
-                time.sleep(0.05)
+    def serve_reports(self, timeout: float = 0.0) -> None:
+        """Run the delivery reports (and error callbacks) that are due, waiting up to
+        `timeout` for the first; the reports of `send` run in the calling thread."""
+        self._producer.poll(timeout)
 
     def publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
         """True per event the broker acknowledged within `timeout`."""
@@ -197,8 +214,9 @@ class KafkaProducer:
         return self._topic_ready and not self._fatal
 
     def send(self, events: Sequence[OutboundEvent], report: Callable[[int, bool], None]) -> None:
-        """Queue events without waiting; `report(index, acknowledged)` follows for each one,
-        from the delivery thread, within `message.timeout.ms` (at once if the queue is full)."""
+        """Queue events without waiting; `report(index, acknowledged)` follows for each one
+        within `message.timeout.ms` (at once if the queue is full), from whichever thread
+        serves the reports (`serve_reports`, or a blocking `publish` waiting for its own)."""
         producer = self._producer
         topic = self.config.topic
         for i, event in enumerate(events):
@@ -215,7 +233,7 @@ class KafkaProducer:
                 report(i, False)
 
     def _publish(self, events: Sequence[OutboundEvent], timeout: float) -> list[bool]:
-        return await_reports(self.send, events, timeout)
+        return await_reports(self.send, events, timeout, self.serve_reports)
 
     def describe(self) -> str:
         return f"kafka {self.config.bootstrap_servers} topic {self.config.topic}"
@@ -226,8 +244,6 @@ class KafkaProducer:
             left = self._producer.flush(timeout)
             if left:
                 log.warning("%d messages were still unacknowledged at shutdown", left)
-        self._stop.set()
-        self._poller.join(2)
 
 
 class KafkaBackend:

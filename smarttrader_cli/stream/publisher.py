@@ -4,7 +4,9 @@ Requests hand their events to `Publisher.submit` and wait. One flusher task take
 everything queued by concurrent requests and makes it durable together: for the local
 log one write+fsync (group commit), so throughput does not pay one fsync per request;
 for Kafka it hands them to the producer at once and the broker's delivery reports
-(acks=all, idempotent) settle each request, without waiting for earlier rounds. Until
+(acks=all, idempotent) settle each request, without waiting for earlier rounds; the
+reports run on the event loop, which polls the producer every millisecond while any are
+due (and a few times a second otherwise, for its error callbacks). Until
 the topic is known to exist, and while spooling, Kafka goes through blocking rounds
 (produce, wait for the acks, spool what failed). Events the broker does not acknowledge
 within `stream.producer_timeout_seconds` are fsynced to the spool instead; while the spool is
@@ -32,6 +34,8 @@ log = logging.getLogger("st.webhook.publisher")
 MAX_REMEMBERED = 1_000_000  # dedupe memory bound, whatever the window
 REPUBLISH_BATCH = 2000
 PARALLEL_ROUNDS = 4  # blocking rounds (local appends+fsync, Kafka while spooling) at once
+REPORTS_DUE_SECONDS = 0.001  # how often the loop serves delivery reports while any are due
+REPORTS_IDLE_SECONDS = 0.25  # and otherwise (error callbacks, reports of blocking rounds)
 
 
 class NotDurableError(Exception):
@@ -80,12 +84,23 @@ class Publisher:
         self._tasks: set[asyncio.Task[None]] = set()
         # A producer that can send without blocking (Kafka) gets no rounds at all.
         self._producer_send = getattr(producer, "send", None)
+        # ...and if its reports run only when polled (librdkafka), the loop polls it.
+        self._serve_reports = getattr(producer, "serve_reports", None)
+        self._reports_due = 0  # batches sent whose reports have not all arrived
+        self._reports_timer: asyncio.TimerHandle | None = None
+        self._reports_at = 0.0  # when that timer fires (loop time)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._republisher: threading.Thread | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
     def start(self) -> None:
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._flusher = self._loop.create_task(self._flush_loop())
+        if self._serve_reports is not None:
+            self._schedule_reports(REPORTS_IDLE_SECONDS)
         if self.spool is not None:
             self._republisher = threading.Thread(
                 target=self._republish_loop, name="st-republish", daemon=True
@@ -99,6 +114,9 @@ class Publisher:
             await asyncio.sleep(0.01)
         if self._flusher is not None:
             self._flusher.cancel()
+        if self._reports_timer is not None:
+            self._reports_timer.cancel()
+            self._reports_timer = None
         self._stop.set()
         if self._republisher is not None:
             await asyncio.to_thread(self._republisher.join, self.timeout + 5)
@@ -192,27 +210,60 @@ class Publisher:
                 return
             finished[0] = True
             timer.cancel()
+            self._reports_due -= 1
             with guard:
                 result = list(flags)
-            self._track(loop.create_task(self._delivered(batch, result)))
+            if all(result):  # the common case needs no task
+                self.metrics.inc("st_webhook_events_published_total", len(batch))
+                self.broker_up = True
+                self._resolve(batch, result)
+            else:
+                self._track(loop.create_task(self._delivered(batch, result)))
 
-        def report(index: int, ok: bool) -> None:  # delivery thread (or here, queue full)
+        def report(index: int, ok: bool) -> None:  # wherever the reports are served
             with guard:
                 flags[index] = ok
                 left[0] -= 1
                 last = left[0] == 0
-            if last:
+            if not last:
+                return
+            if threading.get_ident() == self._loop_thread:
+                loop.call_soon(finish)  # not inside the producer's poll
+            else:
                 loop.call_soon_threadsafe(finish)
 
         # librdkafka reports every message within message.timeout.ms; the timer only
         # guards against reports lost with a producer that was replaced meanwhile.
         timer = loop.call_later(self.timeout + 5, finish)
+        self._reports_due += 1
+        if self._serve_reports is not None:
+            self._schedule_reports(REPORTS_DUE_SECONDS)
         assert self._producer_send is not None
         try:
             self._producer_send([event for event, _ in batch], report)
         except Exception as exc:  # not queued at all: spool it
             log.warning("could not hand %d events to the producer: %s", len(batch), exc)
             loop.call_soon(finish)
+
+    def _schedule_reports(self, delay: float) -> None:
+        """Serve the producer's reports within `delay` (sooner if already planned)."""
+        assert self._loop is not None
+        at = self._loop.time() + delay
+        if self._reports_timer is not None:
+            if self._reports_at <= at:
+                return
+            self._reports_timer.cancel()
+        self._reports_at = at
+        self._reports_timer = self._loop.call_at(at, self._serve_due_reports)
+
+    def _serve_due_reports(self) -> None:
+        self._reports_timer = None
+        assert self._serve_reports is not None
+        try:
+            self._serve_reports(0)
+        except Exception:  # a callback's bug must not stop the reports for good
+            log.exception("serving the producer's delivery reports failed")
+        self._schedule_reports(REPORTS_DUE_SECONDS if self._reports_due else REPORTS_IDLE_SECONDS)
 
     async def _delivered(
         self, batch: list[tuple[OutboundEvent, asyncio.Future[None]]], acked: list[bool]
