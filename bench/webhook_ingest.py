@@ -18,7 +18,7 @@ receiver could sustain better than a req/s squeezed by other people's jobs.
 
 Usage: .venv/bin/python -m bench.webhook_ingest [--backend local|kafka|both] [--seconds 20]
        [--connections 32] [--events 1] [--repeat 3] [--warmup 3] [--broker-fsync]
-       [--baseline DIR]
+       [--baseline DIR] [--set KEY=VALUE ...]
        (needs `wrk`: on PATH, or the one scripts/install-deps.sh puts into the project cache)
 """
 
@@ -186,10 +186,15 @@ def run_one(
     broker_fsync: bool = False,
     events: int = 1,
     warmup: float = 0,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     workdir.mkdir(parents=True)
     broker = None
-    overrides: dict[str, Any] = {"stream.backend": backend, "webhook.port": free_port()}
+    overrides: dict[str, Any] = {
+        **(settings or {}),
+        "stream.backend": backend,
+        "webhook.port": free_port(),
+    }
     if backend == "kafka":
         broker = KafkaBroker(workdir / "kafka", fsync_every_message=broker_fsync)
         broker.start()
@@ -300,6 +305,14 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=3, help="seconds of load before each measured run"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config key for every server run (YAML value), e.g. "
+        "stream.producer_max_in_flight=5; a baseline refuses keys it does not know",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per backend (median)")
     parser.add_argument(
         "--broker-fsync", action="store_true", help="Kafka broker fsyncs every message"
@@ -313,6 +326,7 @@ def main() -> None:
     args = parser.parse_args()
     wrk_binary()  # stops here, before any server starts, when wrk is missing
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
+    settings = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     # The current server imports this tree's package, not whatever `st` is installed from.
     versions: list[tuple[str, str | None]] = [("current", str(ROOT))]
     if args.baseline is not None:
@@ -335,9 +349,11 @@ def main() -> None:
                         args.broker_fsync,
                         args.events,
                         args.warmup,
+                        settings,
                     )
                     os.environ.pop("PYTHONPATH", None)
                     run["version"] = label
+                    run["settings"] = args.set
                     runs[label].append(run)
                     print({k: run[k] for k in ("version", "backend", "req_per_s", "p99_ms")})
             for label, _ in versions:
@@ -363,6 +379,7 @@ def main() -> None:
     name += "-broker-fsync" if args.broker_fsync else ""
     name += f"-{args.events}-events" if args.events > 1 else ""
     name += "-vs-baseline" if args.baseline is not None else ""
+    name += "".join(f"-{key.rsplit('.', 1)[-1]}-{value}" for key, value in settings.items())
     write_results(RESULTS.with_name(f"{name}.json"), cols, rows)
 
 
