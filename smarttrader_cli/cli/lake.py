@@ -133,8 +133,12 @@ def optimize(
     Example: st lake optimize bronze.webhook_events
     """
     from smarttrader_cli.lake.maintenance import optimize_tables
+    from smarttrader_cli.ops.locks import stage_lock
 
-    rows = optimize_tables(app_context(ctx).lake, [table] if table else None)
+    app_ctx = app_context(ctx)
+    # Under `st ops compact`'s lock: delta-rs commits both of two compactions of one file.
+    with stage_lock(app_ctx.config.runtime.state_dir, "ops.compact", "st lake optimize"):
+        rows = optimize_tables(app_ctx.lake, [table] if table else None)
     emit(rows, OutputFormat.table, title="optimize")
 
 

@@ -12,7 +12,8 @@ from smarttrader_cli.cli.output import OutputFormat, emit
 from smarttrader_cli.errors import EXIT_FAILED
 
 app = typer.Typer(
-    help="Housekeeping: disk usage, vacuum, old spool segments and logs.", no_args_is_help=True
+    help="Housekeeping: disk usage, vacuum, compaction, old spool segments and logs.",
+    no_args_is_help=True,
 )
 app.add_typer(schedule.app, name="schedule")
 
@@ -39,3 +40,19 @@ def cleanup(
     emit(result.records, fmt, ["kind", "target", "action", "detail"], title=title)
     if result.details["critical"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("compact")
+def compact(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Compact the tables in ops.compact_tables, then checkpoint them and drop expired log.
+
+    Also sets the lake's table properties (checkpoint interval, log and file retention)
+    on every table that lacks them. Safe while a drain or stage runs.
+
+    Example: st ops compact
+    """
+    from smarttrader_cli.stages import compact as stage
+
+    result = stage.run(stage_context(ctx))
+    columns = ["table", "properties_set", "small_files", "files_removed", "files_added"]
+    emit(result.records, fmt, [*columns, "checkpoint"], title="compact")

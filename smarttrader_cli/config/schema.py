@@ -55,7 +55,23 @@ class LakeConfig:
         8, "attempts when a concurrent writer wins a Delta commit", ZERO_OR_MORE
     )
     vacuum_retention_hours: int = key(
-        168, "files older than this are removed by vacuum", ZERO_OR_MORE
+        168,
+        "files unreferenced for longer than this are removed by vacuum (also each table's "
+        "delta.deletedFileRetentionDuration); keep it above the longest a reader holds a "
+        "snapshot (a stage run, a drain)",
+        ZERO_OR_MORE,
+    )
+    checkpoint_interval: int = key(
+        20,
+        "commits between Delta checkpoints (each table's delta.checkpointInterval): an open "
+        "replays at most this many commits",
+        ONE_OR_MORE,
+    )
+    log_retention_hours: int = key(
+        168,
+        "Delta log entries older than this are removed at the next checkpoint (each table's "
+        "delta.logRetentionDuration); time travel reaches back this far",
+        ONE_OR_MORE,
     )
 
 
@@ -272,6 +288,26 @@ class OpsConfig:
         16,
         "`st ops cleanup` rewrites ops.runs into one file once it has this many files",
         ONE_OR_MORE,
+    )
+    compact_tables: list[str] = key(
+        [
+            "bronze.webhook_events",
+            "bronze.webhook_dead_letters",
+            "silver.webhook_swaps",
+            "bronze.token_prices",
+            "gold.token_flows",
+            "bronze.wallet_trades",
+            "bronze.wallet_fetches",
+        ],
+        "tables `st ops compact` rewrites small files of (those written many times a day)",
+    )
+    compact_target_file_mb: int = key(
+        64, "`st ops compact` writes files of about this size", ONE_OR_MORE
+    )
+    compact_min_files: int = key(
+        8,
+        "a table with fewer files below the target size than this is left as it is",
+        Rule(min=2),
     )
 
 

@@ -1,11 +1,17 @@
-"""Vacuum and compaction of lake tables."""
+"""Vacuum, compaction, checkpoints and table properties of lake tables."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.store import Lake
 from smarttrader_cli.lake.tables import TABLES, TableSpec, table_spec
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+    from smarttrader_cli.lake.commits import CommitMeta
 
 
 def _selected(lake: Lake, names: list[str] | None) -> list[TableSpec]:
@@ -53,3 +59,86 @@ def migrate_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]:
             {"table": spec.name, "columns_added": ", ".join(added), "rows_backfilled": filled}
         )
     return out
+
+
+def apply_properties(lake: Lake, spec: TableSpec, meta: CommitMeta | None = None) -> dict[str, str]:
+    """Give a table the lake's properties it lacks (one commit; none when it has them all);
+    returns what was set. A commit lost to a concurrent writer is retried on fresh state."""
+    from deltalake import CommitProperties
+
+    props = (
+        CommitProperties(custom_metadata=meta.as_metadata(0, "set properties")) if meta else None
+    )
+
+    def action(dt: DeltaTable) -> dict[str, str]:
+        changes = lake.properties.changes(dt.metadata().configuration)
+        if changes:
+            dt.alter.set_table_properties(changes, commit_properties=props)
+        return changes
+
+    # Lake._retrying_races is the lake package's one retry loop for commits.
+    return lake._retrying_races(spec, "setting properties of", action)
+
+
+@dataclass
+class Compaction:
+    """What compacting one table did."""
+
+    table: str
+    small_files: int  # files below the target size before
+    files_removed: int = 0
+    files_added: int = 0
+    checkpoint: int | None = None  # the version checkpointed (None: compaction skipped)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "small_files": self.small_files,
+            "files_removed": self.files_removed,
+            "files_added": self.files_added,
+            "checkpoint": self.checkpoint,
+        }
+
+
+def small_files(dt: DeltaTable, target_size: int) -> int:
+    """How many of the table's data files are below `target_size` bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = pa.table(dt.get_add_actions(flatten=True)).column("size_bytes")
+    return int(pc.sum(pc.less(sizes, target_size)).as_py() or 0) if len(sizes) else 0
+
+
+def compact_table(
+    lake: Lake, spec: TableSpec, target_size: int, min_files: int, meta: CommitMeta | None = None
+) -> Compaction:
+    """Rewrite a table's small files into files of about `target_size` bytes when it has at
+    least `min_files` of them, then checkpoint it and remove its expired log entries.
+
+    The rewrite commits with dataChange=false on every file it adds and removes, and it
+    keeps the table's application transactions (the stream offsets): checkpoints carry
+    them, so removing the log entries that first recorded them loses none.
+    """
+    done = Compaction(spec.name, small_files(lake.table(spec), target_size))
+    if done.small_files < min_files:
+        return done
+    metrics = lake.optimize(spec, target_size, meta)
+    done.files_removed = int(metrics.get("numFilesRemoved", 0))
+    done.files_added = int(metrics.get("numFilesAdded", 0))
+    done.checkpoint = checkpoint(lake, spec)
+    return done
+
+
+def checkpoint(lake: Lake, spec: TableSpec) -> int:
+    """Checkpoint the table at its latest version and remove the log entries older than
+    its delta.logRetentionDuration that the checkpoint covers; returns that version."""
+    from smarttrader_cli.errors import LakeError
+    from smarttrader_cli.lake.object_store import describe_error
+
+    dt = lake.table(spec)
+    try:
+        dt.create_checkpoint()
+        dt.cleanup_metadata()
+    except Exception as exc:
+        raise LakeError(f"checkpoint of {spec.name} failed: {describe_error(exc)}") from exc
+    return dt.version()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from smarttrader_cli.errors import LakeError, TableNotFoundError
 from smarttrader_cli.host import dir_problem
 from smarttrader_cli.lake.commits import CommitMeta, with_user_metadata
 from smarttrader_cli.lake.object_store import describe_error, lake_storage_options
+from smarttrader_cli.lake.properties import TableProperties
 from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.tables import TableSpec
 
@@ -25,24 +27,33 @@ if TYPE_CHECKING:
     from smarttrader_cli.config import LoadedConfig
 
 T = TypeVar("T")
+log = logging.getLogger("st.lake")
 
 
 class Lake:
     """The lake: Delta tables addressed by registry name."""
 
     def __init__(
-        self, root: str, storage_options: dict[str, str] | None = None, commit_retries: int = 8
+        self,
+        root: str,
+        storage_options: dict[str, str] | None = None,
+        commit_retries: int = 8,
+        properties: TableProperties | None = None,
     ) -> None:
         self.root = root.rstrip("/")
         self.storage_options = dict(storage_options or {})
         self.commit_retries = commit_retries
+        self.properties = properties or TableProperties()
         self._current: set[str] = set()  # tables checked against the registry schema
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> Lake:
         """The lake the config points at."""
         lake = loaded.config.lake
-        return cls(lake.root, lake_storage_options(loaded), lake.commit_retries)
+        properties = TableProperties(
+            lake.checkpoint_interval, lake.log_retention_hours, lake.vacuum_retention_hours
+        )
+        return cls(lake.root, lake_storage_options(loaded), lake.commit_retries, properties)
 
     @property
     def is_remote(self) -> bool:
@@ -162,6 +173,7 @@ class Lake:
                 mode="ignore",
                 name=spec.name,
                 description=spec.description,
+                configuration=self.properties.as_delta(),
                 storage_options=self.storage_options,
             )
         except Exception as exc:
@@ -353,9 +365,19 @@ class Lake:
             ),
         )
 
-    def optimize(self, spec: TableSpec) -> dict[str, Any]:
-        """Compact small files into larger ones; returns deltalake's metrics."""
-        return self._retrying_races(spec, "optimize of", lambda dt: dt.optimize.compact())
+    def optimize(
+        self, spec: TableSpec, target_size: int | None = None, meta: CommitMeta | None = None
+    ) -> dict[str, Any]:
+        """Compact small files into files of about `target_size` bytes (default: deltalake's);
+        returns deltalake's metrics. Its commit changes no data (dataChange=false)."""
+        from deltalake import CommitProperties
+
+        props = CommitProperties(custom_metadata=meta.as_metadata(0, "optimize")) if meta else None
+        return self._retrying_races(
+            spec,
+            "optimize of",
+            lambda dt: dt.optimize.compact(target_size=target_size, commit_properties=props),
+        )
 
     def _retrying_races(
         self,
@@ -374,6 +396,9 @@ class Lake:
                 return action(self.table(spec))
             except CommitFailedError as exc:
                 last_error = exc
+                log.info(
+                    "%s %s lost a commit race (attempt %d); retrying", what, spec.name, attempt + 1
+                )
                 # Full jitter: writers that lost the same race must not retry in lockstep.
                 time.sleep(random.uniform(0.0, min(4.0, 0.05 * 2**attempt)))
             except Exception as exc:
