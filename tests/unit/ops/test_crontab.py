@@ -48,6 +48,7 @@ def test_cadence_matches_spec() -> None:
         "silver webhooks": 96,
         "gold flows": 96,
         "ops cleanup": 1,
+        "ops compact": 24,
     }
 
 
