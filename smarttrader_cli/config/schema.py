@@ -298,6 +298,7 @@ class OpsConfig:
             "gold.token_flows",
             "bronze.wallet_trades",
             "bronze.wallet_fetches",
+            "bronze.api_rejects",
         ],
         "tables `st ops compact` rewrites small files of (those written many times a day)",
     )
