@@ -5,6 +5,8 @@ Threads in one process, each with its own Lake (as separate cron jobs have): a p
 publishing events (with redeliveries) to the local log, drains run back to back as cron
 runs them, a writer merging into silver.webhook_swaps as `st silver webhooks` does, and
 compactions of both tables in a loop, each followed by a checkpoint and log cleanup.
+Until one commit race on silver.webhook_swaps was lost (and retried), the compactor
+waits for a merge between opening that table and compacting it, so one surely is.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from smarttrader_cli.config import load_config
+from smarttrader_cli.config import LoadedConfig, load_config
 from smarttrader_cli.lake.maintenance import compact_table
 from smarttrader_cli.lake.store import CommitMeta, Lake
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS, TableSpec
@@ -57,13 +59,21 @@ class Worker(threading.Thread):
             self.error = exc
 
 
-class SlowLake(Lake):
-    """A lake whose snapshots take a while to act on, as compacting or merging large files
-    does: the other writers commit meanwhile."""
+class StaleLake(Lake):
+    """A lake whose snapshots of silver.webhook_swaps go stale before it acts on them
+    (a merge commits in between, as beside a long compaction), until `raced()`."""
+
+    def __init__(self, loaded: LoadedConfig, raced: Callable[[], bool]) -> None:
+        base = Lake.from_config(loaded)
+        super().__init__(base.root, base.storage_options, base.commit_retries, base.properties)
+        self.raced = raced
 
     def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
         dt = super().table(spec, version)
-        time.sleep(0.05)
+        if spec is WEBHOOK_SWAPS and version is None and not self.raced():
+            waited = time.monotonic() + 10
+            while super().table(spec).version() == dt.version() and time.monotonic() < waited:
+                time.sleep(0.02)
         return dt
 
 
@@ -127,16 +137,18 @@ def test_drains_merges_and_compactions_at_once(
         return any("webhook_swaps lost a commit race" in r.getMessage() for r in caplog.records)
 
     def merger() -> None:  # until the drains are done and a compaction met a merge
-        lake = SlowLake.from_config(load_config(config))
+        lake = lake_for(config)
         r = 0
-        while r < MIN_SWAP_ROUNDS or not drained.is_set() or (not raced() and r < 400):
+        while (r < MIN_SWAP_ROUNDS or not drained.is_set() or not raced()) and (
+            time.monotonic() < deadline
+        ):
             lake.merge(WEBHOOK_SWAPS, swaps(r), CommitMeta(f"swaps-{r}", "silver.webhooks", "c"))
             r += 1
         rounds.append(r)
         merged.set()
 
     def compactor() -> None:
-        lake = SlowLake.from_config(load_config(config))
+        lake = StaleLake(load_config(config), raced)
         while time.monotonic() < deadline:
             finished = drained.is_set() and merged.is_set()
             for spec in (WEBHOOK_EVENTS, WEBHOOK_SWAPS):
