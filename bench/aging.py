@@ -5,7 +5,8 @@ cycle by cycle (a cycle is one 5-minute cron tick, on a simulated clock):
 
 - every cycle, `--events` new Helius events land in the stream and `stream drain` runs;
 - every `--webhooks-every` cycles, 15 minutes of SOL prices land in bronze.token_prices
-  (what `bronze prices` adds) and `silver webhooks` runs;
+  (what `bronze prices` adds) and `silver webhooks` runs, repricing the day before the
+  simulated clock (not the real one, which would reprice all or none of the run);
 - every `--compact-every` cycles `ops compact` runs, every `--cleanup-every` `ops cleanup`;
 - every `--cli-every` cycles the drain runs as its own `st stream drain` process instead (its
   wall time includes start-up), then `st runs list` runs as a process.
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -194,7 +196,8 @@ class Stages:
     def webhooks_tick(self, cron: Cron) -> float:
         ctx = cron.context()
         cron.add_prices(ctx)
-        return timed(lambda: self.webhooks(ctx))[0]
+        now = datetime.fromtimestamp(cron.clock + TICK_SECONDS, UTC)  # the simulated clock
+        return timed(lambda: self.webhooks(ctx, now=now))[0]
 
 
 class Fresh:

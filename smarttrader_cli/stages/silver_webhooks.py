@@ -256,15 +256,28 @@ def _merge(
     result.updated += merged.updated
 
 
+def _args(
+    ctx: StageContext, full_refresh: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
+    args: dict[str, Any] = {"full_refresh": full_refresh}
+    if now is not None:
+        args["now"] = now.isoformat()
+    return args
+
+
 @stage(
     STAGE,
     writes=WEBHOOK_SWAPS.name,
     command="st silver webhooks",
-    prepare=lambda ctx, full_refresh=False: {"full_refresh": full_refresh},
+    prepare=_args,
 )
-def run(ctx: StageContext, current: StageRun, full_refresh: bool = False) -> StageResult:
-    """`st silver webhooks` as one stage run."""
-    reprice_since = datetime.now(UTC) - timedelta(hours=ctx.config.prices.lookback_hours)
+def run(
+    ctx: StageContext, current: StageRun, full_refresh: bool = False, now: datetime | None = None
+) -> StageResult:
+    """`st silver webhooks` as one stage run; unpriced legs of the `prices.lookback_hours`
+    before `now` (default: the current time) are priced again."""
+    now = now or datetime.now(UTC)
+    reprice_since = now - timedelta(hours=ctx.config.prices.lookback_hours)
     # New events are mostly recent, repriced legs newer than reprice_since: older price
     # points are read only when an event needs them (a late one, a full refresh).
     valuation = Valuation.from_lake(ctx.lake, ctx.config, reprice_since)

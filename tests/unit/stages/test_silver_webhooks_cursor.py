@@ -202,3 +202,23 @@ def _expire_log(lake: Lake, spec: Any) -> None:
     for commit in log_dir.glob("*.json"):
         if int(commit.name.split(".")[0]) < table.version():
             commit.unlink()
+
+
+def test_the_stage_reprices_the_lookback_before_the_now_it_is_given(tmp_path: Path) -> None:
+    from smarttrader_cli.config import load_config
+    from smarttrader_cli.stages import silver_webhooks
+    from smarttrader_cli.stages.contract import StageContext
+    from tests.harness import write_config
+
+    loaded = load_config(write_config(tmp_path))
+    ctx = StageContext.of(loaded, Lake.from_config(loaded))
+    append_bronze(ctx.lake, _events(DRAIN, START))
+    silver_webhooks.run(ctx)
+    unpriced = {
+        r["signature"] for r in ctx.lake.read(WEBHOOK_SWAPS).to_pylist() if r["unpriced_reason"]
+    }
+    assert unpriced
+    assert silver_webhooks.run(ctx).details["repriced"] == 0  # the events are years old
+    an_hour_later = datetime.fromtimestamp(START + 3_600, UTC)
+    again = silver_webhooks.run(ctx, now=an_hour_later)
+    assert again.details["repriced"] == len(unpriced)
