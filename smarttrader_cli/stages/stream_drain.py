@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
@@ -45,7 +46,14 @@ def run(
         log.debug("committed: %d messages, %d events so far", r.messages, r.events_written)
 
     config = ctx.config
-    drainer = Drainer(ctx.lake, open_consumer(config), config.stream, current.meta, progress)
+    drainer = Drainer(
+        ctx.lake,
+        open_consumer(config),
+        config.stream,
+        current.meta,
+        progress,
+        state_dir=Path(config.runtime.state_dir),
+    )
     if reset_offsets:
         drainer.reset_offsets()
     drained = drainer.run(limits or DrainLimits())

@@ -43,6 +43,8 @@ from smarttrader_cli.stream.offsets import OffsetsAlreadyCommitted, StreamOffset
 from smarttrader_cli.stream.writer import EventsWriter
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from deltalake import DeltaTable
 
     from smarttrader_cli.config.schema import StreamConfig
@@ -87,7 +89,9 @@ class Drainer:
         config: StreamConfig,
         meta: CommitMeta,
         progress: Callable[[DrainResult], None] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
+        """`state_dir` keeps the signature index between drains (signature_store.py)."""
         self.lake = lake
         self.consumer = consumer
         self.config = config
@@ -95,7 +99,7 @@ class Drainer:
         self.progress = progress
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
-        self._events = EventsWriter(lake, meta)
+        self._events = EventsWriter(lake, meta, state_dir)
         self._keys: StreamOffsets | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._pending: tuple[Prepared, Future[int]] | None = None
@@ -197,6 +201,7 @@ class Drainer:
                         if self._gave_up_on(behind):
                             break
             self._settle()
+            self._events.signatures.persist()
         finally:
             self._settle(raising=False)
             if self._writer is not None:

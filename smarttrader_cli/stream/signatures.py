@@ -11,6 +11,10 @@ drain's own commits (their keys are known) and with the data files other writers
 signatures share a key with probability 2^-96 per pair: at 20 million rows and 5,000
 signatures a batch, about one batch in 10^16 would drop an event.
 
+With a store directory (the drain's `runtime.state_dir`), the index is saved at the end of
+a drain and the next one starts from it, hashing only the files added since
+(signature_store.py); the table's own row count decides whether the stored index is used.
+
 Memory is 12 bytes per row (12 MB per million). Past MAX_INDEXED_ROWS no index is built
 and each batch is checked by scanning the table's signatures instead: memory stays
 bounded, the cost grows with the table (O(table) per batch).
@@ -27,7 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from smarttrader_cli.stream import signature_store
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import duckdb
     from deltalake import DeltaTable
 
@@ -50,9 +58,15 @@ class SignatureIndex:
     """
 
     def __init__(
-        self, uri: str, storage_options: dict[str, str], max_rows: int = MAX_INDEXED_ROWS
+        self,
+        uri: str,
+        storage_options: dict[str, str],
+        max_rows: int = MAX_INDEXED_ROWS,
+        store_dir: Path | None = None,
     ) -> None:
         self._uri = uri
+        self._store_dir = store_dir
+        self._table_id: str | None = None
         self._storage_options = storage_options
         self._fs: Any = None
         self.max_rows = max_rows
@@ -99,7 +113,11 @@ class SignatureIndex:
         if self._keys is None and not self._too_big:
             rows = int(pc.sum(actions.column("num_records")).as_py() or 0) if paths else 0
             if rows <= self.max_rows:
-                self._keys = _sorted(self._scan_keys(snapshot)) if paths else _empty()
+                self._table_id = str(snapshot.metadata().id)
+                restored = self._restore(version, paths, rows)
+                if restored is None:
+                    restored = _sorted(self._scan_keys(snapshot)) if paths else _empty()
+                self._keys = restored
                 self._paths, self._version = paths, version
                 return
             self._too_big = True
@@ -119,11 +137,42 @@ class SignatureIndex:
                 self._insert(self._file_keys(sorted(added)))
         self._paths, self._version = paths, version
 
+    def _restore(self, version: int, paths: set[str], rows: int) -> Keys | None:
+        """The stored index brought up to `version`, if it then has one key per row."""
+        if self._store_dir is None or self._table_id is None:
+            return None
+        stored = signature_store.load(self._store_dir, self._table_id)
+        if stored is None or stored.version > version:
+            return None
+        keys = stored.keys
+        added = sorted(paths - stored.paths)
+        if added:  # new rows, or rows a compaction rewrote (already indexed: skipped)
+            new = self._file_keys(added)
+            unseen = ~_contains(keys, new)
+            keys = _merged(keys, _sorted((new[0][unseen], new[1][unseen])))
+        if len(keys[0]) != rows:
+            log.info(
+                "the stored signature index has %d keys for %d rows (rows deleted, or "
+                "signatures repeated): rebuilt from the table", len(keys[0]), rows,
+            )  # fmt: skip
+            return None
+        log.debug("signature index restored: %d keys, %d files hashed", rows, len(added))
+        return keys
+
+    def persist(self) -> None:
+        """Save the index for the next drain (nothing without a store or an index)."""
+        if self._store_dir is None or self._keys is None or self._table_id is None:
+            return
+        assert self._version is not None
+        index = signature_store.StoredIndex(self._table_id, self._version, self._paths, self._keys)
+        try:
+            signature_store.save(self._store_dir, index)
+        except OSError as exc:  # the next drain rebuilds it: slower, never wrong
+            log.warning("could not save the signature index: %s", exc)
+
     def _insert(self, new: Keys) -> None:
         assert self._keys is not None
-        k1, k2 = _sorted(new)
-        at = np.searchsorted(self._keys[0], k1)
-        self._keys = (np.insert(self._keys[0], at, k1), np.insert(self._keys[1], at, k2))
+        self._keys = _merged(self._keys, _sorted(new))
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once).
@@ -196,6 +245,12 @@ class SignatureIndex:
             con.unregister("st_table")
             con.unregister("st_batch")
         return found.column("signature").combine_chunks()
+
+
+def _merged(index: Keys, new: Keys) -> Keys:
+    """`new` (sorted) inserted into the sorted `index`."""
+    at = np.searchsorted(index[0], new[0])
+    return np.insert(index[0], at, new[0]), np.insert(index[1], at, new[1])
 
 
 def _sorted(keys: Keys) -> Keys:

@@ -27,6 +27,8 @@ from smarttrader_cli.stream.batch import Prepared, finish
 from smarttrader_cli.stream.signatures import SignatureIndex
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from deltalake import DeltaTable
 
     from smarttrader_cli.lake.store import CommitMeta, Lake
@@ -39,10 +41,12 @@ class EventsWriter:
     Used from one thread at a time (the drain's writer thread).
     """
 
-    def __init__(self, lake: Lake, meta: CommitMeta) -> None:
+    def __init__(self, lake: Lake, meta: CommitMeta, state_dir: Path | None = None) -> None:
         self.lake = lake
         self.meta = meta
-        self.signatures = SignatureIndex(lake.uri(WEBHOOK_EVENTS), lake.storage_options)
+        self.signatures = SignatureIndex(
+            lake.uri(WEBHOOK_EVENTS), lake.storage_options, store_dir=state_dir
+        )
 
     def write(
         self,

@@ -52,3 +52,57 @@ def test_keys_that_share_their_first_64_bits_are_told_apart() -> None:
     index = (np.array([5, 7, 7, 9], np.uint64), np.array([1, 2, 3, 4], np.uint32))
     keys = (np.array([7, 7, 7, 9, 9, 4], np.uint64), np.array([3, 2, 8, 4, 5, 1], np.uint32))
     assert _contains(index, keys).tolist() == [True, True, False, True, False, False]
+
+
+class _Counting(SignatureIndex):
+    """Counts the full scans of the table it makes."""
+
+    scans = 0
+
+    def _scan_keys(self, snapshot):  # type: ignore[no-untyped-def]
+        type(self).scans += 1
+        return super()._scan_keys(snapshot)
+
+
+def _drain_once(lake: Lake, store: Path, batch: list[str]) -> list[str]:
+    """What one drain run does with its index: check a batch against the table, persist."""
+    index = _Counting(lake.uri(WEBHOOK_EVENTS), lake.storage_options, store_dir=store)
+    kept = index.drop_existing(lake.table(WEBHOOK_EVENTS), events(batch)).column("signature")
+    index.persist()
+    return kept.to_pylist()
+
+
+def test_a_stored_index_spares_the_next_drain_the_scan_and_stays_exact(tmp_path: Path) -> None:
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, [f"a{i}" for i in range(50)])
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["a1", "n1"]) == ["n1"]
+    write(lake, ["n1", "b1"])  # this drain's commit and another writer's
+    lake.optimize(WEBHOOK_EVENTS)  # a compaction rewrites every file: same rows
+    write(lake, ["c1"])
+    assert _drain_once(lake, store, ["n1", "b1", "c1", "a49", "d1"]) == ["d1"]
+    assert _Counting.scans == 1  # only the first drain scanned the table
+
+
+def test_a_stored_index_is_not_believed_once_rows_were_deleted(tmp_path: Path) -> None:
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, ["a1", "a2", "a3"])
+    _drain_once(lake, store, ["x"])
+    lake.delete(WEBHOOK_EVENTS, "signature = 'a2'", CommitMeta("op", "test", "h"))
+    write(lake, ["b1"])  # the count alone (3 keys + 1, 3 rows) must not be fooled
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["a2", "b1"]) == ["a2"]  # re-sent after the delete: kept
+    assert _Counting.scans == 1
+
+
+def test_a_damaged_stored_index_is_rebuilt(tmp_path: Path) -> None:
+    from smarttrader_cli.stream.signature_store import index_path
+
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, ["a1", "a2"])
+    _drain_once(lake, store, ["x"])
+    table_id = str(lake.table(WEBHOOK_EVENTS).metadata().id)
+    index_path(store, table_id).write_bytes(b"not an index")
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["a1", "y"]) == ["y"]
+    assert _Counting.scans == 1
