@@ -147,9 +147,7 @@ class SignatureIndex:
         keys = stored.keys
         added = sorted(paths - stored.paths)
         if added:  # new rows, or rows a compaction rewrote (already indexed: skipped)
-            new = self._file_keys(added)
-            unseen = ~_contains(keys, new)
-            keys = _merged(keys, _sorted((new[0][unseen], new[1][unseen])))
+            keys = _with_unseen(keys, self._file_keys(added))
         if len(keys[0]) != rows:
             log.info(
                 "the stored signature index has %d keys for %d rows (rows deleted, or "
@@ -171,8 +169,9 @@ class SignatureIndex:
             log.warning("could not save the signature index: %s", exc)
 
     def _insert(self, new: Keys) -> None:
+        """Add keys the index lacks (a compaction's rewritten files hold indexed rows)."""
         assert self._keys is not None
-        self._keys = _merged(self._keys, _sorted(new))
+        self._keys = _with_unseen(self._keys, new)
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once).
@@ -247,10 +246,12 @@ class SignatureIndex:
         return found.column("signature").combine_chunks()
 
 
-def _merged(index: Keys, new: Keys) -> Keys:
-    """`new` (sorted) inserted into the sorted `index`."""
-    at = np.searchsorted(index[0], new[0])
-    return np.insert(index[0], at, new[0]), np.insert(index[1], at, new[1])
+def _with_unseen(index: Keys, new: Keys) -> Keys:
+    """The sorted `index` with the keys of `new` it does not hold yet."""
+    unseen = ~_contains(index, new)
+    k1, k2 = _sorted((new[0][unseen], new[1][unseen]))
+    at = np.searchsorted(index[0], k1)
+    return np.insert(index[0], at, k1), np.insert(index[1], at, k2)
 
 
 def _sorted(keys: Keys) -> Keys:

@@ -106,3 +106,17 @@ def test_a_damaged_stored_index_is_rebuilt(tmp_path: Path) -> None:
     _Counting.scans = 0
     assert _drain_once(lake, store, ["a1", "y"]) == ["y"]
     assert _Counting.scans == 1
+
+
+def test_a_compaction_during_a_drain_leaves_one_key_per_row(tmp_path: Path) -> None:
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, ["a1", "a2"])
+    write(lake, ["a3"])
+    index = _Counting(lake.uri(WEBHOOK_EVENTS), lake.storage_options, store_dir=store)
+    index.drop_existing(lake.table(WEBHOOK_EVENTS), events(["x"]))
+    lake.optimize(WEBHOOK_EVENTS)  # while the drain runs: its next batch sees a new file
+    assert index.drop_existing(lake.table(WEBHOOK_EVENTS), events(["a2", "y"])).num_rows == 1
+    index.persist()
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["a3", "z"]) == ["z"]
+    assert _Counting.scans == 0  # the stored index still had one key per row
