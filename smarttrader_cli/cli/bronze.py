@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, stage_context
+from smarttrader_cli.cli.options import FormatOption, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def tokens(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze tokens --format json
     """
+    refuse_if_running(ctx, "bronze.tokens")
     from smarttrader_cli.stages import bronze_tokens
 
     _show(bronze_tokens.run(stage_context(ctx)), fmt)
@@ -57,6 +58,7 @@ def whales(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze whales
     """
+    refuse_if_running(ctx, "bronze.whales")
     from smarttrader_cli.stages import bronze_whales
 
     _show(bronze_whales.run(stage_context(ctx)), fmt)
@@ -72,6 +74,7 @@ def prices(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st bronze prices --format json
     """
+    refuse_if_running(ctx, "bronze.prices")
     from smarttrader_cli.stages import prices as stage
 
     _show(stage.run(stage_context(ctx)), fmt)
@@ -109,6 +112,8 @@ def trades(
     Example: st bronze trades --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU --since 2025-01-01
     """
     from smarttrader_cli.errors import UsageError
+
+    refuse_if_running(ctx, "bronze.trades")
     from smarttrader_cli.stages import bronze_trades
 
     start, end = parse_time(since, "--since"), parse_time(until, "--until")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context, stage_context
+from smarttrader_cli.cli.options import FormatOption, app_context, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ def rank(
 
     Example: ST_GOLD__MIN_WIN_RATE=0.5 st gold rank --top 20 --format json
     """
+    refuse_if_running(ctx, "gold.rank")
     from smarttrader_cli.stages.gold import RANK_COLUMNS
     from smarttrader_cli.stages.gold import rank as stage
 
@@ -121,6 +122,7 @@ def flows(
 
     Example: st gold flows --top 20
     """
+    refuse_if_running(ctx, "gold.flows")
     from smarttrader_cli.stages.gold import FLOWS_COLUMNS
     from smarttrader_cli.stages.gold import flows as stage
 

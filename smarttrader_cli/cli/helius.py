@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, stage_context
+from smarttrader_cli.cli.options import FormatOption, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, echo_kv, emit
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def sync(
 
     Example: st helius sync --dry-run
     """
+    refuse_if_running(ctx, "helius.sync")
     from smarttrader_cli.stages import helius_sync
 
     stage_ctx = stage_context(ctx)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from smarttrader_cli.cli import schedule
-from smarttrader_cli.cli.options import FormatOption, stage_context
+from smarttrader_cli.cli.options import FormatOption, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 from smarttrader_cli.errors import EXIT_FAILED
 
@@ -32,6 +32,7 @@ def cleanup(
 
     Example: st ops cleanup --dry-run
     """
+    refuse_if_running(ctx, "ops.cleanup")
     from smarttrader_cli.stages import cleanup as stage
 
     stage_ctx = stage_context(ctx)
@@ -51,6 +52,7 @@ def compact(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Example: st ops compact
     """
+    refuse_if_running(ctx, "ops.compact")
     from smarttrader_cli.stages import compact as stage
 
     result = stage.run(stage_context(ctx))

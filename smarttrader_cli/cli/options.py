@@ -28,6 +28,13 @@ def app_context(ctx: typer.Context) -> AppContext:
     return obj
 
 
+def refuse_if_running(ctx: typer.Context, stage: str) -> None:
+    """Exit 75 before a stage command's heavy imports when the stage is running here."""
+    from smarttrader_cli.ops.locks import refuse_if_held
+
+    refuse_if_held(app_context(ctx).config.runtime.state_dir, stage)
+
+
 def stage_context(app: AppContext | typer.Context) -> StageContext:
     """What stages run with, from the CLI's state: progress as the terminal allows, and
     dbt's own output with -v."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, stage_context
+from smarttrader_cli.cli.options import FormatOption, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ def webhooks(
 
     Example: st silver webhooks
     """
+    refuse_if_running(ctx, "silver.webhooks")
     from smarttrader_cli.stages import silver_webhooks
 
     result = silver_webhooks.run(stage_context(ctx), full_refresh=full_refresh)
@@ -86,6 +87,7 @@ def pnl(
 
     Example: st silver pnl --engine duckdb --wallet 7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU
     """
+    refuse_if_running(ctx, "silver.pnl")
     from smarttrader_cli.stages import silver_pnl
 
     result = silver_pnl.run(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from smarttrader_cli.cli.options import FormatOption, app_context, stage_context
+from smarttrader_cli.cli.options import FormatOption, app_context, refuse_if_running, stage_context
 from smarttrader_cli.cli.output import OutputFormat, emit
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ def drain(
 
     Example: st stream drain --max-seconds 240
     """
+    refuse_if_running(ctx, "stream.drain")
     from smarttrader_cli.stages import stream_drain
     from smarttrader_cli.stream.drain import DrainLimits
 

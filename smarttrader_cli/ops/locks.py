@@ -44,6 +44,29 @@ def stage_lock(state_dir: str | Path, stage: str, run_id: str) -> Iterator[Path]
         os.close(fd)  # closing releases the flock
 
 
+def refuse_if_held(state_dir: str | Path, stage: str) -> None:
+    """LockHeldError at once if a process holds the stage's lock now.
+
+    A cheap early answer for a command to give before its heavy imports: cron's overlapping
+    ticks on a busy host then cost a config load each, not a full start. `stage_lock`
+    still decides; a run that passes here may be refused there.
+    """
+    path = lock_path(state_dir, stage)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeldError(
+                f"stage {stage} is already running ({describe_holder(path)}); lock {path}"
+            ) from None
+    finally:
+        os.close(fd)  # closing releases the shared flock
+
+
 def describe_holder(path: Path) -> str:
     """Who holds a lock, from the JSON its holder wrote."""
     try:
