@@ -25,12 +25,7 @@ def stage_lock(state_dir: str | Path, stage: str, run_id: str) -> Iterator[Path]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeldError(
-                f"stage {stage} is already running ({describe_holder(path)}); lock {path}"
-            ) from None
+        _lock_or_refuse(fd, fcntl.LOCK_EX, stage, path)
         holder = {
             "run_id": run_id,
             "pid": os.getpid(),
@@ -57,14 +52,18 @@ def refuse_if_held(state_dir: str | Path, stage: str) -> None:
     except FileNotFoundError:
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockHeldError(
-                f"stage {stage} is already running ({describe_holder(path)}); lock {path}"
-            ) from None
+        _lock_or_refuse(fd, fcntl.LOCK_SH, stage, path)
     finally:
         os.close(fd)  # closing releases the shared flock
+
+
+def _lock_or_refuse(fd: int, mode: int, stage: str, path: Path) -> None:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise LockHeldError(
+            f"stage {stage} is already running ({describe_holder(path)}); lock {path}"
+        ) from None
 
 
 def describe_holder(path: Path) -> str:
