@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.store import Lake
@@ -91,13 +91,7 @@ class Compaction:
     checkpoint: int | None = None  # the version checkpointed (None: compaction skipped)
 
     def row(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "small_files": self.small_files,
-            "files_removed": self.files_removed,
-            "files_added": self.files_added,
-            "checkpoint": self.checkpoint,
-        }
+        return asdict(self)
 
 
 def small_files(dt: DeltaTable, target_size: int) -> int:
