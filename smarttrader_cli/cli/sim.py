@@ -15,7 +15,7 @@ from smarttrader_cli.errors import EXIT_FAILED
 app = typer.Typer(help="The offline market simulator.", no_args_is_help=True)
 
 SeedOption = Annotated[int, typer.Option("--seed", help="Market seed: same seed, same market.")]
-WalletsOption = Annotated[int, typer.Option("--wallets", min=6, help="Wallets in the market.")]
+WalletsOption = Annotated[int, typer.Option("--wallets", min=12, help="Wallets in the market.")]
 TokensOption = Annotated[int, typer.Option("--tokens", min=3, help="Non-quote tokens.")]
 TradesOption = Annotated[
     int, typer.Option("--trades", min=1, help="Approximate total swaps over all wallets.")
@@ -38,6 +38,9 @@ StartTimeOption = Annotated[
         "--start-time", help="Unix time of the first Helius event (default: now - 2 s per event)."
     ),
 ]
+
+
+PLANTED_ROLES = ("smart", "faded", "losing", "bot", "sniper", "distributor")
 
 
 class Swaps(StrEnum):
@@ -140,6 +143,14 @@ def truth(
         list[str] | None,
         typer.Option("--wallet", help="With --swaps birdeye: only this wallet (repeatable)."),
     ] = None,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels",
+            help="Every planted address with its label: smart, faded, bot, sniper, "
+            "distributor, pool, exchange, burn or ordinary.",
+        ),
+    ] = False,
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="With --swaps helius: events.")
     ] = 100,
@@ -152,22 +163,34 @@ def truth(
     ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Print the planted wallets (smart, losing, bot), or the true legs of the planted swaps.
+    """Print the planted wallets by role, every address's label, or the true legs of swaps.
 
-    The market options (--seed, --wallets, --tokens, --trades, --end-time, --tidy) must be
-    those of the `st sim serve` or `st sim emit-webhooks` being checked.
+    Roles: smart, faded, losing, bot, sniper, distributor (retail wallets are left out);
+    --labels adds retail wallets and the holders that never trade (pool, exchange, burn),
+    each with the label a wallet classifier should give it. The market options (--seed,
+    --wallets, --tokens, --trades, --end-time, --tidy) must be those of the `st sim
+    serve` or `st sim emit-webhooks` being checked.
 
-    Example: st sim truth --swaps helius --count 500 --start-time 1760000000 --format json
+    Example: st sim truth --labels --seed 7 --format csv
     """
     from smarttrader_cli.sim.market import Market
 
     market = Market(_settings(seed, wallets, tokens, trades, end_time, tidy))
     if swaps is None:
-        planted = market.truth()
-        rows: list[dict[str, Any]] = [
-            {"wallet_address": w, "role": role.removesuffix("_wallets")}
-            for role in ("smart_wallets", "losing_wallets", "bot_wallets")
-            for w in planted[role]
+        kinds = {w.address: w.kind for w in market.wallets}
+        if labels:
+            rows: list[dict[str, Any]] = [
+                {"wallet_address": a, "label": label, "role": kinds.get(a, label)}
+                for a, label in market.labels().items()
+            ]
+            columns = ["wallet_address", "label", "role"]
+            emit(rows, fmt, columns, title=f"planted addresses, seed {seed}")
+            return
+        rows = [
+            {"wallet_address": w.address, "role": w.kind}
+            for role in PLANTED_ROLES
+            for w in market.wallets
+            if w.kind == role
         ]
         emit(rows, fmt, ["wallet_address", "role"], title=f"planted wallets, seed {seed}")
         return

@@ -1,12 +1,14 @@
 """The offline market simulator: BirdEye and Helius endpoints on localhost, seeded.
 
-- `sim.market`: `SimSettings` and the deterministic `Market` (tokens, wallets, holders,
-  hourly prices, `truth()` = the planted smart, losing and bot wallets).
+- `sim.market`: `SimSettings` and the deterministic `Market` (tokens, some launched inside
+  the history, wallets by role, holders, hourly prices; `truth()` and `labels()` = what
+  was planted: smart, faded, bot, sniper, distributor, losing and retail wallets, pool,
+  exchange and burn holders). `sim.accounts`: keypair wallets, program-derived pools.
 - `sim.trades`: per-wallet swap histories, generated on demand; `sim.birdeye_items`
   renders them as seek_by_time items, with the quirks of real pages unless
   `SimSettings(quirks=False)`.
-- `sim.birdeye_api`, `sim.price_api`: the BirdEye endpoints (lists, holders, trades,
-  current and historical prices).
+- `sim.birdeye_api`, `sim.price_api`, `sim.discovery_api`: the BirdEye endpoints (lists,
+  holders, trades, current and historical prices, top traders, gainers).
 - `sim.server`: the Starlette app; `run_in_thread(SimSettings(...))` returns a
   `RunningSim` with `base_url`, `market`, `stats()` and `stop()`.
 - `sim.enhanced` (on a `sim.ledger`), `sim.webhooks`: Helius enhanced transactions built

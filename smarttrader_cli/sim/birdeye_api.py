@@ -65,7 +65,8 @@ def choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], defau
     return value
 
 
-def _paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
+def paging(params: Mapping[str, str], max_limit: int) -> tuple[int, int]:
+    """offset and limit (default the smaller of 50 and `max_limit`), checked as BirdEye does."""
     offset = _int(params, "offset", 0, 0, MAX_OFFSET)
     limit = _int(params, "limit", min(50, max_limit), 1, max_limit)
     if offset + limit > MAX_OFFSET:
@@ -103,7 +104,7 @@ def token_list_v3(market: Market, params: Mapping[str, str]) -> Reply:
     if sort_type not in ("asc", "desc"):
         raise BadRequest("sort_type must be asc or desc")
     choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
-    offset, limit = _paging(params, 100)
+    offset, limit = paging(params, 100)
     rows = _filtered(market, params, V3_SORT_KEYS[sort_by], sort_type == "desc")
     page = rows[offset : offset + limit]
     return 200, {"success": True, "data": {"items": page, "hasNext": offset + limit < len(rows)}}
@@ -117,7 +118,7 @@ def token_list_v1(market: Market, params: Mapping[str, str]) -> Reply:
     sort_type = params.get("sort_type", "desc")
     if sort_type not in ("asc", "desc"):
         raise BadRequest("sort_type must be asc or desc")
-    offset, limit = _paging(params, 50)
+    offset, limit = paging(params, 50)
     min_liquidity = float(params.get("min_liquidity", "0") or 0)
     rows = [
         r
@@ -155,7 +156,7 @@ def token_holders(market: Market, params: Mapping[str, str]) -> Reply:
     if not mint:
         raise BadRequest("address is required")
     choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
-    offset, limit = _paging(params, 100)
+    offset, limit = paging(params, 100)
     if mint not in market.by_address:
         return 200, {"success": True, "data": {"items": []}}
     items = market.holders(mint)[offset : offset + limit]
@@ -169,7 +170,7 @@ def seek_by_time(market: Market, book: TradeBook, params: Mapping[str, str]) -> 
         raise BadRequest("address is required")
     tx_type = choice(params, "tx_type", TX_TYPES, "swap")
     choice(params, "ui_amount_mode", UI_AMOUNT_MODES, "scaled")
-    offset, limit = _paging(params, 100)
+    offset, limit = paging(params, 100)
     after = _int(params, "after_time", -1, -1, 1 << 40)
     before = _int(params, "before_time", 1 << 40, 0, 1 << 40)
     trades = book.window(wallet, after, before) if tx_type in ("swap", "all") else []

@@ -15,11 +15,29 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from smarttrader_cli.sim.accounts import (
+    RAYDIUM_AMM,
+    known_accounts,
+    mint_bytes,
+    program_address,
+    wallet_key,
+)
+
 SOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 USDT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
 QUOTES = (SOL, USDC, USDT)
 HOUR = 3600
+DAY = 24 * HOUR
+MIN_WALLETS = 12  # room for at least one wallet of every kind
+# Wallet kinds: `truth()` lists each; `labels()` names losing and retail wallets "ordinary".
+WALLET_KINDS = ("smart", "losing", "bot", "retail", "sniper", "distributor", "faded")
+SMART_TRADES_PER_DAY = 15
+MIN_LAUNCHED = 4  # tokens launched inside the history: what snipers buy at their first trade
+LAUNCH_DAYS_AGO = (7, 24)  # launches fall this many days before the market's "now"
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_CHUNK = 58**10
@@ -27,6 +45,8 @@ _B58_CHUNK = 58**10
 
 def b58encode(data: bytes) -> str:
     """Base58 (Bitcoin alphabet), as Solana addresses and signatures use."""
+    if len(data) in (32, 64):  # addresses and signatures: solders' encoder, 20x faster
+        return str(Pubkey(data) if len(data) == 32 else Signature(data))
     n = int.from_bytes(data, "big")
     out = []
     while n:  # ten digits per big-int division: the small ones are cheap
@@ -93,6 +113,7 @@ class SimToken:
     prices: list[float] = field(repr=False)
     supply: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict, repr=False)
+    launch_time: int | None = None  # its first trade, snipers' buys; None: before the history
 
     def price_at_hour(self, hour: int) -> float:
         """Price in USD during hour `hour` of the history (clamped to the path)."""
@@ -105,7 +126,7 @@ class SimWallet:
 
     index: int
     address: str
-    kind: str  # smart, losing, bot, retail
+    kind: str  # one of WALLET_KINDS
     tokens: list[int]  # token indexes, the first is its main (listed) token
     trade_target: int
 
@@ -123,7 +144,9 @@ class Market:
         self.start_time = self.end_time // HOUR * HOUR - self.hours * HOUR
         self.tokens: list[SimToken] = []
         self._build_tokens()
+        self._plan_launches()
         self.by_address = {t.address: t for t in self.tokens}
+        self._accounts: dict[int, list[tuple[str, str]]] = {}
         self.wallets: list[SimWallet] = []
         self._build_wallets()
         self.wallet_by_address = {w.address: w for w in self.wallets}
@@ -212,6 +235,35 @@ class Market:
             "recent_listing_time": self.start_time - rng.randint(86_400, 86_400 * 400),
         }
 
+    def _plan_launches(self) -> None:
+        """Launch the last healthy tokens inside the history, so their first trade is seen.
+
+        A third of the traded tokens (at least MIN_LAUNCHED when there are that many healthy
+        ones) launch 7 to 24 days before "now": inside a 30-day lookback, with a week of
+        trading after. Nobody but snipers trades a token in its launch hour.
+        """
+        healthy = [t for t in self.tokens if t.kind == "healthy"]
+        traded = sum(t.kind != "quote" for t in self.tokens)
+        count = min(len(healthy), max(MIN_LAUNCHED, traded // 3))
+        rng = rng_for(self.seed, "launches")
+        latest = max(1, self.hours - LAUNCH_DAYS_AGO[0] * 24)
+        earliest = min(latest, max(1, self.hours - LAUNCH_DAYS_AGO[1] * 24))
+        for token in healthy[len(healthy) - count :]:
+            hour = rng.randint(earliest, latest)
+            token.launch_time = self.start_time + hour * HOUR + rng.randint(0, 1800)
+            token.metrics["recent_listing_time"] = token.launch_time
+
+    def first_hour(self, token_index: int) -> int:
+        """The first hour of the history anyone but a sniper may trade the token in."""
+        launch = self.tokens[token_index].launch_time
+        return 0 if launch is None else self.hour_of(launch) + 1
+
+    @cached_property
+    def launched_tokens(self) -> list[SimToken]:
+        """Tokens launched inside the history, by launch time."""
+        launched = [t for t in self.tokens if t.launch_time is not None]
+        return sorted(launched, key=lambda t: (t.launch_time or 0, t.index))
+
     @cached_property
     def traded_tokens(self) -> list[SimToken]:
         """Tokens wallets trade (every non-quote token)."""
@@ -242,51 +294,106 @@ class Market:
     # --- wallets ----------------------------------------------------------
 
     def _build_wallets(self) -> None:
-        n = max(6, self.settings.wallets)
-        n_smart = max(2, round(n * 0.05))
-        n_losing = max(3, round(n * 0.35))
-        n_bots = max(1, round(n * 0.02))
-        kinds = ["smart"] * n_smart + ["losing"] * n_losing + ["bot"] * n_bots
+        n = max(MIN_WALLETS, self.settings.wallets)
+        counts = {
+            "smart": max(2, round(n * 0.05)),
+            "losing": max(3, round(n * 0.35)),
+            "bot": max(1, round(n * 0.02)),
+            "sniper": max(2, round(n * 0.02)),
+            "distributor": max(1, round(n * 0.02)),
+            "faded": max(1, round(n * 0.03)),
+        }
+        kinds = [kind for kind, k in counts.items() for _ in range(k)]
         kinds += ["retail"] * (n - len(kinds))
         rng_for(self.seed, "wallet-kinds").shuffle(kinds)
+        n_bots = counts["bot"]
         total = max(n * 6, self.settings.trades)
         bot_share = 0.5 * total / n_bots
         rest_share = 0.5 * total / max(1, n - n_bots)
         listed = [t.index for t in self.listed_tokens] or [t.index for t in self.traded_tokens]
         pumps = [t.index for t in self.traded_tokens if t.kind == "pump"]
         others = [t.index for t in self.traded_tokens]
+        launched = [t.index for t in self.launched_tokens]
+        snipers = 0
         for i, kind in enumerate(kinds):
             rng = rng_for(self.seed, "wallet", i)
             main = listed[i % len(listed)]
             extra = rng.sample(others, k=min(len(others), rng.randint(1, 4)))
-            if kind in ("smart", "losing") and pumps:
+            if kind in ("smart", "losing", "faded") and pumps:
                 extra.append(rng.choice(pumps))
+            if kind == "sniper" and launched:
+                # every launch, the main (held) one rotating between snipers
+                main, extra = launched[snipers % len(launched)], launched
+                snipers += 1
+            elif kind == "distributor":
+                extra = extra[:1]
             tokens = [main] + [t for t in dict.fromkeys(extra) if t != main]
             if kind == "bot":
                 target = int(bot_share * rng.uniform(0.8, 1.2))
+            elif kind == "sniper":
+                target = 3 * len(tokens)
+            elif kind == "distributor":
+                target = rng.randint(12, 30)
             else:
                 target = int(rest_share * rng.lognormvariate(0, 0.4))
-            self.wallets.append(
-                SimWallet(i, address(self.seed, "wallet", i), kind, tokens, max(6, target))
-            )
+            if kind in ("smart", "faded"):  # planted smart wallets trade < 20 times a day
+                target = min(target, SMART_TRADES_PER_DAY * self.hours // 24)
+            secret = digest(self.seed, "wallet-keypair", i, size=32)
+            self.wallets.append(SimWallet(i, wallet_key(secret), kind, tokens, max(6, target)))
 
     def wallets_of(self, kind: str) -> list[str]:
         """Addresses of the wallets of one role, in market order."""
         return [w.address for w in self.wallets if w.kind == kind]
 
+    def accounts_of(self, token: SimToken) -> list[tuple[str, str]]:
+        """(label, address) of the token's holders that never trade: pool, vault, exchange, burn.
+
+        Pool and vault are program-derived from the mint (off the curve, as on chain); the
+        exchange and burn accounts come from the known-accounts list, shared by all tokens.
+        """
+        found = self._accounts.get(token.index)
+        if found is None:
+            mint = mint_bytes(token.address)
+            found = [
+                ("pool", program_address(RAYDIUM_AMM, b"pool", mint)),
+                ("pool", program_address(RAYDIUM_AMM, b"vault", mint)),
+            ]
+            for label in ("exchange", "burn"):
+                listed = known_accounts(label)
+                if listed:
+                    found.append((label, listed[token.index % len(listed)]))
+            self._accounts[token.index] = found
+        return found
+
     def truth(self) -> dict[str, Any]:
-        """What was planted: smart and losing wallets, bots, and token roles."""
+        """What was planted: wallets by role, the accounts that never trade, token roles."""
+        accounts: dict[str, list[str]] = {"pool": [], "exchange": [], "burn": []}
+        for token in self.tokens:
+            for label, account in self.accounts_of(token):
+                if account not in accounts[label]:
+                    accounts[label].append(account)
         return {
             "seed": self.seed,
             "end_time": self.end_time,
             "start_time": self.start_time,
-            "smart_wallets": self.wallets_of("smart"),
-            "losing_wallets": self.wallets_of("losing"),
-            "bot_wallets": self.wallets_of("bot"),
-            "retail_wallets": self.wallets_of("retail"),
+            **{f"{kind}_wallets": self.wallets_of(kind) for kind in WALLET_KINDS},
+            **{f"{label}_accounts": found for label, found in accounts.items()},
             "tokens": {t.address: t.kind for t in self.tokens},
+            "launches": {t.address: t.launch_time for t in self.launched_tokens},
             "latest_prices": {t.address: t.prices[-1] for t in self.tokens},
         }
+
+    def labels(self) -> dict[str, str]:
+        """Every planted address and its label: smart, faded, bot, sniper, distributor, pool,
+        exchange, burn or ordinary (losing and retail wallets)."""
+        out = {
+            w.address: "ordinary" if w.kind in ("losing", "retail") else w.kind
+            for w in self.wallets
+        }
+        for token in self.tokens:
+            for label, account in self.accounts_of(token):
+                out.setdefault(account, label)
+        return out
 
     # --- holders ----------------------------------------------------------
 
@@ -296,15 +403,18 @@ class Market:
         if token is None:
             return []
         rng = rng_for(self.seed, "holders", token.index)
-        rows: list[tuple[float, str]] = []
-        for k in range(2):  # pools and exchange wallets: large holders that do not swap
-            rows.append((rng.uniform(0.03, 0.15), address(self.seed, "pool", token.index, k)))
+        shares = {"pool": (0.03, 0.15), "exchange": (0.01, 0.05), "burn": (0.002, 0.02)}
+        rows: list[tuple[float, str]] = [
+            (rng.uniform(*shares[label]), account) for label, account in self.accounts_of(token)
+        ]
         for w in self.wallets:
             if token.index not in w.tokens:
                 continue
             wr = rng_for(self.seed, "holding", token.index, w.index)
             main = w.tokens[0] == token.index
-            if main and w.kind in ("smart", "losing", "bot"):
+            if main and w.kind == "distributor":
+                share = wr.uniform(0.02, 0.05)  # what it received and sells off
+            elif main and w.kind != "retail":
                 share = wr.uniform(0.01, 0.03)
             elif main:
                 share = wr.uniform(0.002, 0.009)

@@ -8,13 +8,14 @@ Python API (what the demo and tests use)::
     sim = run_in_thread(SimSettings(seed=7, wallets=30, tokens=8, trades=3000))
     sim.base_url          # "http://127.0.0.1:<free port>": birdeye.base_url and
                           # helius.api_base_url both point here
-    sim.market.truth()    # planted smart / losing / bot wallets (also GET /sim/truth)
+    sim.market.truth()    # planted wallets by role, pool/exchange/burn holders (GET /sim/truth)
+    sim.market.labels()   # every planted address -> its label
     sim.stats()           # request, status, 429 and fault counts (also GET /sim/stats)
     sim.stop()            # or use it as a context manager: `with run_in_thread(...) as sim:`
 
 Routes: GET /defi/v3/token/list, /defi/tokenlist, /defi/v3/token/holder,
-/trader/txs/seek_by_time, /defi/price, /defi/history_price, GET/POST /defi/multi_price
-(rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
+/trader/txs/seek_by_time, /defi/v2/tokens/top_traders, /trader/gainers-losers,
+/defi/price, /defi/history_price, GET/POST /defi/multi_price (rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
 `fault_rate`; X-API-KEY checked only when `birdeye_api_key` is set; paths in
 `denied_paths` answer 403, as endpoints outside a key's plan do); GET/POST /v0/webhooks and GET/PUT/DELETE
 /v0/webhooks/{id} (`?api-key=` required, checked when `helius_api_key` is set);
@@ -34,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.sim import birdeye_api, price_api
+from smarttrader_cli.sim import birdeye_api, discovery_api, price_api
+from smarttrader_cli.sim.discovery_api import DiscoveryIndex
 from smarttrader_cli.sim.helius_api import WebhookStore
 from smarttrader_cli.sim.market import Market, SimSettings
 from smarttrader_cli.sim.trades import TradeBook
@@ -79,13 +81,14 @@ class SimState:
     settings: SimSettings
     market: Market
     book: TradeBook
+    discovery: DiscoveryIndex
     webhooks: WebhookStore = field(default_factory=WebhookStore)
     stats: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def build(cls, settings: SimSettings) -> SimState:
         market = Market(settings)
-        return cls(settings, market, TradeBook(market))
+        return cls(settings, market, TradeBook(market), DiscoveryIndex(market))
 
 
 def create_app(state: SimState) -> Starlette:
@@ -101,7 +104,7 @@ def create_app(state: SimState) -> Starlette:
     denied = frozenset(settings.denied_paths)
 
     def birdeye(
-        handler: Callable[[dict[str, Any]], tuple[int, Any]],
+        handler: Callable[[dict[str, Any]], tuple[int, Any]], threaded: bool = False
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             stats = state.stats
@@ -146,7 +149,10 @@ def create_app(state: SimState) -> Starlette:
                     )
                 params.update(posted)
             try:
-                status, body = handler(params)
+                if threaded:  # may build the discovery index: keep serving meanwhile
+                    status, body = await asyncio.to_thread(handler, params)
+                else:
+                    status, body = handler(params)
             except birdeye_api.BadRequest as exc:
                 status, body = birdeye_api.error(400, str(exc))
             stats[f"status {status}"] += 1
@@ -175,7 +181,7 @@ def create_app(state: SimState) -> Starlette:
 
         return endpoint
 
-    market, book, hooks = state.market, state.book, state.webhooks
+    market, book, hooks, found = state.market, state.book, state.webhooks, state.discovery
 
     async def webhooks_root(request: Request) -> Response:
         if request.method == "GET":
@@ -207,6 +213,14 @@ def create_app(state: SimState) -> Starlette:
         Route(
             "/trader/txs/seek_by_time",
             birdeye(lambda p: birdeye_api.seek_by_time(market, book, p)),
+        ),
+        Route(
+            "/defi/v2/tokens/top_traders",
+            birdeye(lambda p: discovery_api.top_traders(market, found, p), threaded=True),
+        ),
+        Route(
+            "/trader/gainers-losers",
+            birdeye(lambda p: discovery_api.gainers_losers(market, found, p), threaded=True),
         ),
         Route("/defi/price", birdeye(lambda p: price_api.price(market, p))),
         Route(
@@ -295,4 +309,6 @@ def serve(settings: SimSettings, host: str = "127.0.0.1", port: int = 8900) -> N
     import uvicorn
 
     state = SimState.build(settings)
+    # the discovery index takes a while on a big market: build it before it is asked for
+    threading.Thread(target=state.discovery.build, name="st-sim-discovery", daemon=True).start()
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)

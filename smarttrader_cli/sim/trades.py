@@ -141,6 +141,8 @@ class _Generator:
         self.swaps = 0  # economic swaps (an openbook swap of three fills counts once)
         self.counter = 0
         self.slots = _TxSlots(0)
+        self._active_days: list[int] | None = None
+        self.faded_trips = 0
 
     def tx_hash(self) -> str:
         self.counter += 1
@@ -240,59 +242,84 @@ class _Generator:
         w = self.w
         return w.tokens[0] if self.rng.random() < 0.5 else self.rng.choice(w.tokens)
 
-    def plan(self, token: int) -> tuple[int, list[int]] | None:
-        """Buy hour and sell hours for one position, by role; None if no fit was found."""
-        rng, hours, kind = self.rng, self.m.hours, self.w.kind
-        if kind == "bot":
-            h1 = rng.randrange(hours - 2)
-            return h1, [min(hours - 1, h1 + rng.randint(1, 8))]
-        if kind == "retail":
-            h1 = rng.randrange(hours - 2)
+    def phase(self) -> tuple[str, int, int]:
+        """How the next position is traded: (like whom, first buy hour, hour sells end by).
+
+        A faded wallet trades like a smart one 8-30 days ago and like a loser in the last
+        7 days; every other role trades the same way over the whole history.
+        """
+        kind, hours = self.w.kind, self.m.hours
+        if kind != "faded":
+            return (kind if kind in ("smart", "losing", "bot") else "retail"), 0, hours
+        recent = max(hours * 2 // 3, hours - 7 * 24)
+        self.faded_trips += 1
+        if self.faded_trips % 4 != 1:  # the first position and every fourth: this week's loss
+            return "smart", max(0, hours - 30 * 24), max(1, min(hours - 8 * 24, recent - 1))
+        return "losing", recent, hours
+
+    def plan(self, token: int, mode: str, lo: int, end: int) -> tuple[int, list[int]] | None:
+        """Buy hour and sell hours for one position, by role; None if no fit was found.
+
+        The buy falls in [lo, end - 2] and never before the token's first tradable hour,
+        the sells before `end`.
+        """
+        rng = self.rng
+        lo = max(lo, self.m.first_hour(token))
+        if lo >= end - 2:
+            return None
+        if mode == "bot":
+            h1 = rng.randrange(lo, end - 2)
+            return h1, [min(end - 1, h1 + rng.randint(1, 8))]
+        if mode == "retail":
+            h1 = rng.randrange(lo, end - 2)
             if rng.random() < 0.15:
                 return h1, []
-            return h1, sorted({min(hours - 1, h1 + rng.randint(1, 336)) for _ in range(2)})
+            return h1, sorted({min(end - 1, h1 + rng.randint(1, 336)) for _ in range(2)})
         for _ in range(12):
-            h1 = rng.randrange(hours - 2)
+            h1 = rng.randrange(lo, end - 2)
             p1 = self.price(token, h1)
-            later = range(h1 + 1, min(hours, h1 + 168))
+            later = range(h1 + 1, min(end, h1 + 168))
             cands = rng.sample(later, k=min(10, len(later)))
-            if kind == "smart":
+            if mode == "smart":
                 fits = sorted(h for h in cands if self.price(token, h) / p1 >= 1.06)
             else:
-                if rng.random() < 0.25 and self.price(token, hours - 1) / p1 <= 0.9:
+                if rng.random() < 0.25 and self.price(token, self.m.hours - 1) / p1 <= 0.9:
                     return h1, []  # a loser holding a bag
                 fits = sorted(h for h in cands if self.price(token, h) / p1 <= 0.94)
             if fits:
                 return h1, sorted(rng.sample(fits, k=min(len(fits), rng.randint(1, 3))))
         return None
 
-    def follow_up(self, token: int, hour: int) -> int | None:
+    def follow_up(self, token: int, hour: int, mode: str, end: int) -> int | None:
         """An hour to sell a token received in a token-to-token swap, by role."""
-        rng, hours, kind = self.rng, self.m.hours, self.w.kind
-        later = range(hour + 1, min(hours, hour + 168))
-        if not later:
+        rng = self.rng
+        later = range(hour + 1, min(end, hour + 168))
+        if not later or hour < self.m.first_hour(token):
             return None
         p = self.price(token, hour)
         for h in rng.sample(later, k=min(10, len(later))):
             ratio = self.price(token, h) / p
-            if kind == "retail" or (kind == "smart" and ratio >= 1.03):
+            if mode == "retail" or (mode == "smart" and ratio >= 1.03):
                 return h
-            if kind == "losing" and ratio <= 0.97:
+            if mode == "losing" and ratio <= 0.97:
                 return h
         return None
 
     def round_trip(self) -> None:
         rng, kind = self.rng, self.w.kind
+        if kind == "bot":
+            self.bot_round_trip()
+            return
+        mode, lo, end = self.phase()
         token, quote = self.pick_token(), self.pick_quote()
-        planned = self.plan(token)
+        planned = self.plan(token, mode, lo, end)
         if planned is None:
             return
         h1, sells = planned
         size = {
-            "bot": rng.uniform(20, 300),
-            "smart": rng.uniform(300, 3000),
-            "losing": rng.uniform(100, 3000),
-        }.get(kind, rng.uniform(50, 2000))
+            "smart": rng.uniform(2000, 8000) if kind == "faded" else rng.uniform(300, 3000),
+            "losing": rng.uniform(100, 1200) if kind == "faded" else rng.uniform(100, 3000),
+        }.get(mode, rng.uniform(50, 2000))
         qty = size / self.price(token, h1)
         t1 = self.time_in(h1)
         hour_end = self.m.start_time + (h1 + 1) * HOUR - 1
@@ -316,9 +343,9 @@ class _Generator:
             chunk = qty * frac
             value = chunk * self.price(token, h2)
             t2 = self.time_in(h2)
-            if others and kind != "bot" and rng.random() < 0.12:
+            if others and rng.random() < 0.12:
                 other = rng.choice(others)
-                h3 = self.follow_up(other, h2)
+                h3 = self.follow_up(other, h2, mode, end)
                 if h3 is not None:
                     got = value / self.price(other, h2)
                     self.swap(t2, token, chunk, other, got)
@@ -327,22 +354,91 @@ class _Generator:
                     continue
             self.swap(t2, token, chunk, quote, value / self.price(quote, h2))
 
+    def bot_round_trip(self) -> None:
+        """A bot buys on one of its active days and mostly sells within 20 seconds."""
+        rng, m = self.rng, self.m
+        day = rng.choice(self.active_days)
+        h1 = min(m.hours - 1, day * 24 + rng.randrange(24))
+        tradable = [t for t in self.w.tokens if m.first_hour(t) <= h1]
+        if not tradable:
+            return
+        token = tradable[0] if rng.random() < 0.5 else rng.choice(tradable)
+        t1 = self.time_in(h1)
+        qty = rng.uniform(20, 300) / self.price(token, h1)
+        self.swap(t1, 0, qty * self.price(token, h1) / self.price(0, h1), token, qty)
+        hold = rng.randint(1, 20) if rng.random() < 0.8 else rng.randint(60, 4 * HOUR)
+        t2 = min(t1 + hold, m.end_time - 1)
+        h2 = m.hour_of(t2)
+        self.swap(t2, token, qty, 0, qty * self.price(token, h2) / self.price(0, h2))
+
+    @property
+    def active_days(self) -> list[int]:
+        """The days a bot trades on: about 200 swaps each (sampled once per wallet)."""
+        if self._active_days is None:
+            days = max(1, self.m.hours // 24)
+            wanted = max(1, min(days, self.w.trade_target // 200))
+            self._active_days = sorted(self.rng.sample(range(days), wanted))
+        return self._active_days
+
+    def snipe(self) -> None:
+        """Buy each launched token 0-5 s after its launch, sell it within the next 40 minutes."""
+        rng, m = self.rng, self.m
+        for index in self.w.tokens:
+            launch = m.tokens[index].launch_time
+            if launch is None:
+                continue
+            t = launch + rng.randint(0, 5)
+            usd = rng.uniform(200, 2000)
+            qty = usd / m.price(index, t)
+            self.swap(t, 0, usd / m.price(0, t), index, qty)
+            parts = [qty] if rng.random() < 0.5 else [qty * 0.5, qty * 0.5]
+            for part in parts:
+                t += rng.randint(120, 1200)
+                self.swap(t, index, part, 0, part * m.price(index, t) / m.price(0, t))
+
+    def distribute(self) -> None:
+        """Sell off tokens received without a buy; a few small buys of another token."""
+        rng, m, w = self.rng, self.m, self.w
+        main = w.tokens[0]
+        lo = m.first_hour(main)
+        for _ in range(w.trade_target):
+            h = rng.randrange(lo, m.hours) if lo < m.hours else m.hours - 1
+            usd = rng.uniform(300, 3000)
+            token_qty = usd / self.price(main, h)
+            self.swap(self.time_in(h), main, token_qty, 0, usd / self.price(0, h))
+        for other in w.tokens[1:2]:
+            lo = m.first_hour(other)
+            for _ in range(2):
+                h = rng.randrange(lo, m.hours) if lo < m.hours else m.hours - 1
+                usd = rng.uniform(20, 100)
+                self.swap(
+                    self.time_in(h), 0, usd / self.price(0, h), other, usd / self.price(other, h)
+                )
+
     def airdrop_sell(self) -> None:
         """A sell of tokens the wallet got before the history (or by transfer)."""
         rng = self.rng
         token = rng.choice(self.w.tokens)
-        h = rng.randrange(self.m.hours)
+        lo = self.m.first_hour(token)
+        if lo >= self.m.hours:
+            return
+        h = rng.randrange(lo, self.m.hours)
         usd = rng.uniform(50, 500)
         self.swap(self.time_in(h), token, usd / self.price(token, h), 0, usd / self.price(0, h))
 
     def build(self) -> list[Trade]:
-        target = self.w.trade_target
-        if self.w.kind != "bot" and self.rng.random() < 0.3:
-            self.airdrop_sell()
-        attempts = 0
-        while self.swaps < target and attempts < target * 4:
-            attempts += 1
-            self.round_trip()
+        kind, target = self.w.kind, self.w.trade_target
+        if kind == "sniper" and self.m.launched_tokens:
+            self.snipe()
+        elif kind == "distributor":
+            self.distribute()
+        else:
+            if kind != "bot" and self.rng.random() < 0.3:
+                self.airdrop_sell()
+            attempts = 0
+            while self.swaps < target and attempts < target * 4:
+                attempts += 1
+                self.round_trip()
         self.plant_malformed()
         self.trades.sort(key=order_key)
         return self.trades
