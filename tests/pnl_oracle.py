@@ -112,9 +112,11 @@ class TokenBook:
     unpriced: int = 0
     first: int | None = None
     last: int | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)  # every priced leg's outcome
 
     def buy(self, leg: Leg) -> None:
         assert leg.value is not None
+        self.log.append({"t": leg.time, "buy": True, "value": leg.value})
         self.buys += 1
         self.bought += leg.value
         self.lots.append([leg.qty, leg.value / leg.qty, float(leg.time)])
@@ -141,10 +143,14 @@ class TokenBook:
         self.matched_cost += cost
         self.matched_qty += matched
         self.holding_qty_seconds += held
-        if matched > EPS * leg.qty:
-            self.counted_sells += 1
-            if pnl > EPS * proceeds:
-                self.winning += 1
+        counts = matched > EPS * leg.qty
+        wins = counts and pnl > EPS * proceeds
+        self.counted_sells += counts
+        self.winning += wins
+        self.log.append(
+            {"t": leg.time, "buy": False, "value": leg.value, "qty": leg.qty, "matched": matched,
+             "cost": cost, "proceeds": proceeds, "pnl": pnl, "counts": counts, "wins": wins}
+        )  # fmt: skip
 
     @property
     def open_qty(self) -> float:
@@ -194,6 +200,15 @@ def oracle_pnl(
     min_leg_usd: float = 0.0,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Rows of silver.wallet_pnl (without calculated_at/run_id) keyed by (wallet, token)."""
+    return _oracle(trades, metrics, quote_assets, min_leg_usd)[0]
+
+
+def _oracle(
+    trades: Iterable[Mapping[str, Any]],
+    metrics: Iterable[Mapping[str, Any]],
+    quote_assets: Iterable[str],
+    min_leg_usd: float,
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], TokenBook]]:
     quotes = set(quote_assets)
     rows = dedupe(trades)
     wallets = {t["wallet_address"] for t in rows}
@@ -250,7 +265,7 @@ def oracle_pnl(
         out[(wallet, ALL_TOKENS)] = _portfolio(toks)
     for r in out.values():
         r.pop("_counted_sells", None)
-    return out
+    return out, books
 
 
 def _portfolio(toks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -297,4 +312,116 @@ def _portfolio(toks: list[dict[str, Any]]) -> dict[str, Any]:
         "unmatched_sell_qty": None,
         "unpriced_leg_count": s("unpriced_leg_count"),
         "_counted_sells": counted,
+    }
+
+
+WINDOW_SECONDS = {"h": 3600, "d": 86400}
+
+
+def window_length(name: str) -> int | None:
+    """'7d' -> 604800 seconds, 'all' -> None."""
+    return None if name == "all" else int(name[:-1]) * WINDOW_SECONDS[name[-1]]
+
+
+def oracle_windows(
+    trades: Iterable[Mapping[str, Any]],
+    metrics: Iterable[Mapping[str, Any]] = (),
+    quote_assets: Iterable[str] = (),
+    min_leg_usd: float = 0.0,
+    windows: Iterable[str] = ("1d", "7d", "30d", "all"),
+    as_of: int = 0,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Rows of silver.wallet_pnl_windows keyed by (wallet, token, window), by filtering each
+    (wallet, token)'s FIFO log: a leg is in a window when as_of - length < t <= as_of."""
+    trades = list(trades)
+    pnl, books = _oracle(trades, metrics, quote_assets, min_leg_usd)
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for name in windows:
+        length = window_length(name)
+        start = None if length is None else as_of - length
+        for (wallet, token), row in pnl.items():
+            if token == ALL_TOKENS:
+                continue
+            book = books[(wallet, token)]
+            log = [
+                e
+                for e in book.log
+                if length is None or (start is not None and start < e["t"] <= as_of)
+            ]
+            out[(wallet, token, name)] = _window_row(log, row, name, start, as_of)
+        for wallet in {w for (w, tok) in pnl if tok == ALL_TOKENS}:
+            toks = [r for (w, _, n), r in out.items() if w == wallet and n == name]
+            out[(wallet, ALL_TOKENS, name)] = _window_portfolio(toks, start, as_of)
+    return out  # the _-prefixed helper figures stay: tolerances are scaled by them
+
+
+def _window_row(
+    log: list[dict[str, Any]], row: dict[str, Any], name: str, start: int | None, end: int
+) -> dict[str, Any]:
+    sells = [e for e in log if not e["buy"]]
+    buys = [e for e in log if e["buy"]]
+    realized = sum((e["pnl"] for e in sells), 0.0)
+    bought = sum((e["value"] for e in buys), 0.0)
+    sold = sum((e["value"] for e in sells), 0.0)
+    cost = sum((e["cost"] for e in sells), 0.0)
+    sold_qty = sum((e["qty"] for e in sells), 0.0)
+    matched = sum((e["matched"] for e in sells), 0.0)
+    counted = sum(1 for e in sells if e["counts"])
+    wins = sum(1 for e in sells if e["wins"])
+    open_cost = row["current_position_cost_basis"]
+    total = realized + row["unrealized_pnl"]
+    capital = row["total_bought"] if name == "all" else cost + open_cost
+    return {
+        "window_start": _ts(start),
+        "window_end": _ts(end),
+        "realized_pnl": realized,
+        "unrealized_pnl": row["unrealized_pnl"],
+        "total_pnl": total,
+        "trade_count": len(log),
+        "buy_count": len(buys),
+        "sell_count": len(sells),
+        "winning_sells": wins,
+        "win_rate": wins / counted if counted else None,
+        "roi": total / capital if capital > EPS * row["total_bought"] else None,
+        "volume_usd": bought + sold,
+        "total_bought": bought,
+        "total_sold": sold,
+        "matched_cost": cost,
+        "sold_qty": sold_qty,
+        "matched_qty": matched,
+        "basis_coverage": matched / sold_qty if sells else None,
+        "closed_positions": 1 if counted else 0,
+        "_counted": counted,
+        "_proceeds": sum((e["proceeds"] for e in sells), 0.0),
+        "_capital": capital,
+        "_all_bought": row["total_bought"],
+    }
+
+
+_SUMMED = (
+    "realized_pnl", "unrealized_pnl", "total_pnl", "trade_count", "buy_count", "sell_count",
+    "winning_sells", "volume_usd", "total_bought", "total_sold", "matched_cost",
+    "closed_positions",
+)  # fmt: skip
+
+
+def _window_portfolio(toks: list[dict[str, Any]], start: int | None, end: int) -> dict[str, Any]:
+    def s(col: str) -> Any:
+        return sum((r[col] for r in toks), 0)
+
+    counted, capital, sold = s("_counted"), s("_capital"), s("total_sold")
+    all_bought = s("_all_bought")
+    return {
+        "window_start": _ts(start),
+        "window_end": _ts(end),
+        **{col: s(col) for col in _SUMMED},
+        "win_rate": s("winning_sells") / counted if counted else None,
+        "roi": s("total_pnl") / capital if capital > EPS * all_bought else None,
+        "sold_qty": None,
+        "matched_qty": None,
+        "basis_coverage": s("_proceeds") / sold if s("sell_count") and sold > 0 else None,
+        "_counted": counted,
+        "_proceeds": s("_proceeds"),
+        "_capital": capital,
+        "_all_bought": all_bought,
     }

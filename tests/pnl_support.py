@@ -10,7 +10,12 @@ from typing import Any
 import pyarrow as pa
 
 from smarttrader_cli.lake.store import CommitMeta, Lake
-from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
+from smarttrader_cli.lake.tables import (
+    TOKEN_METRICS,
+    WALLET_PNL,
+    WALLET_PNL_WINDOWS,
+    WALLET_TRADES,
+)
 
 ALL_TOKENS = "ALL_TOKENS"
 
@@ -175,11 +180,7 @@ def assert_matches(
         qty_scale = max(1.0, mag_qty)
         for col in COMPARED:
             a, b = g[col], w[col]
-            if b is None or a is None:
-                assert a is None and b is None, (key, col, a, b)
-                continue
-            if isinstance(b, (datetime, int)):
-                assert a == b, (key, col, a, b)
+            if _compared_exactly(key, col, a, b):
                 continue
             scale = usd_scale if col in USD_COLUMNS else qty_scale if col in QTY_COLUMNS else 1.0
             if col == "roi":
@@ -190,6 +191,66 @@ def assert_matches(
                     max(1.0, span.total_seconds() / 3600.0)
                     * usd_scale
                     / max(1e-300, abs(w["matched_cost"]) if key[1] == ALL_TOKENS else 1.0)
+                )
+            assert math.isclose(a, b, rel_tol=rel, abs_tol=rel * scale), (key, col, a, b)
+
+
+def _compared_exactly(key: Any, col: str, a: Any, b: Any, numeric: bool = False) -> bool:
+    """Check nulls (both or neither) and times and counts (equal); False: compare numerically."""
+    if b is None or a is None:
+        assert a is None and b is None, (key, col, a, b)
+        return True
+    if isinstance(b, (datetime, int)) and not numeric:
+        assert a == b, (key, col, a, b)
+        return True
+    return False
+
+
+WINDOW_COMPARED = [
+    f.name for f in WALLET_PNL_WINDOWS.schema if f.name not in ("calculated_at", "run_id")
+][3:]
+WINDOW_USD = {
+    "realized_pnl", "unrealized_pnl", "total_pnl", "volume_usd", "total_bought", "total_sold",
+    "matched_cost",
+}  # fmt: skip
+WINDOW_QTY = {"sold_qty", "matched_qty"}
+
+
+def windows_by_key(table: pa.Table) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """silver.wallet_pnl_windows rows keyed by (wallet, token, window)."""
+    return {(r["wallet_address"], r["token_address"], r["window"]): r for r in table.to_pylist()}
+
+
+def assert_windows_match(
+    got: dict[tuple[str, str, str], dict[str, Any]],
+    want: dict[tuple[str, str, str], dict[str, Any]],
+    trades: Iterable[Mapping[str, Any]] = (),
+    rel: float = 1e-9,
+    quotes: tuple[str, ...] = QUOTES,
+) -> None:
+    """Window rows equal to `rel`, with absolute floors as in assert_matches: USD figures by
+    the magnitude the (wallet, token)'s sums run through, ratios by that over their
+    denominator (the oracle's capital, sold quantity or sold value)."""
+    assert set(got) == set(want), (sorted(set(got) ^ set(want)))[:5]
+    mags = magnitudes(trades, quotes)
+    for key, w in want.items():
+        g = got[key]
+        mag_qty, mag_usd = mags.get(key[:2], (0.0, 0.0))
+        usd_scale = max(1.0, mag_usd)
+        qty_scale = max(1.0, mag_qty)
+        for col in WINDOW_COMPARED:
+            a, b = g[col], w[col]
+            if _compared_exactly(key, col, a, b, col in WINDOW_USD):
+                continue
+            scale = usd_scale if col in WINDOW_USD else qty_scale if col in WINDOW_QTY else 1.0
+            if col == "roi":
+                scale = usd_scale / max(1e-300, abs(w["_capital"]))
+            if col == "basis_coverage":
+                token_row = key[1] != ALL_TOKENS
+                scale = (
+                    qty_scale / max(1e-300, w["sold_qty"])
+                    if token_row
+                    else usd_scale / max(1e-300, w["total_sold"])
                 )
             assert math.isclose(a, b, rel_tol=rel, abs_tol=rel * scale), (key, col, a, b)
 
@@ -219,12 +280,27 @@ def engine_rows(
     wallets: tuple[str, ...] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The DuckDB engine's rows for these bronze rows, keyed by (wallet, token)."""
+    return rows_by_key(engine_result(trades, metrics, quotes, min_leg_usd, wallets).rows)
+
+
+def engine_result(
+    trades: Iterable[Mapping[str, Any]],
+    metrics: Iterable[Mapping[str, Any]] = (),
+    quotes: tuple[str, ...] = QUOTES,
+    min_leg_usd: float = 0.0,
+    wallets: tuple[str, ...] | None = None,
+    windows: tuple[str, ...] = ("1d", "7d", "30d", "all"),
+    as_of: int | None = None,
+) -> Any:
+    """The DuckDB engine's PnlResult (rows and windows) for these bronze rows."""
     from smarttrader_cli.engines.duckdb_pnl import compute_pnl
     from smarttrader_cli.engines.pnl_common import PnlParams
 
     con = duckdb_with_bronze(trades, metrics)
-    params = PnlParams(quotes, min_leg_usd, datetime.now(UTC), "test", wallets)
-    return rows_by_key(compute_pnl(con, params).rows)
+    params = PnlParams(
+        quotes, min_leg_usd, datetime.now(UTC), "test", wallets, windows=windows, as_of=as_of
+    )
+    return compute_pnl(con, params)
 
 
 def random_history(

@@ -39,6 +39,7 @@ from smarttrader_cli.config.stream_schema import (
     SwapsConfig,
     WebhookConfig,
 )
+from smarttrader_cli.engines.pnl_windows import DEFAULT_WINDOWS, window_problem
 
 Engine = Literal["duckdb", "spark"]
 
@@ -167,6 +168,10 @@ class PnlConfig:
         "treated as cash: SOL/wSOL, USDC, USDT",
     )
     min_leg_usd: float = key(0.0, "legs worth less than this are ignored as dust", ZERO_OR_MORE)
+    windows: list[str] = key(
+        list(DEFAULT_WINDOWS),
+        "PnL time windows (silver.wallet_pnl_windows): 'all' or a number + h/d, e.g. 12h, 7d",
+    )
 
 
 @dataclass
@@ -343,6 +348,11 @@ RELATIONS: tuple[Relation, ...] = (
         ),
         lambda *weights: sum(weights) > 0,
         "gold.score weights must not all be 0",
+    ),
+    Relation(
+        ("pnl.windows",),
+        lambda windows: window_problem(windows) is None,
+        "pnl.windows must list distinct windows, each 'all' or a positive number + h or d",
     ),
     Relation(
         ("ops.disk_warning_percent", "ops.disk_critical_percent"),

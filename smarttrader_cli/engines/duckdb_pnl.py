@@ -10,16 +10,25 @@ from smarttrader_cli.engines.pnl_common import (
     TRADES_HINT,
     PnlParams,
     PnlResult,
+    WindowState,
     load_sql,
     quote_filters,
+    resolve_as_of,
+    window_sql,
 )
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.sql import quote
-from smarttrader_cli.lake.tables import TOKEN_METRICS, WALLET_PNL, WALLET_TRADES
+from smarttrader_cli.lake.tables import (
+    TOKEN_METRICS,
+    WALLET_PNL,
+    WALLET_PNL_WINDOWS,
+    WALLET_TRADES,
+)
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 DIALECT = "duckdb"
 _KEY = "tx_hash, ins_index, inner_ins_index, wallet_address"
@@ -34,7 +43,14 @@ _DEDUPE = {
     "    ORDER BY fetched_at DESC NULLS LAST, run_id DESC NULLS LAST) = 1",
 }
 _NO_DEDUPE = {"duplicates": "0", "dedupe": ""}
-_OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in ("calculated_at", "run_id")]
+_STAMPS = ("calculated_at", "run_id")
+_OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in _STAMPS]
+# Inside the SQL the window column is window_name: `window` is a keyword.
+_WINDOW_OUTPUT = [
+    'window_name AS "window"' if f.name == "window" else f.name
+    for f in WALLET_PNL_WINDOWS.schema
+    if f.name not in _STAMPS
+]
 
 
 def ensure_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -151,8 +167,15 @@ def natural_key_unique(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(found and found[0])
 
 
+def latest_trade_time(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The latest block time in bronze.wallet_trades, every wallet (resolve_as_of's input)."""
+    found = con.execute(f"SELECT max(block_unix_time) FROM {WALLET_TRADES.name}").fetchone()
+    return None if not found or found[0] is None else int(found[0])
+
+
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """The FIFO over the prepared legs into st_groups and st_sell_totals (st_legs is dropped)."""
+    """The FIFO over the prepared legs into st_groups, st_sell_totals and the window buckets
+    (st_sell_buckets, st_buy_buckets); st_legs is dropped."""
     floor = _num(params.min_leg_usd)
     con.execute(
         load_sql(DIALECT, "04_groups.sql", legs="st_legs", min_leg_usd=floor,
@@ -170,7 +193,7 @@ def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     con.execute(
         load_sql(
             DIALECT, "05_fifo.sql", legs_with_groups=legs_with_groups, min_leg_usd=floor,
-            t_origin=str(int(origin[0])),
+            t_origin=str(int(origin[0])), **window_sql(params),
         )
     )  # fmt: skip
     con.execute("DROP TABLE st_legs")
@@ -192,23 +215,27 @@ def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """Token and ALL_TOKENS rows into st_pnl_rows."""
+    """Token and ALL_TOKENS rows into st_pnl_rows, and per window into st_window_rows."""
     con.execute(load_sql(DIALECT, "06_rows.sql", token_rows="st_token_rows"))
+    con.execute(
+        load_sql(
+            DIALECT, "07_windows.sql", window_token_rows="st_window_token_rows",
+            **window_sql(params),
+        )
+    )  # fmt: skip
 
 
 def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
-    """silver.wallet_pnl rows for the selected wallets, computed inside DuckDB."""
+    """silver.wallet_pnl and silver.wallet_pnl_windows rows for the selected wallets."""
+    ensure_inputs(con)
+    params = resolve_as_of(params, latest_trade_time(con))
     counts = prepare_legs(con, params)
     run_fifo(con, params)
     build_rows(con, params)
-    columns = ", ".join(_OUTPUT)
-    rows = con.execute(
-        f"SELECT {columns}, ?::TIMESTAMPTZ AS calculated_at, {quote(params.run_id)} AS run_id "
-        "FROM st_pnl_rows ORDER BY wallet_address, token_address",
-        [params.calculated_at],
-    ).arrow()
-    if not hasattr(rows, "num_rows"):  # duckdb may hand back a record batch reader
-        rows = rows.read_all()
+    rows = _stamped(con, params, _OUTPUT, "st_pnl_rows", "wallet_address, token_address")
+    windows = _stamped(
+        con, params, _WINDOW_OUTPUT, "st_window_rows", 'wallet_address, token_address, "window"'
+    )
     return PnlResult(
         rows=rows,
         wallets=counts.wallets,
@@ -217,7 +244,57 @@ def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
         unpriced_legs=counts.unpriced,
         rejected_trades=counts.rejected,
         duplicate_trades=counts.duplicates,
+        windows=windows,
     )
+
+
+def window_state(con: duckdb.DuckDBPyConnection) -> WindowState | None:
+    """Where silver.wallet_pnl_windows' windows end and which they are; None if never written."""
+    if not _view_exists(con, WALLET_PNL_WINDOWS.name):
+        return None
+    end, names = con.execute(
+        f'SELECT epoch(max(window_end))::BIGINT, list(DISTINCT "window") '
+        f"FROM {WALLET_PNL_WINDOWS.name}"
+    ).fetchone() or (None, None)
+    return None if end is None else WindowState(int(end), frozenset(names))
+
+
+def moved_wallets(con: duckdb.DuckDBPyConnection, bands: str) -> tuple[str, ...]:
+    """Wallets with a trade in `bands` (pnl_common.window_bands)."""
+    rows = con.execute(load_sql(DIALECT, "00_window_moved_wallets.sql", bands=bands)).fetchall()
+    return tuple(sorted(r[0] for r in rows))
+
+
+def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Table:
+    """The stored windows rows of every wallet not in params.wallets, bounds moved to as_of."""
+    import pyarrow as pa
+
+    con.register("st_recomputed", pa.table({"wallet": pa.array(params.wallets or (), pa.string())}))
+    bounds = {"window_start": "to_timestamp(w.start_t)", "window_end": "to_timestamp(w.end_t)"}
+    columns = ", ".join(
+        f"{bounds[f.name]} AS {f.name}" if f.name in bounds else f'p."{f.name}"'
+        for f in WALLET_PNL_WINDOWS.schema
+    )
+    sql = load_sql(
+        DIALECT, "08_shifted_windows.sql", columns=columns, recomputed="st_recomputed",
+        **window_sql(params),
+    )  # fmt: skip
+    out = con.execute(sql).arrow()
+    return out.read_all() if not hasattr(out, "num_rows") else out
+
+
+def _stamped(
+    con: duckdb.DuckDBPyConnection, params: PnlParams, columns: list[str], table: str, order: str
+) -> pa.Table:
+    """`table`'s output columns with the run's stamp, as Arrow."""
+    out = con.execute(
+        f"SELECT {', '.join(columns)}, ?::TIMESTAMPTZ AS calculated_at, "
+        f"{quote(params.run_id)} AS run_id FROM {table} ORDER BY {order}",
+        [params.calculated_at],
+    ).arrow()
+    if not hasattr(out, "num_rows"):  # duckdb may hand back a record batch reader
+        out = out.read_all()
+    return out
 
 
 def _num(value: float) -> str:

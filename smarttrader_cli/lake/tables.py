@@ -218,6 +218,42 @@ WALLET_PNL = TableSpec(
     "FIFO PnL per wallet and token, plus one ALL_TOKENS row per wallet",
 )
 
+# PnL by time window (issue 13; docs/pnl.md §8): silver.wallet_pnl's rows once per window
+# of `pnl.windows`, each window ending at the run's as_of.
+WALLET_PNL_WINDOWS = TableSpec(
+    "silver.wallet_pnl_windows",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _key("token_address"),
+            _key("window"),
+            _f("window_start", TS),
+            _f("window_end", TS),
+            _f("realized_pnl", pa.float64()),
+            _f("unrealized_pnl", pa.float64()),
+            _f("total_pnl", pa.float64()),
+            _f("trade_count", pa.int64()),
+            _f("buy_count", pa.int64()),
+            _f("sell_count", pa.int64()),
+            _f("winning_sells", pa.int64()),
+            _f("win_rate", pa.float64()),
+            _f("roi", pa.float64()),
+            _f("volume_usd", pa.float64()),
+            _f("total_bought", pa.float64()),
+            _f("total_sold", pa.float64()),
+            _f("matched_cost", pa.float64()),
+            _f("sold_qty", pa.float64()),
+            _f("matched_qty", pa.float64()),
+            _f("basis_coverage", pa.float64()),
+            _f("closed_positions", pa.int64()),
+            _f("calculated_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address", "token_address", "window"),
+    "FIFO PnL per wallet, token and time window (pnl.windows), plus ALL_TOKENS rows",
+)
+
 SMART_WALLETS = TableSpec(
     "gold.smart_wallets",
     pa.schema(
@@ -374,6 +410,7 @@ TABLES: dict[str, TableSpec] = {
         API_REJECTS,
         TOKEN_PRICES,
         WALLET_PNL,
+        WALLET_PNL_WINDOWS,
         SMART_WALLETS,
         WEBHOOK_EVENTS,
         WEBHOOK_DEAD_LETTERS,

@@ -13,15 +13,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.engines.pnl_common import PnlParams, PnlResult, load_sql, run_scope
+from smarttrader_cli.engines.pnl_common import (
+    PnlParams,
+    PnlResult,
+    RunPlan,
+    load_sql,
+    plan_run,
+    resolve_as_of,
+)
 from smarttrader_cli.errors import UsageError
 from smarttrader_cli.lake.sql import in_list, quote
-from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_TRADES
+from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_PNL_WINDOWS, WALLET_TRADES
 from smarttrader_cli.ops.resources import budget_for
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.ops.runs import StageRun
@@ -66,6 +74,7 @@ def run(
         calculated_at=datetime.now(UTC),  # before bronze is read: later fetches rerun
         run_id=current.run_id,
         wallets=tuple(dict.fromkeys(wallets)) if wallets else None,
+        windows=tuple(config.pnl.windows),
     )
     if engine == "spark":
         from smarttrader_cli.engines.spark_pnl import run_spark_pnl
@@ -123,30 +132,58 @@ def stale_wallets(con: duckdb.DuckDBPyConnection) -> tuple[str, ...] | None:
 def _run_duckdb(
     app: StageContext, params: PnlParams, mode: str, meta: CommitMeta
 ) -> PnlResult | None:
-    from smarttrader_cli.engines.duckdb_pnl import compute_pnl, ensure_inputs
+    from smarttrader_cli.engines import duckdb_pnl as engine
 
     con = open_duckdb(app)
+    shifted = None
     try:
-        ensure_inputs(con)
-        scope = run_scope(params, mode, lambda: stale_wallets(con))
-        if scope is None:
+        engine.ensure_inputs(con)
+        params = resolve_as_of(params, engine.latest_trade_time(con))
+        plan = plan_run(
+            params, mode, engine.window_state(con), lambda: stale_wallets(con),
+            lambda bands: engine.moved_wallets(con, bands),
+        )  # fmt: skip
+        if plan is None:
             return None
-        params, mode = scope
-        result = compute_pnl(con, params)
+        result = engine.compute_pnl(con, plan.params) if plan.params.wallets != () else None
+        if plan.windows == "shift":
+            shifted = engine.shifted_windows(con, plan.params)
     finally:
         con.close()
-    write_rows(app.lake, result, params, mode, meta)
+    write_rows(app.lake, result, plan, meta, shifted)
     return result
 
 
 def write_rows(
-    lake: Lake, result: PnlResult, params: PnlParams, mode: str, meta: CommitMeta
+    lake: Lake,
+    result: PnlResult | None,
+    plan: RunPlan,
+    meta: CommitMeta,
+    shifted: pa.Table | None = None,
 ) -> None:
-    """One commit: overwrite on a full run, else merge that replaces the wallets' rows exactly."""
-    meta.extra.update(result.summary())
-    if params.wallets is None or mode == "full":
+    """The windows, then silver.wallet_pnl: each one commit, overwritten on a full run, else
+    merged replacing the recomputed wallets' rows exactly (windows: see RunPlan).
+
+    Windows first: should the second commit fail, the wallets' calculated_at in
+    silver.wallet_pnl is still old and the next incremental run recomputes them.
+    """
+    params = plan.params
+    if result is not None:
+        meta.extra.update(result.summary())
+    windows = result.windows if result is not None else None
+    wallet_filter = in_list("t.wallet_address", params.wallets or ())
+    if plan.windows == "shift" and shifted is not None:
+        import pyarrow as pa
+
+        parts = [shifted] + ([windows.cast(shifted.schema)] if windows is not None else [])
+        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables(parts), meta)
+    elif windows is not None and plan.windows == "overwrite":
+        lake.overwrite(WALLET_PNL_WINDOWS, windows, meta)
+    elif windows is not None and plan.windows == "merge":
+        lake.merge(WALLET_PNL_WINDOWS, windows, meta, delete_predicate=wallet_filter)
+    if result is None or result.rows is None:
+        return
+    if params.wallets is None or plan.mode == "full":
         lake.overwrite(WALLET_PNL, result.rows, meta)
         return
-    lake.merge(
-        WALLET_PNL, result.rows, meta, delete_predicate=in_list("t.wallet_address", params.wallets)
-    )
+    lake.merge(WALLET_PNL, result.rows, meta, delete_predicate=wallet_filter)

@@ -1,4 +1,5 @@
-"""Property: the DuckDB engine equals the deque-based oracle on random trade histories."""
+"""Property: the DuckDB engine equals the deque-based oracle on random trade histories,
+in silver.wallet_pnl and in every PnL window."""
 
 from __future__ import annotations
 
@@ -7,8 +8,20 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.pnl_oracle import oracle_pnl
-from tests.pnl_support import FETCHED, QUOTES, SOL, T0, USDC, assert_matches, engine_rows, trade
+from tests.pnl_oracle import oracle_pnl, oracle_windows
+from tests.pnl_support import (
+    FETCHED,
+    QUOTES,
+    SOL,
+    T0,
+    USDC,
+    assert_matches,
+    assert_windows_match,
+    engine_result,
+    engine_rows,
+    trade,
+    windows_by_key,
+)
 
 TOKENS = ["TokA", "TokB", "TokC"]
 ASSETS = [*TOKENS, SOL, USDC]
@@ -70,3 +83,31 @@ def test_dust_floor_equals_oracle(
         oracle_pnl(trades, metrics, QUOTES, min_leg_usd=floor),
         trades,
     )
+
+
+WINDOW_SETS = [("1d", "7d", "30d", "all"), ("1h", "2d", "all"), ("12h", "24h"), ("all",)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    histories(),
+    st.sampled_from(WINDOW_SETS),
+    st.integers(min_value=0, max_value=31),
+    st.sampled_from([60, 3600, 86400]),
+    st.sampled_from([-1, 0, 1]),
+    st.sampled_from([0.0, 5.0]),
+)
+def test_windows_equal_oracle(
+    history: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    windows: tuple[str, ...],
+    steps: int,
+    step: int,
+    nudge: int,
+    floor: float,
+):
+    """Windows ending anywhere in (or after) the history, edges hit exactly and by a second."""
+    trades, metrics = history
+    as_of = T0 + steps * step + nudge
+    got = engine_result(trades, metrics, min_leg_usd=floor, windows=windows, as_of=as_of)
+    want = oracle_windows(trades, metrics, QUOTES, floor, windows, as_of)
+    assert_windows_match(windows_by_key(got.windows), want, trades)

@@ -25,7 +25,7 @@ WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
 -- M_k is B_k exactly, which avoids the cancellation of Q + (B - Q) after large unmatched
 -- sells. F(M_k) and G(M_k) by an as-of lookup of the last lot starting below M_k; the
 -- lower bound M_{k-1} with its F and G is the previous sell's (0 for the first).
-CREATE OR REPLACE TEMP TABLE st_sell_totals AS
+CREATE OR REPLACE TEMP TABLE st_sell_agg AS
 WITH buys AS (
     SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
            coalesce(lag(b_cum) OVER w, 0.0) AS start_qty,
@@ -82,6 +82,7 @@ bounds AS (
 per_sell AS (
     SELECT
         g, qty, value, matched, cost, m_cum,
+        {{leg_bucket}} AS bucket,
         value * matched / qty - cost AS pnl,
         CAST(t - {{t_origin}} AS DOUBLE) * matched - g_delta AS held_seconds,
         matched > 1e-9 * qty AS counts,
@@ -89,12 +90,29 @@ per_sell AS (
             AS wins
     FROM bounds
 )
--- Only the per-group totals are kept (docs/pnl.md §3): the sells themselves are not stored.
+-- Only totals are kept (docs/pnl.md §3), not the sells: per group (bucket NULL), and per
+-- group and window bucket (the shortest window holding the sell, {{buckets}}: none) in the
+-- same aggregation, from which the windows are summed (07_windows.sql).
 SELECT
     g,
+    bucket,
     {{include:sell_totals.sql}},
     max(m_cum) AS m_last
 FROM per_sell
-GROUP BY g;
+GROUP BY GROUPING SETS ((g), (g, bucket));
+
+CREATE OR REPLACE TEMP TABLE st_sell_totals AS
+SELECT * EXCLUDE (bucket) FROM st_sell_agg WHERE bucket IS NULL;
+
+CREATE OR REPLACE TEMP TABLE st_sell_buckets AS
+SELECT * FROM st_sell_agg WHERE bucket < {{buckets}};
+
+DROP TABLE st_sell_agg;
+
+CREATE OR REPLACE TEMP TABLE st_buy_buckets AS
+SELECT g, bucket, count(*) AS buy_count, sum(value) AS total_bought
+FROM (SELECT g, value, {{leg_bucket}} AS bucket FROM st_fifo_legs WHERE is_buy)
+WHERE bucket < {{buckets}}
+GROUP BY g, bucket;
 
 DROP TABLE st_fifo_legs;
