@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--fault", action="append", choices=["stop", "kill"], default=[])
     parser.add_argument("--events", type=int, default=6000, help="Events posted per trial.")
     parser.add_argument(
+        "--first-seed", type=int, default=1000, help="Seed of the first trial (resume a soak)."
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         help="Copy the folder of a trial that lost events (broker data and logs, spool, lake) here.",
@@ -90,7 +93,7 @@ def main() -> None:
         for i in range(args.trials):
             with tempfile.TemporaryDirectory(prefix="st-soak-") as tmp:
                 started = time.perf_counter()
-                row = trial(Path(tmp), fault, args.events, seed=1000 + i)
+                row = trial(Path(tmp), fault, args.events, seed=args.first_seed + i)
                 row["seconds"] = round(time.perf_counter() - started, 1)
                 if row["lost"] and args.keep:
                     kept = args.keep / f"{fault}-{i}"
