@@ -54,7 +54,10 @@ def tokens(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 def whales(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
     """Fetch top holders of the latest token snapshot into bronze.whale_holders.
 
-    Tokens fetched within `whales.refetch_after_hours` are skipped.
+    Tokens fetched within `whales.refetch_after_hours` are skipped. With
+    `discovery.top_traders` / `discovery.gainers` on, also each token's top traders and
+    BirdEye's top wallets by PnL into bronze.wallet_sources (lists fetched within
+    `discovery.refetch_after_hours` skipped); `st bronze trades` follows them too.
 
     Example: st bronze whales
     """
@@ -85,7 +88,9 @@ def trades(
     ctx: typer.Context,
     wallet: Annotated[
         list[str] | None,
-        typer.Option("--wallet", "-w", help="Only this wallet (repeatable); default: all whales."),
+        typer.Option(
+            "--wallet", "-w", help="Only this wallet (repeatable); default: every followed wallet."
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -104,7 +109,10 @@ def trades(
     ] = False,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Fetch whale wallets' swaps since each wallet's watermark into bronze.wallet_trades.
+    """Fetch followed wallets' swaps since each watermark into bronze.wallet_trades.
+
+    Followed: the holders in bronze.whale_holders, plus the discovered wallets in
+    bronze.wallet_sources of each `discovery` source that is on.
 
     Completed wallets are committed every `trades.commit_every_wallets`; a failed run
     keeps them and the next run resumes.

@@ -144,6 +144,32 @@ class WhalesConfig:
     refetch_after_hours: int = key(72, "a token fetched more recently is skipped", ZERO_OR_MORE)
 
 
+TopTradersFrame = Literal["30m", "1h", "2h", "4h", "6h", "8h", "12h", "24h"]
+GAINERS_PERIODS = ("yesterday", "today", "1W")
+
+
+@dataclass
+class DiscoveryConfig:
+    top_traders: bool = key(
+        False,
+        "also follow each token's top traders (/defi/v2/tokens/top_traders, 10 per call); off "
+        "by default: a trader can have a very long history to fetch",
+    )
+    top_traders_time_frame: TopTradersFrame = key("24h", "the top-traders window (24h longest)")
+    top_traders_sort_by: Literal["volume", "trade"] = key(
+        "volume", "rank traders by volume or trades"
+    )
+    top_traders_per_token: int = key(10, "traders kept per token and run", Rule(min=1, max=10000))
+    gainers: bool = key(
+        False, "also follow BirdEye's top wallets by PnL (/trader/gainers-losers, 10 per call)"
+    )
+    gainers_time_frames: list[str] = key(["1W"], "gainers lists fetched: yesterday, today, 1W")
+    gainers_per_list: int = key(20, "wallets kept per gainers list and run", Rule(min=1, max=10000))
+    refetch_after_hours: int = key(
+        24, "a token's traders or a list fetched more recently is skipped", ZERO_OR_MORE
+    )
+
+
 @dataclass
 class TradesConfig:
     lookback_days: int = key(30, "window for a wallet seen for the first time", ONE_OR_MORE)
@@ -325,6 +351,7 @@ class Config:
     birdeye: BirdeyeConfig = section(BirdeyeConfig)
     tokens: TokensConfig = section(TokensConfig)
     whales: WhalesConfig = section(WhalesConfig)
+    discovery: DiscoveryConfig = section(DiscoveryConfig)
     trades: TradesConfig = section(TradesConfig)
     pnl: PnlConfig = section(PnlConfig)
     gold: GoldConfig = section(GoldConfig)
@@ -353,6 +380,11 @@ RELATIONS: tuple[Relation, ...] = (
         ("pnl.windows",),
         lambda windows: window_problem(windows) is None,
         "pnl.windows must list distinct windows, each 'all' or a positive number + h or d",
+    ),
+    Relation(
+        ("discovery.gainers_time_frames",),
+        lambda frames: bool(frames) and set(frames) <= set(GAINERS_PERIODS),
+        f"discovery.gainers_time_frames must be a non-empty list of {', '.join(GAINERS_PERIODS)}",
     ),
     Relation(
         ("ops.disk_warning_percent", "ops.disk_critical_percent"),

@@ -96,6 +96,34 @@ WHALE_HOLDERS = TableSpec(
     "top holders of the selected tokens",
 )
 
+WALLET_SOURCES = TableSpec(
+    "bronze.wallet_sources",
+    pa.schema(
+        [
+            _key("source"),  # top_traders | gainers
+            _key("scope"),  # the token (top_traders) or ALL_TOKENS (gainers)
+            _key("time_frame"),  # 24h ... (top_traders); yesterday, today, 1W (gainers)
+            _key("wallet_address"),
+            _key("snapshot_at", TS),
+            _f("rank", pa.int32()),
+            _f("sort_by", pa.string()),
+            _f("volume", pa.float64()),
+            _f("trade_count", pa.int64()),
+            _f("buy_count", pa.int64()),
+            _f("sell_count", pa.int64()),
+            _f("volume_buy", pa.float64()),
+            _f("volume_sell", pa.float64()),
+            _f("pnl", pa.float64()),
+            _f("tags", pa.string()),  # comma-separated, as the list gave them
+            _f("network", pa.string()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("source", "scope", "time_frame", "wallet_address", "snapshot_at"),
+    "wallets found by discovery (a token's top traders, the gainers list), one row per "
+    "list entry and snapshot; the holders are in bronze.whale_holders",
+)
+
 WALLET_TRADES = TableSpec(
     "bronze.wallet_trades",
     pa.schema(
@@ -405,6 +433,7 @@ TABLES: dict[str, TableSpec] = {
     for spec in (
         TOKEN_METRICS,
         WHALE_HOLDERS,
+        WALLET_SOURCES,
         WALLET_TRADES,
         WALLET_FETCHES,
         API_REJECTS,

@@ -9,7 +9,7 @@ realized PnL of the sells inside a period, each at the market's price of the tim
 
 With quirks, items carry what real ones do besides the documented fields
 (`isScaledUiToken`, `multiplier`), `tags` is null on some, `volumeBuy`/`volumeSell` or
-`volume` null on a few, and about one item in 60 is malformed (no wallet, or a
+`volume` null on a few, and about one item in 30 is malformed (no wallet, or a
 non-numeric figure): clients must reject that one item and keep the page.
 
 Building the index generates every wallet's history once (seconds for the demo market,
@@ -43,7 +43,7 @@ PERIODS = ("yesterday", "today", "1W")
 SORT_TYPES = ("desc", "asc")
 NULL_TAGS_SHARE = 0.2
 NULL_FIGURE_SHARE = 0.03
-MALFORMED_SHARE = 1 / 60
+MALFORMED_SHARE = 1 / 30
 
 
 @dataclass

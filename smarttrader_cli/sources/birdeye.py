@@ -24,10 +24,13 @@ from smarttrader_cli.sources.records import (
     RecordError,
     TokenRecord,
     TradeRecord,
+    WalletSourceRecord,
     parse_current_price,
+    parse_gainer,
     parse_holder,
     parse_price_point,
     parse_token_v3,
+    parse_top_trader,
     parse_trade,
 )
 
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 
 TOKEN_LIST = "/defi/v3/token/list"
 TOKEN_HOLDERS = "/defi/v3/token/holder"
+TOP_TRADERS = "/defi/v2/tokens/top_traders"
+GAINERS = "/trader/gainers-losers"
+DISCOVERY_PAGE = 10  # the most both discovery endpoints return per call
 WALLET_TRADES = "/trader/txs/seek_by_time"
 PRICE_HISTORY = "/defi/history_price"
 MULTI_PRICE = "/defi/multi_price"
@@ -114,25 +120,63 @@ class BirdeyeClient(BirdeyeHttp):
 
     async def token_holders(self, token_address: str, top: int) -> Fetched[HolderRecord]:
         """The `top` largest holders of a token, largest first."""
+        return await self._short_paged(
+            TOKEN_HOLDERS,
+            {"address": token_address},
+            lambda item: parse_holder(item, token_address),
+            top,
+            100,
+        )
+
+    async def top_traders(
+        self, token_address: str, time_frame: str, sort_by: str, top: int
+    ) -> Fetched[WalletSourceRecord]:
+        """The `top` traders of a token in a time frame, best first (10 per call)."""
+        params = {
+            "address": token_address,
+            "time_frame": time_frame,
+            "sort_by": sort_by,
+            "sort_type": "desc",
+        }
+        return await self._short_paged(
+            TOP_TRADERS,
+            params,
+            lambda item: parse_top_trader(item, token_address, time_frame),
+            top,
+            DISCOVERY_PAGE,
+        )
+
+    async def gainers(self, period: str, top: int) -> Fetched[WalletSourceRecord]:
+        """The `top` wallets by PnL over a period (yesterday, today, 1W), best first."""
+        params = {"type": period, "sort_by": "PnL", "sort_type": "desc"}
+        return await self._short_paged(
+            GAINERS, params, lambda item: parse_gainer(item, period), top, DISCOVERY_PAGE
+        )
+
+    async def _short_paged(
+        self,
+        path: str,
+        params: dict[str, Any],
+        parse: Callable[[Any], T],
+        top: int,
+        max_page: int,
+    ) -> Fetched[T]:
+        """Up to `top` items of an endpoint without a page flag: a short page is the last."""
         cfg = self.config
-        out: Fetched[HolderRecord] = Fetched()
+        out: Fetched[T] = Fetched()
         offset = 0
         while out.items < top:
-            page_size = max(1, min(cfg.page_size, 100, top - out.items))
+            page_size = max(1, min(cfg.page_size, max_page, top - out.items))
             if offset + page_size > cfg.max_offset:
                 break
-            params = {"address": token_address, "offset": offset, "limit": page_size}
-            items = _items(await self.get(TOKEN_HOLDERS, params), TOKEN_HOLDERS)
-            out.records += out.parse(
-                items,
-                lambda item: parse_holder(item, token_address),
-                TOKEN_HOLDERS,
-                f"address={token_address}&offset={offset}",
-            )
-            if len(items) < page_size:  # no hasNext here: a short page is the last
+            where = {**params, "offset": offset}
+            items = _items(await self.get(path, {**where, "limit": page_size}), path)
+            request = "&".join(f"{k}={v}" for k, v in where.items())
+            out.records += out.parse(items, parse, path, request)
+            if len(items) < page_size:
                 break
             offset += page_size
-        _check_not_all_malformed(out, TOKEN_HOLDERS)
+        _check_not_all_malformed(out, path)
         return out
 
     async def wallet_trades(

@@ -393,3 +393,108 @@ def parse_current_price(obj: Any, token_address: str) -> PriceRecord | None:
     if value <= 0:
         raise RecordError(f"{token_address}.value: expected a positive price, got {value!r}")
     return PriceRecord(token_address, at, value)
+
+
+# --- discovery: a token's top traders, the gainers list --------------------------
+
+TOP_TRADERS_SOURCE = "top_traders"
+GAINERS_SOURCE = "gainers"
+ALL_TOKENS = "ALL_TOKENS"  # the scope of a list that spans every token
+
+
+@dataclass
+class WalletSourceRecord:
+    """A wallet found on a discovery list, with the figures the list gave for it.
+
+    `source` is `top_traders` (scope: the token) or `gainers` (scope: ALL_TOKENS);
+    `time_frame` the list's window (24h ... or yesterday, today, 1W).
+    """
+
+    source: str
+    scope: str
+    time_frame: str
+    wallet_address: str
+    volume: float | None
+    trade_count: int | None
+    buy_count: int | None
+    sell_count: int | None
+    volume_buy: float | None
+    volume_sell: float | None
+    pnl: float | None
+    tags: str | None
+    network: str | None
+
+
+def _either(item: dict[str, Any], *names: str) -> str:
+    """The first of a field's spellings present in the item (camelCase or snake_case)."""
+    return next((n for n in names if item.get(n) is not None), names[0])
+
+
+def wallet_address(item: dict[str, Any], key: str) -> str:
+    """A required wallet field that must be a base58 Solana address (32 bytes)."""
+    from solders.pubkey import Pubkey
+
+    value = text(item, key, required=True) or ""
+    try:
+        Pubkey.from_string(value)
+    except ValueError:
+        raise RecordError(f"{key}: {value!r} is not a Solana address") from None
+    return value
+
+
+def _tags(item: dict[str, Any]) -> str | None:
+    tags = item.get("tags")
+    if tags is None:
+        return None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise RecordError(f"tags: expected a list of strings, got {tags!r}")
+    return ",".join(tags)
+
+
+def parse_top_trader(item: Any, token_address: str, time_frame: str) -> WalletSourceRecord:
+    """An item of /defi/v2/tokens/top_traders for `token_address` (camelCase; snake too)."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    mint = text(item, _either(item, "tokenAddress", "token_address"))
+    if mint is not None and mint != token_address:
+        raise RecordError(f"tokenAddress: {mint!r} is not the requested token {token_address!r}")
+    frame = text(item, "type")
+    if frame is not None and frame != time_frame:
+        raise RecordError(f"type: {frame!r} is not the requested time frame {time_frame!r}")
+    return WalletSourceRecord(
+        source=TOP_TRADERS_SOURCE,
+        scope=token_address,
+        time_frame=time_frame,
+        wallet_address=wallet_address(item, "owner"),
+        volume=number(item, "volume"),
+        trade_count=integer(item, "trade"),
+        buy_count=integer(item, _either(item, "tradeBuy", "trade_buy")),
+        sell_count=integer(item, _either(item, "tradeSell", "trade_sell")),
+        volume_buy=number(item, _either(item, "volumeBuy", "volume_buy")),
+        volume_sell=number(item, _either(item, "volumeSell", "volume_sell")),
+        pnl=None,
+        tags=_tags(item),
+        network=None,
+    )
+
+
+def parse_gainer(item: Any, period: str) -> WalletSourceRecord:
+    """An item of /trader/gainers-losers for `period` (snake_case; camelCase too)."""
+    if not isinstance(item, dict):
+        raise RecordError(f"item: expected an object, got {type(item).__name__}")
+    pnl = number(item, _either(item, "pnl", "PnL"), required=True)
+    return WalletSourceRecord(
+        source=GAINERS_SOURCE,
+        scope=ALL_TOKENS,
+        time_frame=period,
+        wallet_address=wallet_address(item, "address"),
+        volume=number(item, "volume"),
+        trade_count=integer(item, _either(item, "trade_count", "tradeCount")),
+        buy_count=None,
+        sell_count=None,
+        volume_buy=None,
+        volume_sell=None,
+        pnl=pnl,
+        tags=None,
+        network=text(item, "network"),
+    )

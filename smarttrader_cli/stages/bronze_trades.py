@@ -1,4 +1,8 @@
-"""`st bronze trades`: whale wallets' swaps from each wallet's watermark.
+"""`st bronze trades`: followed wallets' swaps from each wallet's watermark.
+
+Followed wallets: every holder in bronze.whale_holders, plus, for each discovery source
+that is on (`discovery.top_traders`, `discovery.gainers`), every wallet bronze.wallet_sources
+holds from it.
 
 State is derived from the tables: each wallet's watermark = max(block_unix_time), and
 when each wallet was last fetched (bronze.wallet_fetches), which orders the wallets so
@@ -15,8 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.sql import between, quote
-from smarttrader_cli.lake.tables import WALLET_FETCHES, WALLET_TRADES, WHALE_HOLDERS
-from smarttrader_cli.sources.records import TradeRecord
+from smarttrader_cli.lake.tables import (
+    WALLET_FETCHES,
+    WALLET_SOURCES,
+    WALLET_TRADES,
+    WHALE_HOLDERS,
+)
+from smarttrader_cli.sources.records import GAINERS_SOURCE, TOP_TRADERS_SOURCE, TradeRecord
 from smarttrader_cli.stages.bronze_common import write_rejects
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
@@ -79,6 +88,30 @@ def whale_wallets(lake: Lake) -> list[str]:
     return sorted(pc.unique(table["wallet_address"]).to_pylist())
 
 
+def discovered_wallets(lake: Lake, sources: list[str]) -> list[str]:
+    """Every wallet bronze.wallet_sources holds from one of `sources` (top_traders, gainers)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not sources:
+        return []
+    table = lake.read(WALLET_SOURCES, columns=["wallet_address", "source"])
+    kept = table.filter(pc.is_in(table["source"], value_set=pa.array(sources)))
+    return sorted(pc.unique(kept["wallet_address"]).to_pylist())
+
+
+def followed_wallets(ctx: StageContext) -> list[str]:
+    """The holders, plus the wallets of every discovery source that is on (deduplicated)."""
+    found = ctx.config.discovery
+    sources = [
+        name
+        for name, on in ((TOP_TRADERS_SOURCE, found.top_traders), (GAINERS_SOURCE, found.gainers))
+        if on
+    ]
+    holders = whale_wallets(ctx.lake)
+    return sorted({*holders, *discovered_wallets(ctx.lake, sources)}) if sources else holders
+
+
 def plan_wallets(
     ctx: StageContext,
     wallets: list[str] | None,
@@ -96,7 +129,7 @@ def plan_wallets(
     lookback = now - cfg.lookback_days * 86_400
     marks = {} if full_refresh else watermarks(ctx.lake)
     explicit = bool(wallets)
-    candidates = list(dict.fromkeys(wallets)) if wallets else whale_wallets(ctx.lake)
+    candidates = list(dict.fromkeys(wallets)) if wallets else followed_wallets(ctx)
     if not explicit:
         fetched = last_fetched(ctx.lake)
         never = datetime.min.replace(tzinfo=UTC)

@@ -211,3 +211,83 @@ def test_one_failing_wallet_never_stops_the_others(
         monkeypatch.setattr(BirdeyeClient, "wallet_trades", original)
         run_trades(app)  # the next run fetches the one that failed
         assert set(app.lake.read(WALLET_FETCHES)["wallet_address"].to_pylist()) == set(whales)
+
+
+DISCOVERY = {
+    "discovery.top_traders": True,
+    "discovery.top_traders_per_token": 15,
+    "discovery.gainers": True,
+    "discovery.gainers_time_frames": ["1W", "yesterday"],
+    "discovery.gainers_per_list": 25,
+    "whales.top_holders": 6,  # few holders: discovery must add wallets
+}
+
+
+def _malformed(item: dict[str, Any]) -> bool:
+    wallet = item.get("owner", item.get("address"))
+    return not isinstance(wallet, str) or isinstance(item.get("volume"), str)
+
+
+def test_discovery_records_its_lists_and_trades_follow_holders_and_discovered_wallets(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from smarttrader_cli.lake.tables import WALLET_SOURCES
+    from smarttrader_cli.sources.birdeye import GAINERS, TOP_TRADERS
+
+    with run_in_thread(settings()) as sim:
+        app = app_for(tmp_path, sim.base_url, **DISCOVERY)
+        run_tokens(app)
+        whales = run_whales(app)
+        tokens = sorted(set(app.lake.read(TOKEN_METRICS)["token_address"].to_pylist()))
+        assert whales.details["lists_fetched"] == len(tokens) + 2
+        # what the simulator served for those lists, fetched again by hand
+        served: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        with httpx.Client(base_url=sim.base_url) as c:
+            for token in tokens:
+                pages = [
+                    c.get(TOP_TRADERS, params={"address": token, "offset": o, "limit": 10})
+                    for o in (0, 10)
+                ]
+                items = pages[0].json()["data"]["items"] + pages[1].json()["data"]["items"]
+                served[("top_traders", token, "24h")] = items[:15]
+            for period in ("1W", "yesterday"):
+                items = []
+                for o in (0, 10, 20):
+                    params = {"type": period, "offset": o, "limit": 10 if o < 20 else 5}
+                    items += c.get(GAINERS, params=params).json()["data"]["items"]
+                served[("gainers", "ALL_TOKENS", period)] = items
+        again = run_whales(app)  # every list fetched within refetch_after_hours: skipped
+        assert again.details["lists_fetched"] == 0 and again.rows_out == 0
+        run_trades(app)
+        app_off = app_for(tmp_path / "off", sim.base_url, **{"lake.root": tmp_path / "lake"})
+        plans_off = bronze_trades.plan_wallets(_ctx(app_off), None, None, None, False)
+    stored = app.lake.read(WALLET_SOURCES).to_pylist()
+    for list_key, items in served.items():
+        rows = sorted(
+            (r for r in stored if (r["source"], r["scope"], r["time_frame"]) == list_key),
+            key=lambda r: r["rank"],
+        )
+        good = [i for i in items if not _malformed(i)]
+        wallet_key = "owner" if list_key[0] == "top_traders" else "address"
+        assert [r["wallet_address"] for r in rows] == [i[wallet_key] for i in good], list_key
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        if list_key[0] == "gainers":
+            assert [r["pnl"] for r in rows] == [i["pnl"] for i in good]
+            assert all(r["sort_by"] == "PnL" and r["network"] == "solana" for r in rows)
+        else:
+            assert [r["trade_count"] for r in rows] == [i["trade"] for i in good]
+    assert {r["source"] for r in stored} == {"top_traders", "gainers"}
+    malformed = sum(_malformed(i) for items in served.values() for i in items)
+    rejects = [
+        r for r in app.lake.read(API_REJECTS).to_pylist() if r["endpoint"] in (TOP_TRADERS, GAINERS)
+    ]
+    assert malformed > 0 and len(rejects) == malformed
+    holders = set(app.lake.read(WHALE_HOLDERS)["wallet_address"].to_pylist())
+    discovered = {r["wallet_address"] for r in stored}
+    assert discovered - holders  # discovery found wallets the holders did not have
+    fetched = set(app.lake.read(WALLET_FETCHES)["wallet_address"].to_pylist())
+    assert fetched == holders | discovered
+    # with discovery off, the same lake's trades follow the holders only
+    assert {p.wallet for p in plans_off} == holders

@@ -12,11 +12,18 @@ import pytest
 from smarttrader_cli.lake.tables import (
     TOKEN_METRICS,
     TOKEN_PRICES,
+    WALLET_SOURCES,
     WALLET_TRADES,
     WHALE_HOLDERS,
     TableSpec,
 )
-from smarttrader_cli.sources.records import HolderRecord, PriceRecord, TokenRecord, TradeRecord
+from smarttrader_cli.sources.records import (
+    HolderRecord,
+    PriceRecord,
+    TokenRecord,
+    TradeRecord,
+    WalletSourceRecord,
+)
 
 # record type, its table, and the columns the stage adds to what the API gave
 PAIRS = [
@@ -24,6 +31,7 @@ PAIRS = [
     (TradeRecord, WALLET_TRADES, {"fetched_at", "run_id"}),
     (HolderRecord, WHALE_HOLDERS, {"snapshot_at", "holder_rank", "share_of_supply", "run_id"}),
     (PriceRecord, TOKEN_PRICES, {"source", "fetched_at", "run_id"}),
+    (WalletSourceRecord, WALLET_SOURCES, {"snapshot_at", "rank", "sort_by", "run_id"}),
 ]
 PYTHON_TYPE = {pa.string(): str, pa.int32(): int, pa.int64(): int, pa.float64(): float}
 
