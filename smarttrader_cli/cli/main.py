@@ -39,6 +39,7 @@ GROUPS = (
     "config",
     "ops",
     "sim",
+    "alerts",
 )
 # Single commands registered at the root, as (module, function).
 ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"))

@@ -44,6 +44,11 @@ SECRET_ENV = {
     "webhook_auth_token": "ST_WEBHOOK_AUTH_TOKEN",
     "aws_access_key_id": "AWS_ACCESS_KEY_ID",
     "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    # alert channels (smarttrader_cli/alerts/channels.py)
+    "telegram_bot_token": "ST_TELEGRAM_BOT_TOKEN",
+    "discord_webhook_url": "ST_DISCORD_WEBHOOK_URL",
+    "slack_webhook_url": "ST_SLACK_WEBHOOK_URL",
+    "alert_webhook_secret": "ST_ALERT_WEBHOOK_SECRET",
 }
 
 
@@ -56,6 +61,10 @@ class Secrets:
     webhook_auth_token: str | None = None
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
+    telegram_bot_token: str | None = None
+    discord_webhook_url: str | None = None
+    slack_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: typing.Mapping[str, str] | None = None) -> Secrets:

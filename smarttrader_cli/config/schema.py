@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from smarttrader_cli.config.alerts_schema import CHANNELS, TIERS, AlertsConfig
 from smarttrader_cli.config.rules import (
     ANY,
     FRACTION,
@@ -364,6 +365,7 @@ class Config:
     memory: MemoryConfig = section(MemoryConfig)
     spark: SparkConfig = section(SparkConfig)
     ops: OpsConfig = section(OpsConfig)
+    alerts: AlertsConfig = section(AlertsConfig)
 
 
 RELATIONS: tuple[Relation, ...] = (
@@ -390,6 +392,22 @@ RELATIONS: tuple[Relation, ...] = (
         ("ops.disk_warning_percent", "ops.disk_critical_percent"),
         lambda warning, critical: warning <= critical,
         "ops.disk_warning_percent must be <= ops.disk_critical_percent",
+    ),
+    # alerts (config/alerts_schema.py)
+    Relation(
+        ("alerts.channels",),
+        lambda channels: set(channels) <= set(CHANNELS),
+        f"alerts.channels may only name {', '.join(CHANNELS)}",
+    ),
+    Relation(
+        ("alerts.rules.wallet_buy.tiers",),
+        lambda tiers: set(tiers) <= set(TIERS),
+        f"alerts.rules.wallet_buy.tiers may only name {', '.join(TIERS)}",
+    ),
+    Relation(
+        ("alerts.rules.confluence.tiers",),
+        lambda tiers: set(tiers) <= set(TIERS),
+        f"alerts.rules.confluence.tiers may only name {', '.join(TIERS)}",
     ),
 )
 

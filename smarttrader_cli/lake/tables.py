@@ -428,6 +428,37 @@ RUNS = TableSpec(
     "the run ledger: one row per stage run",
 )
 
+# --- alerts (smarttrader_cli/alerts/) -------------------------------------------------
+ALERTS = TableSpec(
+    "ops.alerts",
+    pa.schema(
+        [
+            _key("alert_id"),  # digest of (rule, token, window or signature)
+            _key("channel"),
+            _f("rule", pa.string()),
+            _f("token_address", pa.string()),
+            _f("alert_key", pa.string()),  # the window or signature that makes it unique
+            _f("text", pa.string()),
+            _f("payload", pa.string()),  # the JSON body the generic webhook signs and sends
+            _f("event_time", TS),  # when what the alert is about happened
+            _f("state", pa.string()),  # pending, sending, sent, dead
+            _f("attempts", pa.int64()),
+            _f("uncertain_sends", pa.int64()),  # resent after a crash left it in flight
+            _f("replays", pa.int64()),
+            _f("last_status", pa.int32()),
+            _f("last_error", pa.string()),
+            _f("created_at", TS),
+            _f("next_attempt_at", TS),
+            _f("claimed_at", TS),
+            _f("sent_at", TS),
+            _f("updated_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("alert_id", "channel"),
+    "the alerts outbox: one row per alert and channel, committed before it is sent",
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -446,6 +477,7 @@ TABLES: dict[str, TableSpec] = {
         WEBHOOK_SWAPS,
         TOKEN_FLOWS,
         RUNS,
+        ALERTS,
     )
 }
 
