@@ -45,7 +45,9 @@ class Outcome:
     """How one send ended.
 
     `permanent`: no other attempt can succeed; `retry_after`: the server asked for a wait
-    longer than the channel waits in place; `rate_limited`: 429s waited out meanwhile.
+    longer than the channel waits in place; `rate_limited`: 429s waited out meanwhile;
+    `uncertain`: the request went out but no answer came back (a read timeout, a dropped
+    connection), so the channel may have it and a retry may deliver it twice.
     """
 
     delivered: bool
@@ -54,6 +56,7 @@ class Outcome:
     permanent: bool = False
     retry_after: float | None = None
     rate_limited: int = 0
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,10 +114,13 @@ class Channel:
             req = self.request(message)  # rebuilt each time: a signature carries a timestamp
             try:
                 response = self.http.post(req.url, content=req.content, headers=req.headers)
-            except httpx.TimeoutException as exc:
-                return Outcome(False, error=self._safe(f"timed out ({type(exc).__name__})"))
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 return Outcome(False, error=self._safe(f"{type(exc).__name__}: {exc}"))
+            except httpx.TransportError as exc:
+                # The request may have arrived and only the answer been lost.
+                what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+                error = self._safe(f"{what} after sending ({type(exc).__name__}: {exc})")
+                return Outcome(False, error=error, uncertain=True)
             self.observe(response)
             status = response.status_code
             if 200 <= status < 300:

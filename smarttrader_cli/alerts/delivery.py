@@ -48,8 +48,9 @@ def delivery_lock(state_dir: str | Path, run_id: str) -> Iterator[Path]:
 
 @dataclass
 class DeliveryReport:
-    """What delivering did: rows sent, rescheduled, dead-lettered; 429s waited out; rows
-    resent after a crash left them in flight (`uncertain`); rows still pending."""
+    """What delivering did: rows sent, rescheduled, dead-lettered; 429s waited out; sends
+    that may arrive twice (`uncertain`: resent after a crash left them in flight, or
+    failed after the request went out); rows still pending."""
 
     sent: int = 0
     retried: int = 0
@@ -166,6 +167,7 @@ class Deliverer:
             message = Message(row["alert_id"], row["text"] or "", (row["payload"] or "{}").encode())
             outcome = channel.send(message)
             report.rate_limited += outcome.rate_limited
+            report.uncertain += outcome.uncertain
             self._record(row, outcome)
             if row["state"] == outbox.SENT:
                 report.sent += 1
@@ -191,6 +193,8 @@ class Deliverer:
         now = self._clock()
         attempts = (row["attempts"] or 0) + 1
         row.update(attempts=attempts, last_status=outcome.status, updated_at=now)
+        if outcome.uncertain:  # the retry may deliver it a second time
+            row["uncertain_sends"] = (row["uncertain_sends"] or 0) + 1
         if outcome.delivered:
             row.update(state=outbox.SENT, sent_at=now, last_error=None)
         elif outcome.permanent:

@@ -208,7 +208,16 @@ def test_a_timeout_can_be_retried() -> None:
     channel, _ = _channel("webhook", slow)
     outcome = channel.send(MESSAGE)
     assert not outcome.delivered and not outcome.permanent
-    assert "timed out" in (outcome.error or "")
+    assert "timed out" in (outcome.error or "") and outcome.uncertain  # it may have arrived
+
+
+def test_a_refused_connection_surely_delivered_nothing() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    channel, _ = _channel("webhook", down)
+    outcome = channel.send(MESSAGE)
+    assert not outcome.delivered and not outcome.permanent and not outcome.uncertain
 
 
 def test_429s_past_max_rate_limited_count_as_a_failed_send() -> None:
