@@ -72,11 +72,13 @@ def enqueue(
     channels: Sequence[str],
     meta: CommitMeta,
     now: datetime | None = None,
+    cursor: tuple[str, int] | None = None,
 ) -> int:
     """Add each alert once per channel, pending (one commit); returns the rows added.
 
     Rows already there are left as they are, whatever their state: an alert raised again
-    is not sent again.
+    is not sent again. `cursor` (app id, version), a reader's position in its source, is
+    committed with the rows (alone when there are none).
     """
     import pyarrow as pa
 
@@ -103,10 +105,13 @@ def enqueue(
         for alert in alerts
         for channel in channels
     ]
+    txns = [cursor] if cursor else []
     if not rows:
+        if txns:
+            lake.append(ALERTS, ALERTS.schema.empty_table(), meta, app_transactions=txns)
         return 0
     table = pa.Table.from_pylist(rows, schema=ALERTS.schema)
-    return lake.merge(ALERTS, table, meta, update_existing=False).inserted
+    return lake.merge(ALERTS, table, meta, update_existing=False, app_transactions=txns).inserted
 
 
 def _read(lake: Lake, states: Sequence[str] | None = None) -> pa.Table:

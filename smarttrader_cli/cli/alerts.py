@@ -143,3 +143,26 @@ def replay(
         return
     if any(r["state"] != SENT for r in rows):
         raise typer.Exit(1)
+
+
+@app.command("run")
+def run(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
+    """Raise the alert rules' alerts over the smart buys silver.webhook_swaps gained since
+    the last run, queue them in the outbox, and deliver what is due.
+
+    Rules (alerts.rules): a wallet of the given tiers buys at least min_usd of a token
+    (wallet_buy); min_wallets distinct smart wallets buy one token within window_minutes
+    (confluence). Quote assets (pnl.quote_assets, prices.stablecoins) are never bought.
+    Re-running raises nothing twice: alert ids are digests of rule, token and transaction
+    or window.
+
+    Example: ST_ALERTS__RULES__WALLET_BUY__MIN_USD=5000 st alerts run
+    """
+    from smarttrader_cli.cli.options import refuse_if_running
+    from smarttrader_cli.stages.alerts import RULES_STAGE
+
+    refuse_if_running(ctx, RULES_STAGE)
+    from smarttrader_cli.stages.alerts import run as stage
+
+    result = stage(stage_context(ctx))
+    emit([result.as_row()], fmt, title="alert rules")
