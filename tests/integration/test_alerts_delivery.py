@@ -343,6 +343,7 @@ def test_sigkill_of_the_deliverer_loses_nothing_and_counts_every_possible_duplic
         assert set(fake.received) == expected, name  # nothing lost
         duplicates = sum(fake.received.values()) - count
         counted = sum(r["uncertain_sends"] for r in rows if r["channel"] == name)
+        print(f"{name}: {killed} kills, {duplicates} duplicates, {counted} counted uncertain")
         assert duplicates <= counted, (name, duplicates, counted)
         # every alert received twice is one of the counted ones
         twice = {k for k, n in fake.received.items() if n > 1}
