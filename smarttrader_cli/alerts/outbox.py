@@ -121,6 +121,8 @@ def _read(lake: Lake, states: Sequence[str] | None = None) -> pa.Table:
     table = lake.read(ALERTS)
     if not states:
         return table
+    # Filtered here, not in the scan: delta-rs writes strings as string_view in some files,
+    # and a pushed-down comparison of string with string_view has no pyarrow kernel.
     return table.filter(pc.is_in(table.column("state"), value_set=pa.array(list(states))))
 
 
