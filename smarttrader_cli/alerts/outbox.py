@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import UsageError
@@ -214,3 +214,18 @@ def reopen(
         )
     save(lake, rows, meta)
     return rows
+
+
+def expire(lake: Lake, days: int, meta: CommitMeta, now: datetime | None = None) -> int:
+    """Delete rows sent more than `days` ago (one commit, when there are any); returns them.
+
+    Dead and pending rows stay. An alert whose row expired is not raised again: rules
+    ignore buys older than alerts.rules.max_age_minutes, which must be shorter.
+    """
+    from smarttrader_cli.lake.sql import between
+
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    old = [r for r in _read(lake, (SENT,)).to_pylist() if r["sent_at"] and r["sent_at"] < cutoff]
+    if not old:
+        return 0
+    return lake.delete(ALERTS, f"state = '{SENT}' AND {between('sent_at', before=cutoff)}", meta)

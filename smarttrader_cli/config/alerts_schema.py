@@ -123,6 +123,11 @@ class AlertsConfig:
     max_rate_limited: int = key(
         5, "429s in a row one send may wait out before it counts as a failed attempt", ZERO_OR_MORE
     )
+    retention_days: int = key(
+        30,
+        "`st alerts deliver` deletes outbox rows sent longer ago than this (dead ones stay)",
+        ONE_OR_MORE,
+    )
     telegram: TelegramConfig = section(TelegramConfig)
     discord: PacedChannelConfig = section(
         PacedChannelConfig,

@@ -400,6 +400,12 @@ RELATIONS: tuple[Relation, ...] = (
         f"alerts.channels may only name {', '.join(CHANNELS)}",
     ),
     Relation(
+        ("alerts.retention_days", "alerts.rules.max_age_minutes"),
+        lambda days, minutes: days * 24 * 60 > minutes,
+        "alerts.retention_days must be longer than alerts.rules.max_age_minutes (or an "
+        "expired alert could be raised again)",
+    ),
+    Relation(
         ("alerts.rules.wallet_buy.tiers",),
         lambda tiers: set(tiers) <= set(TIERS),
         f"alerts.rules.wallet_buy.tiers may only name {', '.join(TIERS)}",

@@ -25,16 +25,18 @@ RULES_STAGE = "alerts.run"
 @stage(DELIVERY_LOCK, writes=ALERTS.name, command="st alerts deliver")
 def deliver(ctx: StageContext, current: StageRun, wait_seconds: float = 0.0) -> StageResult:
     """Send the outbox's due alerts through the configured channels; with `wait_seconds`,
-    keep sending what falls due (retries) for that long."""
+    keep sending what falls due (retries) for that long. Then expire rows sent longer ago
+    than alerts.retention_days."""
     from smarttrader_cli.alerts.delivery import Deliverer
+    from smarttrader_cli.alerts.outbox import expire
 
     with Deliverer(ctx.lake, ctx.config.alerts, ctx.secrets) as deliverer:
         report = deliverer.deliver(current.meta, wait_seconds)
+    expired = expire(ctx.lake, ctx.config.alerts.retention_days, current.meta)
     current.rows_in = report.sent + report.retried + report.dead
     current.rows_out = report.sent
-    return run_result(
-        current, (), channels=",".join(ctx.config.alerts.channels), **report.as_dict()
-    )
+    channels = ",".join(ctx.config.alerts.channels)
+    return run_result(current, (), channels=channels, **report.as_dict(), expired=expired)
 
 
 def _run_args(ctx: StageContext, now: datetime | None = None) -> dict[str, Any]:

@@ -178,3 +178,14 @@ def test_no_channel_configured_delivers_nothing(tmp_path: Path) -> None:
     with _deliverer(lake, server, clock) as d:
         assert d.deliver(META).sent == 0
     assert server.calls == {} and _states(lake) == {("sig1", "slack"): "pending"}
+
+
+def test_rows_sent_longer_ago_than_the_retention_expire(tmp_path: Path) -> None:
+    lake, server, clock = Lake(str(tmp_path / "lake")), Server(discord=[404]), Clock()
+    enqueue(lake, [_alert(1), _alert(2)], ["slack", "discord"], META, T0)
+    with _deliverer(lake, server, clock, "slack", "discord") as d:
+        d.deliver(META)
+    assert outbox.expire(lake, 30, META, now=T0 + timedelta(days=29)) == 0
+    assert outbox.expire(lake, 30, META, now=T0 + timedelta(days=31)) == 2
+    assert set(_states(lake).values()) == {"dead"}  # dead letters stay
+    assert outbox.expire(lake, 30, META, now=T0 + timedelta(days=99)) == 0
