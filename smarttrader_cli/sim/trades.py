@@ -75,6 +75,7 @@ STRING_AMOUNT_SOURCES = frozenset(("meteora_dlmm", "meteora_damm_v2", "pump_dot_
 OPENBOOK = "openbook_v2"  # fills: no ins_index, null inner_ins_index, 2-4 per tx, float amounts
 PRICE_NULL_RATE = 0.01  # per leg: price null, nearest_price set
 UNPRICED_RATE = 0.005  # per retail or bot swap: one leg with no price at all
+BOT_DAYS = 28  # bots trade in the last 28 days of the history: inside a 30-day lookback
 
 
 class Trade(NamedTuple):
@@ -373,11 +374,17 @@ class _Generator:
 
     @property
     def active_days(self) -> list[int]:
-        """The days a bot trades on: about 200 swaps each (sampled once per wallet)."""
+        """The days a bot trades on: about 200 swaps each (sampled once per wallet).
+
+        Days of the last BOT_DAYS on which one of its tokens already trades.
+        """
         if self._active_days is None:
-            days = max(1, self.m.hours // 24)
-            wanted = max(1, min(days, self.w.trade_target // 200))
-            self._active_days = sorted(self.rng.sample(range(days), wanted))
+            m = self.m
+            days = max(1, m.hours // 24)
+            first = min(m.first_hour(t) for t in self.w.tokens) // 24 + 1
+            candidates = range(min(days - 1, max(first, days - BOT_DAYS)), days)
+            wanted = max(1, min(len(candidates), self.w.trade_target // 200))
+            self._active_days = sorted(self.rng.sample(candidates, wanted))
         return self._active_days
 
     def snipe(self) -> None:

@@ -164,3 +164,15 @@ def test_smart_wallets_stay_clear_of_every_flag(market: Market, histories) -> No
         p = profile(market, histories[wallet], first)
         assert not p["sniped"] and p["per_day"] < 20, p
         assert p["fast_share"] < 0.1 and p["sold_usd"] < 3 * p["bought_usd"]
+
+
+@pytest.mark.parametrize("wallets", [120, 80])  # 80: a bot once had no trades to see at all
+def test_flag_worthy_wallets_trade_inside_a_30_day_lookback(wallets: int) -> None:
+    tokens = 12 if wallets == 120 else 10
+    market = Market(SimSettings(seed=7, wallets=wallets, tokens=tokens, trades=wallets * 100))
+    book = TradeBook(market, cache_size=1)
+    since = market.end_time - 28 * DAY  # what a 30-day lookback fetched an hour late sees
+    for kind in ("bot", "sniper", "distributor", "faded", "smart"):
+        for wallet in market.wallets_of(kind):
+            recent = [tr for tr in book.history(wallet) if tr.t > since]
+            assert len(recent) >= 8, (kind, wallet, len(recent))
