@@ -6,6 +6,7 @@ process (`st follow`) both call with the legs they just read; it needs no CLI st
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.alerts import rules
-from smarttrader_cli.alerts.outbox import Alert, enqueue
+from smarttrader_cli.alerts.outbox import Alert, enqueue, listing
 from smarttrader_cli.lake.tables import SMART_WALLETS, TS, WEBHOOK_SWAPS
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ LEG_COLUMNS = ["signature", "wallet", "direction", "token_address", "value_usd",
 class Evaluation:
     """What one evaluation did: the smart buys found, the alerts raised, the rows queued."""
 
-    buys: list[rules.Buy] = field(default_factory=list)
+    buys: list[rules.Trade] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     queued: int = 0
     delivery: DeliveryReport | None = None
@@ -76,24 +77,44 @@ def raise_alerts(
     """The alerts the rules raise over `legs` (confluence also looks a window back)."""
     settings = config.alerts.rules
     now = now or datetime.now(UTC)
+    legs = list(legs)
     ranked = ranked_wallets(lake) if ranked is None else ranked
     quotes = [*config.pnl.quote_assets, *config.prices.stablecoins]
     recent = now - timedelta(minutes=settings.max_age_minutes)
-    fresh = rules.smart_buys(legs, ranked, quotes, recent)
+    fresh = rules.smart_trades(legs, ranked, quotes, recent)
     alerts = rules.wallet_buy_alerts(fresh, settings.wallet_buy)
+    sells = (
+        rules.smart_trades(legs, ranked, quotes, recent, "sell") if settings.exit.enabled else []
+    )
+    if sells:
+        alerted = _alerted_buys(lake) | {
+            (a.data["wallet"], a.token_address) for a in alerts if a.rule == rules.WALLET_BUY
+        }
+        alerts += rules.exit_alerts(sells, alerted, settings.exit)
     if fresh and settings.confluence.enabled:
         # The buy that completes a set may need older ones, up to a window back.
         since = min(b.event_time for b in fresh) - timedelta(
             minutes=settings.confluence.window_minutes
         )
         context = legs_since(lake, since, {b.token_address for b in fresh}).to_pylist()
-        buys = rules.smart_buys(context, ranked, quotes, since)
+        buys = rules.smart_trades(context, ranked, quotes, since)
         alerts += [
             a
             for a in rules.confluence_alerts(buys, settings.confluence)
             if a.event_time is not None and a.event_time >= recent
         ]
     return Evaluation(fresh, alerts)
+
+
+def _alerted_buys(lake: Lake) -> set[tuple[str, str]]:
+    """(wallet, token) of every wallet_buy alert the outbox holds."""
+    found = set()
+    for row in listing(lake):
+        if row["rule"] == rules.WALLET_BUY:
+            wallet = json.loads(row["payload"] or "{}").get("data", {}).get("wallet")
+            if wallet:
+                found.add((wallet, row["token_address"]))
+    return found
 
 
 def evaluate_and_deliver(

@@ -1,7 +1,7 @@
-"""Alert rules over smart-wallet buys: a big buy by a ranked wallet, and confluence.
+"""Alert rules over smart-wallet trades: a big buy by a ranked wallet, confluence, exits.
 
-Both read buy legs of `silver.webhook_swaps` (direction `buy`, priced, not a quote asset:
-SOL or USDC is what smart money pays with, not what it buys) by wallets ranked in
+They read legs of `silver.webhook_swaps` (priced, not a quote asset: SOL or USDC is what
+smart money pays with, not what it buys or sells) by wallets ranked in
 `gold.smart_wallets`, and raise alerts with deterministic ids, so evaluating the same
 legs again raises the same alerts, which the outbox then ignores.
 
@@ -10,6 +10,8 @@ legs again raises the same alerts, which the outbox then ignores.
 - `confluence`: `min_wallets` distinct wallets of the rule's tiers buy the same token
   within `window_minutes`. It fires at the buy that completes the set, once per token
   and window-long bucket of time (the bucket that buy falls in is its key).
+- `exit`: a wallet sells at least `min_usd` of a token it was alerted buying
+  (`wallet_buy`). Its key is the signature and the wallet.
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smarttrader_cli.alerts.outbox import Alert
-from smarttrader_cli.config.alerts_schema import ConfluenceRuleConfig, WalletBuyRuleConfig
+from smarttrader_cli.config.alerts_schema import (
+    ConfluenceRuleConfig,
+    ExitRuleConfig,
+    WalletBuyRuleConfig,
+)
 
 WALLET_BUY = "wallet_buy"
 CONFLUENCE = "confluence"
+EXIT = "exit"
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,8 @@ class RankedWallet:
 
 
 @dataclass(frozen=True)
-class Buy:
-    """One transaction's buy of a token by a ranked wallet (its legs summed)."""
+class Trade:
+    """One transaction's buy or sell of a token by a ranked wallet (its legs summed)."""
 
     signature: str
     wallet: str
@@ -47,19 +54,25 @@ class Buy:
     wallet_rank: RankedWallet
 
 
-def smart_buys(
+def smart_trades(
     legs: Iterable[Mapping[str, Any]],
     ranked: Mapping[str, RankedWallet],
     quote_assets: Iterable[str],
     since: datetime,
-) -> list[Buy]:
-    """The buys among `legs` by ranked wallets, at or after `since`, oldest first."""
+    direction: str = "buy",
+) -> list[Trade]:
+    """The buys (or sells) among `legs` by ranked wallets, at or after `since`, oldest first."""
     quotes = set(quote_assets)
     summed: dict[tuple[str, str, str], list[Any]] = {}
     for leg in legs:
         token, wallet, when = leg.get("token_address"), leg.get("wallet"), leg.get("event_time")
         value = leg.get("value_usd")
-        if leg.get("direction") != "buy" or not token or token in quotes or wallet not in ranked:
+        if (
+            leg.get("direction") != direction
+            or not token
+            or token in quotes
+            or wallet not in ranked
+        ):
             continue
         if value is None or when is None or when < since:
             continue  # an unpriced buy has no size to compare with a threshold
@@ -67,14 +80,14 @@ def smart_buys(
         entry[0] += float(value)
         entry[1] = min(entry[1], when)
     buys = [
-        Buy(sig, wallet, token, value, when, ranked[wallet])
+        Trade(sig, wallet, token, value, when, ranked[wallet])
         for (sig, wallet, token), (value, when) in summed.items()
     ]
     buys.sort(key=lambda b: (b.event_time, b.signature, b.wallet))
     return buys
 
 
-def wallet_buy_alerts(buys: Iterable[Buy], rule: WalletBuyRuleConfig) -> list[Alert]:
+def wallet_buy_alerts(buys: Iterable[Trade], rule: WalletBuyRuleConfig) -> list[Alert]:
     """One alert per big buy by a wallet of the rule's tiers."""
     if not rule.enabled:
         return []
@@ -101,18 +114,18 @@ def wallet_buy_alerts(buys: Iterable[Buy], rule: WalletBuyRuleConfig) -> list[Al
     ]
 
 
-def confluence_alerts(buys: Iterable[Buy], rule: ConfluenceRuleConfig) -> list[Alert]:
+def confluence_alerts(buys: Iterable[Trade], rule: ConfluenceRuleConfig) -> list[Alert]:
     """One alert per token and bucket where enough distinct wallets bought within the window."""
     if not rule.enabled:
         return []
     tiers, window = set(rule.tiers), timedelta(minutes=rule.window_minutes)
-    by_token: dict[str, list[Buy]] = {}
+    by_token: dict[str, list[Trade]] = {}
     for b in buys:
         if b.wallet_rank.tier in tiers and b.value_usd >= rule.min_usd:
             by_token.setdefault(b.token_address, []).append(b)
     alerts = []
     for token, token_buys in by_token.items():
-        recent: deque[Buy] = deque()
+        recent: deque[Trade] = deque()
         fired: set[int] = set()
         for b in token_buys:  # oldest first
             recent.append(b)
@@ -141,6 +154,35 @@ def confluence_alerts(buys: Iterable[Buy], rule: ConfluenceRuleConfig) -> list[A
                 )
             )
     return alerts
+
+
+def exit_alerts(
+    sells: Iterable[Trade], alerted: set[tuple[str, str]], rule: ExitRuleConfig
+) -> list[Alert]:
+    """One alert per sell of at least min_usd of a token its wallet was alerted buying;
+    `alerted` holds those (wallet, token) pairs."""
+    if not rule.enabled:
+        return []
+    return [
+        Alert(
+            EXIT,
+            s.token_address,
+            f"{s.signature}:{s.wallet}",
+            f"{s.wallet_rank.tier} wallet {_short(s.wallet)}{_rank(s.wallet_rank)} sold "
+            f"${s.value_usd:,.0f} of {s.token_address}, which it was alerted buying, at "
+            f"{s.event_time:%Y-%m-%d %H:%M:%S} UTC (tx {_short(s.signature)})",
+            {
+                "wallet": s.wallet,
+                "tier": s.wallet_rank.tier,
+                "rank": s.wallet_rank.rank,
+                "value_usd": round(s.value_usd, 2),
+                "signature": s.signature,
+            },
+            s.event_time,
+        )
+        for s in sells
+        if (s.wallet, s.token_address) in alerted and s.value_usd >= rule.min_usd
+    ]
 
 
 def _short(address: str) -> str:

@@ -84,9 +84,18 @@ class ConfluenceRuleConfig:
 
 
 @dataclass
+class ExitRuleConfig:
+    enabled: bool = key(
+        True, "alert when a ranked wallet sells at least min_usd of a token it was alerted buying"
+    )
+    min_usd: float = key(100.0, "smallest sell (USD) that alerts", ZERO_OR_MORE)
+
+
+@dataclass
 class AlertRulesConfig:
     wallet_buy: WalletBuyRuleConfig = section(WalletBuyRuleConfig)
     confluence: ConfluenceRuleConfig = section(ConfluenceRuleConfig)
+    exit: ExitRuleConfig = section(ExitRuleConfig)
     lookback_hours: int = key(
         24, "the first run of `st alerts run` reads buys this far back", ONE_OR_MORE
     )
@@ -111,8 +120,9 @@ class AlertsConfig:
     backoff_max_seconds: float = key(300.0, "ceiling of one wait between sends", ZERO_OR_MORE)
     timeout_seconds: float = key(10.0, "per-request timeout of every channel", POSITIVE)
     batch_size: int = key(
-        20,
-        "alerts per channel claimed in one outbox commit (a crash may resend at most these)",
+        5,
+        "alerts per channel claimed in one outbox commit (a crash may resend at most these; "
+        "a round is also how long a new alert may wait behind one)",
         ONE_OR_MORE,
     )
     max_rate_limit_wait_seconds: float = key(

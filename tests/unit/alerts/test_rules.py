@@ -8,10 +8,15 @@ from typing import Any
 from smarttrader_cli.alerts.rules import (
     RankedWallet,
     confluence_alerts,
-    smart_buys,
+    exit_alerts,
+    smart_trades,
     wallet_buy_alerts,
 )
-from smarttrader_cli.config.alerts_schema import ConfluenceRuleConfig, WalletBuyRuleConfig
+from smarttrader_cli.config.alerts_schema import (
+    ConfluenceRuleConfig,
+    ExitRuleConfig,
+    WalletBuyRuleConfig,
+)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SOL = "So11111111111111111111111111111111111111112"
@@ -35,7 +40,7 @@ def _leg(sig: str, wallet: str, token: str, usd: float | None, minute: float, **
 
 
 def _buys(legs: list[dict]) -> list:
-    return smart_buys(legs, RANKED, [SOL], T0 - timedelta(days=1))
+    return smart_trades(legs, RANKED, [SOL], T0 - timedelta(days=1))
 
 
 def test_only_priced_buys_of_non_quote_tokens_by_ranked_wallets_count() -> None:
@@ -104,3 +109,20 @@ def test_confluence_fires_once_when_enough_distinct_wallets_buy_within_the_windo
     later = confluence_alerts(_buys([*legs[:5], _leg("i", "prom2", "BONK", 100, 31)]), rule)
     assert [a.key for a in later] == ["30m@2026-11-01T12:00", "30m@2026-11-01T12:30"]
     assert later[0].id == alerts[0].id
+
+
+def test_exit_alerts_on_sells_of_tokens_the_wallet_was_alerted_buying() -> None:
+    legs = [
+        _leg("s1", "elite1", "BONK", 500, 0, direction="sell"),
+        _leg("s2", "elite1", "WIF", 500, 1, direction="sell"),  # never alerted buying WIF
+        _leg("s3", "strong1", "BONK", 50, 2, direction="sell"),  # under min_usd
+        _leg("s4", "strong1", "BONK", 150, 3, direction="sell"),
+        _leg("s5", "elite1", "BONK", 900, 4),  # a buy, not an exit
+        _leg("s6", "elite1", SOL, 900, 5, direction="sell"),  # paying with SOL is no exit
+    ]
+    sells = smart_trades(legs, RANKED, [SOL], T0 - timedelta(days=1), "sell")
+    alerted = {("elite1", "BONK"), ("strong1", "BONK"), ("elite1", SOL)}
+    alerts = exit_alerts(sells, alerted, ExitRuleConfig(min_usd=100))
+    assert [a.key for a in alerts] == ["s1:elite1", "s4:strong1"]
+    assert "sold $500 of BONK, which it was alerted buying" in alerts[0].text
+    assert exit_alerts(sells, alerted, ExitRuleConfig(enabled=False)) == []

@@ -34,9 +34,9 @@ def _ctx(tmp_path: Path, **rules: Any) -> StageContext:
     return StageContext(config, Lake(str(tmp_path / "lake")), secrets, "h")
 
 
-def _swaps(lake: Lake, legs: list[tuple[str, str, str, float, int]]) -> None:
+def _swaps(lake: Lake, legs: list[tuple[str, str, str, float, int]], side: str = "buy") -> None:
     rows = [
-        {"signature": sig, "wallet": wallet, "leg": i, "direction": "buy",
+        {"signature": sig, "wallet": wallet, "leg": i, "direction": side,
          "token_address": token, "value_usd": usd, "is_smart_wallet": True,
          "event_time": NOW - timedelta(minutes=ago)}
         for i, (sig, wallet, token, usd, ago) in enumerate(legs)
@@ -73,6 +73,11 @@ def test_new_buys_raise_alerts_once_and_a_rerun_raises_nothing(tmp_path: Path) -
     assert third.details["buys"] == 2 and third.details["queued"] == 1
     assert ("wallet_buy", "s6:w2") in _alerts(ctx.lake)
     assert ctx.lake.read(ALERTS).num_rows == 3
+
+    # w1 sells the BONK it was alerted buying; w3 sells BONK it was not
+    _swaps(ctx.lake, [("s8", "w1", "BONK", 800, 0), ("s9", "w3", "BONK", 800, 0)], side="sell")
+    assert run(ctx, now=NOW).details["queued"] == 1
+    assert ("exit", "s8:w1") in _alerts(ctx.lake)
 
 
 def test_a_rule_matching_everything_queues_each_buy_once(tmp_path: Path) -> None:
