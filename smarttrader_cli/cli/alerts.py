@@ -152,7 +152,8 @@ def run(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
 
     Rules (alerts.rules): a wallet of the given tiers buys at least min_usd of a token
     (wallet_buy); min_wallets distinct smart wallets buy one token within window_minutes
-    (confluence). Quote assets (pnl.quote_assets, prices.stablecoins) are never bought.
+    (confluence); a ranked wallet sells what it was alerted buying (exit). Quote assets
+    (pnl.quote_assets, prices.stablecoins) are never bought or sold.
     Re-running raises nothing twice: alert ids are digests of rule, token and transaction
     or window.
 
