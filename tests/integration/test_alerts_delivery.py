@@ -108,7 +108,8 @@ class FakeChannel:
         return _answer(http, 200, b'{"ok": true, "result": {"message_id": 1}}')
 
     def accept(self, http: BaseHTTPRequestHandler, body: bytes) -> str | None:
-        """The alert key of a well-formed request to this API; None otherwise."""
+        """The alert key of a well-formed request to this API (its [kN], else its whole
+        text); None when it is malformed."""
         doc = json.loads(body)
         if self.name == "telegram":
             if http.path != f"/bot{BOT_TOKEN}/sendMessage" or doc.get("chat_id") != "-1001":
@@ -130,8 +131,10 @@ class FakeChannel:
             if http.headers.get("idempotency-key") != doc.get("id"):
                 return None
             text = doc.get("text")
-        found = KEY.search(text or "")
-        return found.group(1) if found else None
+        if not text:
+            return None
+        found = KEY.search(text)
+        return found.group(1) if found else text
 
     def rate_limited(self, http: BaseHTTPRequestHandler) -> None:
         if self.name == "telegram":
