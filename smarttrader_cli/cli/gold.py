@@ -44,6 +44,8 @@ def rank(
     limit = top or stage_ctx.config.gold.top_n
     ranked = result.details["ranked"]
     title = f"top {min(limit, ranked)} of {ranked} smart wallets"
+    if result.details["excluded"]:
+        title += f" ({result.details['excluded']} flagged wallets excluded: st gold explain WALLET)"
     if fmt is OutputFormat.table:
         print_ranking(result.records[:limit], title)
     else:
@@ -104,6 +106,32 @@ def _usd(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
+
+
+@app.command("explain")
+def explain(
+    ctx: typer.Context,
+    wallet: Annotated[str, typer.Argument(help="The wallet address to explain.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as one JSON object.")] = False,
+) -> None:
+    """Print why a wallet is or is not ranked: the rule, its portfolio, windows and flags.
+
+    Reads what the last `st gold rank` wrote (gold.smart_wallets, gold.wallet_flags) and
+    silver; a wallet st never saw is an error (exit 2).
+
+    Example: st gold explain 5tzFkiKscXHK5ZXCGbXZxdw7gTjjD1mBwuoFbhUvuAi9
+    """
+    import json
+
+    from smarttrader_cli.report.explain import explain as explain_wallet
+    from smarttrader_cli.report.explain import lines
+
+    app_ctx = app_context(ctx)
+    found = explain_wallet(app_ctx.lake, app_ctx.config, wallet.strip())
+    if as_json:
+        sys.stdout.write(json.dumps(found.as_dict(), default=str) + "\n")
+    else:
+        sys.stdout.write("\n".join(lines(found)) + "\n")
 
 
 @app.command("flows")

@@ -247,6 +247,53 @@ class ScoreConfig:
     )
 
 
+# Wallet flags (gold.wallet_flags); definitions and the reasoning: docs/scoring.md.
+WALLET_FLAGS = (
+    "bot",
+    "sniper",
+    "distributor",
+    "off_curve",
+    "invalid_address",
+    "exchange",
+    "burn",
+    "program",
+)
+
+
+@dataclass
+class ClassifyConfig:
+    bot_max_trades_per_day: float = key(
+        50.0, "bot: more swaps than this per UTC day with a swap", POSITIVE
+    )
+    bot_flip_seconds: int = key(
+        30,
+        "bot: a sell this soon after a buy of the same token is a flip (same block counts)",
+        ZERO_OR_MORE,
+    )
+    bot_min_flip_share: float = key(0.5, "bot: at least this share of sells are flips", SHARE)
+    bot_max_median_hold_seconds: float = key(
+        120.0, "bot: median FIFO holding time of its sells below this (seconds)", ZERO_OR_MORE
+    )
+    bot_min_sells: int = key(
+        10, "bot: the flip and holding-time rules need at least this many sells", ONE_OR_MORE
+    )
+    sniper_seconds: int = key(
+        10, "sniper: a first buy this soon after the token's first trade seen", ZERO_OR_MORE
+    )
+    sniper_min_tokens: int = key(3, "sniper: on at least this many tokens", ONE_OR_MORE)
+    sniper_min_share: float = key(
+        0.5, "sniper: and on at least this share of the tokens it bought", SHARE
+    )
+    distributor_min_sold_to_bought: float = key(
+        3.0, "distributor: sold (USD) at least this many times what it bought", POSITIVE
+    )
+    distributor_max_basis_coverage: float = key(
+        0.5,
+        "distributor: and less than this share of its sold quantity had a purchase",
+        FRACTION,
+    )
+
+
 @dataclass
 class GoldConfig:
     min_total_pnl: float = key(10.0, "USD, base filter", ANY)
@@ -256,6 +303,11 @@ class GoldConfig:
     top_n: int = key(100, "rows printed by `st gold rank`", ONE_OR_MORE)
     tiers: TiersConfig = section(TiersConfig)
     score: ScoreConfig = section(ScoreConfig)
+    exclude_flagged: bool = key(True, "leave wallets with an excluding flag out of the ranking")
+    exclude_flags: list[str] = key(
+        list(WALLET_FLAGS), f"the flags that exclude a wallet (of {', '.join(WALLET_FLAGS)})"
+    )
+    classify: ClassifyConfig = section(ClassifyConfig)
 
 
 @dataclass
@@ -387,6 +439,11 @@ RELATIONS: tuple[Relation, ...] = (
         ("discovery.gainers_time_frames",),
         lambda frames: bool(frames) and set(frames) <= set(GAINERS_PERIODS),
         f"discovery.gainers_time_frames must be a non-empty list of {', '.join(GAINERS_PERIODS)}",
+    ),
+    Relation(
+        ("gold.exclude_flagged", "gold.exclude_flags"),
+        lambda _, flags: set(flags) <= set(WALLET_FLAGS),
+        f"gold.exclude_flags may only name the flags {', '.join(WALLET_FLAGS)}",
     ),
     Relation(
         ("ops.disk_warning_percent", "ops.disk_critical_percent"),

@@ -310,6 +310,44 @@ SMART_WALLETS = TableSpec(
     "qualified smart traders with tier, score and rank",
 )
 
+WALLET_FLAGS = TableSpec(
+    "gold.wallet_flags",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _f("is_flagged", pa.bool_()),
+            _f("flags", pa.string()),  # comma-separated, in config.schema.WALLET_FLAGS order
+            _f("reasons", pa.string()),  # one per flag and rule, "; "-separated
+            _f("excluded", pa.bool_()),  # a flag of gold.exclude_flags kept it out of the ranking
+            _f("is_holder", pa.bool_()),
+            _f("is_trader", pa.bool_()),
+            _f("on_curve", pa.bool_()),
+            _f("address_error", pa.string()),
+            _f("known_kind", pa.string()),
+            _f("known_name", pa.string()),
+            _f("swap_count", pa.int64()),
+            _f("active_days", pa.int64()),
+            _f("trades_per_active_day", pa.float64()),
+            _f("sell_count", pa.int64()),
+            _f("flip_count", pa.int64()),
+            _f("flip_share", pa.float64()),
+            _f("matched_sell_count", pa.int64()),
+            _f("median_hold_seconds", pa.float64()),
+            _f("tokens_bought", pa.int64()),
+            _f("sniped_tokens", pa.int64()),
+            _f("sniped_share", pa.float64()),
+            _f("total_bought", pa.float64()),
+            _f("total_sold", pa.float64()),
+            _f("basis_coverage", pa.float64()),
+            _f("classified_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address",),
+    "every wallet seen by gold.rank with its flags (bot, sniper, distributor, non-trader "
+    "accounts), the reasons and the numbers behind them",
+)
+
 WEBHOOK_EVENTS = TableSpec(
     "bronze.webhook_events",
     pa.schema(
@@ -472,6 +510,7 @@ TABLES: dict[str, TableSpec] = {
         WALLET_PNL,
         WALLET_PNL_WINDOWS,
         SMART_WALLETS,
+        WALLET_FLAGS,
         WEBHOOK_EVENTS,
         WEBHOOK_DEAD_LETTERS,
         WEBHOOK_SWAPS,

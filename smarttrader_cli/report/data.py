@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,3 +86,56 @@ def cumulative_realized_pnl(
         return series
     finally:
         con.close()
+
+
+@dataclass
+class FlagSummary:
+    """What gold.wallet_flags says: wallets seen, per flag, and the excluded ones."""
+
+    seen: int = 0
+    per_flag: dict[str, int] = field(default_factory=dict)
+    excluded_total: int = 0
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # the first `limit`
+
+
+def wallet_flags(lake: Lake, limit: int = 200) -> FlagSummary:
+    """The flags of the last ranking; excluded wallets biggest silver total_pnl first.
+
+    Empty when gold.wallet_flags was never written (a ranking from before the flags).
+    """
+    from smarttrader_cli.config.schema import WALLET_FLAGS as NAMES
+    from smarttrader_cli.lake.query import connect_read_only
+    from smarttrader_cli.lake.tables import WALLET_FLAGS, WALLET_PNL
+
+    if not lake.exists(WALLET_FLAGS):
+        return FlagSummary()
+    pnl = (
+        "(SELECT wallet_address, total_pnl, roi, win_rate, trade_count FROM silver.wallet_pnl "
+        "WHERE token_address = 'ALL_TOKENS')"
+        if lake.exists(WALLET_PNL)
+        else "(SELECT NULL::VARCHAR AS wallet_address, NULL::DOUBLE AS total_pnl, "
+        "NULL::DOUBLE AS roi, NULL::DOUBLE AS win_rate, NULL::BIGINT AS trade_count)"
+    )
+    con = connect_read_only(lake)
+    try:
+        seen, excluded_total = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE excluded) FROM gold.wallet_flags"
+        ).fetchone() or (0, 0)
+        counted = con.execute(
+            "SELECT flag, count(*) FROM (SELECT unnest(string_split(flags, ',')) AS flag "
+            "FROM gold.wallet_flags WHERE is_flagged) GROUP BY flag"
+        ).fetchall()
+        cursor = con.execute(
+            "SELECT f.wallet_address, f.flags, f.reasons, p.total_pnl, p.roi, p.win_rate, "
+            f"p.trade_count FROM gold.wallet_flags AS f LEFT JOIN {pnl} AS p "
+            "USING (wallet_address) WHERE f.excluded "
+            "ORDER BY p.total_pnl DESC NULLS LAST, f.wallet_address LIMIT ?",
+            [limit],
+        )
+        columns = [d[0] for d in cursor.description]
+        excluded = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+    finally:
+        con.close()
+    by_flag = dict(counted)
+    per_flag = {n: int(by_flag[n]) for n in NAMES if by_flag.get(n)}
+    return FlagSummary(int(seen), per_flag, int(excluded_total), excluded)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import StError
 from smarttrader_cli.report import data, svg
+from smarttrader_cli.report.links import birdeye_url, solscan_url
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
@@ -34,7 +35,8 @@ svg.chart{max-width:100%;height:auto}.plot{fill:#fff;stroke:#ccc}.grid{stroke:#e
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}
 th:nth-child(2),td:nth-child(2),th:nth-child(3),td:nth-child(3){text-align:left}
-td.addr{font-family:ui-monospace,monospace}
+td.addr{font-family:ui-monospace,monospace}td.addr a{color:inherit}
+td.why{text-align:left;font-size:12px;color:#444}.links{font-size:11px}
 """
 
 
@@ -56,7 +58,7 @@ def write_report(lake: Lake, config: Config, out: Path, *, top: int = 10) -> Rep
     rows = data.ranking(lake)
     leaders = rows[:top]
     series = data.cumulative_realized_pnl(lake, config, [r["wallet_address"] for r in leaders])
-    page = render(rows, series, lake_root=lake.root, top=top)
+    page = render(rows, series, lake_root=lake.root, top=top, flags=data.wallet_flags(lake))
     _write_atomic(out, page)
     return ReportSummary(out, len(rows), page.count('class="chart"'))
 
@@ -67,8 +69,10 @@ def render(
     *,
     lake_root: str,
     top: int,
+    flags: data.FlagSummary | None = None,
 ) -> str:
     """The whole HTML page."""
+    flags = flags or data.FlagSummary()
     groups: dict[str, list[tuple[float, str]]] = {t: [] for t in TIERS}
     points = []
     for r in rows:
@@ -105,6 +109,8 @@ def render(
     total = sum((r["total_pnl"] or 0.0) for r in rows)
     cards = [("ranked wallets", f"{len(rows):,}")] + [(t, f"{n:,}") for t, n in counts.items()]
     cards.append(("total PnL (USD)", f"{total:,.0f}"))
+    if flags.seen:
+        cards.append(("flagged wallets excluded", f"{flags.excluded_total:,}"))
     ranked_at = next((r["ranked_at"] for r in rows if r.get("ranked_at")), None)
     subtitle = f"lake {escape(lake_root)} · ranked {_when(ranked_at)} · generated {_when(None)}"
     parts = [
@@ -124,6 +130,8 @@ def render(
             f"{chart}</section>"
         )
     parts.append(_table(rows[: max(top, 25)]))
+    if flags.seen:
+        parts.append(_flags_section(flags))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -131,7 +139,7 @@ def render(
 def _table(rows: list[dict[str, Any]]) -> str:
     head = ("rank", "wallet", "tier", "score", "total PnL", "ROI", "win rate", "trades")
     body = "".join(
-        f'<tr><td>{r["rank"]}</td><td class="addr">{escape(r["wallet_address"])}</td>'
+        f"<tr><td>{r['rank']}</td>{_wallet_cell(r['wallet_address'])}"
         f"<td>{escape(str(r['tier']))}</td><td>{(r['score'] or 0):.3f}</td>"
         f"<td>{(r['total_pnl'] or 0):,.2f}</td><td>{_pct(r['roi'])}</td>"
         f"<td>{_pct(r['win_rate'])}</td><td>{r['trade_count'] or 0}</td></tr>"
@@ -142,6 +150,45 @@ def _table(rows: list[dict[str, Any]]) -> str:
         f"<section><h2>Top {len(rows)} wallets</h2><table><thead><tr>{heads}</tr></thead>"
         f"<tbody>{body}</tbody></table></section>"
     )
+
+
+def _wallet_cell(wallet: str) -> str:
+    """The address (linked to its BirdEye profile) and a Solscan link."""
+    return (
+        f'<td class="addr"><a href="{escape(birdeye_url(wallet))}">{escape(wallet)}</a> '
+        f'<a class="links" href="{escape(solscan_url(wallet))}">solscan</a></td>'
+    )
+
+
+def _flags_section(flags: data.FlagSummary) -> str:
+    """Wallets per flag and the excluded wallets with their reasons."""
+    counts = "".join(
+        f'<div class="card"><b>{n:,}</b>{escape(name)}</div>' for name, n in flags.per_flag.items()
+    )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("#", "wallet", "flags", "total PnL", "ROI", "win rate", "why")
+    )
+    body = "".join(
+        f"<tr><td>{i}</td>{_wallet_cell(r['wallet_address'])}"
+        f"<td>{escape(r['flags'])}</td>"
+        f"<td>{_usd(r['total_pnl'])}</td>"
+        f"<td>{_pct(r['roi'])}</td><td>{_pct(r['win_rate'])}</td>"
+        f'<td class="why">{escape(r["reasons"])}</td></tr>'
+        for i, r in enumerate(flags.excluded, start=1)
+    )
+    shown = len(flags.excluded)
+    more = f" (the first {shown} by total PnL)" if shown < flags.excluded_total else ""
+    return (
+        f'<section><h2>Flagged wallets</h2><p class="sub">{flags.seen:,} wallets seen; '
+        f"{flags.excluded_total:,} excluded from the ranking by their flags{more}. "
+        "Definitions: docs/scoring.md.</p>"
+        f'<div class="cards">{counts}</div>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
+    )
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
 
 
 def _pct(value: float | None) -> str:

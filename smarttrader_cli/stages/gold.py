@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +13,9 @@ from smarttrader_cli.lake.readers import require
 from smarttrader_cli.lake.sql import between
 from smarttrader_cli.lake.tables import (
     SMART_WALLETS,
+    TABLES,
     TOKEN_FLOWS,
+    WALLET_FLAGS,
     WALLET_PNL,
     WEBHOOK_SWAPS,
     TableSpec,
@@ -55,16 +59,38 @@ FLOWS_COLUMNS = (
 )
 
 
-def gold_vars(
-    config: Config, lake_root: str, now: datetime | None = None, since: datetime | None = None
-) -> dict[str, Any]:
-    """Every dbt var, from the config: thresholds, tiers, score weights, flow windows.
+# The models of `st gold rank`, in build order (dbt orders them anyway); source:stage runs
+# the tests of the tables the stage writes into the build database (stage_inputs).
+RANK_MODELS = (
+    "source:stage",
+    "flag_legs",
+    "wallet_behaviour",
+    "wallet_portfolios",
+    "wallet_flags",
+    "smart_wallets",
+)
 
-    The flow vars come with `now` (the range starts at flows_since(now)) or `since`.
+
+def gold_vars(
+    config: Config,
+    lake_root: str,
+    now: datetime | None = None,
+    since: datetime | None = None,
+    lake_tables: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Every dbt var, from the config: thresholds, tiers, score weights, flags, flow windows.
+
+    The flow vars come with `now` (the range starts at flows_since(now)) or `since`;
+    `lake_tables` names the tables the lake holds (a model reads an optional input only then).
     """
     gold, score, flows = config.gold, config.gold.score, config.flows
     variables: dict[str, Any] = {
         "lake_root": lake_root,
+        "lake_tables": sorted(lake_tables),
+        "quote_assets": list(config.pnl.quote_assets),
+        "exclude_flagged": gold.exclude_flagged,
+        "exclude_flags": list(gold.exclude_flags),
+        **dataclasses.asdict(gold.classify),
         "min_total_pnl": gold.min_total_pnl,
         "min_roi": gold.min_roi,
         "min_win_rate": gold.min_win_rate,
@@ -82,7 +108,6 @@ def gold_vars(
         variables.update(
             flows_window_minutes=flows.window_minutes,
             flows_since=since.isoformat(),
-            quote_assets=list(config.pnl.quote_assets),
         )
     for name in ("elite", "strong"):
         tier = getattr(gold.tiers, name)
@@ -109,40 +134,54 @@ def _target(ctx: StageContext, name: str, what: str) -> DbtTarget:
 
 @stage(RANK_STAGE, writes=SMART_WALLETS.name, command="st gold rank")
 def rank(ctx: StageContext, current: StageRun) -> StageResult:
-    """Build the smart_wallets model and overwrite gold.smart_wallets with it (one commit).
+    """Flag the wallets seen into gold.wallet_flags, then rank the rest into gold.smart_wallets.
 
+    One dbt build for both (models and their tests), then one overwrite commit per table.
     The ranking (best first) is the result's records.
     """
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
+    from smarttrader_cli.stages.wallet_accounts import stage_inputs
 
     config, lake = ctx.config, ctx.lake
     require(lake, WALLET_PNL, "run `st silver pnl` first")
     target = _target(ctx, "gold_rank", RANK_STAGE)
+    _write_inputs(target, stage_inputs(lake))
+    present = [spec.name for spec in TABLES.values() if lake.exists(spec)]
     dbt_build(
         target,
         lake,
-        ["wallet_portfolios", "smart_wallets"],
-        gold_vars(config, lake_root_var(lake)),
+        list(RANK_MODELS),
+        gold_vars(config, lake_root_var(lake), lake_tables=present),
         echo=ctx.echo_tools,
     )
     candidates = int(
         target.read("select count(*) as n from main.wallet_portfolios").column("n")[0].as_py()
     )
+    flags = target.read("select * from main.wallet_flags order by wallet_address")
+    flags = _with_run_columns(flags, WALLET_FLAGS, "classified_at", current.run_id)
     ranked = target.read("select * from main.smart_wallets order by rank")
     table = _with_run_columns(ranked, SMART_WALLETS, "ranked_at", current.run_id)
+    lake.overwrite(WALLET_FLAGS, flags, current.meta)
     # The ranking is a snapshot of silver: an empty ranking replaces the old one too.
     version = lake.overwrite(SMART_WALLETS, table, current.meta)
     current.rows_in, current.rows_out = candidates, table.num_rows
+    flag_counts = _flag_counts(flags)
+    excluded = sum(1 for e in flags.column("excluded").to_pylist() if e)
     message = ""
     if not table.num_rows:
-        message = _empty_message(config, candidates)
+        message = _empty_message(config, candidates, excluded)
         log.warning("%s", message)
     else:
         log.info(
-            "ranked %d of %d wallets into gold.smart_wallets (version %d)",
+            "ranked %d of %d wallets into gold.smart_wallets (version %d); "
+            "%d of %d wallets seen flagged (%s), %d excluded",
             table.num_rows,
             candidates,
             version,
+            sum(1 for f in flags.column("is_flagged").to_pylist() if f),
+            flags.num_rows,
+            ", ".join(f"{name} {n}" for name, n in flag_counts.items()) or "none",
+            excluded,
         )
     return run_result(
         current,
@@ -151,17 +190,49 @@ def rank(ctx: StageContext, current: StageRun) -> StageResult:
         ranked=table.num_rows,
         version=version,
         message=message,
+        wallets_seen=flags.num_rows,
+        flagged=flag_counts,
+        excluded=excluded,
     )
 
 
-def _empty_message(config: Config, candidates: int) -> str:
+def _write_inputs(target: DbtTarget, tables: dict[str, pa.Table]) -> None:
+    """The stage's Python-computed inputs as tables of the build database (main schema)."""
+    con = target.connect()
+    try:
+        for name, data in tables.items():
+            con.register("st_input", data)
+            con.execute(f"CREATE OR REPLACE TABLE main.{name} AS SELECT * FROM st_input")
+            con.unregister("st_input")
+    finally:
+        con.close()
+
+
+def _flag_counts(flags: pa.Table) -> dict[str, int]:
+    """Wallets per flag, in the flags' fixed order, flags nobody has left out."""
+    from smarttrader_cli.config.schema import WALLET_FLAGS as NAMES
+
+    counts = dict.fromkeys(NAMES, 0)
+    for value in flags.column("flags").to_pylist():
+        for name in filter(None, (value or "").split(",")):
+            counts[name] = counts.get(name, 0) + 1
+    return {name: n for name, n in counts.items() if n}
+
+
+def _empty_message(config: Config, candidates: int, excluded: int) -> str:
     if candidates == 0:
         return "silver.wallet_pnl has no portfolio (ALL_TOKENS) rows yet: nothing to rank"
     gold = config.gold
+    flagged = (
+        f"; {excluded} wallets seen are excluded by their flags (gold.exclude_flags, "
+        "see st gold explain WALLET)"
+        if excluded
+        else ""
+    )
     return (
         f"no wallet passes the base filters ({candidates} checked; gold.min_total_pnl="
         f"{gold.min_total_pnl}, min_roi={gold.min_roi}, min_win_rate={gold.min_win_rate}, "
-        f"min_trade_count={gold.min_trade_count}); gold.smart_wallets is now empty"
+        f"min_trade_count={gold.min_trade_count}){flagged}; gold.smart_wallets is now empty"
     )
 
 

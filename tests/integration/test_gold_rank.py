@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from solders.keypair import Keypair
 from typer.testing import CliRunner
 
 from smarttrader_cli.cli.main import app
@@ -20,6 +22,7 @@ from smarttrader_cli.lake.tables import SMART_WALLETS, WALLET_PNL
 from smarttrader_cli.stages import gold
 from smarttrader_cli.stages.contract import StageContext, StageResult
 from smarttrader_cli.stages.gold import gold_vars
+from smarttrader_cli.stages.wallet_accounts import stage_inputs
 
 pytestmark = pytest.mark.integration
 
@@ -38,15 +41,28 @@ PORTFOLIOS = {
 }
 
 
+def wallet(name: str) -> str:
+    """A real wallet address (the public key of a keypair seeded by `name`): never flagged."""
+    return str(Keypair.from_seed(hashlib.sha256(name.encode()).digest()).pubkey())
+
+
+NAMES = {wallet(name): name for name in PORTFOLIOS}
+
+
+def names(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows by the test's wallet name."""
+    return {NAMES[r["wallet_address"]]: r for r in rows}
+
+
 def rank(app: AppContext) -> StageResult:
     return gold.rank(StageContext.of(app.loaded, app.lake))
 
 
 def silver_rows(portfolios: dict[str, tuple[float, float, float, int]]) -> pa.Table:
     rows: list[dict[str, Any]] = []
-    for wallet, (pnl, roi, win_rate, trades) in portfolios.items():
+    for name, (pnl, roi, win_rate, trades) in portfolios.items():
         common = {
-            "wallet_address": wallet,
+            "wallet_address": wallet(name),
             "total_pnl": pnl,
             "realized_pnl": pnl * 0.8,
             "unrealized_pnl": pnl * 0.2,
@@ -76,7 +92,7 @@ def app_ctx(app_ctx: AppContext) -> AppContext:
 
 def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) -> None:
     result = rank(app_ctx)
-    ranked = {r["wallet_address"]: r for r in result.records}
+    ranked = names(result.records)
     assert set(ranked) == {"ELITE1", "ELITE2", "STRONG", "PROMISING"}
     assert result.details["candidates"] == len(PORTFOLIOS)
     assert ranked["ELITE1"]["tier"] == ranked["ELITE2"]["tier"] == "elite"
@@ -85,10 +101,10 @@ def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) ->
     assert [r["rank"] for r in result.records] == [1, 2, 3, 4]
     scores = [r["score"] for r in result.records]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
-    assert result.records[0]["wallet_address"] == "ELITE1"
+    assert result.records[0]["wallet_address"] == wallet("ELITE1")
     # the stored table is exactly the ranking, one overwrite commit with the run's metadata
     stored = app_ctx.lake.read(SMART_WALLETS).to_pylist()
-    assert {r["wallet_address"] for r in stored} == set(ranked)
+    assert set(names(stored)) == set(ranked)
     assert {r["run_id"] for r in stored} == {result.run_id}
     last = app_ctx.lake.history(SMART_WALLETS, 1)[0]
     assert last["run_id"] == result.run_id and last["stage"] == "gold.rank"
@@ -96,7 +112,7 @@ def test_rank_filters_tiers_scores_and_writes_one_commit(app_ctx: AppContext) ->
 
 def test_score_matches_the_documented_formula(app_ctx: AppContext) -> None:
     score = app_ctx.config.gold.score
-    row = next(r for r in rank(app_ctx).records if r["wallet_address"] == "STRONG")
+    row = names(rank(app_ctx).records)["STRONG"]
     pnl, roi, win_rate, trades = PORTFOLIOS["STRONG"]
     profitability = 0.5 * pnl / (pnl + score.pnl_scale_usd) + 0.5 * roi / (roi + score.roi_scale)
     activity = trades / (trades + score.activity_scale_trades)
@@ -115,10 +131,8 @@ def test_rerank_replaces_the_snapshot(app_ctx: AppContext) -> None:
     changed = dict(PORTFOLIOS, STRONG=(-50.0, -0.05, 0.3, 8))
     app_ctx.lake.merge(WALLET_PNL, silver_rows(changed), META)
     second = rank(app_ctx)
-    stored = {r["wallet_address"] for r in app_ctx.lake.read(SMART_WALLETS).to_pylist()}
-    assert (
-        stored == {"ELITE1", "ELITE2", "PROMISING"} == {r["wallet_address"] for r in second.records}
-    )
+    stored = set(names(app_ctx.lake.read(SMART_WALLETS).to_pylist()))
+    assert stored == {"ELITE1", "ELITE2", "PROMISING"} == set(names(second.records))
 
 
 def test_yaml_threshold_changes_ranking_without_touching_sql(
@@ -127,7 +141,7 @@ def test_yaml_threshold_changes_ranking_without_touching_sql(
     config = st_config(**SMALL, gold__min_win_rate=0.6, gold__tiers__elite__min_total_pnl=3000.0)
     ctx = AppContext(config_path=config)
     ctx.lake.merge(WALLET_PNL, silver_rows(PORTFOLIOS), META)
-    ranked = {r["wallet_address"]: r["tier"] for r in rank(ctx).records}
+    ranked = {name: r["tier"] for name, r in names(rank(ctx).records).items()}
     # win rate >= 0.6 keeps only the two elites; ELITE2 has 2500 PnL < 3000 → strong
     assert ranked == {"ELITE1": "elite", "ELITE2": "strong"}
 
@@ -137,7 +151,7 @@ def test_env_threshold_changes_ranking(
 ) -> None:
     monkeypatch.setenv("ST_GOLD__MIN_TRADE_COUNT", "10")
     ctx = AppContext(config_path=app_ctx.config_path)
-    assert {r["wallet_address"] for r in rank(ctx).records} == {"ELITE1", "ELITE2"}
+    assert set(names(rank(ctx).records)) == {"ELITE1", "ELITE2"}
 
 
 def test_thresholds_excluding_everyone_give_an_empty_ranking(
@@ -175,11 +189,14 @@ def test_missing_silver_table_fails_with_a_hint(st_config: Callable[..., Path]) 
 def test_failing_dbt_test_fails_with_dbts_message(app_ctx: AppContext) -> None:
     # weights the config check would refuse push every score above 1: the schema test on
     # score must catch it and the stage must fail with dbt's own message
-    variables = gold_vars(app_ctx.config, lake_root_var(app_ctx.lake))
+    variables = gold_vars(
+        app_ctx.config, lake_root_var(app_ctx.lake), lake_tables=[WALLET_PNL.name]
+    )
     variables.update(weight_profitability=1.0, weight_win_rate=1.0, weight_activity=-1.9)
     target = make_target(app_ctx.config.runtime.state_dir, "broken", None, None)
+    gold._write_inputs(target, stage_inputs(app_ctx.lake))
     with pytest.raises(StageError) as info:
-        dbt_build(target, app_ctx.lake, ["wallet_portfolios", "smart_wallets"], variables)
+        dbt_build(target, app_ctx.lake, list(gold.RANK_MODELS), variables)
     message = str(info.value)
     assert message.startswith("dbt test between_smart_wallets_score_")
     assert "Got 4 results, configured to fail if != 0" in message
@@ -190,12 +207,12 @@ def test_cli_prints_top_n_in_each_format(app_ctx: AppContext) -> None:
     as_json = CliRunner().invoke(app, [*base, "--format", "json"], catch_exceptions=False)
     assert as_json.exit_code == 0, as_json.output
     rows = json.loads(as_json.stdout)
-    assert [r["wallet_address"] for r in rows] == ["ELITE1", "ELITE2"]
+    assert [NAMES[r["wallet_address"]] for r in rows] == ["ELITE1", "ELITE2"]
     assert set(rows[0]) >= {"rank", "tier", "score", "total_pnl", "roi", "win_rate"}
     as_csv = CliRunner().invoke(app, [*base, "--format", "csv"], catch_exceptions=False)
     assert as_csv.stdout.splitlines()[0].startswith("rank,wallet_address,tier,score")
     assert len(as_csv.stdout.splitlines()) == 3
     as_table = CliRunner().invoke(app, base, catch_exceptions=False)
-    assert "ELITE1" in as_table.stdout and "top 2 of 4 smart wallets" in as_table.stdout
+    assert wallet("ELITE1") in as_table.stdout and "top 2 of 4 smart wallets" in as_table.stdout
     # dbt's own output stays off the terminal without -v
     assert "Concurrency" not in as_table.output and "PASS" not in as_table.output

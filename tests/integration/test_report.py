@@ -129,7 +129,11 @@ def test_report_renders_its_charts_in_headless_chromium(ctx: AppContext, tmp_pat
     assert "3 wallets, 3 charts" in result.stdout
     page = out.read_text()
     # self-contained: nothing fetched from anywhere
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert not re.search(r"""(src|<link[^>]*href)\s*=\s*["']?(https?:)?//""", page)
+    # the only remote addresses are links a reader may follow: each wallet's explorer pages
+    hosts = set(re.findall(r"""<a [^>]*href="https://([^/"]+)/""", page))
+    assert hosts == {"birdeye.so", "solscan.io"}
+    assert 'href="https://birdeye.so/profile/W1?chain=solana"' in page
     assert "<script" not in page
 
     profile = tmp_path / "chromium-profile"

@@ -1,9 +1,14 @@
--- Smart wallets: portfolio (ALL_TOKENS) rows that pass the base filters, with a tier,
+-- Smart wallets: portfolio (ALL_TOKENS) rows that pass the base filters and carry no
+-- excluding flag (gold.wallet_flags), with a tier,
 -- a score in [0, 1] and a rank. Definitions: docs/scoring.md. Every threshold is a var.
 with qualified as (
     select *
     from {{ ref('wallet_portfolios') }}
     where {{ passes_base_filters() }}
+      -- flagged wallets (gold.exclude_flagged, gold.exclude_flags) are not ranked
+      and wallet_address not in (
+          select wallet_address from {{ ref('wallet_flags') }} where excluded
+      )
 ),
 
 components as (
