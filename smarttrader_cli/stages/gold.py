@@ -88,6 +88,7 @@ def gold_vars(
         "lake_root": lake_root,
         "lake_tables": sorted(lake_tables),
         "quote_assets": list(config.pnl.quote_assets),
+        "pnl_windows": list(config.pnl.windows),
         "exclude_flagged": gold.exclude_flagged,
         "exclude_flags": list(gold.exclude_flags),
         **dataclasses.asdict(gold.classify),
