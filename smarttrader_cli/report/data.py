@@ -70,6 +70,9 @@ def cumulative_realized_pnl(
             calculated_at=datetime.now(UTC),
             run_id="report",
             wallets=tuple(wallets),
+            # realized PnL is the all-time figure: no finite window to bucket legs into
+            windows=("all",),
+            as_of=int(bounds[1]),
         )
         series: dict[str, list[tuple[int, float]]] = {w: [] for w in wallets}
         for t in sample_times(int(bounds[0]), int(bounds[1]), max_points):
