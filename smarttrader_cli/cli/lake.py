@@ -151,11 +151,17 @@ def migrate(
 
     New columns are added and filled (e.g. bronze.wallet_trades gains `fill_id` = ''
     for every row it already had). Stages do this by themselves on their first write;
-    this command does it for every table at once, and is safe to run again.
+    this command does it for every table at once, and is safe to run again. A table
+    written before its partitioning (silver.webhook_swaps, by day) is rewritten into it
+    once, while no stage writes it (exit 75 if one runs).
 
     Example: st lake migrate
     """
+    from smarttrader_cli.lake.commits import CommitMeta
     from smarttrader_cli.lake.maintenance import migrate_tables
+    from smarttrader_cli.ops.runs import new_run_id
 
-    rows = migrate_tables(app_context(ctx).lake, [table] if table else None)
+    app = app_context(ctx)
+    meta = CommitMeta(new_run_id(), "lake.migrate", app.loaded.hash)
+    rows = migrate_tables(app.lake, [table] if table else None, app.config.runtime.state_dir, meta)
     emit(rows, OutputFormat.table, title="migrate")

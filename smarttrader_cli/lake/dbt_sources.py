@@ -31,6 +31,7 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         pa.int64(): "bigint",
         pa.float64(): "double",
         pa.bool_(): "boolean",
+        pa.date32(): "date",
     }
     return names[arrow_type]
 

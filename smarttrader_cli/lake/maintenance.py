@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.lake.store import Lake
@@ -45,18 +46,34 @@ def optimize_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]
     return out
 
 
-def migrate_tables(lake: Lake, names: list[str] | None) -> list[dict[str, Any]]:
-    """Bring each table's schema up to the registry's: add new columns, backfill them.
+def migrate_tables(
+    lake: Lake, names: list[str] | None, state_dir: str | Path, meta: CommitMeta
+) -> list[dict[str, Any]]:
+    """Bring each table up to the registry: add new columns, backfill them, and rewrite a
+    table partitioned otherwise into the registry's partitions (lake/layout.py; under the
+    stage locks of its writers, found in `state_dir`).
 
     Idempotent: a backfill only touches rows where its column is still null (a run
-    interrupted between adding a column and filling it is finished here).
+    interrupted between adding a column and filling it is finished here), a table already
+    partitioned as the registry says is not rewritten.
     """
+    from smarttrader_cli.lake.layout import HOUSEKEEPERS, WRITERS, needs_repartition, repartition
+
     out = []
     for spec in _selected(lake, names):
         added, filled = lake.evolve(spec)
         filled += sum(lake.backfill(spec, column, value) for column, value in spec.backfill)
+        rewritten = 0
+        if needs_repartition(lake, spec):
+            locks = (*WRITERS.get(spec.name, ()), *HOUSEKEEPERS)
+            rewritten = repartition(lake, spec, meta, state_dir, locks)
         out.append(
-            {"table": spec.name, "columns_added": ", ".join(added), "rows_backfilled": filled}
+            {
+                "table": spec.name,
+                "columns_added": ", ".join(added),
+                "rows_backfilled": filled,
+                "rows_repartitioned": rewritten,
+            }
         )
     return out
 
@@ -94,29 +111,53 @@ class Compaction:
         return asdict(self)
 
 
-def small_files(dt: DeltaTable, target_size: int) -> int:
-    """How many of the table's data files are below `target_size` bytes."""
+def small_files_by_partition(dt: DeltaTable, target_size: int) -> dict[Any, int]:
+    """Partition value → its files below `target_size` bytes (two or more; the one key
+    None for an unpartitioned table, with any count). One partition column at most."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    sizes = pa.table(dt.get_add_actions(flatten=True)).column("size_bytes")
-    return int(pc.sum(pc.less(sizes, target_size)).as_py() or 0) if len(sizes) else 0
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    columns = dt.metadata().partition_columns
+    if not actions.num_rows:
+        return {}
+    small = actions.filter(pc.less(actions.column("size_bytes"), target_size))
+    if not columns:
+        return {None: small.num_rows} if small.num_rows else {}
+    if len(columns) > 1:
+        raise ValueError(f"compaction by partition takes one partition column, not {columns}")
+    counts = small.group_by(f"partition.{columns[0]}").aggregate([("size_bytes", "count")])
+    return {
+        value: count
+        for value, count in zip(
+            counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True
+        )
+        if count >= 2 and value is not None  # one file alone is as compact as it gets
+    }
 
 
 def compact_table(
     lake: Lake, spec: TableSpec, target_size: int, min_files: int, meta: CommitMeta | None = None
 ) -> Compaction:
     """Rewrite a table's small files into files of about `target_size` bytes when it has at
-    least `min_files` of them, then checkpoint it and remove its expired log entries.
+    least `min_files` of them, then checkpoint it and remove its expired log entries. A
+    partitioned table is compacted in the partitions holding two or more small files only
+    (today's, mostly): the other partitions are not read.
 
     The rewrite commits with dataChange=false on every file it adds and removes, and it
     keeps the table's application transactions (the stream offsets): checkpoints carry
     them, so removing the log entries that first recorded them loses none.
     """
-    done = Compaction(spec.name, small_files(lake.table(spec), target_size))
+    dt = lake.table(spec)
+    by_partition = small_files_by_partition(dt, target_size)
+    done = Compaction(spec.name, sum(by_partition.values()))
     if done.small_files < min_files:
         return done
-    metrics = lake.optimize(spec, target_size, meta)
+    filters = None
+    if dt.metadata().partition_columns:
+        [column] = dt.metadata().partition_columns
+        filters = [(column, "in", [str(value) for value in sorted(by_partition)])]
+    metrics = lake.optimize(spec, target_size, meta, filters)
     done.files_removed = int(metrics.get("numFilesRemoved", 0))
     done.files_added = int(metrics.get("numFilesAdded", 0))
     done.checkpoint = checkpoint(lake, spec)

@@ -142,9 +142,12 @@ class Lake:
         if unknown:
             raise LakeError(f"{spec.name}: columns not in the schema: {sorted(unknown)}")
         arrays = []
+        derived = dict(spec.dates_of)
         try:
             for f in spec.schema:
-                if f.name in data.column_names:
+                if f.name in derived and derived[f.name] in data.column_names:
+                    arrays.append(data.column(derived[f.name]).cast(f.type))  # its UTC date
+                elif f.name in data.column_names:
                     arrays.append(data.column(f.name).cast(f.type))
                 else:
                     arrays.append(pa.nulls(data.num_rows, f.type))
@@ -328,9 +331,12 @@ class Lake:
                 custom_metadata=meta.as_metadata(rows.num_rows, "merge"),
                 app_transactions=_transactions(app_transactions),
             )
+            # Bounded to the rows' partitions, the merge scans and rewrites only their files;
+            # not with a delete of rows absent from `data`, which must see every partition.
+            bound = None if delete_predicate else partition_bound(dt, rows, "t")
             merger = dt.merge(
                 rows,
-                predicate=predicate,
+                predicate=predicate if bound is None else f"{predicate} AND {bound}",
                 source_alias="s",
                 target_alias="t",
                 commit_properties=props,
@@ -366,17 +372,26 @@ class Lake:
         )
 
     def optimize(
-        self, spec: TableSpec, target_size: int | None = None, meta: CommitMeta | None = None
+        self,
+        spec: TableSpec,
+        target_size: int | None = None,
+        meta: CommitMeta | None = None,
+        partition_filters: list[tuple[str, str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Compact small files into files of about `target_size` bytes (default: deltalake's);
-        returns deltalake's metrics. Its commit changes no data (dataChange=false)."""
+        """Compact small files into files of about `target_size` bytes (default: deltalake's),
+        in the partitions `partition_filters` select (default: all); returns deltalake's
+        metrics. Its commit changes no data (dataChange=false)."""
         from deltalake import CommitProperties
 
         props = CommitProperties(custom_metadata=meta.as_metadata(0, "optimize")) if meta else None
         return self._retrying_races(
             spec,
             "optimize of",
-            lambda dt: dt.optimize.compact(target_size=target_size, commit_properties=props),
+            lambda dt: dt.optimize.compact(
+                partition_filters=partition_filters,
+                target_size=target_size,
+                commit_properties=props,
+            ),
         )
 
     def _retrying_races(
@@ -431,6 +446,28 @@ class MergeResult:
     inserted: int
     updated: int
     deleted: int = 0
+
+
+def partition_bound(dt: DeltaTable, rows: pa.Table, alias: str) -> str | None:
+    """A SQL predicate on `dt`'s partition columns that holds only in the partitions of
+    `rows` (None: the table is not partitioned, or a value has no literal here)."""
+    import pyarrow.compute as pc
+
+    terms = []
+    for column in dt.metadata().partition_columns:
+        if column not in rows.column_names:
+            return None
+        values = pc.unique(rows.column(column))
+        if not (pa.types.is_date32(values.type) or pa.types.is_string(values.type)):
+            return None
+        literals = sorted({f"'{v}'" for v in values.to_pylist() if v is not None})
+        if any("'" in literal[1:-1] for literal in literals):
+            return None
+        any_of = [f"{alias}.{column} IN ({', '.join(literals)})"] if literals else []
+        if values.null_count:
+            any_of.append(f"{alias}.{column} IS NULL")
+        terms.append(f"({' OR '.join(any_of)})" if any_of else "FALSE")
+    return " AND ".join(terms) or None
 
 
 def _transactions(pairs: Sequence[tuple[str, int]]) -> list[Transaction] | None:

@@ -23,6 +23,10 @@ class TableSpec:
     # Columns added after a table's first release, with the SQL value their rows had
     # before (a key column must not be null): see Lake.ensure_table.
     backfill: tuple[tuple[str, str], ...] = ()
+    # Columns that hold the UTC date of a timestamp column, (date column, timestamp
+    # column): Lake.conform sets them from it, so a day partition follows its rows' times.
+    # A partition column must be a function of the key: merges stay in their rows' partitions.
+    dates_of: tuple[tuple[str, str], ...] = ()
 
     @property
     def layer(self) -> str:
@@ -410,10 +414,13 @@ WEBHOOK_SWAPS = TableSpec(
             _f("unpriced_reason", pa.string()),  # why value_usd is unknown (null when priced)
             _f("processed_at", TS),
             _f("run_id", pa.string()),
+            _f("event_date", pa.date32()),  # the UTC day of event_time: the partition
         ]
     ),
     ("signature", "wallet", "leg"),
-    "swap legs parsed from webhook events",
+    "swap legs parsed from webhook events, partitioned by the UTC day of their event",
+    partition_by=("event_date",),
+    dates_of=(("event_date", "event_time"),),
 )
 
 TOKEN_FLOWS = TableSpec(

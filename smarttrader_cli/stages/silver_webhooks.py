@@ -6,9 +6,15 @@ bronze commits after it added, however late their block time. Compaction of bron
 adds nothing new, so it is not read again. When the cursor cannot be followed (no
 cursor yet, bronze recreated, its commits expired from the log) every event is read,
 and the log says why. Re-processing is harmless: rows are merged on their key
-(signature, wallet, leg). The events whose legs are still unpriced are parsed again
-too (their price may have arrived). `--full-refresh` parses every event again and
-replaces the table, e.g. after the smart-wallet list or the parser changed.
+(signature, wallet, leg). The events of `prices.lookback_hours` whose legs are still
+unpriced are valued again from their stored legs, and those whose rows would change (a
+price arrived, a late point, a snapshot, the smart-wallet list) are parsed again.
+`--full-refresh` parses every event again and replaces the table, e.g. after the parser
+changed.
+
+The table is partitioned by the UTC day of its events (`event_date`): a merge is bounded
+to the days of its rows, so it scans and rewrites those days' files, not the whole table;
+a table written before the partitions is rewritten into them once (`_partition`).
 
 Legs are what the trading wallet's own balances did (stream/swaps.py); their USD
 values come from the quote leg, bronze.token_prices or the latest token snapshot
@@ -54,7 +60,8 @@ class SwapsResult:
     legs: int = 0
     inserted: int = 0
     updated: int = 0
-    repriced: int = 0  # events parsed again because some of their legs were unpriced
+    repriced: int = 0  # events with unpriced legs parsed again: a price came, or the list
+    unpriced: int = 0  # events of the lookback with unpriced legs (valued again in memory)
     bronze_version: int | None = None  # the bronze version read through (the new cursor)
     read: str = ""  # which events were read, and why
 
@@ -139,24 +146,73 @@ def legs_table(
     return pa.Table.from_pylist(rows, schema=WEBHOOK_SWAPS.schema)
 
 
-def unpriced_signatures(lake: Lake, since: datetime) -> tuple[list[str], int | None]:
-    """Events of legs left unpriced since `since` (a later price may value them now), and
-    the earliest of their block times (unix seconds), which bounds the bronze read.
+# What valuing a stored leg again takes, and what it gave.
+_VALUED = [
+    "signature", "wallet", "leg", "direction", "token_address", "amount", "amount_raw",
+    "decimals", "parsed_from", "event_time", "price_usd", "value_usd", "price_source",
+    "unpriced_reason", "is_smart_wallet",
+]  # fmt: skip
+_OUTCOME = ("price_usd", "value_usd", "price_source", "unpriced_reason")
+
+
+def stale_unpriced(
+    lake: Lake, since: datetime, valuation: Valuation, smart: set[str]
+) -> tuple[list[str], int | None, int]:
+    """The events with legs left unpriced since `since` that this run would write otherwise
+    (a price, a late point or a snapshot arrived since they were valued, the smart-wallet
+    list changed), the earliest of their block times (unix seconds, it bounds the bronze
+    read) and how many events have unpriced legs.
+
+    Their stored legs are valued again in memory, as `legs_table` values parsed ones: only
+    the events whose rows would change are parsed again, so a run costs what changed, not
+    every unpriced event of the lookback.
     """
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
+    from smarttrader_cli.stream.swaps import SwapLeg
+    from smarttrader_cli.stream.valuation import value_legs
+
     if not lake.exists(WEBHOOK_SWAPS):
-        return [], None
-    dataset = lake.table(WEBHOOK_SWAPS).to_pyarrow_dataset()
-    flt = ds.field("unpriced_reason").is_valid() & (
-        ds.field("event_time") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
-    )
-    found = dataset.to_table(columns=["signature", "event_time"], filter=flt)
-    if not found.num_rows:
-        return [], None
-    earliest = pc.min(found.column("event_time")).as_py()
-    return pc.unique(found.column("signature")).to_pylist(), int(earliest.timestamp())
+        return [], None, 0
+    snapshot = lake.table(WEBHOOK_SWAPS)
+    flt = ds.field("event_time") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
+    if "event_date" in snapshot.metadata().partition_columns:
+        flt &= ds.field("event_date") >= pa.scalar(since.date(), pa.date32())  # partitions
+    rows = snapshot.to_pyarrow_dataset().to_table(columns=_VALUED, filter=flt)
+    unpriced = pc.unique(rows.filter(pc.is_valid(rows.column("unpriced_reason"))).column(0))
+    if not len(unpriced):
+        return [], None, 0
+    rows = rows.filter(pc.is_in(rows.column("signature"), unpriced))
+    events: dict[str, list[dict[str, Any]]] = {}
+    for row in rows.to_pylist():
+        events.setdefault(row["signature"], []).append(row)
+    stale, earliest = [], None
+    for signature, legs in events.items():
+        legs.sort(key=lambda r: r["leg"])
+        at = int(legs[0]["event_time"].timestamp())
+        parsed = [
+            SwapLeg(
+                r["wallet"],
+                r["leg"],
+                r["direction"],
+                r["token_address"],
+                r["amount"],
+                int(r["amount_raw"] or 0),
+                r["decimals"],
+                r["parsed_from"],
+            )
+            for r in legs
+        ]
+        values = value_legs(parsed, at, valuation.book, valuation.snapshot, valuation.quote_assets)
+        if any(
+            (r["is_smart_wallet"] != (r["wallet"] in smart))
+            or any(getattr(value, k) != r[k] for k in _OUTCOME)
+            for r, value in zip(legs, values, strict=True)
+        ):
+            stale.append(signature)
+            earliest = at if earliest is None else min(earliest, at)
+    return stale, earliest, len(events)
 
 
 _EVENT_COLUMNS = [
@@ -192,8 +248,8 @@ def build_swaps(
 ) -> SwapsResult:  # fmt: skip
     """Parse new bronze events into swap legs and merge them into silver.webhook_swaps.
 
-    Events of legs still unpriced since `reprice_since` are parsed again too (their SOL
-    price may have arrived since). A full refresh parses every event and replaces the
+    Events of legs still unpriced since `reprice_since` whose rows the valuation would
+    change are parsed again too (their SOL price may have arrived since). A full refresh parses every event and replaces the
     table in one commit (after a parser upgrade, old rows may have other keys). The last
     commit carries the cursor: the bronze version this run read through.
     """
@@ -224,7 +280,9 @@ def build_swaps(
             _merge(lake, meta, pa.concat_tables(pending), result)
             pending, pending_events = [], 0
     if not full_refresh and reprice_since is not None:
-        signatures, earliest = unpriced_signatures(lake, reprice_since)
+        signatures, earliest, result.unpriced = stale_unpriced(
+            lake, reprice_since, valuation, smart
+        )
         if signatures:
             # Stats prune bronze to the files holding events of those block times.
             flt = ds.field("signature").isin(signatures)
@@ -256,6 +314,23 @@ def _merge(
     result.updated += merged.updated
 
 
+def _partition(ctx: StageContext, current: StageRun) -> None:
+    """Rewrite a silver.webhook_swaps written before its day partitions into them, once
+    (lake/layout.py), holding compaction's lock beside this stage's own: while `st ops
+    compact` runs, the table keeps its old layout until the next run."""
+    from smarttrader_cli.errors import LockHeldError
+    from smarttrader_cli.lake.layout import HOUSEKEEPERS, needs_repartition, repartition
+
+    if not needs_repartition(ctx.lake, WEBHOOK_SWAPS):
+        return
+    try:
+        repartition(
+            ctx.lake, WEBHOOK_SWAPS, current.meta, ctx.config.runtime.state_dir, HOUSEKEEPERS
+        )
+    except LockHeldError as exc:
+        log.warning("%s keeps its old layout this run: %s", WEBHOOK_SWAPS.name, exc)
+
+
 def _args(
     ctx: StageContext, full_refresh: bool = False, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -277,6 +352,7 @@ def run(
     """`st silver webhooks` as one stage run; unpriced legs of the `prices.lookback_hours`
     before `now` (default: the current time) are priced again."""
     now = now or datetime.now(UTC)
+    _partition(ctx, current)
     reprice_since = now - timedelta(hours=ctx.config.prices.lookback_hours)
     # New events are mostly recent, repriced legs newer than reprice_since: older price
     # points are read only when an event needs them (a late one, a full refresh).
@@ -291,6 +367,7 @@ def run(
         inserted=swaps.inserted,
         updated=swaps.updated,
         repriced=swaps.repriced,
+        unpriced=swaps.unpriced,
         bronze_version=swaps.bronze_version,
         read=swaps.read,
     )

@@ -61,10 +61,19 @@ def test_the_first_write_to_an_old_table_adds_and_backfills_fill_id(tmp_path: Pa
 def test_migrate_command_is_idempotent(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     _old_trades_table(lake)
-    [first] = migrate_tables(lake, ["bronze.wallet_trades"])
-    assert first == {"table": TRADES.name, "columns_added": "fill_id", "rows_backfilled": 2}
-    [again] = migrate_tables(Lake(lake.root), ["bronze.wallet_trades"])
-    assert again == {"table": TRADES.name, "columns_added": "", "rows_backfilled": 0}
+    state = str(tmp_path / "state")
+    [first] = migrate_tables(lake, ["bronze.wallet_trades"], state, META)
+    assert first == {
+        "table": TRADES.name, "columns_added": "fill_id", "rows_backfilled": 2,
+        "rows_repartitioned": 0,
+    }  # fmt: skip
+    [again] = migrate_tables(Lake(lake.root), ["bronze.wallet_trades"], state, META)
+    assert again == {
+        "table": TRADES.name,
+        "columns_added": "",
+        "rows_backfilled": 0,
+        "rows_repartitioned": 0,
+    }
     assert {r["fill_id"] for r in lake.read(TRADES).to_pylist()} == {""}
 
 

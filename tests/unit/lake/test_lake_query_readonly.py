@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ def sample(spec: TableSpec, n: int = 3) -> pa.Table:
             return 1.25 * i + 0.5
         if pa.types.is_timestamp(f.type):
             return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=i, microseconds=7)
+        if pa.types.is_date32(f.type):
+            return date(2025, 1, 1) + timedelta(days=i)
         raise AssertionError(f"no sample value for {f.type}")
 
     columns = {}

@@ -184,12 +184,15 @@ def test_unpriced_legs_are_repriced_when_their_price_arrives(tmp_path: Path) -> 
     since = datetime.fromtimestamp(START - 3_600, UTC)
     again = build_swaps(lake, META, _valuation(sol), reprice_since=since)
     assert again.events == 0
-    assert again.repriced == len({r["signature"] for r in unpriced})
+    assert again.unpriced == len({r["signature"] for r in unpriced})
+    # SOL values the swaps against SOL; token-to-token swaps stay as they were, unparsed
+    assert 0 < again.repriced < again.unpriced
     assert again.updated > 0
     still = [r for r in lake.read(WEBHOOK_SWAPS).to_pylist() if r["unpriced_reason"]]
     assert len(still) < len(unpriced)
+    assert build_swaps(lake, META, _valuation(sol), reprice_since=since).repriced == 0
     later = datetime.fromtimestamp(START + DRAIN * 2 + 1, UTC)  # legs older than the bound
-    assert build_swaps(lake, META, _valuation(sol), reprice_since=later).repriced == 0
+    assert build_swaps(lake, META, _valuation(sol), reprice_since=later).unpriced == 0
 
 
 def _expire_log(lake: Lake, spec: Any) -> None:
@@ -221,4 +224,5 @@ def test_the_stage_reprices_the_lookback_before_the_now_it_is_given(tmp_path: Pa
     assert silver_webhooks.run(ctx).details["repriced"] == 0  # the events are years old
     an_hour_later = datetime.fromtimestamp(START + 3_600, UTC)
     again = silver_webhooks.run(ctx, now=an_hour_later)
-    assert again.details["repriced"] == len(unpriced)
+    assert again.details["unpriced"] == len(unpriced)
+    assert again.details["repriced"] == 0  # no price came since: nothing parsed again
