@@ -112,8 +112,9 @@ class Compaction:
 
 
 def small_files_by_partition(dt: DeltaTable, target_size: int) -> dict[Any, int]:
-    """Partition value → its files below `target_size` bytes (two or more; the one key
-    None for an unpartitioned table, with any count). One partition column at most."""
+    """Partition value (None: the null partition) → its files below `target_size` bytes,
+    two or more; an unpartitioned table has the one key None, with any count. One
+    partition column at most."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -132,7 +133,7 @@ def small_files_by_partition(dt: DeltaTable, target_size: int) -> dict[Any, int]
         for value, count in zip(
             counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True
         )
-        if count >= 2 and value is not None  # one file alone is as compact as it gets
+        if count >= 2  # one file alone is as compact as it gets
     }
 
 
@@ -154,7 +155,9 @@ def compact_table(
     if done.small_files < min_files:
         return done
     filters = None
-    if dt.metadata().partition_columns:
+    if dt.metadata().partition_columns and None not in by_partition:
+        # (delta-rs takes no filter for the null partition; without one it compacts the
+        # same partitions: it leaves a partition of one small file as it is)
         [column] = dt.metadata().partition_columns
         filters = [(column, "in", [str(value) for value in sorted(by_partition)])]
     metrics = lake.optimize(spec, target_size, meta, filters)
