@@ -14,6 +14,9 @@ committed with its data. Delta keeps the newest `txn` of every app id in each
 checkpoint, so reading it costs the same after a year of commits, whatever else
 (compaction, vacuum, chunk merges) was committed in between.
 
+A partitioned table's files hold no partition columns: the dataset takes them from
+the `partitionValues` the log gives each file.
+
 When the commits cannot be read (expired by log retention, the table recreated or
 restored behind the cursor, deletion vectors), `ChangesUnavailable` says why, and the
 stage reads every row instead.
@@ -21,7 +24,7 @@ stage reads every row instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -65,14 +68,38 @@ class Changes:
     through: int
     paths: tuple[str, ...]  # relative to the table root
     rows: int  # numRecords of those files, as the log records them
+    # a partitioned table's partition values of each path (in the log, not in the file)
+    partitions: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def dataset(self, lake: Lake, spec: TableSpec, schema: pa.Schema) -> ds.Dataset:
-        """The files as one dataset with `schema` (the snapshot's: older files get nulls)."""
+        """The files as one dataset with `schema` (the snapshot's: older files get nulls;
+        partition columns take their values from the log)."""
         import pyarrow.dataset as ds
 
-        return ds.dataset(
-            list(self.paths), schema=schema, format="parquet", filesystem=_filesystem(lake, spec)
-        )
+        fs = _filesystem(lake, spec)
+        if not any(self.partitions.values()):
+            return ds.dataset(list(self.paths), schema=schema, format="parquet", filesystem=fs)
+        parquet = ds.ParquetFileFormat()
+        fragments = [
+            parquet.make_fragment(
+                path, filesystem=fs, partition_expression=_partition(self.partitions[path], schema)
+            )
+            for path in self.paths
+        ]
+        return ds.FileSystemDataset(fragments, schema, parquet, fs)
+
+
+def _partition(values: dict[str, str | None], schema: pa.Schema) -> ds.Expression:
+    """The expression that fills a file's partition columns with its values in the log."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    expression = ds.scalar(True)
+    for column, value in values.items():
+        field = ds.field(column)
+        typ = schema.field(column).type
+        expression &= field.is_null() if value is None else field == pa.scalar(value).cast(typ)
+    return expression
 
 
 @dataclass(frozen=True)
@@ -140,14 +167,16 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
     fs = _filesystem(lake, spec)
     lineages: dict[str, _Lineage] = {}
     sizes: dict[str, int] = {}
+    partitions: dict[str, dict[str, str | None]] = {}
     for version in range(after + 1, through + 1):
         adds, removes = _file_actions(fs, spec, version)
         rewritten = {path for path, changed in removes.items() if not changed}
-        for path, (changed, records) in adds.items():
+        for path, (changed, records, values) in adds.items():
             sizes[path] = records
+            partitions[path] = values
             if changed:
                 lineages[path] = _Lineage({path})
-        quiet = {path for path, (changed, _) in adds.items() if not changed}
+        quiet = {path for path, (changed, _, _) in adds.items() if not changed}
         for lineage in lineages.values():
             gone = lineage.holders & removes.keys()
             if not gone:
@@ -166,15 +195,45 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
             paths.add(path)
         else:
             paths |= lineage.holders
-    return Changes(after, through, tuple(sorted(paths)), sum(sizes.get(p, 0) for p in paths))
+    return Changes(
+        after,
+        through,
+        tuple(sorted(paths)),
+        sum(sizes.get(p, 0) for p in paths),
+        _partitions_of(fs, spec, paths, partitions),
+    )
+
+
+def _partitions_of(
+    fs: pa_fs.FileSystem,
+    spec: TableSpec,
+    paths: set[str],
+    seen: dict[str, dict[str, str | None]],
+) -> dict[str, dict[str, str | None]]:
+    """The partition values of `paths`: from the commits read, else (a file added before
+    the cursor, read because a rewrite after it folded rows into another) from its
+    directory names, which delta-rs writes as `column=value`."""
+    out = {}
+    for path in paths:
+        if path in seen:
+            out[path] = seen[path]
+            continue
+        values: dict[str, str | None] = {}
+        for part in path.split("/")[:-1]:
+            column, sep, value = part.partition("=")
+            if sep:
+                values[column] = None if value == "__HIVE_DEFAULT_PARTITION__" else value
+        out[path] = values
+    return out
 
 
 def _file_actions(
     fs: pa_fs.FileSystem, spec: TableSpec, version: int
-) -> tuple[dict[str, tuple[bool, int]], dict[str, bool]]:
-    """A commit's added files (path → (dataChange, numRecords)) and removed ones (→ dataChange)."""
+) -> tuple[dict[str, tuple[bool, int, dict[str, str | None]]], dict[str, bool]]:
+    """A commit's added files (path → (dataChange, numRecords, partition values)) and
+    removed ones (→ dataChange)."""
     raw = _commit_file(fs, spec, version)
-    adds: dict[str, tuple[bool, int]] = {}
+    adds: dict[str, tuple[bool, int, dict[str, str | None]]] = {}
     removes: dict[str, bool] = {}
     for line in raw.splitlines():
         if not line.strip():
@@ -190,8 +249,6 @@ def _file_actions(
                     "snapshot read applies"
                 )
             path = str(entry["path"])
-            if entry.get("partitionValues"):  # their values live in the log, not the file
-                raise ChangesUnavailable(f"{spec.name} is partitioned: only a snapshot reads it")
             if "://" in path:
                 raise ChangesUnavailable(
                     f"version {version} of {spec.name} adds a file outside the table ({path})"
@@ -199,7 +256,8 @@ def _file_actions(
             path = unquote(path)
             changed = bool(entry.get("dataChange", True))
             if kind == "add":
-                adds[path] = (changed, _records(entry))
+                values = entry.get("partitionValues") or {}  # in the log, not in the file
+                adds[path] = (changed, _records(entry), dict(values))
             else:
                 removes[path] = changed
     return adds, removes

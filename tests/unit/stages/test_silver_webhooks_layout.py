@@ -278,3 +278,23 @@ def test_a_merge_of_rows_without_a_day_keeps_them_once(tmp_path: Path) -> None:
     again = lake.merge(WEBHOOK_SWAPS, rows, META)
     assert (again.inserted, again.updated) == (0, 2)
     assert lake.read(WEBHOOK_SWAPS).num_rows == 2
+
+
+def test_a_reader_of_the_partitioned_table_follows_its_cursor(tmp_path: Path) -> None:
+    """As `st alerts run` reads silver.webhook_swaps: the files added since a version, with
+    their partition values, which live in the log."""
+    from smarttrader_cli.lake.changes import added_since
+
+    ctx = _ctx(tmp_path)
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    after = ctx.lake.version(WEBHOOK_SWAPS) or 0
+    new = {e["signature"] for e in _events(ctx.lake, 50, seed=9, start=MIDNIGHT - 600)}
+    silver_webhooks.run(ctx, now=NOW)
+    snapshot = ctx.lake.table(WEBHOOK_SWAPS)
+    changes = added_since(ctx.lake, WEBHOOK_SWAPS, snapshot, after)
+    schema = pa.schema(snapshot.schema().to_arrow())
+    legs = changes.dataset(ctx.lake, WEBHOOK_SWAPS, schema).to_table().to_pylist()
+    assert {r["signature"] for r in legs} == new & {r["signature"] for r in _rows(ctx.lake)}
+    assert {r["event_date"] for r in legs} == {date(2025, 10, 9), date(2025, 10, 10)}
+    assert all(r["event_date"] == r["event_time"].date() for r in legs)
