@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.pnl                      # 10M trades over 100k wallets
     .venv/bin/python -m bench.pnl --trades 1000000 --wallets 10000 --spark-trades 1000000
+    .venv/bin/python -m bench.pnl --skip ... --baseline /tmp/base   # side by side with a tree
 
 Generates bronze.wallet_trades as Delta (heavy-tailed trades per wallet, a few bot wallets
 with ~100k+ trades), then measures each part in its own subprocess (wall time, peak RSS of
@@ -205,15 +206,16 @@ def child(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
     return out
 
 
-def measure(mode: str, lake_root: Path, sample_wallets: int) -> dict[str, float]:
-    """Run one child process; wall time from the child, peak RSS of its process tree."""
+def measure(mode: str, lake_root: Path, sample_wallets: int, root: Path = ROOT) -> dict[str, float]:
+    """Run one child process (the code of the tree `root`); wall time from the child, peak
+    RSS of its process tree."""
     import psutil
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.pnl", "--child", mode, "--lake", str(lake_root),
          "--sample-wallets", str(sample_wallets)],
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, ST_LOG_LEVEL="WARNING"),
-        cwd=ROOT,
+        cwd=root,
     )  # fmt: skip
     peak = 0
     done = threading.Event()
@@ -251,6 +253,7 @@ def main() -> None:
     ap.add_argument("--sample-wallets", type=int, default=200)
     ap.add_argument("--skip", action="append", default=[], help="duckdb-compute, spark-full, ...")
     ap.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
+    ap.add_argument("--baseline", type=Path, help="also run each part with this tree's code")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--lake", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -275,12 +278,16 @@ def main() -> None:
         ("oracle", main_lake, args.trades),
     ]
     plan = [p for p in plan if p[0] not in args.skip]
+    if args.baseline:  # each part's baseline twin runs right after it, in every repetition
+        plan = [q for p in plan for q in (p, (p[0] + "@baseline", p[1], p[2]))]
     # Repetitions go round the parts (compute, reference, full, ...) so that each part's
     # runs see the same moments of a shared machine and their ratios stay comparable.
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode, _, _ in plan}
     for _ in range(args.repeat):
         for mode, lake, _ in plan:
-            runs[mode].append(measure(mode, lake, args.sample_wallets))
+            part, _, base = mode.partition("@")
+            root = args.baseline.resolve() if base else ROOT
+            runs[mode].append(measure(part, lake, args.sample_wallets, root))
     results = []
     for mode, _, n in plan:
         secs = statistics.median(r["seconds"] for r in runs[mode])
@@ -307,6 +314,16 @@ def main() -> None:
             "reference query time / engine compute time, per repetition: "
             + ", ".join(f"{x:.2f}" for x in ratios)
             + f" (median {statistics.median(ratios):.2f})"
+        )
+    for mode in [m for m in runs if m + "@baseline" in runs]:
+        ratios = [
+            own["seconds"] / base["seconds"]
+            for own, base in zip(runs[mode], runs[mode + "@baseline"], strict=True)
+        ]
+        print(
+            f"{mode}: this tree / baseline time, per repetition: "
+            + ", ".join(f"{x:.3f}" for x in ratios)
+            + f" (median {statistics.median(ratios):.3f})"
         )
     duck, spark = by_part.get("duckdb-full"), by_part.get("spark-full")
     if duck and spark and duck["n_trades"] == spark["n_trades"]:
