@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("st.demo")
 
 # Small enough to finish in well under two minutes on 2 cores, big enough for every
-# planted wallet kind (smart, losing, bots, retail) to show up.
+# planted kind (smart, faded, losing, bots, snipers, distributors, pools...) to show up.
 DEMO_MARKET = {"seed": 7, "wallets": 120, "tokens": 12, "trades": 12_000}
 # Demo-only credentials: the simulator accepts any key; never real secrets.
 DEMO_ENV = {"HELIUS_API_KEY": "demo-helius-key", "ST_WEBHOOK_AUTH_TOKEN": "demo-webhook-token"}
@@ -73,6 +73,7 @@ def demo_config(
         "engine": "duckdb",
         "lake": {"root": str(space.lake)},
         "runtime": {"state_dir": str(space.root / "state"), "log_dir": str(space.root / "logs")},
+        "discovery": {"top_traders": True, "gainers": True},
         "birdeye": {
             "base_url": sim_url,
             "rate_limit_rps": 400.0,
@@ -139,6 +140,56 @@ def planted_check(rows: list[dict[str, Any]], truth: dict[str, Any]) -> dict[str
         "planted_losing_ranked": len(losing & ranked),
         "planted_losing": len(losing),
     }
+
+
+# The flag each planted label must earn in gold.wallet_flags (contract 2 of the flags).
+FLAG_OF_LABEL = {
+    "bot": "bot",
+    "sniper": "sniper",
+    "distributor": "distributor",
+    "pool": "off_curve",
+    "exchange": "exchange",
+    "burn": "burn",
+}
+
+
+def flag_check(
+    flags: list[dict[str, Any]], ranked: list[dict[str, Any]], labels: dict[str, str]
+) -> dict[str, dict[str, int]]:
+    """Per planted label: how many were planted, seen by gold, flagged as they should be
+    (smart: flagged at all), and ranked."""
+    seen = {r["wallet_address"]: set(filter(None, (r["flags"] or "").split(","))) for r in flags}
+    ranked_set = {r["wallet_address"] for r in ranked}
+    out: dict[str, dict[str, int]] = {}
+    for label in (*FLAG_OF_LABEL, "smart", "faded"):
+        planted = [a for a, lab in labels.items() if lab == label]
+        want = FLAG_OF_LABEL.get(label)
+        out[label] = {
+            "planted": len(planted),
+            "seen": sum(a in seen for a in planted),
+            "flagged": sum(
+                bool(seen.get(a)) if want is None else want in seen.get(a, ()) for a in planted
+            ),
+            "ranked": sum(a in ranked_set for a in planted),
+        }
+    return out
+
+
+def flag_lines(check: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
+    """The demo summary's lines for the planted kinds gold.wallet_flags must catch."""
+    names = {
+        "bot": "planted bots flagged bot",
+        "sniper": "planted snipers flagged sniper",
+        "distributor": "planted distributors flagged distributor",
+        "pool": "pool/vault holders flagged off_curve",
+        "exchange": "exchange holders flagged exchange",
+        "burn": "burn holders flagged burn",
+    }
+    return [
+        (name, f"{c['flagged']} of {c['seen']} seen ({c['ranked']} ranked)")
+        for label, name in names.items()
+        for c in [check[label]]
+    ]
 
 
 def reserve_port() -> socket.socket:

@@ -32,7 +32,9 @@ def demo(
 ) -> None:
     """Start the simulator, run the whole pipeline against it, print the smart wallets.
 
-    Batch: bronze tokens → whales → trades → silver pnl → gold rank → helius sync.
+    Batch: bronze tokens → whales (holders, top traders, gainers) → trades → silver pnl →
+    gold rank (flags: bots, snipers, distributors, pools, exchange and burn holders left
+    out) → helius sync.
     Stream: the simulator delivers Helius webhooks to an embedded `st webhook serve`,
     then stream drain → bronze prices → silver webhooks → gold flows. Embedded defaults (local lake,
     DuckDB, local stream backend) in a temporary folder; nothing leaves 127.0.0.1 and
@@ -45,6 +47,8 @@ def demo(
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.demo import (
         demo_env,
+        flag_check,
+        flag_lines,
         planted_check,
         reserve_port,
         simulator,
@@ -53,6 +57,7 @@ def demo(
         write_config,
     )
     from smarttrader_cli.lake.readers import ranked_wallets
+    from smarttrader_cli.lake.tables import WALLET_FLAGS
     from smarttrader_cli.pipeline import plan
 
     parent = app_context(ctx)
@@ -71,6 +76,8 @@ def demo(
             run_and_summarise(app, plan(app.config) + stream)
             rows = ranked_wallets(app.lake)
             check = planted_check(rows, sim.market.truth())
+            flags = app.lake.read(WALLET_FLAGS).to_pylist()
+            flagged = flag_check(flags, rows, sim.market.labels())
             title = f"smart wallets found by st (top {min(top, len(rows))} of {len(rows)})"
             print_ranking(rows[:top], title)
             flows = results["gold.flows"]
@@ -84,6 +91,7 @@ def demo(
                  f"{check['planted_smart_ranked']} of {check['planted_smart']}"),
                 ("planted losing wallets ranked",
                  f"{check['planted_losing_ranked']} of {check['planted_losing']}"),
+                *flag_lines(flagged),
                 ("lake", lake_note),
                 ("config", space.config_path if space.keep else "(temporary)"),
             ])  # fmt: skip

@@ -14,6 +14,14 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ST = str(Path(sys.executable).with_name("st"))
+FLAG_LINES = (
+    "planted bots flagged bot",
+    "planted snipers flagged sniper",
+    "planted distributors flagged distributor",
+    "pool/vault holders flagged off_curve",
+    "exchange holders flagged exchange",
+    "burn holders flagged burn",
+)
 
 
 def run_demo(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
@@ -50,6 +58,11 @@ def test_demo_prints_the_ranking_and_cleans_up(tmp_path: Path) -> None:
     assert smart and losing, out
     assert smart.group(1) == smart.group(2) != "0"
     assert losing.group(1) == "0" and losing.group(2) != "0"
+    # the planted bots, snipers, distributors and non-trader holders: all flagged, none ranked
+    for name in FLAG_LINES:
+        counts = re.search(rf"{re.escape(name)}\s+(\d+) of (\d+) seen \((\d+) ranked\)", out)
+        assert counts and counts.group(1) == counts.group(2) != "0", (name, out)
+        assert counts.group(3) == "0", name
     # whole base58 addresses, one per ranked row
     assert len(re.findall(r"^\s+\d+\s+[1-9A-HJ-NP-Za-km-z]{32,44}\s", out, re.M)) >= 5
     lake = re.search(r"^lake\s+(\S+) \(removed", out, re.M)
