@@ -9,9 +9,18 @@ from typer.testing import CliRunner
 
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.lake.tables import WALLET_PNL
+from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_PNL_WINDOWS
 from tests.harness import write_config
-from tests.pnl_support import assert_matches, random_history, rows_by_key, write_trades
+from tests.pnl_oracle import oracle_windows
+from tests.pnl_support import (
+    QUOTES,
+    assert_matches,
+    assert_windows_match,
+    random_history,
+    rows_by_key,
+    windows_by_key,
+    write_trades,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
@@ -37,3 +46,10 @@ def test_silver_pnl_on_spark_standalone_equals_duckdb(tmp_path: Path, spark_stan
     spark_rows = rows_by_key(lake.read(WALLET_PNL))
     assert {r["run_id"] for r in spark_rows.values()} != {r["run_id"] for r in duck_rows.values()}
     assert_matches(spark_rows, duck_rows, trades)
+    as_of = max(t["block_unix_time"] for t in trades)
+    want = oracle_windows(trades, (), QUOTES, as_of=as_of)
+    spark_windows = windows_by_key(lake.read(WALLET_PNL_WINDOWS))
+    assert_windows_match(spark_windows, want, trades)
+    assert {r["run_id"] for r in spark_windows.values()} == {
+        r["run_id"] for r in spark_rows.values()
+    }

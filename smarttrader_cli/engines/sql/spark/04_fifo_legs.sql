@@ -1,4 +1,5 @@
--- The set-based FIFO of SPEC §6, as in sql/duckdb/04_fifo.sql (same columns, same formulas).
+-- The set-based FIFO of SPEC §6, as in sql/duckdb/05_fifo.sql (same columns, same formulas).
+-- Each leg also gets its window bucket (the shortest PnL window holding it, docs/pnl.md §8).
 WITH legs AS (
     SELECT
         wallet, token, is_buy, qty, value, t, tx_hash, ins_index, inner_ins_index,
@@ -41,6 +42,7 @@ level2 AS (
 SELECT
     wallet, token, is_buy, qty, value, t, tx_hash, ins_index, inner_ins_index,
     t0, bq, bv, b_cum, b_prev, c_prev, g_prev,
+    {{leg_bucket}} AS bucket,
     CASE WHEN rm < 0 AND d <= rm THEN b_cum ELSE q_cum + least(0.0D, rm) END AS m_cum,
     CASE
         WHEN q_prev IS NULL THEN 0.0D

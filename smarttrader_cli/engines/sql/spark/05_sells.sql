@@ -45,7 +45,7 @@ bounds AS (
 ),
 joined AS (
     SELECT s.wallet, s.token, s.qty, s.value, s.t, s.t0, s.m_cum - s.m_prev AS matched,
-           b.cost, b.g_delta
+           s.bucket, b.cost, b.g_delta
     FROM {{fifo_legs}} s
     JOIN bounds b
       ON s.wallet = b.wallet AND s.token = b.token AND s.t = b.t AND s.tx_hash = b.tx_hash
@@ -53,7 +53,7 @@ joined AS (
     WHERE NOT s.is_buy
 )
 SELECT
-    wallet, token, qty, value, matched, cost,
+    wallet, token, bucket, qty, value, matched, cost,
     value * matched / qty AS proceeds,
     value * matched / qty - cost AS pnl,
     CAST(t - t0 AS DOUBLE) * matched - g_delta AS held_seconds,

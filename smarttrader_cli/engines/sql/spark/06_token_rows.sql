@@ -1,5 +1,5 @@
 -- One row per (wallet, token) with any leg (§3). The metrics are shared with DuckDB
--- (sql/shared/token_rows.sql); the totals are summed here from the FIFO legs and sells.
+-- (sql/shared/token_rows.sql); the totals come from the FIFO legs and the sells' totals.
 WITH groups AS (
     SELECT wallet, token, count(*) FILTER (WHERE value IS NULL) AS unpriced
     FROM {{legs}}
@@ -20,11 +20,7 @@ leg_agg AS (
     GROUP BY wallet, token
 ),
 sell_agg AS (
-    SELECT
-        wallet, token,
-        {{include:sell_totals.sql}}
-    FROM {{sells}}
-    GROUP BY wallet, token
+    SELECT * FROM {{sell_totals}} WHERE bucket IS NULL
 ),
 joined AS (
     SELECT
