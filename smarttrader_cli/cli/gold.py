@@ -24,26 +24,35 @@ def rank(
         int | None,
         typer.Option("--top", "-n", min=1, help="Rows to print (default: gold.top_n)."),
     ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            "--window", "-w", help="Rank by this window of pnl.windows (default: gold.window)."
+        ),
+    ] = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Build the dbt smart-wallet model into gold.smart_wallets and print the top N.
+    """Flag the wallets seen, rank the rest into gold.smart_wallets and print the top N.
 
-    Runs `dbt build` (model plus its tests) in-process with every threshold from the
-    config as a dbt var; a failing dbt test fails the stage with dbt's message.
+    Runs `dbt build` (models plus their tests) in-process with every threshold from the
+    config as a dbt var; a failing dbt test fails the stage with dbt's message. Flagged
+    wallets (gold.wallet_flags) are left out by default; `st gold explain WALLET` says why.
 
-    Example: ST_GOLD__MIN_WIN_RATE=0.5 st gold rank --top 20 --format json
+    Example: st gold rank --window 7d --top 20 --format json
     """
     refuse_if_running(ctx, "gold.rank")
     from smarttrader_cli.stages.gold import RANK_COLUMNS
     from smarttrader_cli.stages.gold import rank as stage
 
     stage_ctx = stage_context(ctx)
-    result = stage(stage_ctx)
+    result = stage(stage_ctx, window=window)
     if result.details["message"]:
         sys.stderr.write(f"st: {result.details['message']}\n")
     limit = top or stage_ctx.config.gold.top_n
     ranked = result.details["ranked"]
     title = f"top {min(limit, ranked)} of {ranked} smart wallets"
+    if result.details["window"] != "all":
+        title += f" by {result.details['window']} PnL"
     if result.details["excluded"]:
         title += f" ({result.details['excluded']} flagged wallets excluded: st gold explain WALLET)"
     if fmt is OutputFormat.table:

@@ -209,6 +209,14 @@ class TierConfig:
     min_roi: float = key(MISSING, "at least this ROI (fraction)", ANY)
     min_win_rate: float = key(MISSING, "at least this win rate (fraction)", FRACTION)
     min_trade_count: int = key(MISSING, "at least this many trades", ZERO_OR_MORE)
+    # Window rules (silver.wallet_pnl_windows); not applied while silver has no windows.
+    positive_windows: list[str] = key(MISSING, "windows (pnl.windows) whose total PnL must be > 0")
+    min_closed_positions: int = key(
+        MISSING, "at least this many closed positions in the ranking window", ZERO_OR_MORE
+    )
+    min_basis_coverage: float = key(
+        MISSING, "at least this share of the window's sold quantity had a purchase", FRACTION
+    )
 
 
 @dataclass
@@ -220,6 +228,9 @@ class TiersConfig:
         min_roi=0.30,
         min_win_rate=0.60,
         min_trade_count=10,
+        positive_windows=["7d", "30d"],
+        min_closed_positions=5,
+        min_basis_coverage=0.8,
     )
     strong: TierConfig = section(
         TierConfig,
@@ -228,6 +239,9 @@ class TiersConfig:
         min_roi=0.15,
         min_win_rate=0.40,
         min_trade_count=5,
+        positive_windows=["30d"],
+        min_closed_positions=3,
+        min_basis_coverage=0.5,
     )
 
 
@@ -308,6 +322,9 @@ class GoldConfig:
         list(WALLET_FLAGS), f"the flags that exclude a wallet (of {', '.join(WALLET_FLAGS)})"
     )
     classify: ClassifyConfig = section(ClassifyConfig)
+    window: str = key(
+        "all", "the pnl.windows window the filters, tiers and score read (st gold rank --window)"
+    )
 
 
 @dataclass
@@ -444,6 +461,21 @@ RELATIONS: tuple[Relation, ...] = (
         ("gold.exclude_flagged", "gold.exclude_flags"),
         lambda _, flags: set(flags) <= set(WALLET_FLAGS),
         f"gold.exclude_flags may only name the flags {', '.join(WALLET_FLAGS)}",
+    ),
+    Relation(
+        ("gold.window", "pnl.windows"),
+        lambda window, windows: window in windows,
+        "gold.window must be one of pnl.windows",
+    ),
+    Relation(
+        ("gold.tiers.elite.positive_windows", "pnl.windows"),
+        lambda wanted, windows: set(wanted) <= set(windows),
+        "gold.tiers.elite.positive_windows must be windows of pnl.windows",
+    ),
+    Relation(
+        ("gold.tiers.strong.positive_windows", "pnl.windows"),
+        lambda wanted, windows: set(wanted) <= set(windows),
+        "gold.tiers.strong.positive_windows must be windows of pnl.windows",
     ),
     Relation(
         ("ops.disk_warning_percent", "ops.disk_critical_percent"),

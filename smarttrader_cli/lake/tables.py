@@ -306,6 +306,9 @@ SMART_WALLETS = TableSpec(
             _f("trade_frequency_daily", pa.float64()),
             _f("first_trade_at", TS),
             _f("last_trade_at", TS),
+            _f("rank_window", pa.string()),  # the pnl.windows window the metrics are from
+            _f("closed_positions", pa.int64()),  # in that window (null: silver has no windows)
+            _f("basis_coverage", pa.float64()),  # in that window
             _f("ranked_at", TS),
             _f("run_id", pa.string()),
         ]

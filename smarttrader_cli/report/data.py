@@ -142,3 +142,31 @@ def wallet_flags(lake: Lake, limit: int = 200) -> FlagSummary:
     by_flag = dict(counted)
     per_flag = {n: int(by_flag[n]) for n in NAMES if by_flag.get(n)}
     return FlagSummary(int(seen), per_flag, int(excluded_total), excluded)
+
+
+def window_pnl(lake: Lake, wallets: list[str]) -> dict[str, dict[str, float | None]]:
+    """Per wallet, its portfolio total_pnl in each window of silver.wallet_pnl_windows.
+
+    Empty when silver has not written windows.
+    """
+    from smarttrader_cli.lake.query import connect_read_only
+    from smarttrader_cli.lake.tables import WALLET_PNL_WINDOWS
+
+    if not wallets or not lake.exists(WALLET_PNL_WINDOWS):
+        return {}
+    con = connect_read_only(lake)
+    try:
+        # every portfolio row, filtered here: the Arrow scan cannot take an IN filter (or
+        # the one a join pushes down) on a string_view column
+        rows = con.execute(
+            'SELECT wallet_address, "window", total_pnl FROM silver.wallet_pnl_windows '
+            "WHERE token_address = 'ALL_TOKENS'"
+        ).fetchall()
+    finally:
+        con.close()
+    wanted = set(wallets)
+    out: dict[str, dict[str, float | None]] = {}
+    for wallet, window, pnl in rows:
+        if wallet in wanted:
+            out.setdefault(wallet, {})[window] = pnl
+    return out

@@ -125,7 +125,11 @@ def explain(lake: Lake, config: Config, wallet: str) -> Explanation:
         rule = f"excluded by its flags {flags['flags']} (gold.exclude_flags): {flags['reasons']}"
     else:
         status = "not_ranked"
-        rule = _not_ranked_rule(config, portfolio, flags)
+        # the base filters read the ranking window's numbers (docs/scoring.md)
+        judged = portfolio
+        if config.gold.window != "all":
+            judged = next((w for w in windows if w["window"] == config.gold.window), None)
+        rule = _not_ranked_rule(config, judged, flags)
     return Explanation(wallet, status, rule, ranked, _pick(portfolio, PORTFOLIO_COLUMNS),
                        _flag_part(flags), windows)  # fmt: skip
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from smarttrader_cli.lake.store import Lake
 
 TIERS = ("elite", "strong", "promising")
+TABLE_ROWS = 25  # at least this many wallets in the page's table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
@@ -58,7 +59,15 @@ def write_report(lake: Lake, config: Config, out: Path, *, top: int = 10) -> Rep
     rows = data.ranking(lake)
     leaders = rows[:top]
     series = data.cumulative_realized_pnl(lake, config, [r["wallet_address"] for r in leaders])
-    page = render(rows, series, lake_root=lake.root, top=top, flags=data.wallet_flags(lake))
+    shown = [r["wallet_address"] for r in rows[: max(top, TABLE_ROWS)]]
+    page = render(
+        rows,
+        series,
+        lake_root=lake.root,
+        top=top,
+        flags=data.wallet_flags(lake),
+        windows=data.window_pnl(lake, shown),
+    )
     _write_atomic(out, page)
     return ReportSummary(out, len(rows), page.count('class="chart"'))
 
@@ -70,6 +79,7 @@ def render(
     lake_root: str,
     top: int,
     flags: data.FlagSummary | None = None,
+    windows: dict[str, dict[str, float | None]] | None = None,
 ) -> str:
     """The whole HTML page."""
     flags = flags or data.FlagSummary()
@@ -129,19 +139,24 @@ def render(
             f'<section><h2>{escape(title)}</h2><p class="sub">{escape(caption)}</p>'
             f"{chart}</section>"
         )
-    parts.append(_table(rows[: max(top, 25)]))
+    parts.append(_table(rows[: max(top, TABLE_ROWS)], windows or {}))
     if flags.seen:
         parts.append(_flags_section(flags))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    head = ("rank", "wallet", "tier", "score", "total PnL", "ROI", "win rate", "trades")
+def _table(rows: list[dict[str, Any]], windows: dict[str, dict[str, float | None]]) -> str:
+    """The top wallets; a total PnL column per time window when silver has windows."""
+    names = sorted({w for per in windows.values() for w in per if w != "all"}, key=_window_seconds)
+    head = ("rank", "wallet", "tier", "score", "total PnL", *(f"PnL {w}" for w in names),
+            "ROI", "win rate", "trades")  # fmt: skip
     body = "".join(
         f"<tr><td>{r['rank']}</td>{_wallet_cell(r['wallet_address'])}"
         f"<td>{escape(str(r['tier']))}</td><td>{(r['score'] or 0):.3f}</td>"
-        f"<td>{(r['total_pnl'] or 0):,.2f}</td><td>{_pct(r['roi'])}</td>"
+        f"<td>{(r['total_pnl'] or 0):,.2f}</td>"
+        + "".join(f"<td>{_usd(windows.get(r['wallet_address'], {}).get(w))}</td>" for w in names)
+        + f"<td>{_pct(r['roi'])}</td>"
         f"<td>{_pct(r['win_rate'])}</td><td>{r['trade_count'] or 0}</td></tr>"
         for r in rows
     )
@@ -150,6 +165,16 @@ def _table(rows: list[dict[str, Any]]) -> str:
         f"<section><h2>Top {len(rows)} wallets</h2><table><thead><tr>{heads}</tr></thead>"
         f"<tbody>{body}</tbody></table></section>"
     )
+
+
+def _window_seconds(name: str) -> int:
+    """A window name's length (1d, 12h), for ordering the columns shortest first."""
+    from smarttrader_cli.engines.pnl_windows import parse_windows
+
+    try:
+        return parse_windows([name])[0].seconds or 0
+    except ValueError:  # a name silver wrote under an older config: last
+        return 1 << 62
 
 
 def _wallet_cell(wallet: str) -> str:

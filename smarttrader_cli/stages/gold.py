@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.errors import StageError
+from smarttrader_cli.errors import StageError, UsageError
 from smarttrader_cli.lake.readers import require
 from smarttrader_cli.lake.sql import between
 from smarttrader_cli.lake.tables import (
@@ -17,6 +17,7 @@ from smarttrader_cli.lake.tables import (
     TOKEN_FLOWS,
     WALLET_FLAGS,
     WALLET_PNL,
+    WALLET_PNL_WINDOWS,
     WEBHOOK_SWAPS,
     TableSpec,
 )
@@ -66,8 +67,20 @@ RANK_MODELS = (
     "flag_legs",
     "wallet_behaviour",
     "wallet_portfolios",
+    "wallet_windows",
     "wallet_flags",
     "smart_wallets",
+)
+
+
+TIER_METRICS = (
+    "min_total_pnl",
+    "min_roi",
+    "min_win_rate",
+    "min_trade_count",
+    "positive_windows",
+    "min_closed_positions",
+    "min_basis_coverage",
 )
 
 
@@ -77,11 +90,13 @@ def gold_vars(
     now: datetime | None = None,
     since: datetime | None = None,
     lake_tables: Sequence[str] = (),
+    window: str | None = None,
 ) -> dict[str, Any]:
     """Every dbt var, from the config: thresholds, tiers, score weights, flags, flow windows.
 
     The flow vars come with `now` (the range starts at flows_since(now)) or `since`;
-    `lake_tables` names the tables the lake holds (a model reads an optional input only then).
+    `lake_tables` names the tables the lake holds (a model reads an optional input only
+    then); `window` is the ranking window (default gold.window).
     """
     gold, score, flows = config.gold, config.gold.score, config.flows
     variables: dict[str, Any] = {
@@ -89,6 +104,7 @@ def gold_vars(
         "lake_tables": sorted(lake_tables),
         "quote_assets": list(config.pnl.quote_assets),
         "pnl_windows": list(config.pnl.windows),
+        "rank_window": window or gold.window,
         "exclude_flagged": gold.exclude_flagged,
         "exclude_flags": list(gold.exclude_flags),
         **dataclasses.asdict(gold.classify),
@@ -112,7 +128,7 @@ def gold_vars(
         )
     for name in ("elite", "strong"):
         tier = getattr(gold.tiers, name)
-        for metric in ("min_total_pnl", "min_roi", "min_win_rate", "min_trade_count"):
+        for metric in TIER_METRICS:
             variables[f"tier_{name}_{metric}"] = getattr(tier, metric)
     return variables
 
@@ -133,18 +149,31 @@ def _target(ctx: StageContext, name: str, what: str) -> DbtTarget:
     return make_target(ctx.config.runtime.state_dir, name, budget.memory_limit_mb, budget.threads)
 
 
-@stage(RANK_STAGE, writes=SMART_WALLETS.name, command="st gold rank")
-def rank(ctx: StageContext, current: StageRun) -> StageResult:
+def _rank_args(ctx: StageContext, window: str | None = None) -> dict[str, Any]:
+    window = window or ctx.config.gold.window
+    if window not in ctx.config.pnl.windows:
+        raise UsageError(
+            f"window {window!r} is not one of pnl.windows ({', '.join(ctx.config.pnl.windows)})"
+        )
+    return {"window": window}
+
+
+@stage(RANK_STAGE, writes=SMART_WALLETS.name, command="st gold rank", prepare=_rank_args)
+def rank(ctx: StageContext, current: StageRun, window: str | None = None) -> StageResult:
     """Flag the wallets seen into gold.wallet_flags, then rank the rest into gold.smart_wallets.
 
-    One dbt build for both (models and their tests), then one overwrite commit per table.
-    The ranking (best first) is the result's records.
+    The base filters, tiers and score read the `window` of pnl.windows (default
+    gold.window). One dbt build for both tables (models and their tests), then one
+    overwrite commit per table. The ranking (best first) is the result's records.
     """
     from smarttrader_cli.engines.dbt_runner import dbt_build, lake_root_var
     from smarttrader_cli.stages.wallet_accounts import stage_inputs
 
     config, lake = ctx.config, ctx.lake
+    window = current.args["window"]
     require(lake, WALLET_PNL, "run `st silver pnl` first")
+    if window != "all":
+        require(lake, WALLET_PNL_WINDOWS, "run `st silver pnl` first (it writes the windows)")
     target = _target(ctx, "gold_rank", RANK_STAGE)
     _write_inputs(target, stage_inputs(lake))
     present = [spec.name for spec in TABLES.values() if lake.exists(spec)]
@@ -152,7 +181,7 @@ def rank(ctx: StageContext, current: StageRun) -> StageResult:
         target,
         lake,
         list(RANK_MODELS),
-        gold_vars(config, lake_root_var(lake), lake_tables=present),
+        gold_vars(config, lake_root_var(lake), lake_tables=present, window=window),
         echo=ctx.echo_tools,
     )
     candidates = int(
@@ -191,6 +220,8 @@ def rank(ctx: StageContext, current: StageRun) -> StageResult:
         ranked=table.num_rows,
         version=version,
         message=message,
+        window=window,
+        windows=lake.exists(WALLET_PNL_WINDOWS),
         wallets_seen=flags.num_rows,
         flagged=flag_counts,
         excluded=excluded,

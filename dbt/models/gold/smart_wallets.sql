@@ -2,11 +2,16 @@
 -- excluding flag (gold.wallet_flags), with a tier,
 -- a score in [0, 1] and a rank. Definitions: docs/scoring.md. Every threshold is a var.
 with qualified as (
-    select *
-    from {{ ref('wallet_portfolios') }}
-    where {{ passes_base_filters() }}
+    select
+        p.*,
+        w.* exclude (wallet_address),
+        w."closed_positions_{{ var('rank_window') }}" as closed_positions,
+        w."basis_coverage_{{ var('rank_window') }}" as basis_coverage
+    from {{ ref('wallet_portfolios') }} as p
+    left join {{ ref('wallet_windows') }} as w using (wallet_address)
+    where {{ passes_base_filters('p.') }}
       -- flagged wallets (gold.exclude_flagged, gold.exclude_flags) are not ranked
-      and wallet_address not in (
+      and p.wallet_address not in (
           select wallet_address from {{ ref('wallet_flags') }} where excluded
       )
 ),
@@ -58,5 +63,8 @@ select
     avg_holding_time_hours,
     trade_frequency_daily,
     first_trade_at,
-    last_trade_at
+    last_trade_at,
+    '{{ var("rank_window") }}' as rank_window,
+    cast(closed_positions as bigint) as closed_positions,
+    cast(basis_coverage as double) as basis_coverage
 from scored

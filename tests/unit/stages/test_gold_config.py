@@ -15,7 +15,7 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.config.schema import Config
 from smarttrader_cli.engines.dbt_runner import _failure_message, make_target, profile_for
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.stages.gold import flows_since, gold_vars
+from smarttrader_cli.stages.gold import TIER_METRICS, flows_since, gold_vars
 
 DBT = Path(__file__).resolve().parents[3] / "dbt"
 
@@ -26,11 +26,7 @@ def test_every_var_the_dbt_project_uses_comes_from_the_config() -> None:
         used |= set(re.findall(r"var\(\s*['\"]([a-z_]+)['\"]", path.read_text()))
     assert "tier_" in used  # meets_tier() builds tier_<name>_<metric>: expand it
     used.discard("tier_")
-    used |= {
-        f"tier_{t}_{m}"
-        for t in ("elite", "strong")
-        for m in ("min_total_pnl", "min_roi", "min_win_rate", "min_trade_count")
-    }
+    used |= {f"tier_{t}_{m}" for t in ("elite", "strong") for m in TIER_METRICS}
     variables = gold_vars(Config(), "/lake", datetime(2025, 1, 1, tzinfo=UTC))
     assert used <= set(variables), used - set(variables)
 
@@ -60,6 +56,11 @@ def test_config_tiers_are_the_shipped_tiers() -> None:
     assert [variables[f"tier_elite_{m}"] for m in ("min_win_rate", "min_trade_count")] == [0.6, 10]
     assert [variables[f"tier_strong_{m}"] for m in ("min_total_pnl", "min_roi")] == [100.0, 0.15]
     assert [variables[f"tier_strong_{m}"] for m in ("min_win_rate", "min_trade_count")] == [0.4, 5]
+    window_rules = ("positive_windows", "min_closed_positions", "min_basis_coverage")
+    assert [variables[f"tier_elite_{m}"] for m in window_rules] == [["7d", "30d"], 5, 0.8]
+    assert [variables[f"tier_strong_{m}"] for m in window_rules] == [["30d"], 3, 0.5]
+    assert variables["rank_window"] == "all" and variables["exclude_flagged"] is True
+    assert gold_vars(Config(), "/lake", window="7d")["rank_window"] == "7d"
 
 
 # What `st gold rank` and `st gold flows` refused at run time, the loader refuses at load.
@@ -83,6 +84,23 @@ def test_config_tiers_are_the_shipped_tiers() -> None:
             ":4: gold.tiers.elite.min_win_rate must be between 0 and 1, got 1.5",
         ),
         ("gold:\n  top_n: 0\n", ":2: gold.top_n must be >= 1, got 0"),
+        ("gold:\n  window: 2d\n", ":2: gold.window must be one of pnl.windows, got '2d'"),
+        (
+            "gold:\n  tiers:\n    strong:\n      positive_windows: [90d]\n",
+            ":4: gold.tiers.strong.positive_windows must be windows of pnl.windows",
+        ),
+        (
+            "gold:\n  exclude_flags: [bot, whale]\n",
+            ":2: gold.exclude_flags may only name the flags bot, sniper",
+        ),
+        (
+            "gold:\n  classify:\n    sniper_min_share: 0\n",
+            ":3: gold.classify.sniper_min_share must be > 0 and <= 1, got 0",
+        ),
+        (
+            "gold:\n  tiers:\n    elite:\n      min_basis_coverage: 1.2\n",
+            ":4: gold.tiers.elite.min_basis_coverage must be between 0 and 1, got 1.2",
+        ),
         ("flows:\n  top_n: 0\n", ":2: flows.top_n must be >= 1, got 0"),
     ],
 )
