@@ -229,7 +229,7 @@ class TiersConfig:
         min_win_rate=0.60,
         min_trade_count=10,
         positive_windows=["7d", "30d"],
-        min_closed_positions=5,
+        min_closed_positions=3,
         min_basis_coverage=0.8,
     )
     strong: TierConfig = section(
@@ -240,7 +240,7 @@ class TiersConfig:
         min_win_rate=0.40,
         min_trade_count=5,
         positive_windows=["30d"],
-        min_closed_positions=3,
+        min_closed_positions=2,
         min_basis_coverage=0.5,
     )
 

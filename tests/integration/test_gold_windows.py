@@ -34,7 +34,7 @@ WALLETS: dict[str, tuple[tuple[float, float, float, float], int, float | None]] 
     "FADED": ((-20.0, -300.0, 2000.0, 6000.0), 12, 0.95),
     "OLDHAND": ((0.0, -10.0, -50.0, 4000.0), 12, 0.95),
     "LOWCOV": ((10.0, 200.0, 900.0, 3000.0), 12, 0.3),
-    "FEWCLOSED": ((10.0, 200.0, 900.0, 3000.0), 2, 0.95),
+    "FEWCLOSED": ((10.0, 200.0, 900.0, 3000.0), 1, 0.95),
 }
 NAMES = {key(n): n for n in WALLETS}
 
@@ -90,7 +90,7 @@ def test_tiers_need_positive_windows_closed_positions_and_coverage(app_ctx: AppC
         "FADED": "strong",  # lost in the last 7 days, still up over 30
         "OLDHAND": "promising",  # nothing won in the last 30 days
         "LOWCOV": "promising",  # 30 % of what it sold had a purchase
-        "FEWCLOSED": "promising",  # two closed positions prove little
+        "FEWCLOSED": "promising",  # one closed position proves little
     }
     steady = next(r for r in result.records if NAMES[r["wallet_address"]] == "STEADY")
     assert (steady["rank_window"], steady["closed_positions"]) == ("all", 12)
@@ -102,7 +102,7 @@ def test_window_rules_follow_the_config(
 ) -> None:
     monkeypatch.setenv("ST_GOLD__TIERS__ELITE__POSITIVE_WINDOWS", '["30d"]')
     monkeypatch.setenv("ST_GOLD__TIERS__ELITE__MIN_BASIS_COVERAGE", "0.2")
-    monkeypatch.setenv("ST_GOLD__TIERS__ELITE__MIN_CLOSED_POSITIONS", "2")
+    monkeypatch.setenv("ST_GOLD__TIERS__ELITE__MIN_CLOSED_POSITIONS", "1")
     ctx = AppContext(config_path=app_ctx.config_path)
     tiers = {NAMES[r["wallet_address"]]: r["tier"] for r in rank(ctx).records}
     assert tiers == {

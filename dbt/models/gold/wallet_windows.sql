@@ -7,7 +7,9 @@ select
     {%- for w in var('pnl_windows') %},
     max(total_pnl) filter (where "window" = '{{ w }}') as "total_pnl_{{ w }}",
     max(closed_positions) filter (where "window" = '{{ w }}') as "closed_positions_{{ w }}",
-    max(basis_coverage) filter (where "window" = '{{ w }}') as "basis_coverage_{{ w }}"
+    -- a share: float residue of silver's USD-weighted ratio clamped to [0, 1]
+    least(1, greatest(0, max(basis_coverage) filter (where "window" = '{{ w }}')))
+        as "basis_coverage_{{ w }}"
     {%- endfor %}
 from {{ source('silver', 'wallet_pnl_windows') }}
 where token_address = 'ALL_TOKENS'

@@ -57,8 +57,8 @@ def test_config_tiers_are_the_shipped_tiers() -> None:
     assert [variables[f"tier_strong_{m}"] for m in ("min_total_pnl", "min_roi")] == [100.0, 0.15]
     assert [variables[f"tier_strong_{m}"] for m in ("min_win_rate", "min_trade_count")] == [0.4, 5]
     window_rules = ("positive_windows", "min_closed_positions", "min_basis_coverage")
-    assert [variables[f"tier_elite_{m}"] for m in window_rules] == [["7d", "30d"], 5, 0.8]
-    assert [variables[f"tier_strong_{m}"] for m in window_rules] == [["30d"], 3, 0.5]
+    assert [variables[f"tier_elite_{m}"] for m in window_rules] == [["7d", "30d"], 3, 0.8]
+    assert [variables[f"tier_strong_{m}"] for m in window_rules] == [["30d"], 2, 0.5]
     assert variables["rank_window"] == "all" and variables["exclude_flagged"] is True
     assert gold_vars(Config(), "/lake", window="7d")["rank_window"] == "7d"
 
