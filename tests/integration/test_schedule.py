@@ -42,7 +42,12 @@ CRONTAB = ROOT / "crontab" / "smarttrader.crontab"
 RUN_SECONDS = 60
 END = int(time.time()) // 3600 * 3600 - 3600
 # Stages that need another stage's table to exist.
-DEPENDS = {"gold rank": "silver pnl", "helius sync": "gold rank", "gold flows": "silver webhooks"}
+DEPENDS = {
+    "gold rank": "silver pnl",
+    "helius sync": "gold rank",
+    "gold flows": "silver webhooks",
+    "alerts run": "silver webhooks",
+}
 # What each stage writes: the schedule must move these forward.
 WRITES = {
     "bronze.tokens": "bronze.token_metrics",

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "smarttrader_cli"
-LIBRARY = ("stages", "engines", "lake", "stream", "sources", "ops", "sim", "report", "config")
+LIBRARY = (
+    "stages",
+    "engines",
+    "lake",
+    "stream",
+    "sources",
+    "ops",
+    "sim",
+    "report",
+    "config",
+    "alerts",
+)
 FORBIDDEN = re.compile(r"^\s*(import rich|from rich\b|from smarttrader_cli\.(cli|context)\b)", re.M)
 
 
