@@ -9,6 +9,7 @@ tables advanced.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -22,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from smarttrader_cli.config import load_config
@@ -46,7 +48,6 @@ DEPENDS = {
     "gold rank": "silver pnl",
     "helius sync": "gold rank",
     "gold flows": "silver webhooks",
-    "alerts run": "silver webhooks",
 }
 # What each stage writes: the schedule must move these forward.
 WRITES = {
@@ -63,6 +64,14 @@ def command_words(command: str) -> list[str]:
     """`st --log-format json bronze trades --x` → ["bronze", "trades"]."""
     words = command.split()[3:]
     return [w for w in words[:2] if not w.startswith("-")]
+
+
+def _runs_in(process: psutil.Process, folder: Path) -> bool:
+    """Whether `process` is one of this test's jobs (its working directory is `folder`)."""
+    try:
+        return Path(process.cwd()) == folder
+    except (psutil.Error, OSError):
+        return False
 
 
 def supercronic() -> Path:
@@ -169,14 +178,16 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
         }
         seeded = {r["run_id"] for r in Ledger(lake).runs(limit=1000)}
 
-        # The drain follows for 4 s but is scheduled every 3 s: ticks must collide.
+        # The drain follows for 8 s but is scheduled every 6 s: ticks must collide. Each
+        # start costs about half a CPU second even when refused, so a faster schedule
+        # starts more processes than 2 cores finish and they pile up without bound.
         fast = tmp_path / "fast.crontab"
         fast.write_text(
             compress(
                 "\n".join(f"{j.expression} {j.command}" for j in present),
-                fastest=3,
+                fastest=6,
                 slowest=30,
-                replace=[("--max-seconds 240", "--follow --max-seconds 4")],
+                replace=[("--max-seconds 240", "--follow --max-seconds 8")],
             )
         )
         log_path = tmp_path / "supercronic.log"
@@ -208,13 +219,22 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
         finally:
             stop.set()
             producer.join(timeout=30)
-            # SIGTERM: supercronic stops scheduling and waits for running jobs.
+            # SIGTERM: supercronic stops scheduling and waits for running jobs. Its jobs
+            # run in process groups of their own, so the ones still alive after it are
+            # found by ancestry and killed, never left behind for the next test.
+            leftovers: list[psutil.Process] = []
+            with contextlib.suppress(psutil.NoSuchProcess):
+                leftovers = psutil.Process(cron.pid).children(recursive=True)
             os.killpg(cron.pid, signal.SIGTERM)
             try:
                 cron.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(cron.pid, signal.SIGKILL)
                 cron.wait(timeout=30)
+            leftovers += [p for p in psutil.process_iter() if _runs_in(p, tmp_path)]
+            for leftover in leftovers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
 
     log_text = log_path.read_text()
     runs = [r for r in Ledger(lake).runs(limit=10_000) if r["run_id"] not in seeded]
