@@ -102,6 +102,13 @@ def test_bad_engine_and_conflicting_options_are_usage_errors(tmp_path: Path):
     assert both.exit_code == 2
 
 
+# The tiers' window rules name 7d and 30d; a test on other windows lifts them.
+NO_TIER_WINDOWS = {
+    "gold__tiers__elite__positive_windows": [],
+    "gold__tiers__strong__positive_windows": [],
+}
+
+
 def _windows(lake: Lake) -> dict[tuple[str, str, str], dict]:
     return windows_by_key(lake.read(WALLET_PNL_WINDOWS))
 
@@ -146,7 +153,9 @@ def test_windows_after_incremental_runs_equal_a_full_refresh(tmp_path: Path):
     assert_windows_match(_windows(lake), want, everything)
 
     # another window list: the next incremental run rebuilds the windows in full
-    cfg2 = write_config(tmp_path, memory__min_free_mb=256, pnl__windows=["12h", "all"])
+    cfg2 = write_config(
+        tmp_path, memory__min_free_mb=256, pnl__windows=["12h", "all"], **NO_TIER_WINDOWS
+    )
     _pnl(cfg2)
     want = oracle_windows(everything, snap, QUOTES, 0.0, ("12h", "all"), later)
     assert_windows_match(_windows(lake), want, everything)
