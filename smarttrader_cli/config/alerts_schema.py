@@ -115,7 +115,7 @@ class AlertsConfig:
         8, "sends of one alert to one channel before it is dead-lettered", ONE_OR_MORE
     )
     backoff_base_seconds: float = key(
-        2.0, "wait after a failed send; doubles each attempt, with full jitter", ZERO_OR_MORE
+        2.0, "wait after a failed send; doubles each attempt, the upper half jittered", ZERO_OR_MORE
     )
     backoff_max_seconds: float = key(300.0, "ceiling of one wait between sends", ZERO_OR_MORE)
     timeout_seconds: float = key(10.0, "per-request timeout of every channel", POSITIVE)
