@@ -4,10 +4,13 @@ An incremental stage keeps a cursor: the id of the table it reads and the versio
 read through. The next run reads the commits after that version and scans only the
 data files they added with `dataChange: true`, so its cost follows what is new, not
 the table's age. A rewrite that changes no data (OPTIMIZE, `dataChange: false`) is
-not new: its files are skipped, and when it folded a file this run still has to read
-into a bigger one, the original file is read instead while it is still on disk (a
-vacuum may have removed it: then the files the rewrite produced are read, which holds
-the same rows and some old ones, harmless to a stage that merges on its key).
+not new: its files are skipped, and when it folded files this run still has to read
+into bigger ones, the original files are read instead while they are still on disk. A
+vacuum may have removed one, before the run planned or between planning and reading:
+then the files the rewrite produced are read instead of all the originals they hold,
+which gives the same rows and some old ones (harmless to a stage that merges on its
+key), each once. A fold is read whole or not at all, so a row is never read both from
+an original and from the file it was folded into.
 
 The cursor is an application transaction (`txn`) in the stage's own output table,
 committed with its data. Delta keeps the newest `txn` of every app id in each
@@ -24,6 +27,7 @@ stage reads every row instead.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -33,6 +37,8 @@ import orjson
 from smarttrader_cli.errors import LakeError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.fs as pa_fs
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 
     from smarttrader_cli.lake.store import Lake
     from smarttrader_cli.lake.tables import TableSpec
+
+log = logging.getLogger("st.lake")
 
 
 class ChangesUnavailable(LakeError):
@@ -61,32 +69,109 @@ def table_id(snapshot: DeltaTable) -> str:
 
 
 @dataclass(frozen=True)
+class Fold:
+    """Files added after the cursor that rewrites without data change folded into others.
+
+    `holders` (live in the snapshot) hold every row of `originals`, and rows read before.
+    """
+
+    originals: tuple[str, ...]
+    holders: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Changes:
     """The data files holding the rows the commits (after, through] added."""
 
     after: int
     through: int
-    paths: tuple[str, ...]  # relative to the table root
-    rows: int  # numRecords of those files, as the log records them
+    paths: tuple[str, ...]  # relative to the table root; read whatever else happens
+    rows: int  # numRecords of the files added after the cursor, as the log records them
     # a partitioned table's partition values of each path (in the log, not in the file)
     partitions: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    # read as their originals while those are on disk, else as their holders
+    folds: tuple[Fold, ...] = ()
 
-    def dataset(self, lake: Lake, spec: TableSpec, schema: pa.Schema) -> ds.Dataset:
-        """The files as one dataset with `schema` (the snapshot's: older files get nulls;
-        partition columns take their values from the log)."""
+    def dataset(self, lake: Lake, spec: TableSpec, schema: pa.Schema) -> ChangedRows:
+        """The rows, read with `schema` (the snapshot's: older files get nulls; partition
+        columns take their values from the log)."""
+        return ChangedRows(self, _filesystem(lake, spec), schema)
+
+
+class ChangedRows:
+    """The rows of a `Changes`, scanned as a dataset is (`to_batches`, `to_table`).
+
+    Each fold is read from its originals into memory first (a fold is no bigger than the
+    files one compaction wrote); when one of them is missing, whenever a vacuum took it,
+    the fold's holders are read instead and nothing of the originals is kept.
+    """
+
+    def __init__(self, changes: Changes, fs: pa_fs.FileSystem, schema: pa.Schema) -> None:
+        self.changes, self.schema, self._fs = changes, schema, fs
+        self.fallbacks = 0  # folds read from their holders because an original was gone
+
+    def to_batches(
+        self,
+        columns: list[str] | None = None,
+        filter: ds.Expression | None = None,
+        batch_size: int = 131_072,
+    ) -> Iterator[pa.RecordBatch]:
+        scan = {"columns": columns, "filter": filter, "batch_size": batch_size}
+        yield from self._dataset(self.changes.paths).to_batches(**scan)
+        for fold in self.changes.folds:
+            originals = self._originals(fold, columns, filter)
+            if originals is not None:
+                yield from originals.to_batches(max_chunksize=batch_size)
+            else:
+                yield from self._dataset(fold.holders).to_batches(**scan)
+
+    def to_table(
+        self,
+        columns: list[str] | None = None,
+        filter: ds.Expression | None = None,
+    ) -> pa.Table:
+        import pyarrow as pa
+
+        tables = [self._dataset(self.changes.paths).to_table(columns=columns, filter=filter)]
+        for fold in self.changes.folds:
+            originals = self._originals(fold, columns, filter)
+            if originals is None:
+                originals = self._dataset(fold.holders).to_table(columns=columns, filter=filter)
+            tables.append(originals)
+        return pa.concat_tables(tables)
+
+    def _originals(
+        self, fold: Fold, columns: list[str] | None, filter: ds.Expression | None
+    ) -> pa.Table | None:
+        """The rows of the fold's originals, or None when one of them is gone."""
+        try:
+            return self._dataset(fold.originals).to_table(columns=columns, filter=filter)
+        except OSError:  # FileNotFoundError locally; object stores say it their own way
+            gone = [path for path in fold.originals if not _on_disk(self._fs, path)]
+            if not gone:
+                raise
+        log.info(
+            "%s was removed after a compaction folded it: reading %d files that hold its rows",
+            gone[0],
+            len(fold.holders),
+        )
+        self.fallbacks += 1
+        return None
+
+    def _dataset(self, paths: tuple[str, ...]) -> ds.Dataset:
         import pyarrow.dataset as ds
 
-        fs = _filesystem(lake, spec)
-        if not any(self.partitions.values()):
-            return ds.dataset(list(self.paths), schema=schema, format="parquet", filesystem=fs)
         parquet = ds.ParquetFileFormat()
+        partitions = self.changes.partitions
         fragments = [
             parquet.make_fragment(
-                path, filesystem=fs, partition_expression=_partition(self.partitions[path], schema)
+                path,
+                filesystem=self._fs,
+                partition_expression=_partition(partitions.get(path) or {}, self.schema),
             )
-            for path in self.paths
+            for path in paths
         ]
-        return ds.FileSystemDataset(fragments, schema, parquet, fs)
+        return ds.FileSystemDataset(fragments, self.schema, parquet, self._fs)
 
 
 def _partition(values: dict[str, str | None], schema: pa.Schema) -> ds.Expression:
@@ -110,7 +195,7 @@ class SinceCursor:
     picks its own fallback), else which files these are.
     """
 
-    dataset: ds.Dataset | None
+    dataset: ds.Dataset | ChangedRows | None
     why: str
     cursor: tuple[str, int]  # (app id, the source version read through)
     first: bool = False  # the reader's table does not exist yet
@@ -188,20 +273,42 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
             if gone - rewritten:
                 lineage.changed = True
     paths: set[str] = set()
+    moved: dict[str, set[str]] = {}  # original → holders, of rows that only moved
     for path, lineage in lineages.items():
-        if not lineage.moved and not lineage.changed:
-            paths |= lineage.holders
-        elif not lineage.changed and _on_disk(fs, path):
-            paths.add(path)
+        if lineage.moved and not lineage.changed and lineage.holders:
+            moved[path] = lineage.holders
         else:
             paths |= lineage.holders
+    folds = []
+    for originals, holders in _connected(moved):
+        if holders & paths:  # read anyway: its originals' rows are in it
+            paths |= holders
+        else:
+            folds.append(Fold(tuple(sorted(originals)), tuple(sorted(holders))))
+    every = paths | {p for fold in folds for p in fold.originals + fold.holders}
     return Changes(
         after,
         through,
         tuple(sorted(paths)),
-        sum(sizes.get(p, 0) for p in paths),
-        _partitions_of(fs, spec, paths, partitions),
+        sum(sizes.get(p, 0) for p in paths | moved.keys()),
+        _partitions_of(fs, spec, every, partitions),
+        tuple(folds),
     )
+
+
+def _connected(moved: dict[str, set[str]]) -> list[tuple[set[str], set[str]]]:
+    """The originals and holders of `moved` grouped so that no holder is in two groups:
+    an original read alone must not also be read in a holder another group falls back to."""
+    groups: list[tuple[set[str], set[str]]] = []
+    for original, holders in sorted(moved.items()):
+        joined = [g for g in groups if g[1] & holders]
+        merged = ({original}, set(holders))
+        for group in joined:
+            groups.remove(group)
+            merged[0].update(group[0])
+            merged[1].update(group[1])
+        groups.append(merged)
+    return groups
 
 
 def _partitions_of(

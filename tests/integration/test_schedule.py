@@ -48,6 +48,7 @@ DEPENDS = {
     "gold rank": "silver pnl",
     "helius sync": "gold rank",
     "gold flows": "silver webhooks",
+    "alerts run": "silver webhooks",
 }
 # What each stage writes: the schedule must move these forward.
 WRITES = {

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from smarttrader_cli.alerts import outbox
 from smarttrader_cli.config.loader import Secrets
@@ -97,3 +98,32 @@ def test_without_ranked_wallets_nothing_matches(tmp_path: Path) -> None:
     _swaps(ctx.lake, [("s1", "w1", "BONK", 5000, 10)])
     result = run(ctx, now=NOW)
     assert (result.details["buys"], result.details["queued"]) == (0, 0)
+
+
+def test_a_vacuum_between_planning_and_reading_the_new_buys_loses_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving the schedule test met: `st ops cleanup` compacts and vacuums (0 h
+    retention) silver.webhook_swaps after `st alerts run` planned which files to read."""
+    from smarttrader_cli.lake import changes
+
+    ctx = _ctx(tmp_path)
+    ctx.config.alerts.rules.confluence.enabled = False
+    _seed(ctx.lake)
+    _swaps(ctx.lake, [("s1", "w1", "BONK", 5000, 10)])
+    run(ctx, now=NOW)
+    _swaps(ctx.lake, [("s2", "w2", "WIF", 5000, 5)])
+    _swaps(ctx.lake, [("s3", "w1", "POPCAT", 5000, 4)])
+    ctx.lake.optimize(WEBHOOK_SWAPS)  # s2's and s3's files folded into one with s1
+    planned = changes.since_cursor
+
+    def plan_then_vacuum(*args: Any) -> changes.SinceCursor:
+        since = planned(*args)
+        ctx.lake.vacuum(WEBHOOK_SWAPS, retention_hours=0, dry_run=False)
+        return since
+
+    monkeypatch.setattr(changes, "since_cursor", plan_then_vacuum)
+    result = run(ctx, now=NOW)
+    assert result.details["buys"] == 3 and result.details["queued"] == 2  # s1 read again
+    assert _alerts(ctx.lake) == {("wallet_buy", f"{s}:{w}") for s, w in
+                                 [("s1", "w1"), ("s2", "w2"), ("s3", "w1")]}  # fmt: skip

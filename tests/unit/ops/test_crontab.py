@@ -49,6 +49,8 @@ def test_cadence_matches_spec() -> None:
         "gold flows": 96,
         "ops cleanup": 1,
         "ops compact": 24,
+        "alerts run": 96,
+        "alerts deliver": 96,
     }
 
 
@@ -58,6 +60,7 @@ def test_stages_run_in_dependency_order() -> None:
     assert first["bronze tokens"] < first["bronze whales"] < first["bronze trades"]
     assert first["bronze trades"] < first["silver pnl"] < first["gold rank"] < first["helius sync"]
     assert first["bronze prices"] < first["silver webhooks"] < first["gold flows"]
+    assert first["silver webhooks"] < first["alerts run"] < first["alerts deliver"]
     # every pnl run comes after a trades run of the same cycle, not before it
     for pnl in jobs["silver pnl"]:
         assert any(0 < pnl - trades <= 60 for trades in jobs["bronze trades"])
