@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("st.alerts")
 
 LEG_COLUMNS = ["signature", "wallet", "direction", "token_address", "value_usd", "event_time"]
+# The legs at or after a time, of some tokens: what a confluence looks back at.
+Context = Callable[[datetime, set[str]], Iterable[Mapping[str, Any]]]
 
 
 @dataclass
@@ -73,8 +75,10 @@ def raise_alerts(
     legs: Iterable[Mapping[str, Any]],
     now: datetime | None = None,
     ranked: Mapping[str, RankedWallet] | None = None,
+    context: Context | None = None,
 ) -> Evaluation:
-    """The alerts the rules raise over `legs` (confluence also looks a window back)."""
+    """The alerts the rules raise over `legs` (confluence also looks a window back, in
+    silver.webhook_swaps unless `context` gives those legs)."""
     settings = config.alerts.rules
     now = now or datetime.now(UTC)
     legs = list(legs)
@@ -96,8 +100,13 @@ def raise_alerts(
         since = min(b.event_time for b in fresh) - timedelta(
             minutes=settings.confluence.window_minutes
         )
-        context = legs_since(lake, since, {b.token_address for b in fresh}).to_pylist()
-        buys = rules.smart_trades(context, ranked, quotes, since)
+        tokens = {b.token_address for b in fresh}
+        earlier = (
+            legs_since(lake, since, tokens).to_pylist()
+            if context is None
+            else list(context(since, tokens))
+        )
+        buys = rules.smart_trades(earlier, ranked, quotes, since)
         alerts += [
             a
             for a in rules.confluence_alerts(buys, settings.confluence)
@@ -127,10 +136,11 @@ def evaluate_and_deliver(
     now: datetime | None = None,
     cursor: tuple[str, int] | None = None,
     ranked: Mapping[str, RankedWallet] | None = None,
+    context: Context | None = None,
 ) -> Evaluation:
     """Raise the alerts over `legs`, queue them on every channel (one commit, with `cursor`),
     then let `deliverer` (its caller holding the delivery lock) send what is due."""
-    evaluation = raise_alerts(lake, config, legs, now, ranked)
+    evaluation = raise_alerts(lake, config, legs, now, ranked, context)
     channels = list(dict.fromkeys(config.alerts.channels))
     if evaluation.alerts and not channels:
         log.warning("%d alerts matched but alerts.channels is empty", len(evaluation.alerts))

@@ -42,7 +42,7 @@ GROUPS = (
     "alerts",
 )
 # Single commands registered at the root, as (module, function).
-ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"))
+ROOT_COMMANDS = (("doctor", "doctor"), ("demo", "demo"), ("follow", "follow"))
 
 
 class StGroup(HelpGroup):

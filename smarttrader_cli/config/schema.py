@@ -4,7 +4,7 @@ defaults.yaml (with its comments), configs/smarttrader.yaml and docs/config.md a
 from this module by `python -m smarttrader_cli.docs_gen`; the loader checks every key
 against its rule at load. Every int and float key has a rule (tests/unit/config/test_config.py
 makes sure), a `Literal` type is a choice, and no float may be NaN or infinite. The stream
-half's sections (Helius, swaps, prices, webhook, stream) are declared in stream_schema.py.
+half's sections (Helius, swaps, prices, webhook, stream, follow) are declared in stream_schema.py.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from smarttrader_cli.config.rules import (
     section,
 )
 from smarttrader_cli.config.stream_schema import (
+    FollowConfig,
     HeliusConfig,
     PricesConfig,
     StreamConfig,
@@ -431,6 +432,7 @@ class Config:
     prices: PricesConfig = section(PricesConfig)
     webhook: WebhookConfig = section(WebhookConfig)
     stream: StreamConfig = section(StreamConfig)
+    follow: FollowConfig = section(FollowConfig)
     memory: MemoryConfig = section(MemoryConfig)
     spark: SparkConfig = section(SparkConfig)
     ops: OpsConfig = section(OpsConfig)

@@ -151,3 +151,49 @@ class StreamConfig:
     producer_compression: Literal["none", "lz4", "zstd", "snappy", "gzip"] = key(
         "lz4", "kafka producer: compression of each request's batches"
     )
+
+
+@dataclass
+class FollowConfig:
+    batch_latency_seconds: float = key(
+        0.05,
+        "`st follow`: a batch is committed at most this long after its first event arrived "
+        "(under load batches grow by themselves: what arrives during a commit is the next one)",
+        ZERO_OR_MORE,
+    )
+    silver_interval_seconds: float = key(
+        30.0,
+        "`st follow`: seconds between merges of new events into silver.webhook_swaps",
+        POSITIVE,
+    )
+    flows_interval_seconds: float = key(
+        300.0,
+        "`st follow`: seconds between rebuilds of gold.token_flows (a dbt build; 0 = never)",
+        ZERO_OR_MORE,
+    )
+    refresh_seconds: float = key(
+        60.0,
+        "`st follow`: seconds between re-reads of the ranked wallets and prices it keeps in memory",
+        POSITIVE,
+    )
+    cursor_interval_seconds: float = key(
+        10.0,
+        "`st follow`: while no alert is raised, how often the outbox records how far the rules "
+        "have read bronze (a restart evaluates what came after it again)",
+        POSITIVE,
+    )
+    retry_check_seconds: float = key(
+        2.0, "`st follow`: how often it looks for retries and replays that fell due", POSITIVE
+    )
+    host: str = key("127.0.0.1", "`st follow`: bind address of /health and /metrics")
+    port: int = key(
+        9108, "`st follow`: port of /health and /metrics (0 = no HTTP server)",
+        Rule(min=0, max=65535),
+    )  # fmt: skip
+    stall_seconds: float = key(
+        60.0,
+        "`st follow`: /health answers 503 when the stream has unread events and no batch was "
+        "committed for this long",
+        POSITIVE,
+    )
+    view_rows: int = key(10, "`st follow`: smart buys and alerts shown on a terminal", ONE_OR_MORE)

@@ -29,6 +29,7 @@ batches (`stream.batch_size`, `stream.max_batch_bytes`) plus the signature index
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,7 @@ from smarttrader_cli.stream.writer import EventsWriter
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     from smarttrader_cli.config.schema import StreamConfig
@@ -62,6 +64,7 @@ class DrainLimits:
     max_messages: int | None = None
     max_seconds: float | None = None
     follow: bool = False  # keep waiting for new messages once caught up
+    stop: threading.Event | None = None  # set: commit the batch being read, then return
 
 
 @dataclass
@@ -90,13 +93,16 @@ class Drainer:
         meta: CommitMeta,
         progress: Callable[[DrainResult], None] | None = None,
         state_dir: Path | None = None,
+        committed: Callable[[pa.Table, int], None] | None = None,
     ) -> None:
-        """`state_dir` keeps the signature index between drains (signature_store.py)."""
+        """`state_dir` keeps the signature index between drains (signature_store.py);
+        `committed(rows, version)` gets each commit's new bronze rows and table version."""
         self.lake = lake
         self.consumer = consumer
         self.config = config
         self.meta = meta
         self.progress = progress
+        self.committed = committed
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
         self._events = EventsWriter(lake, meta, state_dir)
@@ -176,7 +182,11 @@ class Drainer:
                         break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                batch, generation, idle = self._collect(remaining, deadline, limits.follow)
+                if limits.stop is not None and limits.stop.is_set():
+                    break
+                batch, generation, idle = self._collect(
+                    remaining, deadline, limits.follow, limits.stop
+                )
                 if generation != self.consumer.generation:
                     # Reassigned mid-batch: drop it and restart every partition from the table.
                     self._settle()
@@ -251,7 +261,11 @@ class Drainer:
         return True
 
     def _collect(
-        self, remaining: int | None, deadline: float | None, follow: bool
+        self,
+        remaining: int | None,
+        deadline: float | None,
+        follow: bool,
+        stop: threading.Event | None = None,
     ) -> tuple[list[StreamMessage], int, bool]:
         """One batch: full, too old (`max_latency_seconds`), or nothing more to read now."""
         cfg = self.config
@@ -265,6 +279,8 @@ class Drainer:
             if first_at is not None and now - first_at >= cfg.max_latency_seconds:
                 return batch, generation, False
             if deadline is not None and now >= deadline:
+                return batch, generation, False
+            if stop is not None and stop.is_set():
                 return batch, generation, False
             wait = 1.0 if follow else 0.2
             if first_at is not None:
@@ -290,11 +306,17 @@ class Drainer:
         snapshot = self._snapshot or self._load_snapshot()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="st-drain-commit")
-        commit = self._writer.submit(
-            self._events.write, prepared, snapshot, self.offsets(), self.consumer.partitions
-        )
+        commit = self._writer.submit(self._commit, prepared, snapshot)
         self._pending = (prepared, commit)
         self._inflight_messages = prepared.messages
+
+    def _commit(self, prepared: Prepared, snapshot: DeltaTable) -> int:
+        """In the writer thread: commit, then tell `committed` at once (the main thread may
+        be waiting for the next batch's first message)."""
+        written = self._events.write(prepared, snapshot, self.offsets(), self.consumer.partitions)
+        if self.committed is not None and self._events.last is not None:
+            self.committed(*self._events.last)
+        return written
 
     def _settle(self, raising: bool = True) -> bool:
         """Wait for the commit in flight and account for it; True if it lost a race."""

@@ -12,7 +12,12 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class Metrics:
     """Counters (optionally by label), gauges read at render time, one latency histogram."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        histogram: str = "st_webhook_request_duration_seconds",
+        histogram_help: str = "POST /webhooks latency, until every event is durable",
+    ) -> None:
+        self.histogram, self.histogram_help = histogram, histogram_help
         self._lock = threading.Lock()
         self.counters: dict[str, int] = {}
         self.labeled: dict[str, dict[str, int]] = {}
@@ -44,7 +49,7 @@ class Metrics:
                 series[label] = series.get(label, 0) + amount
 
     def observe(self, seconds: float) -> None:
-        """Record one request's latency."""
+        """Record one latency (a request's, by default)."""
         with self._lock:
             self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             self._latency_sum += seconds
@@ -66,10 +71,8 @@ class Metrics:
                 lines += _head(name, self.help[name], "counter")
                 for label, value in sorted(series.items()):
                     lines.append(f'{name}{{reason="{label}"}} {value}')
-            name = "st_webhook_request_duration_seconds"
-            lines += _head(
-                name, "POST /webhooks latency, until every event is durable", "histogram"
-            )
+            name = self.histogram
+            lines += _head(name, self.histogram_help, "histogram")
             cumulative = 0
             for bound, count in zip(LATENCY_BUCKETS, self._buckets, strict=False):
                 cumulative += count

@@ -44,6 +44,7 @@ class EventsWriter:
     def __init__(self, lake: Lake, meta: CommitMeta, state_dir: Path | None = None) -> None:
         self.lake = lake
         self.meta = meta
+        self.last: tuple[pa.Table, int] | None = None  # the last commit's rows and version
         self.signatures = SignatureIndex(
             lake.uri(WEBHOOK_EVENTS), lake.storage_options, store_dir=state_dir
         )
@@ -77,4 +78,5 @@ class EventsWriter:
         before = snapshot.version()
         self.lake.append(WEBHOOK_EVENTS, rows, self.meta, txns, snapshot=snapshot)
         self.signatures.wrote(before, snapshot.version())
+        self.last = (rows, snapshot.version())
         return rows.num_rows

@@ -19,6 +19,7 @@ LIBRARY = (
     "report",
     "config",
     "alerts",
+    "follow",
 )
 FORBIDDEN = re.compile(r"^\s*(import rich|from rich\b|from smarttrader_cli\.(cli|context)\b)", re.M)
 
