@@ -198,6 +198,10 @@ class Drainer:
                         self._reseek()
                         continue
                     self._submit(prepared)
+                if idle and limits.follow and self._pending is not None:
+                    if self._settle():
+                        self._reseek()
+                    continue
                 if idle and not limits.follow:
                     if self._settle():
                         self._reseek()
@@ -289,8 +293,8 @@ class Drainer:
             if self.consumer.generation != generation:  # reassigned: what we hold is stale
                 return [], generation, False
             if not got:
-                if not follow:
-                    return batch, generation, True
+                if not follow or (not batch and self._pending is not None):
+                    return batch, generation, True  # following: settle the commit in flight
                 continue
             if first_at is None:
                 first_at = time.monotonic()

@@ -65,7 +65,20 @@ def test_services_present(services: dict[str, Any]) -> None:
         "webhook",
         "scheduler",
     }
-    assert set(st_services(services)) == {"spark-master", "spark-worker", "webhook", "scheduler"}
+    assert set(st_services(services)) == {
+        "spark-master", "spark-worker", "webhook", "scheduler", "follow"
+    }  # fmt: skip
+
+
+def test_follow_is_opt_in_and_serves_health_on_loopback(services: dict[str, Any]) -> None:
+    follow = services["follow"]
+    assert follow["profiles"] == ["follow"]  # beside the cron drain only when asked for
+    assert follow["command"][-1] == "follow"
+    env = follow["environment"]
+    assert env["ST_FOLLOW__HOST"] == "0.0.0.0"
+    port = str(env["ST_FOLLOW__PORT"])
+    assert follow["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"127.0.0.1:{port}/health" in " ".join(follow["healthcheck"]["test"])
 
 
 def test_st_services_build_from_the_dockerfile(services: dict[str, Any]) -> None:

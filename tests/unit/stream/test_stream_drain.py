@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from typer.testing import CliRunner
 
 from smarttrader_cli.cli.main import app as st_app
@@ -82,6 +84,29 @@ def test_limits_stop_the_drain_early(tmp_path: Path) -> None:
     assert sum(result.lag.values()) == 180
     assert len(event_signatures(config)) == 120
     assert drainer(config, "r2").run(DrainLimits()).messages == 180
+
+
+def test_following_drain_hands_each_commit_over_and_stops_when_asked(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 50, "stream.max_latency_seconds": 0.05})
+    produce(config, outbound(helius_events(120)))
+    loaded = load_config(config)
+    stop = threading.Event()
+    handed: list[tuple[int, int]] = []
+
+    def committed(rows: pa.Table, version: int) -> None:
+        handed.append((rows.num_rows, version))
+        if sum(n for n, _ in handed) >= 120:
+            stop.set()  # as SIGTERM does in `st follow`
+
+    stream = loaded.config.stream
+    follow = Drainer(lake_for(config), LocalConsumer(stream), stream,
+                     CommitMeta("f", "follow", "h"), committed=committed)  # fmt: skip
+    result = follow.run(DrainLimits(follow=True, max_seconds=60, stop=stop))
+    assert result.messages == 120 and sum(n for n, _ in handed) == 120
+    versions = [v for _, v in handed]
+    assert versions == sorted(set(versions))  # one hand-over per commit, in commit order
+    assert lake_for(config).version(WEBHOOK_EVENTS) == versions[-1]
+    assert len(event_signatures(config)) == 120
 
 
 def a_batch_held_while_another_drain_takes_all(
