@@ -2,6 +2,9 @@
 
 `evaluate_and_deliver` is what a batch stage (`st alerts run`) and a long-running
 process (`st follow`) both call with the legs they just read; it needs no CLI state.
+The buy alerts pass the token safety gate (alerts/safety.py) on the way: give it a
+`SafetyGate` to keep (a long-running process keeps its cache in memory), or let each
+call make one with the API key from the environment.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.alerts import rules
-from smarttrader_cli.alerts.outbox import Alert, enqueue, listing
+from smarttrader_cli.alerts.outbox import BLOCKED, Alert, enqueue, listing
+from smarttrader_cli.alerts.safety import gate_for
 from smarttrader_cli.lake.tables import SMART_WALLETS, TS, WEBHOOK_SWAPS
 
 if TYPE_CHECKING:
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
 
     from smarttrader_cli.alerts.delivery import Deliverer, DeliveryReport
     from smarttrader_cli.alerts.rules import RankedWallet
+    from smarttrader_cli.alerts.safety import SafetyGate
     from smarttrader_cli.config.schema import Config
     from smarttrader_cli.lake.store import CommitMeta, Lake
 
@@ -76,9 +81,14 @@ def raise_alerts(
     now: datetime | None = None,
     ranked: Mapping[str, RankedWallet] | None = None,
     context: Context | None = None,
+    *,
+    gate: SafetyGate | None = None,
+    meta: CommitMeta | None = None,
 ) -> Evaluation:
     """The alerts the rules raise over `legs` (confluence also looks a window back, in
-    silver.webhook_swaps unless `context` gives those legs)."""
+    silver.webhook_swaps unless `context` gives those legs), the buy alerts with the
+    safety gate's verdict on their token (`gate`, or one made for this call when
+    alerts.safety.enabled; `meta` is the commit of its cache)."""
     settings = config.alerts.rules
     now = now or datetime.now(UTC)
     legs = list(legs)
@@ -112,6 +122,10 @@ def raise_alerts(
             for a in rules.confluence_alerts(buys, settings.confluence)
             if a.event_time is not None and a.event_time >= recent
         ]
+    if alerts:
+        gate = gate or gate_for(lake, config)
+        if gate is not None:
+            alerts = gate.apply(alerts, meta)
     return Evaluation(fresh, alerts)
 
 
@@ -119,7 +133,8 @@ def _alerted_buys(lake: Lake) -> set[tuple[str, str]]:
     """(wallet, token) of every wallet_buy alert the outbox holds."""
     found = set()
     for row in listing(lake):
-        if row["rule"] == rules.WALLET_BUY:
+        # a blocked buy was never sent: its wallet's exit would come out of the blue
+        if row["rule"] == rules.WALLET_BUY and row["state"] != BLOCKED:
             wallet = json.loads(row["payload"] or "{}").get("data", {}).get("wallet")
             if wallet:
                 found.add((wallet, row["token_address"]))
@@ -137,10 +152,12 @@ def evaluate_and_deliver(
     cursor: tuple[str, int] | None = None,
     ranked: Mapping[str, RankedWallet] | None = None,
     context: Context | None = None,
+    gate: SafetyGate | None = None,
 ) -> Evaluation:
-    """Raise the alerts over `legs`, queue them on every channel (one commit, with `cursor`),
-    then let `deliverer` (its caller holding the delivery lock) send what is due."""
-    evaluation = raise_alerts(lake, config, legs, now, ranked, context)
+    """Raise the alerts over `legs`, queue them on every channel (one commit, with `cursor`;
+    those the safety gate blocks as `blocked`), then let `deliverer` (its caller holding
+    the delivery lock) send what is due."""
+    evaluation = raise_alerts(lake, config, legs, now, ranked, context, gate=gate, meta=meta)
     channels = list(dict.fromkeys(config.alerts.channels))
     if evaluation.alerts and not channels:
         log.warning("%d alerts matched but alerts.channels is empty", len(evaluation.alerts))

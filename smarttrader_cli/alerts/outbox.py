@@ -4,7 +4,9 @@ An alert's id is a digest of what it is about (rule, token, and the window or si
 that makes it unique), so raising the same alert twice finds its row and adds nothing.
 A row's state moves pending -> sending (claimed, one commit for a batch) -> sent or back
 to pending (a retry, with `next_attempt_at`) or dead (attempts spent, or a permanent
-refusal). Only one deliverer runs at a time (delivery.py holds a lock), so a row found
+refusal). A buy alert the safety gate blocked (alerts/safety.py) is `blocked` from the start:
+never due, never sent, listed with its reasons; `st alerts replay` sends it after all.
+Only one deliverer runs at a time (delivery.py holds a lock), so a row found
 in `sending` was left by a deliverer that died mid-send: it may or may not have arrived,
 and resending it is counted in `uncertain_sends` (docs/reliability.md, "Alerts").
 """
@@ -24,10 +26,11 @@ from smarttrader_cli.lake.tables import ALERTS
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from smarttrader_cli.alerts.safety import Verdict
     from smarttrader_cli.lake.store import CommitMeta, Lake
 
-PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
-STATES = (PENDING, SENDING, SENT, DEAD)
+PENDING, SENDING, SENT, DEAD, BLOCKED = "pending", "sending", "sent", "dead", "blocked"
+STATES = (PENDING, SENDING, SENT, DEAD, BLOCKED)
 
 
 def alert_id(rule: str, token_address: str, key: str) -> str:
@@ -46,6 +49,7 @@ class Alert:
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     event_time: datetime | None = None
+    safety: Verdict | None = None  # the safety gate's verdict on its token (None: not gated)
 
     @property
     def id(self) -> str:
@@ -63,6 +67,8 @@ class Alert:
             "text": self.text,
             "data": self.data,
         }
+        if self.safety is not None:
+            document["safety"] = self.safety.as_dict()
         return json.dumps(document, sort_keys=True, default=str, ensure_ascii=False)
 
 
@@ -74,10 +80,11 @@ def enqueue(
     now: datetime | None = None,
     cursor: tuple[str, int] | None = None,
 ) -> int:
-    """Add each alert once per channel, pending (one commit); returns the rows added.
+    """Add each alert once per channel, pending, or blocked when its safety verdict blocks
+    it (one commit); returns the rows added.
 
     Rows already there are left as they are, whatever their state: an alert raised again
-    is not sent again. `cursor` (app id, version), a reader's position in its source, is
+    is not sent again (nor judged again). `cursor` (app id, version), a reader's position in its source, is
     committed with the rows (alone when there are none).
     """
     import pyarrow as pa
@@ -93,16 +100,19 @@ def enqueue(
             "text": alert.text,
             "payload": alert.body(),
             "event_time": alert.event_time,
-            "state": PENDING,
+            "state": BLOCKED if blocked else PENDING,
             "attempts": 0,
             "uncertain_sends": 0,
             "replays": 0,
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": None if blocked else now,
             "updated_at": now,
             "run_id": meta.run_id,
+            "safety": alert.safety.status if alert.safety else None,
+            "safety_reasons": "; ".join(alert.safety.reasons) if alert.safety else None,
         }
         for alert in alerts
+        for blocked in [alert.safety is not None and alert.safety.blocks]
         for channel in channels
     ]
     txns = [cursor] if cursor else []
@@ -217,7 +227,8 @@ def reopen(
 
 
 def expire(lake: Lake, days: int, meta: CommitMeta, now: datetime | None = None) -> int:
-    """Delete rows sent more than `days` ago (one commit, when there are any); returns them.
+    """Delete rows sent, or blocked, more than `days` ago (one commit, when there are any);
+    returns them.
 
     Dead and pending rows stay. An alert whose row expired is not raised again: rules
     ignore buys older than alerts.rules.max_age_minutes, which must be shorter.
@@ -225,7 +236,10 @@ def expire(lake: Lake, days: int, meta: CommitMeta, now: datetime | None = None)
     from smarttrader_cli.lake.sql import between
 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    old = [r for r in _read(lake, (SENT,)).to_pylist() if r["sent_at"] and r["sent_at"] < cutoff]
-    if not old:
+    rows = _read(lake, (SENT, BLOCKED)).to_pylist()
+    ended = (r["sent_at"] if r["state"] == SENT else r["created_at"] for r in rows)
+    if not any(when is not None and when < cutoff for when in ended):
         return 0
-    return lake.delete(ALERTS, f"state = '{SENT}' AND {between('sent_at', before=cutoff)}", meta)
+    sent = f"state = '{SENT}' AND {between('sent_at', before=cutoff)}"
+    blocked = f"state = '{BLOCKED}' AND {between('created_at', before=cutoff)}"
+    return lake.delete(ALERTS, f"({sent}) OR ({blocked})", meta)

@@ -18,6 +18,7 @@ LIST_COLUMNS = [
     "alert_id",
     "channel",
     "state",
+    "safety",
     "attempts",
     "rule",
     "token_address",
@@ -25,6 +26,7 @@ LIST_COLUMNS = [
     "sent_at",
     "uncertain_sends",
     "last_error",
+    "safety_reasons",
 ]
 ChannelOption = Annotated[str | None, typer.Option("--channel", help="Only this channel.")]
 
@@ -33,7 +35,8 @@ ChannelOption = Annotated[str | None, typer.Option("--channel", help="Only this 
 def list_alerts(
     ctx: typer.Context,
     state: Annotated[
-        str | None, typer.Option("--state", help="Only this state: pending, sending, sent, dead.")
+        str | None,
+        typer.Option("--state", help="Only this state: pending, sending, sent, dead, blocked."),
     ] = None,
     channel: ChannelOption = None,
     limit: LimitOption = 20,
@@ -41,7 +44,11 @@ def list_alerts(
 ) -> None:
     """List alerts of the outbox, newest first, one row per alert and channel.
 
-    Example: st alerts list --state dead --format json
+    `safety` is the token safety gate's verdict on a buy alert (passed, blocked, unknown);
+    a blocked alert was never sent, and `safety_reasons` says why (`st alerts replay ID`
+    sends it after all).
+
+    Example: st alerts list --state blocked --format json
     """
     from smarttrader_cli.alerts.outbox import STATES, listing
     from smarttrader_cli.errors import UsageError
@@ -153,7 +160,10 @@ def run(ctx: typer.Context, fmt: FormatOption = OutputFormat.table) -> None:
     Rules (alerts.rules): a wallet of the given tiers buys at least min_usd of a token
     (wallet_buy); min_wallets distinct smart wallets buy one token within window_minutes
     (confluence); a ranked wallet sells what it was alerted buying (exit). Quote assets
-    (pnl.quote_assets, prices.stablecoins) are never bought or sold.
+    (pnl.quote_assets, prices.stablecoins) are never bought or sold. A buy alert first
+    passes the token safety gate (alerts.safety: BirdEye's mint and freeze authority,
+    top-10 holder share, liquidity, cached in bronze.token_security): a blocked one is
+    queued as blocked and not sent.
     Re-running raises nothing twice: alert ids are digests of rule, token and transaction
     or window.
 

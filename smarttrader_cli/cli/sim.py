@@ -151,6 +151,14 @@ def truth(
             "distributor, pool, exchange, burn or ordinary.",
         ),
     ] = False,
+    security: Annotated[
+        bool,
+        typer.Option(
+            "--security",
+            help="Every token's planted security facts (mint and freeze authority, top-10 "
+            "holder share, liquidity) and whether its /defi/token_security lookup fails.",
+        ),
+    ] = False,
     count: Annotated[
         int, typer.Option("--count", "-n", min=1, help="With --swaps helius: events.")
     ] = 100,
@@ -171,11 +179,20 @@ def truth(
     --wallets, --tokens, --trades, --end-time, --tidy) must be those of the `st sim
     serve` or `st sim emit-webhooks` being checked.
 
+    --security prints each token's planted security facts instead (what the safety gate
+    of alerts should find).
+
     Example: st sim truth --labels --seed 7 --format csv
     """
     from smarttrader_cli.sim.market import Market
 
     market = Market(_settings(seed, wallets, tokens, trades, end_time, tidy))
+    if security:
+        from smarttrader_cli.sim.security_api import security_truth
+
+        found = security_truth(market)
+        emit(found, fmt, list(found[0]), title=f"planted token security, seed {seed}")
+        return
     if swaps is None:
         kinds = {w.address: w.kind for w in market.wallets}
         if labels:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smarttrader_cli.config.rules import (
+    FRACTION,
     MISSING,
     NONEMPTY,
     ONE_OR_MORE,
@@ -107,6 +108,53 @@ class AlertRulesConfig:
 
 
 @dataclass
+class AlertSafetyConfig:
+    """The token safety gate (alerts/safety.py): BirdEye's security facts of a token before a
+    buy alert on it, cached in bronze.token_security."""
+
+    enabled: bool = key(
+        True, "check a token's security facts before a buy alert on it (wallet_buy, confluence)"
+    )
+    block_mint_authority: bool = key(
+        True,
+        "block when BirdEye's ownerAddress is set (read as the mint authority: unconfirmed)",
+    )
+    block_freeze_authority: bool = key(
+        True, "block when freezeAuthority is set or freezeable is true"
+    )
+    max_top10_holder_share: float = key(
+        0.5,
+        "block when the ten largest holders own more than this fraction (top10HolderPercent, "
+        "0-1; pools count as holders); 1 = no limit",
+        FRACTION,
+    )
+    min_liquidity_usd: float = key(
+        10000.0,
+        "block when the token's pool liquidity (multi_price include_liquidity) is below this "
+        "(USD); 0 = no limit",
+        ZERO_OR_MORE,
+    )
+    block_unknown: bool = key(
+        False,
+        "block when the verdict is unknown (the lookup failed, or a fact a rule needs is null)",
+    )
+    ttl_hours: float = key(
+        6.0, "cached facts older than this are fetched again before the next alert", POSITIVE
+    )
+    max_retries: int = key(
+        1,
+        "retries of a failed lookup before the verdict is unknown (the alert waits for them)",
+        ZERO_OR_MORE,
+    )
+    timeout_seconds: float = key(5.0, "per-request timeout of a lookup", POSITIVE)
+    retry_failed_after_seconds: float = key(
+        300.0,
+        "a long-running process (st follow) looks a failed token up again after this long",
+        ZERO_OR_MORE,
+    )
+
+
+@dataclass
 class AlertsConfig:
     channels: list[str] = key(
         [], "where every alert goes: any of telegram, discord, slack, webhook (empty = none)"
@@ -154,3 +202,4 @@ class AlertsConfig:
     )
     webhook: HttpWebhookConfig = section(HttpWebhookConfig)
     rules: AlertRulesConfig = section(AlertRulesConfig)
+    safety: AlertSafetyConfig = section(AlertSafetyConfig)

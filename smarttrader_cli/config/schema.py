@@ -397,6 +397,7 @@ class OpsConfig:
             "bronze.webhook_dead_letters",
             "silver.webhook_swaps",
             "bronze.token_prices",
+            "bronze.token_security",
             "gold.token_flows",
             "bronze.wallet_trades",
             "bronze.wallet_fetches",

@@ -215,6 +215,29 @@ TOKEN_PRICES = TableSpec(
     "USD prices over time of the assets that price real-time legs (SOL), from BirdEye",
 )
 
+TOKEN_SECURITY = TableSpec(
+    "bronze.token_security",
+    pa.schema(
+        [
+            _key("token_address"),
+            _f("known", pa.bool_()),  # BirdEye answered with facts (not a null `data`)
+            _f("mint_authority", pa.string()),  # its ownerAddress (unconfirmed: alerts.md)
+            _f("freeze_authority", pa.string()),
+            _f("freezeable", pa.bool_()),
+            _f("top10_holder_share", pa.float64()),  # a fraction 0-1
+            _f("liquidity_usd", pa.float64()),  # from multi_price include_liquidity
+            _f("mutable_metadata", pa.bool_()),
+            _f("token_2022", pa.bool_()),
+            _f("fake_token", pa.bool_()),
+            _f("fetched_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address",),
+    "BirdEye's security facts of the tokens alerts were raised on, the latest per token "
+    "(the safety gate's cache)",
+)
+
 WALLET_PNL = TableSpec(
     "silver.wallet_pnl",
     pa.schema(
@@ -489,7 +512,7 @@ ALERTS = TableSpec(
             _f("text", pa.string()),
             _f("payload", pa.string()),  # the JSON body the generic webhook signs and sends
             _f("event_time", TS),  # when what the alert is about happened
-            _f("state", pa.string()),  # pending, sending, sent, dead
+            _f("state", pa.string()),  # pending, sending, sent, dead, blocked
             _f("attempts", pa.int64()),
             _f("uncertain_sends", pa.int64()),  # resent after a crash left it in flight
             _f("replays", pa.int64()),
@@ -501,6 +524,8 @@ ALERTS = TableSpec(
             _f("sent_at", TS),
             _f("updated_at", TS),
             _f("run_id", pa.string()),
+            _f("safety", pa.string()),  # the gate's verdict: passed, blocked, unknown (null: none)
+            _f("safety_reasons", pa.string()),  # why blocked or unknown, "; "-joined
         ]
     ),
     ("alert_id", "channel"),
@@ -517,6 +542,7 @@ TABLES: dict[str, TableSpec] = {
         WALLET_FETCHES,
         API_REJECTS,
         TOKEN_PRICES,
+        TOKEN_SECURITY,
         WALLET_PNL,
         WALLET_PNL_WINDOWS,
         SMART_WALLETS,

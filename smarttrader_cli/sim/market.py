@@ -366,7 +366,10 @@ class Market:
         return found
 
     def truth(self) -> dict[str, Any]:
-        """What was planted: wallets by role, the accounts that never trade, token roles."""
+        """What was planted: wallets by role, the accounts that never trade, token roles and
+        security facts (sim/security_api.py)."""
+        from smarttrader_cli.sim import security_api
+
         accounts: dict[str, list[str]] = {"pool": [], "exchange": [], "burn": []}
         for token in self.tokens:
             for label, account in self.accounts_of(token):
@@ -381,6 +384,9 @@ class Market:
             "tokens": {t.address: t.kind for t in self.tokens},
             "launches": {t.address: t.launch_time for t in self.launched_tokens},
             "latest_prices": {t.address: t.prices[-1] for t in self.tokens},
+            "token_security": {
+                row.pop("token_address"): row for row in security_api.security_truth(self)
+            },
         }
 
     def labels(self) -> dict[str, str]:

@@ -15,7 +15,7 @@ Python API (what the demo and tests use)::
 
 Routes: GET /defi/v3/token/list, /defi/tokenlist, /defi/v3/token/holder,
 /trader/txs/seek_by_time, /defi/v2/tokens/top_traders, /trader/gainers-losers,
-/defi/price, /defi/history_price, GET/POST /defi/multi_price (rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
+/defi/price, /defi/history_price, GET/POST /defi/multi_price, /defi/token_security (rate limited: a 429 carries `Retry-After: 1` and `X-RateLimit-Reset`; faulty at
 `fault_rate`; X-API-KEY checked only when `birdeye_api_key` is set; paths in
 `denied_paths` answer 403, as endpoints outside a key's plan do); GET/POST /v0/webhooks and GET/PUT/DELETE
 /v0/webhooks/{id} (`?api-key=` required, checked when `helius_api_key` is set);
@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from smarttrader_cli.sim import birdeye_api, discovery_api, price_api
+from smarttrader_cli.sim import birdeye_api, discovery_api, price_api, security_api
 from smarttrader_cli.sim.discovery_api import DiscoveryIndex
 from smarttrader_cli.sim.helius_api import WebhookStore
 from smarttrader_cli.sim.market import Market, SimSettings
@@ -229,6 +229,7 @@ def create_app(state: SimState) -> Starlette:
             methods=["GET", "POST"],
         ),
         Route("/defi/history_price", birdeye(lambda p: price_api.history_price(market, p))),
+        Route("/defi/token_security", birdeye(lambda p: security_api.token_security(market, p))),
         Route("/v0/webhooks", webhooks_root, methods=["GET", "POST"]),
         Route("/v0/webhooks/{webhook_id}", webhook_item, methods=["GET", "PUT", "DELETE"]),
         Route("/sim/truth", truth),

@@ -33,6 +33,12 @@ from smarttrader_cli.sources.records import (
     parse_top_trader,
     parse_trade,
 )
+from smarttrader_cli.sources.security import (
+    TOKEN_SECURITY,
+    SecurityFacts,
+    parse_liquidity,
+    parse_token_security,
+)
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import TokensConfig
@@ -282,6 +288,30 @@ class BirdeyeClient(BirdeyeHttp):
                 if record is not None:
                     out.records.append(record)
         return out
+
+    async def token_security(self, token_address: str) -> SecurityFacts:
+        """A token's security facts (`known` False when BirdEye has none); RecordError when
+        the answer is malformed."""
+        data = await self.get(TOKEN_SECURITY, {"address": token_address}, nullable=True)
+        return parse_token_security(data, token_address)
+
+    async def liquidities(
+        self, token_addresses: list[str]
+    ) -> tuple[dict[str, float | None], dict[str, str]]:
+        """Each token's pool liquidity in USD (None: not priced), 50 tokens a call, and why
+        a token's value was unreadable."""
+        values: dict[str, float | None] = {}
+        problems: dict[str, str] = {}
+        for i in range(0, len(token_addresses), 50):
+            chunk = token_addresses[i : i + 50]
+            params = {"list_address": ",".join(chunk), "include_liquidity": "true"}
+            data = await self.get(MULTI_PRICE, params, nullable=True)
+            for token in chunk:
+                try:
+                    values[token] = parse_liquidity(data.get(token), token)
+                except RecordError as exc:
+                    values[token], problems[token] = None, str(exc)
+        return values, problems
 
 
 def passes_filters(record: TokenRecord, filters: TokensConfig) -> bool:

@@ -4,11 +4,13 @@ outbox (`st alerts deliver`)."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.alerts.delivery import DELIVERY_LOCK
+from smarttrader_cli.alerts.safety import BLOCKED, PASSED, UNKNOWN
 from smarttrader_cli.lake.tables import ALERTS, WEBHOOK_SWAPS
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
@@ -52,6 +54,7 @@ def run(ctx: StageContext, current: StageRun, now: datetime | None = None) -> St
     """
     from smarttrader_cli.alerts.delivery import Deliverer, delivery_lock
     from smarttrader_cli.alerts.evaluate import LEG_COLUMNS, evaluate_and_deliver, legs_since
+    from smarttrader_cli.alerts.safety import SafetyGate
     from smarttrader_cli.errors import LockHeldError
     from smarttrader_cli.lake.changes import since_cursor
     from smarttrader_cli.lake.readers import require
@@ -74,11 +77,17 @@ def run(ctx: StageContext, current: StageRun, now: datetime | None = None) -> St
                 deliverer = held.enter_context(Deliverer(lake, config.alerts, ctx.secrets))
             except LockHeldError as exc:
                 log.info("delivery left to the running deliverer: %s", exc)
+        gate = SafetyGate(lake, config, ctx.secrets.birdeye_api_key)
         done = evaluate_and_deliver(
-            lake, config, legs.to_pylist(), current.meta, deliverer, now=at, cursor=new.cursor
-        )
+            lake, config, legs.to_pylist(), current.meta, deliverer, now=at, cursor=new.cursor,
+            gate=gate,
+        )  # fmt: skip
     current.rows_in, current.rows_out = legs.num_rows, done.queued
+    if gate.stats.requests:
+        current.count_api(gate.stats.requests, gate.stats.retries, gate.stats.rate_limited)
     delivered = done.delivery.as_dict() if done.delivery else {}
+    verdicts = Counter(a.safety.status for a in done.alerts if a.safety is not None)
     return run_result(
-        current, (), buys=len(done.buys), alerts=len(done.alerts), queued=done.queued, **delivered
-    )
+        current, (), buys=len(done.buys), alerts=len(done.alerts), queued=done.queued,
+        **{f"safety_{s}": verdicts[s] for s in (PASSED, BLOCKED, UNKNOWN)}, **delivered,
+    )  # fmt: skip
