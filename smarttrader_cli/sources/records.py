@@ -379,12 +379,18 @@ def parse_price_point(item: Any, token_address: str) -> PriceRecord:
     return PriceRecord(token_address, at, value)
 
 
+def price_object(obj: Any, token_address: str) -> dict[str, Any] | None:
+    """A token's object in a price answer (None: BirdEye does not price the token)."""
+    if obj is None or isinstance(obj, dict):
+        return obj
+    raise RecordError(f"{token_address}: expected an object, got {type(obj).__name__}")
+
+
 def parse_current_price(obj: Any, token_address: str) -> PriceRecord | None:
     """A price object of /defi/price or /defi/multi_price; None for an unknown token."""
+    obj = price_object(obj, token_address)
     if obj is None:
         return None
-    if not isinstance(obj, dict):
-        raise RecordError(f"{token_address}: expected an object, got {type(obj).__name__}")
     value = number(obj, "value", f"{token_address}.")
     at = integer(obj, "updateUnixTime", f"{token_address}.", required=True)
     if value is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from smarttrader_cli.sources.records import RecordError, number, text
+from smarttrader_cli.sources.records import RecordError, number, price_object, text
 
 TOKEN_SECURITY = "/defi/token_security"
 
@@ -67,10 +67,9 @@ def parse_token_security(data: Any, token_address: str) -> SecurityFacts:
 
 def parse_liquidity(obj: Any, token_address: str) -> float | None:
     """`liquidity` (USD) of a multi_price object; None when unpriced or not given."""
+    obj = price_object(obj, token_address)
     if obj is None:
         return None
-    if not isinstance(obj, dict):
-        raise RecordError(f"{token_address}: expected an object, got {type(obj).__name__}")
     value = number(obj, "liquidity", f"{token_address}.")
     if value is not None and value < 0:
         raise RecordError(f"{token_address}.liquidity: expected >= 0, got {value!r}")
