@@ -55,6 +55,7 @@ class Alerter:
         knowledge: Callable[[], Knowledge],
         state: FollowState,
     ) -> None:
+        from smarttrader_cli.alerts.safety import gate_for
         from smarttrader_cli.follow.knowledge import RecentBuys
 
         self.lake = lake
@@ -65,6 +66,8 @@ class Alerter:
         self.state = state
         window = timedelta(minutes=config.alerts.rules.confluence.window_minutes)
         self.recent = RecentBuys(window)
+        # one gate for the process: token facts stay in memory, failed lookups wait
+        self.gate = gate_for(lake, config)
         self.channels = list(dict.fromkeys(config.alerts.channels))
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_BATCHES)
         self._thread: threading.Thread | None = None
@@ -206,8 +209,9 @@ class Alerter:
         self.state.inc("st_follow_legs_total", len(leg_rows))
         self.recent.add(leg_rows, know.ranked)
         found = raise_alerts(
-            self.lake, self.config, leg_rows, now, know.ranked, context=self.recent.since
-        )
+            self.lake, self.config, leg_rows, now, know.ranked, context=self.recent.since,
+            gate=self.gate, meta=self.meta,
+        )  # fmt: skip
         self.state.inc("st_follow_smart_buys_total", len(found.buys))
         for buy in found.buys[-self.config.follow.view_rows :]:
             self.state.saw_buy(
