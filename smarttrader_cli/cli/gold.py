@@ -191,7 +191,9 @@ def report(
     """Write a self-contained HTML report of the ranking (no network needed to view it).
 
     Charts: PnL distribution by tier, ROI vs win rate, the top wallets' cumulative
-    realized PnL over time.
+    realized PnL over time. "Smart money now": the latest smart-money flows with their
+    USD values (gold.token_flows) and the latest alerts (ops.alerts: rule, token, wallet,
+    USD, safety verdict, state per channel, when).
 
     Example: st gold report --out report.html --top 10
     """

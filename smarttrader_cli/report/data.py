@@ -170,3 +170,65 @@ def window_pnl(lake: Lake, wallets: list[str]) -> dict[str, dict[str, float | No
         if wallet in wanted:
             out.setdefault(wallet, {})[window] = pnl
     return out
+
+
+def latest_flows(lake: Lake, limit: int = 15) -> list[dict[str, Any]]:
+    """The newest rows of gold.token_flows: latest window first, biggest smart buying first
+    (empty before the first `st gold flows`)."""
+    from smarttrader_cli.lake.query import connect_read_only
+    from smarttrader_cli.lake.tables import TOKEN_FLOWS
+
+    if not lake.exists(TOKEN_FLOWS):
+        return []
+    con = connect_read_only(lake)
+    try:
+        cursor = con.execute(
+            "SELECT token_address, window_start, window_minutes, buy_volume_usd, "
+            "sell_volume_usd, net_flow_usd, buy_count, sell_count, smart_buyers, "
+            "smart_sellers, unpriced_buy_count, unpriced_sell_count FROM gold.token_flows "
+            "ORDER BY window_start DESC, buy_volume_usd DESC NULLS LAST, token_address LIMIT ?",
+            [limit],
+        )
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def latest_alerts(lake: Lake, limit: int = 15) -> list[dict[str, Any]]:
+    """The newest alerts of the outbox, one per alert with its state on each channel: rule,
+    token, wallet(s), USD, the safety verdict and when (empty before the first alert)."""
+    import json
+
+    from smarttrader_cli.alerts.outbox import listing
+    from smarttrader_cli.lake.tables import ALERTS
+
+    if not lake.exists(ALERTS):
+        return []
+    alerts: dict[str, dict[str, Any]] = {}
+    for row in listing(lake):  # newest first
+        alert = alerts.get(row["alert_id"])
+        if alert is None:
+            if len(alerts) == limit:
+                continue
+            try:
+                payload = json.loads(row["payload"] or "{}")
+            except ValueError:
+                payload = {}
+            found = payload.get("data") if isinstance(payload, dict) else None
+            facts: dict[str, Any] = found if isinstance(found, dict) else {}
+            wallets = facts.get("wallets") or ([facts["wallet"]] if facts.get("wallet") else [])
+            alert = alerts[row["alert_id"]] = {
+                "alert_id": row["alert_id"],
+                "rule": row["rule"],
+                "token_address": row["token_address"],
+                "wallets": [str(w) for w in wallets],
+                "value_usd": facts.get("value_usd"),
+                "safety": row.get("safety"),
+                "safety_reasons": row.get("safety_reasons"),
+                "event_time": row["event_time"],
+                "created_at": row["created_at"],
+                "states": {},
+            }
+        alert["states"][row["channel"]] = row["state"]
+    return list(alerts.values())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import StError
 from smarttrader_cli.report import data, svg
-from smarttrader_cli.report.links import birdeye_url, solscan_url
+from smarttrader_cli.report.links import birdeye_url, solscan_url, token_url
 
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
@@ -38,7 +38,18 @@ th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}
 th:nth-child(2),td:nth-child(2),th:nth-child(3),td:nth-child(3){text-align:left}
 td.addr{font-family:ui-monospace,monospace}td.addr a{color:inherit}
 td.why{text-align:left;font-size:12px;color:#444}.links{font-size:11px}
+table.now td,table.now th{text-align:right}table.now td.l,table.now th.l{text-align:left}
+.blocked{color:#a40000}.unknown{color:#8a6d00}.passed{color:#1b6e20}
 """
+
+
+@dataclass
+class SmartMoneyNow:
+    """The "smart money now" section: the latest flows, the latest alerts, the channels."""
+
+    flows: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    channels: list[str]
 
 
 @dataclass
@@ -67,6 +78,9 @@ def write_report(lake: Lake, config: Config, out: Path, *, top: int = 10) -> Rep
         top=top,
         flags=data.wallet_flags(lake),
         windows=data.window_pnl(lake, shown),
+        now=SmartMoneyNow(
+            data.latest_flows(lake), data.latest_alerts(lake), list(config.alerts.channels)
+        ),
     )
     _write_atomic(out, page)
     return ReportSummary(out, len(rows), page.count('class="chart"'))
@@ -80,6 +94,7 @@ def render(
     top: int,
     flags: data.FlagSummary | None = None,
     windows: dict[str, dict[str, float | None]] | None = None,
+    now: SmartMoneyNow | None = None,
 ) -> str:
     """The whole HTML page."""
     flags = flags or data.FlagSummary()
@@ -134,6 +149,8 @@ def render(
         + "".join(f'<div class="card"><b>{v}</b>{escape(k)}</div>' for k, v in cards)
         + "</div>",
     ]
+    if now is not None:
+        parts.append(_smart_money_section(now))
     for title, caption, chart in charts:
         parts.append(
             f'<section><h2>{escape(title)}</h2><p class="sub">{escape(caption)}</p>'
@@ -165,6 +182,97 @@ def _table(rows: list[dict[str, Any]], windows: dict[str, dict[str, float | None
         f"<section><h2>Top {len(rows)} wallets</h2><table><thead><tr>{heads}</tr></thead>"
         f"<tbody>{body}</tbody></table></section>"
     )
+
+
+def _smart_money_section(now: SmartMoneyNow) -> str:
+    """The newest smart-money flows (gold.token_flows) and alerts (ops.alerts)."""
+    if now.flows:
+        head = _heads(("window (UTC)", "l"), ("token", "l"), ("smart buys USD", ""),
+                      ("smart sells USD", ""), ("net USD", ""), ("buyers", ""), ("sellers", ""))  # fmt: skip
+        body = "".join(
+            f'<tr><td class="l">{_when(f["window_start"])} · {f["window_minutes"]} min</td>'
+            f"{_token_cell(f['token_address'])}"
+            f"<td>{_usd_or_unpriced(f['buy_volume_usd'], f['unpriced_buy_count'])}</td>"
+            f"<td>{_usd_or_unpriced(f['sell_volume_usd'], f['unpriced_sell_count'])}</td>"
+            f"<td>{_usd(f['net_flow_usd']) or 'n/a'}</td>"
+            f"<td>{f['smart_buyers'] or 0}</td><td>{f['smart_sellers'] or 0}</td></tr>"
+            for f in now.flows
+        )
+        flows = f'<table class="now"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    else:
+        flows = (
+            '<p class="sub">No smart-money flows yet: <code>st gold flows</code> builds them '
+            "from the buys <code>st silver webhooks</code> parses.</p>"
+        )
+    if now.alerts:
+        head = _heads(("when (UTC)", "l"), ("rule", "l"), ("token", "l"), ("wallet", "l"),
+                      ("USD", ""), ("safety", "l"), ("state per channel", "l"))  # fmt: skip
+        body = "".join(
+            f'<tr><td class="l">{_when(a["event_time"] or a["created_at"])}</td>'
+            f'<td class="l">{escape(str(a["rule"]))}</td>{_token_cell(a["token_address"])}'
+            f'<td class="l addr">{_wallets(a["wallets"])}</td>'
+            f"<td>{_usd(a['value_usd'])}</td>{_safety_cell(a)}"
+            f'<td class="l">{_states(a["states"])}</td></tr>'
+            for a in now.alerts
+        )
+        alerts = f'<table class="now"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    elif not now.channels:
+        alerts = (
+            '<p class="sub">No alerts yet: configure <code>alerts.channels</code> '
+            "(docs/alerts.md), then <code>st alerts run</code> or <code>st follow</code>.</p>"
+        )
+    else:
+        alerts = (
+            '<p class="sub">No alerts yet: <code>st alerts run</code> (or <code>st follow</code>) '
+            "raises them when ranked wallets buy.</p>"
+        )
+    return (
+        "<section><h2>Smart money now</h2>"
+        '<h3>Latest flows</h3><p class="sub">Smart-wallet buying and selling per token and '
+        "window (gold.token_flows), newest window first.</p>"
+        f"{flows}"
+        '<h3>Latest alerts</h3><p class="sub">The outbox (ops.alerts), newest first; a '
+        "blocked alert was held back by the token safety gate and never sent.</p>"
+        f"{alerts}</section>"
+    )
+
+
+def _heads(*columns: tuple[str, str]) -> str:
+    return "".join(f'<th class="{cls}">{escape(name)}</th>' for name, cls in columns)
+
+
+def _token_cell(token: str) -> str:
+    return (
+        f'<td class="l addr"><a href="{escape(token_url(token))}" '
+        f'title="{escape(token)}">{escape(short(token))}</a></td>'
+    )
+
+
+def _wallets(wallets: list[str]) -> str:
+    if len(wallets) > 3:
+        return f"{len(wallets)} wallets"
+    return ", ".join(
+        f'<a href="{escape(birdeye_url(w))}" title="{escape(w)}">{escape(short(w))}</a>'
+        for w in wallets
+    )
+
+
+def _safety_cell(alert: dict[str, Any]) -> str:
+    verdict = alert["safety"]
+    if verdict is None:
+        return '<td class="l">not checked</td>'
+    why = f": {alert['safety_reasons']}" if alert["safety_reasons"] else ""
+    return f'<td class="l {escape(verdict)}">{escape(verdict + why)}</td>'
+
+
+def _states(states: dict[str, str]) -> str:
+    return " · ".join(f"{escape(c)} {escape(s)}" for c, s in sorted(states.items()))
+
+
+def _usd_or_unpriced(value: float | None, unpriced: int | None) -> str:
+    """A flow's USD; its legs without a USD value said, not hidden (the volume is null)."""
+    shown = _usd(value) or "n/a"
+    return f"{shown} ({unpriced} unpriced)" if unpriced else shown
 
 
 def _window_seconds(name: str) -> int:

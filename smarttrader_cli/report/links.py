@@ -1,4 +1,4 @@
-"""Where a wallet can be looked at outside st: its BirdEye profile and its Solscan account."""
+"""Where a wallet or token can be looked at outside st: BirdEye and Solscan pages."""
 
 from __future__ import annotations
 
@@ -13,3 +13,8 @@ def birdeye_url(wallet: str) -> str:
 def solscan_url(wallet: str) -> str:
     """The wallet's Solscan account page."""
     return f"https://solscan.io/account/{quote(wallet, safe='')}"
+
+
+def token_url(token: str) -> str:
+    """The token's BirdEye page."""
+    return f"https://birdeye.so/token/{quote(token, safe='')}?chain=solana"
