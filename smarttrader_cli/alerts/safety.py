@@ -251,11 +251,13 @@ class SafetyGate:
 
     def _lookup(self, tokens: list[str]) -> dict[str, tuple[SecurityFacts | None, list[str]]]:
         """Each token's facts (None: the security lookup failed) and what went wrong."""
+        started = time.monotonic()
         try:
             found = _run(lambda: self._fetch(tokens))
-        except StError as exc:  # e.g. no API key: every token is unknown
-            found = {t: (None, [f"security lookup failed: {exc}"]) for t in tokens}
-        started = time.monotonic()
+        except StError as exc:  # e.g. no API key: every token is unknown, said once
+            log.warning("safety of %d tokens unknown: security lookup failed: %s", len(tokens), exc)
+            self._failed.update(dict.fromkeys(tokens, started))
+            return {t: (None, [f"security lookup failed: {exc}"]) for t in tokens}
         for token, (_, problems) in found.items():
             if problems:
                 self._failed[token] = started
@@ -269,14 +271,17 @@ class SafetyGate:
         kwargs: dict[str, Any] = {"transport": self._transport}
         if self._sleep is not None:
             kwargs["sleep"] = self._sleep
-        async with BirdeyeClient(self.birdeye, self.api_key, **kwargs) as client:
+
+        async def liquidities() -> tuple[dict[str, float | None], dict[str, str]]:
             try:
-                found = await asyncio.gather(*(_security(client, t) for t in tokens))
-                try:
-                    liquidity, unreadable = await client.liquidities(tokens)
-                except ApiError as exc:
-                    liquidity = {}
-                    unreadable = {t: f"liquidity lookup failed: {exc}" for t in tokens}
+                return await client.liquidities(tokens)
+            except ApiError as exc:
+                return {}, {t: f"liquidity lookup failed: {exc}" for t in tokens}
+
+        async with BirdeyeClient(self.birdeye, self.api_key, **kwargs) as client:
+            try:  # the liquidity call goes out with the security ones, not after them
+                securities = asyncio.gather(*(_security(client, t) for t in tokens))
+                found, (liquidity, unreadable) = await asyncio.gather(securities, liquidities())
             finally:
                 self.stats.requests += client.stats.requests
                 self.stats.retries += client.stats.retries

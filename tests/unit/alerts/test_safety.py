@@ -290,3 +290,20 @@ def test_a_blocked_alert_is_queued_blocked_never_due_and_replay_sends_it(tmp_pat
     assert {r["alert_id"] for r in outbox.due(lake, ["slack"], NOW, 10)} >= {blocked_id}
     # blocked rows expire with the retention, like sent ones
     assert outbox.expire(lake, 30, META, now=NOW + timedelta(days=31)) == 1
+
+
+def test_raise_alerts_gates_buy_alerts_and_asks_nothing_without_channels(tmp_path: Path) -> None:
+    from smarttrader_cli.alerts.evaluate import raise_alerts
+    from smarttrader_cli.alerts.rules import RankedWallet
+
+    fake = FakeBirdeye({"T": {**EXAMPLE, "freezeAuthority": "F"}}, {"T": 1e6})
+    gate = _gate(tmp_path, fake, [NOW])
+    config = Config()
+    legs = [{"signature": "s", "wallet": "w", "direction": "buy", "token_address": "T",
+             "value_usd": 5000.0, "event_time": NOW}]  # fmt: skip
+    ranked = {"w": RankedWallet("elite", 1)}
+    quiet = raise_alerts(gate.lake, config, legs, NOW, ranked, gate=gate)
+    assert quiet.alerts[0].safety is None and not fake.calls
+    config.alerts.channels = ["slack"]
+    (alert,) = raise_alerts(gate.lake, config, legs, NOW, ranked, gate=gate, meta=META).alerts
+    assert alert.safety is not None and alert.safety.reasons == ("freeze authority F",)
