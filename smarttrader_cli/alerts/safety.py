@@ -91,9 +91,10 @@ def judge(
     else:
         if rules.block_mint_authority and facts.mint_authority:
             blocked.append(f"mint authority {facts.mint_authority} (BirdEye ownerAddress)")
-        if rules.block_freeze_authority and (facts.freeze_authority or facts.freezeable):
-            who = facts.freeze_authority or "freezeable"
-            blocked.append(f"freeze authority {who}")
+        if rules.block_freeze_authority and facts.freeze_authority:
+            blocked.append(f"freeze authority {facts.freeze_authority}")
+        elif rules.block_freeze_authority and facts.freezeable:
+            blocked.append("freezeable (BirdEye freezeable: true)")
         limit = rules.max_top10_holder_share
         share = facts.top10_holder_share
         if limit < 1 and share is None:
@@ -127,9 +128,6 @@ class GateStats:
     passed: int = 0
     blocked: int = 0
     unknown: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f"safety_{k}": v for k, v in dataclasses.asdict(self).items()}
 
 
 class SafetyGate:

@@ -10,7 +10,10 @@ vacuum may have removed one, before the run planned or between planning and read
 then the files the rewrite produced are read instead of all the originals they hold,
 which gives the same rows and some old ones (harmless to a stage that merges on its
 key), each once. A fold is read whole or not at all, so a row is never read both from
-an original and from the file it was folded into.
+an original and from the file it was folded into. (A file of the snapshot itself, which
+a compaction and a vacuum would both have to remove after the snapshot was loaded, is
+not looked for elsewhere: that is the hazard of every snapshot reader, which
+`lake.vacuum_retention_hours` keeps away.)
 
 The cursor is an application transaction (`txn`) in the stage's own output table,
 committed with its data. Delta keeps the newest `txn` of every app id in each

@@ -59,7 +59,7 @@ def test_the_documented_example_passes_with_its_shares_read_as_fractions() -> No
     [
         ({"mint_authority": "Auth1"}, "mint authority Auth1 (BirdEye ownerAddress)"),
         ({"freeze_authority": "Frz1"}, "freeze authority Frz1"),
-        ({"freezeable": True}, "freeze authority freezeable"),
+        ({"freezeable": True}, "freezeable (BirdEye freezeable: true)"),
         ({"top10_holder_share": 0.81}, "top 10 holders own 81% (more than 50%)"),
         ({"liquidity_usd": 2_500.0}, "liquidity $2,500 (below $10,000)"),
     ],
