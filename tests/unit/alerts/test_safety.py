@@ -307,3 +307,15 @@ def test_raise_alerts_gates_buy_alerts_and_asks_nothing_without_channels(tmp_pat
     config.alerts.channels = ["slack"]
     (alert,) = raise_alerts(gate.lake, config, legs, NOW, ranked, gate=gate, meta=META).alerts
     assert alert.safety is not None and alert.safety.reasons == ("freeze authority F",)
+
+
+def test_a_gate_called_from_inside_an_event_loop_still_looks_up(tmp_path: Path) -> None:
+    import asyncio
+
+    fake = FakeBirdeye({"T": EXAMPLE}, {"T": 1e6})
+    gate = _gate(tmp_path, fake, [NOW])
+
+    async def caller() -> str:
+        return gate.verdicts(["T"])["T"].status  # asyncio.run cannot nest: a thread runs it
+
+    assert asyncio.run(caller()) == PASSED and fake.calls["/defi/token_security"] == 1
