@@ -92,7 +92,10 @@ class Cron:
             event["slot"] = 300_000_000 + n // 4
             event["timestamp"] = self.clock + i * TICK_SECONDS // self.events
             value = orjson.dumps(event)
-            batch.append(OutboundEvent(event["signature"].encode(), value, time.time_ns() // 1000))
+            # received on the simulated clock too: bronze's day partitions follow it
+            batch.append(
+                OutboundEvent(event["signature"].encode(), value, event["timestamp"] * 10**6)
+            )
         producer.publish(batch, timeout=30)
         producer.close()
         self.sent += self.events
@@ -174,7 +177,11 @@ def lake_shape(lake: Lake) -> dict[str, dict[str, int]]:
     for spec in TABLES.values():
         if lake.exists(spec):
             dt = lake.table(spec)
-            shape[spec.name] = {"version": dt.version(), "files": len(dt.file_uris())}
+            shape[spec.name] = {
+                "version": dt.version(),
+                "files": len(dt.file_uris()),
+                "partitions": len({tuple(p.items()) for p in dt.partitions()}),
+            }
     return shape
 
 

@@ -152,8 +152,9 @@ def migrate(
     New columns are added and filled (e.g. bronze.wallet_trades gains `fill_id` = ''
     for every row it already had). Stages do this by themselves on their first write;
     this command does it for every table at once, and is safe to run again. A table
-    written before its partitioning (silver.webhook_swaps, by day) is rewritten into it
-    once, while no stage writes it (exit 75 if one runs).
+    written before its partitioning (silver.webhook_swaps by event day,
+    bronze.webhook_events by the day events were received) is rewritten into it once,
+    while no stage writes it (exit 75 if one runs).
 
     Example: st lake migrate
     """

@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smarttrader_cli.errors import LakeError
+from smarttrader_cli.errors import LakeError, LockHeldError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("st.lake.layout")
 
 # The stages that commit to a partitioned table: its writers, and compaction.
-WRITERS: dict[str, tuple[str, ...]] = {"silver.webhook_swaps": ("silver.webhooks",)}
+WRITERS: dict[str, tuple[str, ...]] = {
+    "bronze.webhook_events": ("stream.drain",),
+    "silver.webhook_swaps": ("silver.webhooks",),
+}
 HOUSEKEEPERS = ("ops.compact",)
 
 
@@ -64,6 +67,21 @@ def repartition(
         for stage in locks:
             held.enter_context(stage_lock(state_dir, stage, meta.run_id))
         return _rewrite(lake, spec, meta)
+
+
+def repartition_from_writer(
+    lake: Lake, spec: TableSpec, meta: CommitMeta, state_dir: str | Path
+) -> None:
+    """What a writer's run does first: rewrite its table into the registry's partitioning
+    if it has another, once, holding compaction's lock beside the writer's own (the run
+    holds that already). While `st ops compact` runs, the table keeps its layout until the
+    next run (logged)."""
+    if not needs_repartition(lake, spec):
+        return
+    try:
+        repartition(lake, spec, meta, state_dir, HOUSEKEEPERS)
+    except LockHeldError as exc:
+        log.warning("%s keeps its old layout this run: %s", spec.name, exc)
 
 
 def _rewrite(lake: Lake, spec: TableSpec, meta: CommitMeta) -> int:

@@ -25,7 +25,8 @@ class TableSpec:
     backfill: tuple[tuple[str, str], ...] = ()
     # Columns that hold the UTC date of a timestamp column, (date column, timestamp
     # column): Lake.conform sets them from it, so a day partition follows its rows' times.
-    # A partition column must be a function of the key: merges stay in their rows' partitions.
+    # A partition column of a merged table must be a function of the key: merges stay in
+    # their rows' partitions (bronze.webhook_events is only appended to, one row a signature).
     dates_of: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -394,10 +395,14 @@ WEBHOOK_EVENTS = TableSpec(
             _f("received_at", TS),
             _f("ingested_at", TS),
             _f("run_id", pa.string()),
+            _f("received_date", pa.date32()),  # the UTC day of received_at: the partition
         ]
     ),
     ("signature",),
-    "raw Helius webhook events with their stream offset",
+    "raw Helius webhook events with their stream offset, partitioned by the UTC day they "
+    "were received",
+    partition_by=("received_date",),
+    dates_of=(("received_date", "received_at"),),
 )
 
 WEBHOOK_DEAD_LETTERS = TableSpec(
@@ -447,6 +452,32 @@ WEBHOOK_SWAPS = TableSpec(
     "swap legs parsed from webhook events, partitioned by the UTC day of their event",
     partition_by=("event_date",),
     dates_of=(("event_date", "event_time"),),
+)
+
+WEBHOOK_UNPRICED = TableSpec(
+    "silver.webhook_unpriced",
+    pa.schema(
+        [
+            _key("signature"),
+            _key("wallet"),
+            _key("leg", pa.int32()),
+            _f("direction", pa.string()),
+            _f("token_address", pa.string()),
+            _f("amount", pa.float64()),
+            _f("amount_raw", pa.string()),
+            _f("decimals", pa.int32()),
+            _f("parsed_from", pa.string()),
+            _f("event_time", TS),
+            _f("price_usd", pa.float64()),
+            _f("value_usd", pa.float64()),
+            _f("price_source", pa.string()),
+            _f("unpriced_reason", pa.string()),
+            _f("is_smart_wallet", pa.bool_()),
+        ]
+    ),
+    ("signature", "wallet", "leg"),
+    "the legs, as silver.webhook_swaps holds them, of its events of prices.lookback_hours "
+    "with a leg still unpriced: what st silver webhooks values again each run",
 )
 
 TOKEN_FLOWS = TableSpec(
@@ -550,6 +581,7 @@ TABLES: dict[str, TableSpec] = {
         WEBHOOK_EVENTS,
         WEBHOOK_DEAD_LETTERS,
         WEBHOOK_SWAPS,
+        WEBHOOK_UNPRICED,
         TOKEN_FLOWS,
         RUNS,
         ALERTS,

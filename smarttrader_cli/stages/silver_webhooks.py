@@ -7,14 +7,15 @@ adds nothing new, so it is not read again. When the cursor cannot be followed (n
 cursor yet, bronze recreated, its commits expired from the log) every event is read,
 and the log says why. Re-processing is harmless: rows are merged on their key
 (signature, wallet, leg). The events of `prices.lookback_hours` whose legs are still
-unpriced are valued again from their stored legs, and those whose rows would change (a
-price arrived, a late point, a snapshot, the smart-wallet list) are parsed again.
+unpriced are valued again from their stored legs, kept in silver.webhook_unpriced so a run
+reads those legs alone (webhook_unpriced.py), and those whose rows would change (a price
+arrived, a late point, a snapshot, the smart-wallet list) are parsed again.
 `--full-refresh` parses every event again and replaces the table, e.g. after the parser
 changed.
 
 The table is partitioned by the UTC day of its events (`event_date`): a merge is bounded
 to the days of its rows, so it scans and rewrites those days' files, not the whole table;
-a table written before the partitions is rewritten into them once (`_partition`).
+a table written before the partitions is rewritten into them once (lake/layout.py).
 
 Legs are what the trading wallet's own balances did (stream/swaps.py); their USD
 values come from the quote leg, bronze.token_prices or the latest token snapshot
@@ -32,7 +33,7 @@ import orjson
 import pyarrow as pa
 
 from smarttrader_cli.lake.readers import latest_prices, smart_wallets
-from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS, WEBHOOK_UNPRICED
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class SwapsResult:
     updated: int = 0
     repriced: int = 0  # events with unpriced legs parsed again: a price came, or the list
     unpriced: int = 0  # events of the lookback with unpriced legs (valued again in memory)
+    unpriced_from: str = ""  # where their legs were read (webhook_unpriced.py)
     bronze_version: int | None = None  # the bronze version read through (the new cursor)
     read: str = ""  # which events were read, and why
 
@@ -146,75 +148,6 @@ def legs_table(
     return pa.Table.from_pylist(rows, schema=WEBHOOK_SWAPS.schema)
 
 
-# What valuing a stored leg again takes, and what it gave.
-_VALUED = [
-    "signature", "wallet", "leg", "direction", "token_address", "amount", "amount_raw",
-    "decimals", "parsed_from", "event_time", "price_usd", "value_usd", "price_source",
-    "unpriced_reason", "is_smart_wallet",
-]  # fmt: skip
-_OUTCOME = ("price_usd", "value_usd", "price_source", "unpriced_reason")
-
-
-def stale_unpriced(
-    lake: Lake, since: datetime, valuation: Valuation, smart: set[str]
-) -> tuple[list[str], int | None, int]:
-    """The events with legs left unpriced since `since` that this run would write otherwise
-    (a price, a late point or a snapshot arrived since they were valued, the smart-wallet
-    list changed), the earliest of their block times (unix seconds, it bounds the bronze
-    read) and how many events have unpriced legs.
-
-    Their stored legs are valued again in memory, as `legs_table` values parsed ones: only
-    the events whose rows would change are parsed again, so a run costs what changed, not
-    every unpriced event of the lookback.
-    """
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    from smarttrader_cli.stream.swaps import SwapLeg
-    from smarttrader_cli.stream.valuation import value_legs
-
-    if not lake.exists(WEBHOOK_SWAPS):
-        return [], None, 0
-    snapshot = lake.table(WEBHOOK_SWAPS)
-    flt = ds.field("event_time") >= pa.scalar(since, pa.timestamp("us", tz="UTC"))
-    if "event_date" in snapshot.metadata().partition_columns:
-        flt &= ds.field("event_date") >= pa.scalar(since.date(), pa.date32())  # partitions
-    rows = snapshot.to_pyarrow_dataset().to_table(columns=_VALUED, filter=flt)
-    unpriced = pc.unique(rows.filter(pc.is_valid(rows.column("unpriced_reason"))).column(0))
-    if not len(unpriced):
-        return [], None, 0
-    rows = rows.filter(pc.is_in(rows.column("signature"), unpriced))
-    events: dict[str, list[dict[str, Any]]] = {}
-    for row in rows.to_pylist():
-        events.setdefault(row["signature"], []).append(row)
-    stale, earliest = [], None
-    for signature, legs in events.items():
-        legs.sort(key=lambda r: r["leg"])
-        at = int(legs[0]["event_time"].timestamp())
-        parsed = [
-            SwapLeg(
-                r["wallet"],
-                r["leg"],
-                r["direction"],
-                r["token_address"],
-                r["amount"],
-                int(r["amount_raw"] or 0),
-                r["decimals"],
-                r["parsed_from"],
-            )
-            for r in legs
-        ]
-        values = value_legs(parsed, at, valuation.book, valuation.snapshot, valuation.quote_assets)
-        if any(
-            (r["is_smart_wallet"] != (r["wallet"] in smart))
-            or any(getattr(value, k) != r[k] for k in _OUTCOME)
-            for r, value in zip(legs, values, strict=True)
-        ):
-            stale.append(signature)
-            earliest = at if earliest is None else min(earliest, at)
-    return stale, earliest, len(events)
-
-
 _EVENT_COLUMNS = [
     "signature",
     "payload",
@@ -249,17 +182,27 @@ def build_swaps(
     """Parse new bronze events into swap legs and merge them into silver.webhook_swaps.
 
     Events of legs still unpriced since `reprice_since` whose rows the valuation would
-    change are parsed again too (their SOL price may have arrived since). A full refresh parses every event and replaces the
-    table in one commit (after a parser upgrade, old rows may have other keys). The last
-    commit carries the cursor: the bronze version this run read through.
+    change are parsed again too (their SOL price may have arrived since); they are read from
+    silver.webhook_unpriced, which the run then brings up to date (webhook_unpriced.py). A
+    full refresh parses every event and replaces the table in one commit (after a parser
+    upgrade, old rows may have other keys). The last commit to silver carries the cursor:
+    the bronze version this run read through.
     """
     import pyarrow.dataset as ds
+
+    from smarttrader_cli.stages import webhook_unpriced
 
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
         return result
+    silver = None
     if lake.exists(WEBHOOK_SWAPS):  # a table from before price_source and friends gains them
         lake.ensure_table(WEBHOOK_SWAPS)
+        silver = lake.table(WEBHOOK_SWAPS)
+    unpriced = None
+    if reprice_since is not None and not full_refresh:  # as of silver before this run
+        unpriced = webhook_unpriced.load(lake, silver, reprice_since)
+        result.unpriced_from = unpriced.source
     bronze = lake.table(WEBHOOK_EVENTS)
     new = events_to_read(lake, bronze, full_refresh)
     assert new.dataset is not None
@@ -268,6 +211,7 @@ def build_swaps(
     smart = smart_wallets(lake)
     now = datetime.now(UTC)
     pending: list[pa.Table] = []
+    written: list[pa.Table] = []  # every leg this run writes, for silver.webhook_unpriced
     pending_events = 0
     for batch in dataset.to_batches(columns=_EVENT_COLUMNS, batch_size=CHUNK_EVENTS):
         if not batch.num_rows:
@@ -277,11 +221,11 @@ def build_swaps(
         pending.append(legs_table(table, valuation, smart, now, meta.run_id))
         pending_events += table.num_rows
         if pending_events >= CHUNK_EVENTS and not full_refresh:
-            _merge(lake, meta, pa.concat_tables(pending), result)
+            written.append(_merge(lake, meta, pa.concat_tables(pending), result))
             pending, pending_events = [], 0
-    if not full_refresh and reprice_since is not None:
-        signatures, earliest, result.unpriced = stale_unpriced(
-            lake, reprice_since, valuation, smart
+    if unpriced is not None:
+        signatures, earliest, result.unpriced = webhook_unpriced.stale(
+            unpriced.rows, valuation, smart
         )
         if signatures:
             # Stats prune bronze to the files holding events of those block times.
@@ -295,8 +239,13 @@ def build_swaps(
     if full_refresh:
         lake.overwrite(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor)
         result.legs = result.inserted = legs.num_rows
+        written.append(legs)
     elif result.events or result.repriced:
-        _merge(lake, meta, legs, result, cursor)
+        written.append(_merge(lake, meta, legs, result, cursor))
+    if reprice_since is not None and (written or (unpriced is not None and not unpriced.current)):
+        before = unpriced.rows if unpriced is not None else WEBHOOK_UNPRICED.schema.empty_table()
+        after = webhook_unpriced.carried(before, written, reprice_since)
+        webhook_unpriced.save(lake, meta, after, reprice_since)
     return result
 
 
@@ -306,29 +255,13 @@ def _merge(
     legs: pa.Table,
     result: SwapsResult,
     cursor: list[tuple[str, int]] | None = None,
-) -> None:
-    """Merge legs on their key; the run's last merge also moves the cursor."""
+) -> pa.Table:
+    """Merge legs on their key; the run's last merge also moves the cursor. Returns them."""
     merged = lake.merge(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor or ())
     result.legs += legs.num_rows
     result.inserted += merged.inserted
     result.updated += merged.updated
-
-
-def _partition(ctx: StageContext, current: StageRun) -> None:
-    """Rewrite a silver.webhook_swaps written before its day partitions into them, once
-    (lake/layout.py), holding compaction's lock beside this stage's own: while `st ops
-    compact` runs, the table keeps its old layout until the next run."""
-    from smarttrader_cli.errors import LockHeldError
-    from smarttrader_cli.lake.layout import HOUSEKEEPERS, needs_repartition, repartition
-
-    if not needs_repartition(ctx.lake, WEBHOOK_SWAPS):
-        return
-    try:
-        repartition(
-            ctx.lake, WEBHOOK_SWAPS, current.meta, ctx.config.runtime.state_dir, HOUSEKEEPERS
-        )
-    except LockHeldError as exc:
-        log.warning("%s keeps its old layout this run: %s", WEBHOOK_SWAPS.name, exc)
+    return legs
 
 
 def _args(
@@ -351,8 +284,10 @@ def run(
 ) -> StageResult:
     """`st silver webhooks` as one stage run; unpriced legs of the `prices.lookback_hours`
     before `now` (default: the current time) are priced again."""
+    from smarttrader_cli.lake.layout import repartition_from_writer
+
     now = now or datetime.now(UTC)
-    _partition(ctx, current)
+    repartition_from_writer(ctx.lake, WEBHOOK_SWAPS, current.meta, ctx.config.runtime.state_dir)
     reprice_since = now - timedelta(hours=ctx.config.prices.lookback_hours)
     # New events are mostly recent, repriced legs newer than reprice_since: older price
     # points are read only when an event needs them (a late one, a full refresh).
@@ -368,6 +303,7 @@ def run(
         updated=swaps.updated,
         repriced=swaps.repriced,
         unpriced=swaps.unpriced,
+        unpriced_from=swaps.unpriced_from,
         bronze_version=swaps.bronze_version,
         read=swaps.read,
     )

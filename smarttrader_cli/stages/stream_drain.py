@@ -39,6 +39,7 @@ def run(
 ) -> StageResult:
     """Drain the configured backend into the lake until caught up or a limit is hit
     (after recording new offsets at the stream's start, with `reset_offsets`)."""
+    from smarttrader_cli.lake.layout import repartition_from_writer
     from smarttrader_cli.stream.backend import open_consumer
 
     def progress(r: DrainResult) -> None:
@@ -46,6 +47,8 @@ def run(
         log.debug("committed: %d messages, %d events so far", r.messages, r.events_written)
 
     config = ctx.config
+    # a table from before the day partitions is rewritten into them, offsets kept (once)
+    repartition_from_writer(ctx.lake, WEBHOOK_EVENTS, current.meta, config.runtime.state_dir)
     drainer = Drainer(
         ctx.lake,
         open_consumer(config),

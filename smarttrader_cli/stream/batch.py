@@ -146,4 +146,7 @@ def finish(events: pa.Table, now: datetime, run_id: str) -> pa.Table:
     events = events.append_column(
         "ingested_at", pa.array([now] * n, WEBHOOK_EVENTS.schema.field("ingested_at").type)
     ).append_column("run_id", pa.array([run_id] * n, pa.string()))
-    return events.select(WEBHOOK_EVENTS.schema.names).cast(WEBHOOK_EVENTS.schema)
+    # (the partition column is derived from received_at by Lake.conform, as it writes)
+    derived = dict(WEBHOOK_EVENTS.dates_of)
+    schema = pa.schema([f for f in WEBHOOK_EVENTS.schema if f.name not in derived])
+    return events.select(schema.names).cast(schema)

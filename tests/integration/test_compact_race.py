@@ -2,7 +2,7 @@
 stay right, and a compaction that loses a commit race retries.
 
 Threads in one process, each with its own Lake (as separate cron jobs have): a producer
-publishing events (with redeliveries) to the local log, drains run back to back as cron
+publishing events (with redeliveries) received over three days to the local log, drains run back to back as cron
 runs them, a writer merging into silver.webhook_swaps as `st silver webhooks` does, and
 compactions of both tables in a loop, each followed by a checkpoint and log cleanup.
 Until one commit race on silver.webhook_swaps was lost (and retried), the compactor
@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,6 +43,7 @@ EVENTS = 3000
 MIN_SWAP_ROUNDS = 30
 MB = 2**20
 DEADLINE_SECONDS = 600
+RECEIVED_FROM_US = 1_760_054_400 * 10**6  # 2025-10-10 00:00 UTC
 
 
 class Worker(threading.Thread):
@@ -103,6 +105,11 @@ def test_drains_merges_and_compactions_at_once(
     config = write_config(tmp_path, {"stream.batch_size": 25, "stream.max_latency_seconds": 0.05})
     events = helius_events(EVENTS)
     values, _ = with_faults(events, duplicates=300, bad=0)
+    # received a minute apart over three days: each drain's batch can span two day partitions
+    # of bronze, and a redelivery lands in another day than its first copy
+    values = [
+        replace(v, received_at_us=RECEIVED_FROM_US + 60_000_000 * i) for i, v in enumerate(values)
+    ]
     stream = load_config(config).config.stream
     produced = threading.Event()
     drained = threading.Event()
@@ -180,6 +187,8 @@ def test_drains_merges_and_compactions_at_once(
     assert Counter(event_signatures(config)) == Counter(e["signature"] for e in events)
     ends = LocalConsumer(stream).log.end_offsets()
     assert committed_offsets(config) == {p: end - 1 for p, end in ends.items()}
+    days = lake_for(config).read(WEBHOOK_EVENTS, columns=["received_date"])["received_date"]
+    assert len(set(days.to_pylist())) == 3 and days.null_count == 0
     # the merges all landed, each leg once with its last value
     rows = lake_for(config).read(WEBHOOK_SWAPS, columns=["signature", "amount"]).to_pylist()
     want = expected_swaps(rounds[0])

@@ -16,6 +16,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from smarttrader_cli.config import load_config
 from smarttrader_cli.errors import LakeError, LockHeldError
+from smarttrader_cli.lake import layout
 from smarttrader_cli.lake.commits import CommitMeta
 from smarttrader_cli.lake.maintenance import compact_table, migrate_tables
 from smarttrader_cli.lake.store import Lake
@@ -153,7 +154,7 @@ def _unpartitioned(tmp_path: Path) -> StageContext:
     ctx = _ctx(tmp_path)
     _events(ctx.lake)
     with pytest.MonkeyPatch.context() as patch:  # the stage of before: no migration
-        patch.setattr(silver_webhooks, "_partition", lambda ctx, current: None)
+        patch.setattr(layout, "repartition_from_writer", lambda *args: None)
         old = pa.schema([f for f in WEBHOOK_SWAPS.schema if f.name != "event_date"])
         DeltaTable.create(ctx.lake.uri(WEBHOOK_SWAPS), schema=old)
         silver_webhooks.run(ctx, now=NOW)
