@@ -408,6 +408,14 @@ class OpsConfig:
     compact_target_file_mb: int = key(
         64, "`st ops compact` writes files of about this size", ONE_OR_MORE
     )
+    compact_open_file_mb: int = key(
+        4,
+        "in a table partitioned by day, `st ops compact` writes the newest day (still being "
+        "written) in files of about this size, so it does not rewrite the whole day each "
+        "time; the day is folded into `ops.compact_target_file_mb` files once a newer one "
+        "exists",
+        ONE_OR_MORE,
+    )
     compact_min_files: int = key(
         8,
         "a table with fewer files below the target size than this is left as it is",

@@ -137,13 +137,40 @@ def small_files_by_partition(dt: DeltaTable, target_size: int) -> dict[Any, int]
     }
 
 
+def newest_partition(dt: DeltaTable) -> Any:
+    """The greatest value of the table's one partition column (None: not partitioned, or
+    only the null partition): the day still being written, in a table partitioned by day."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = dt.metadata().partition_columns
+    if len(columns) != 1:
+        return None
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return None
+    return pc.max(actions.column(f"partition.{columns[0]}")).as_py()
+
+
 def compact_table(
-    lake: Lake, spec: TableSpec, target_size: int, min_files: int, meta: CommitMeta | None = None
+    lake: Lake,
+    spec: TableSpec,
+    target_size: int,
+    min_files: int,
+    meta: CommitMeta | None = None,
+    open_size: int | None = None,
 ) -> Compaction:
     """Rewrite a table's small files into files of about `target_size` bytes when it has at
     least `min_files` of them, then checkpoint it and remove its expired log entries. A
     partitioned table is compacted in the partitions holding two or more small files only
     (today's, mostly): the other partitions are not read.
+
+    With `open_size`, the newest partition (the day still being written) is compacted into
+    files of about `open_size` bytes instead: a file of that size is not read again, so a
+    compaction rewrites at most about `open_size` of the day plus its new files, not the
+    whole day so far; the day is folded into `target_size` files once it is no longer the
+    newest. (A null partition with small files is compacted with the others at
+    `target_size`: delta-rs takes no filter for it, so the newest is then folded too.)
 
     The rewrite commits with dataChange=false on every file it adds and removes, and it
     keeps the table's application transactions (the stream offsets): checkpoints carry
@@ -151,18 +178,29 @@ def compact_table(
     """
     dt = lake.table(spec)
     by_partition = small_files_by_partition(dt, target_size)
-    done = Compaction(spec.name, sum(by_partition.values()))
+    newest = newest_partition(dt) if open_size and open_size < target_size else None
+    opened = 0
+    if newest is not None and None not in by_partition:
+        by_partition.pop(newest, None)
+        opened = small_files_by_partition(dt, open_size or target_size).get(newest, 0)
+    done = Compaction(spec.name, sum(by_partition.values()) + opened)
     if done.small_files < min_files:
         return done
-    filters = None
-    if dt.metadata().partition_columns and None not in by_partition:
-        # (delta-rs takes no filter for the null partition; without one it compacts the
-        # same partitions: it leaves a partition of one small file as it is)
-        [column] = dt.metadata().partition_columns
-        filters = [(column, "in", [str(value) for value in sorted(by_partition)])]
-    metrics = lake.optimize(spec, target_size, meta, filters)
-    done.files_removed = int(metrics.get("numFilesRemoved", 0))
-    done.files_added = int(metrics.get("numFilesAdded", 0))
+    passes: list[tuple[int, list[tuple[str, str, Any]] | None]] = []
+    columns = dt.metadata().partition_columns
+    if by_partition:
+        filters = None
+        if columns and None not in by_partition:
+            # (delta-rs takes no filter for the null partition; without one it compacts the
+            # same partitions: it leaves a partition of one small file as it is)
+            filters = [(columns[0], "in", [str(value) for value in sorted(by_partition)])]
+        passes.append((target_size, filters))
+    if opened:
+        passes.append((open_size or target_size, [(columns[0], "=", str(newest))]))
+    for size, filters in passes:
+        metrics = lake.optimize(spec, size, meta, filters)
+        done.files_removed += int(metrics.get("numFilesRemoved", 0))
+        done.files_added += int(metrics.get("numFilesAdded", 0))
     done.checkpoint = checkpoint(lake, spec)
     return done
 

@@ -138,15 +138,23 @@ class Lake:
 
     def conform(self, spec: TableSpec, data: pa.Table) -> pa.Table:
         """Reorder and cast `data` to the registry schema; missing columns become null."""
+        import pyarrow.compute as pc
+
         unknown = set(data.column_names) - set(spec.schema.names)
         if unknown:
             raise LakeError(f"{spec.name}: columns not in the schema: {sorted(unknown)}")
         arrays = []
-        derived = dict(spec.dates_of)
+        derived: dict[str, list[str]] = {}
+        for date_column, time_column in spec.dates_of:
+            if time_column in data.column_names:
+                derived.setdefault(date_column, []).append(time_column)
         try:
             for f in spec.schema:
-                if f.name in derived and derived[f.name] in data.column_names:
-                    arrays.append(data.column(derived[f.name]).cast(f.type))  # its UTC date
+                if f.name in derived:  # the UTC date of the first of its times that is set
+                    times = [
+                        data.column(c).cast(spec.schema.field(c).type) for c in derived[f.name]
+                    ]
+                    arrays.append(pc.coalesce(*times).cast(f.type))
                 elif f.name in data.column_names:
                     arrays.append(data.column(f.name).cast(f.type))
                 else:

@@ -25,6 +25,7 @@ class TableSpec:
     backfill: tuple[tuple[str, str], ...] = ()
     # Columns that hold the UTC date of a timestamp column, (date column, timestamp
     # column): Lake.conform sets them from it, so a day partition follows its rows' times.
+    # A date column listed twice takes the first of its timestamps that is set.
     # A partition column of a merged table must be a function of the key: merges stay in
     # their rows' partitions (bronze.webhook_events is only appended to, one row a signature).
     dates_of: tuple[tuple[str, str], ...] = ()
@@ -395,14 +396,15 @@ WEBHOOK_EVENTS = TableSpec(
             _f("received_at", TS),
             _f("ingested_at", TS),
             _f("run_id", pa.string()),
-            _f("received_date", pa.date32()),  # the UTC day of received_at: the partition
+            # the UTC day of received_at (of ingested_at for an event without it): the partition
+            _f("received_date", pa.date32()),
         ]
     ),
     ("signature",),
     "raw Helius webhook events with their stream offset, partitioned by the UTC day they "
     "were received",
     partition_by=("received_date",),
-    dates_of=(("received_date", "received_at"),),
+    dates_of=(("received_date", "received_at"), ("received_date", "ingested_at")),
 )
 
 WEBHOOK_DEAD_LETTERS = TableSpec(

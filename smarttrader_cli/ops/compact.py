@@ -47,7 +47,12 @@ def run_compaction(
         if spec.name not in rows:
             continue  # never written: nothing to compact
         done = compact_table(
-            lake, spec, ops.compact_target_file_mb * MB, ops.compact_min_files, meta
+            lake,
+            spec,
+            ops.compact_target_file_mb * MB,
+            ops.compact_min_files,
+            meta,
+            open_size=ops.compact_open_file_mb * MB,
         )
         if done.checkpoint is not None:
             log.info(

@@ -42,14 +42,16 @@ def _ctx(config: Path) -> StageContext:
     return StageContext.of(loaded, Lake.from_config(loaded))
 
 
-def _received(events: list[dict[str, Any]], first_hour: int) -> list[OutboundEvent]:
-    """The events as the receiver stamped them: one an hour from `first_hour` after MIDNIGHT
-    (so a batch of them spans days)."""
+def _received(
+    events: list[dict[str, Any]], first_hour: int, hours_apart: int = 1
+) -> list[OutboundEvent]:
+    """The events as the receiver stamped them: `hours_apart` from `first_hour` after
+    MIDNIGHT on (one an hour: a batch of them spans days)."""
     return [
         OutboundEvent(
             e["signature"].encode(),
             orjson.dumps(e),
-            (MIDNIGHT * 10**6) + (first_hour + i) * HOUR_US,
+            (MIDNIGHT * 10**6) + (first_hour + i * hours_apart) * HOUR_US,
         )
         for i, e in enumerate(events)
     ]
@@ -194,15 +196,70 @@ def test_compaction_folds_only_the_days_with_small_files(tmp_path: Path) -> None
     assert sorted(_days(lake).values()) == [30, 30, 30]
 
 
-def test_rows_get_the_utc_day_of_received_at(tmp_path: Path) -> None:
+def _utc(micros: list[int | None]) -> pa.Array:
+    return pa.array(micros, pa.int64()).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+
+
+def test_rows_get_the_utc_day_of_received_at_else_of_ingested_at(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path))
-    at = pa.array([MIDNIGHT * 10**6 - 1, MIDNIGHT * 10**6, None], pa.int64())
+    day = MIDNIGHT * 10**6
     rows = pa.table(
         {
             "signature": ["a", "b", "c"],
-            "received_at": at.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            "received_at": _utc([day - 1, day, None]),  # c: a message without a receive time
+            "ingested_at": _utc([day + 86_400 * 10**6] * 3),
         }
     )
     lake.append(WEBHOOK_EVENTS, rows, META)
+    lake.append(WEBHOOK_EVENTS, pa.table({"signature": ["d"]}), META)  # neither: null
     got = {r["signature"]: r["received_date"] for r in lake.read(WEBHOOK_EVENTS).to_pylist()}
-    assert got == {"a": date(2025, 10, 9), "b": date(2025, 10, 10), "c": None}
+    assert got == {
+        "a": date(2025, 10, 9),
+        "b": date(2025, 10, 10),
+        "c": date(2025, 10, 11),
+        "d": None,
+    }
+
+
+def _files(lake: Lake, day: str) -> set[str]:
+    return {p for p in DeltaTable(lake.uri(WEBHOOK_EVENTS)).file_uris() if day in p}
+
+
+def _sizes(lake: Lake) -> dict[str, int]:
+    actions = pa.table(DeltaTable(lake.uri(WEBHOOK_EVENTS)).get_add_actions(flatten=True))
+    return dict(zip(actions["path"].to_pylist(), actions["size_bytes"].to_pylist(), strict=True))
+
+
+def test_the_newest_day_is_compacted_into_open_sized_files_which_are_not_read_again(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    events = iter(helius_events(200, seed=8))
+
+    def drain(hour: int, count: int = 1, size: int = 2) -> None:
+        for _ in range(count):
+            produce(config, _received([next(events) for _ in range(size)], hour, 0))
+            stream_drain.run(_ctx(config))
+
+    lake = _ctx(config).lake
+    drain(1, 3)  # day 0
+    drain(25, 4, size=40)  # day 1, the newest
+    done = compact_table(lake, WEBHOOK_EVENTS, 64 * MB, min_files=2, open_size=16 * MB)
+    assert (done.small_files, done.files_removed, done.files_added) == (7, 7, 2)
+    [folded] = _files(lake, "2025-10-11")
+    size = next(n for p, n in _sizes(lake).items() if "2025-10-11" in p)
+
+    drain(26, 3)  # the newest day grows: its folded file is at the open size, not read again
+    assert sum(n for p, n in _sizes(lake).items() if "2025-10-11" in p) < 2 * size
+    done = compact_table(lake, WEBHOOK_EVENTS, 64 * MB, min_files=2, open_size=size)
+    assert (done.small_files, done.files_removed, done.files_added) == (3, 3, 1)
+    assert folded in _files(lake, "2025-10-11") and len(_files(lake, "2025-10-11")) == 2
+    day0 = _files(lake, "2025-10-10")
+
+    drain(49)  # a new day: the one before is folded into a target-sized file, once
+    done = compact_table(lake, WEBHOOK_EVENTS, 64 * MB, min_files=2, open_size=size)
+    assert (done.small_files, done.files_removed, done.files_added) == (2, 2, 1)
+    assert len(_files(lake, "2025-10-11")) == 1 and _files(lake, "2025-10-10") == day0
+    assert compact_table(lake, WEBHOOK_EVENTS, 64 * MB, 2, open_size=size).files_removed == 0
+    assert len(event_signatures(config)) == 6 + 160 + 6 + 2
+    assert len(set(event_signatures(config))) == 6 + 160 + 6 + 2
