@@ -91,6 +91,8 @@ class Follower:
         from smarttrader_cli.follow.http import HealthServer
         from smarttrader_cli.follow.knowledge import Knowledge
         from smarttrader_cli.follow.refresh import Refresher
+        from smarttrader_cli.lake.layout import repartition_from_writer
+        from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
         from smarttrader_cli.ops.locks import stage_lock
         from smarttrader_cli.stream.backend import open_consumer
         from smarttrader_cli.stream.drain import Drainer, DrainLimits
@@ -102,6 +104,10 @@ class Follower:
             for name in HELD_LOCKS:
                 held.enter_context(stage_lock(config.runtime.state_dir, name, self.current.run_id))
             held.enter_context(delivery_lock(config.runtime.state_dir, self.current.run_id))
+            # as `st stream drain` does: a bronze from before its day partitions, rewritten once
+            repartition_from_writer(
+                ctx.lake, WEBHOOK_EVENTS, self.current.meta, config.runtime.state_dir
+            )
             deliverer = None
             if config.alerts.channels:
                 deliverer = held.enter_context(Deliverer(ctx.lake, config.alerts, ctx.secrets))

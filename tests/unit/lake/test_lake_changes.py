@@ -69,7 +69,11 @@ def test_commits_the_log_no_longer_has_are_unavailable(tmp_path: Path) -> None:
 
 
 def _data_files(lake: Lake) -> set[str]:
-    return {p.name for p in Path(lake.uri(WEBHOOK_EVENTS)).glob("*.parquet")}
+    """The table's data files on disk, relative to its root (in their partition folders)."""
+    root = Path(lake.uri(WEBHOOK_EVENTS))
+    return {
+        str(p.relative_to(root)) for p in root.rglob("*.parquet") if "_delta_log" not in p.parts
+    }
 
 
 def test_a_folded_file_vacuumed_between_planning_and_reading_is_read_from_its_holder(
