@@ -22,7 +22,7 @@ from smarttrader_cli.lake import layout
 from smarttrader_cli.lake.commits import CommitMeta
 from smarttrader_cli.lake.maintenance import compact_table, migrate_tables
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.lake.tables import WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
 from smarttrader_cli.ops.locks import stage_lock
 from smarttrader_cli.stages import silver_webhooks, stream_drain
 from smarttrader_cli.stages.contract import StageContext
@@ -30,6 +30,7 @@ from smarttrader_cli.stream.backend import OutboundEvent
 from smarttrader_cli.stream.local_log import LocalConsumer
 from tests.harness import write_config
 from tests.stream_support import committed_offsets, event_signatures, helius_events, produce
+from tests.unit.stages.test_silver_webhooks_layout import _rows
 
 MIDNIGHT = 1_760_054_400  # 2025-10-10 00:00 UTC
 HOUR_US = 3600 * 10**6
@@ -89,9 +90,13 @@ def _days(lake: Lake) -> Counter[date | None]:
     )
 
 
-def _swap_rows(lake: Lake) -> list[dict[str, Any]]:
-    rows = lake.read(WEBHOOK_SWAPS).drop_columns(["processed_at", "run_id"]).to_pylist()
-    return sorted(rows, key=lambda r: (r["signature"], r["wallet"], r["leg"]))
+def _drained_the_old_way(config: Path, events: list[dict[str, Any]]) -> StageContext:
+    """`events` received an hour apart and drained into a table made as before."""
+    produce(config, _received(events, 0))
+    _old_table(config)
+    ctx = _ctx(config)
+    _drain_old(ctx)
+    return ctx
 
 
 def test_the_next_drain_rewrites_an_old_table_into_days_keeping_offsets_and_cursors(
@@ -99,10 +104,7 @@ def test_the_next_drain_rewrites_an_old_table_into_days_keeping_offsets_and_curs
 ) -> None:
     config = write_config(tmp_path)
     events = helius_events(120, seed=3)
-    produce(config, _received(events[:60], 0))
-    ctx = _ctx(config)
-    _old_table(config)
-    _drain_old(ctx)
+    ctx = _drained_the_old_way(config, events[:60])
     now = datetime.fromtimestamp(MIDNIGHT, UTC) + timedelta(days=5)
     silver_webhooks.run(ctx, now=now)  # its cursor into bronze, before the rewrite
     _unpartitioned(config)
@@ -128,9 +130,9 @@ def test_the_next_drain_rewrites_an_old_table_into_days_keeping_offsets_and_curs
     assert all(offsets[p] is not None for p in offsets)
     # silver's cursor reads on (the rewritten rows once more, merged on their key)
     silver_webhooks.run(_ctx(config), now=now)
-    incremental = _swap_rows(ctx.lake)
+    incremental = _rows(ctx.lake)
     silver_webhooks.run(_ctx(config), now=now, full_refresh=True)
-    assert incremental == _swap_rows(ctx.lake) and incremental
+    assert incremental == _rows(ctx.lake) and incremental
 
 
 def test_a_drain_beside_a_compaction_drains_into_the_old_layout_until_the_next_run(
@@ -138,9 +140,7 @@ def test_a_drain_beside_a_compaction_drains_into_the_old_layout_until_the_next_r
 ) -> None:
     config = write_config(tmp_path)
     events = helius_events(40, seed=4)
-    produce(config, _received(events[:20], 0))
-    _old_table(config)
-    _drain_old(_ctx(config))
+    _drained_the_old_way(config, events[:20])
     _unpartitioned(config)
     produce(config, _received(events[20:], 20))
     state_dir = load_config(config).config.runtime.state_dir
@@ -158,9 +158,7 @@ def test_a_drain_beside_a_compaction_drains_into_the_old_layout_until_the_next_r
 
 def test_lake_migrate_refuses_while_a_drain_holds_its_lock(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    produce(config, _received(helius_events(10, seed=5), 0))
-    _old_table(config)
-    _drain_old(_ctx(config))
+    _drained_the_old_way(config, helius_events(10, seed=5))
     _unpartitioned(config)
     state_dir = load_config(config).config.runtime.state_dir
     lake = _ctx(config).lake
