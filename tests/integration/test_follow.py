@@ -8,6 +8,8 @@ also runs) and the rules over silver.webhook_swaps afterwards.
 from __future__ import annotations
 
 import json
+import random
+import signal
 import subprocess
 import threading
 import time
@@ -228,3 +230,52 @@ def test_a_channel_down_for_a_while_does_not_stop_the_drain(tmp_path: Path) -> N
     check_delivered(setup, expected_alerts(setup))
     rows = outbox.listing(setup.lake, channel="telegram")
     assert pc.max([r["attempts"] for r in rows]).as_py() > 1
+
+
+def test_sigkill_20_times_while_alerts_are_due_delivers_each_once_apart_from_counted(
+    tmp_path: Path,
+) -> None:
+    """`st follow` SIGKILLed at random points 20 times while swaps keep arriving and alerts
+    are due, then run to the end: every alert the batch path finds was delivered on every
+    channel, and each one that arrived twice is one the outbox counted as uncertain."""
+    start = int(time.time())
+    events = swaps(1500, start)
+    fakes = {"telegram": FakeChannel("telegram", delay=0.01).start(),
+             "webhook": FakeChannel("webhook", delay=0.01).start()}  # fmt: skip
+    setup = Setup(tmp_path, events, start, fakes, **{"alerts.batch_size": 10})
+    rng = random.Random(14)
+    poster = threading.Thread(target=_trickle, args=(setup.webhook_port, events, 40.0))
+    poster.start()
+    killed = 0
+    try:
+        for _ in range(20):
+            follow = start_follow(setup.env, setup.follow_port)
+            time.sleep(rng.uniform(0.0, 2.0))  # recovering, draining, evaluating, sending
+            if follow.poll() is None:
+                stop(follow, signal.SIGKILL)
+                killed += 1
+        poster.join()
+        follow = start_follow(setup.env, setup.follow_port)
+        wait_delivered(setup, timeout=300)
+        assert stop(follow) == 0
+    finally:
+        poster.join()
+        if follow.poll() is None:
+            stop(follow)
+        setup.close()
+    assert killed == 20
+    assert bronze_signatures(setup.lake) == Counter({e["signature"]: 1 for e in events})
+    rows = outbox.listing(setup.lake)
+    for name, fake in fakes.items():
+        duplicates = sum(fake.received.values()) - sum(1 for r in rows if r["channel"] == name)
+        counted = sum(r["uncertain_sends"] for r in rows if r["channel"] == name)
+        print(f"{name}: {killed} kills, {duplicates} duplicates, {counted} counted uncertain")
+    check_delivered(setup, expected_alerts(setup), crashes=True)
+
+
+def _trickle(port: int, events: list[dict[str, Any]], seconds: float) -> None:
+    """POST the events in arrays of 10, spread over about `seconds`."""
+    chunks = [events[i : i + 10] for i in range(0, len(events), 10)]
+    for chunk in chunks:
+        post(port, chunk)
+        time.sleep(seconds / len(chunks))
