@@ -149,13 +149,25 @@ class Deliverer:
                 )
             row.update(state=outbox.SENDING, claimed_at=now, updated_at=now, run_id=meta.run_id)
         outbox.save(self.lake, rows, meta)  # the claim, committed before anything is sent
+        report.add(self.send_claimed(rows, meta))
+        return report
+
+    def send_claimed(
+        self, rows: list[dict[str, Any]], meta: CommitMeta, commit: bool = True
+    ) -> DeliveryReport:
+        """Send rows whose claim (`sending`) is committed, and commit their outcomes (or,
+        without `commit`, leave that to the caller: the rows hold them)."""
+        report = DeliveryReport()
+        if not rows:
+            return report
         by_channel: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_channel.setdefault(row["channel"], []).append(row)
         with ThreadPoolExecutor(max_workers=len(by_channel), thread_name_prefix="alerts") as pool:
             for part in pool.map(self._send_all, by_channel.items()):
                 report.add(part)
-        outbox.save(self.lake, rows, meta)
+        if commit:
+            outbox.save(self.lake, rows, meta)
         return report
 
     def _send_all(self, item: tuple[str, list[dict[str, Any]]]) -> DeliveryReport:

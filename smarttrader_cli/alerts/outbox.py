@@ -87,40 +87,92 @@ def enqueue(
     is not sent again (nor judged again). `cursor` (app id, version), a reader's position in its source, is
     committed with the rows (alone when there are none).
     """
+    return _insert(lake, new_rows(alerts, channels, meta, now), meta, cursor)
+
+
+def new_rows(
+    alerts: Iterable[Alert],
+    channels: Sequence[str],
+    meta: CommitMeta,
+    now: datetime | None = None,
+    claimed: int = 0,
+) -> list[dict[str, Any]]:
+    """The rows of each alert on each channel: pending, `blocked` when its safety verdict
+    blocks it, or `sending` (claimed by this deliverer) for the first `claimed` of each
+    channel that are not blocked."""
+    now = now or datetime.now(UTC)
+    rows = []
+    taken: dict[str, int] = {}
+    for alert in alerts:
+        blocked = alert.safety is not None and alert.safety.blocks
+        for channel in channels:
+            claim = not blocked and taken.get(channel, 0) < claimed
+            taken[channel] = taken.get(channel, 0) + claim
+            state = BLOCKED if blocked else SENDING if claim else PENDING
+            rows.append(
+                {
+                    "alert_id": alert.id,
+                    "channel": channel,
+                    "rule": alert.rule,
+                    "token_address": alert.token_address,
+                    "alert_key": alert.key,
+                    "text": alert.text,
+                    "payload": alert.body(),
+                    "event_time": alert.event_time,
+                    "state": state,
+                    "attempts": 0,
+                    "uncertain_sends": 0,
+                    "replays": 0,
+                    "created_at": now,
+                    "next_attempt_at": None if blocked else now,
+                    "claimed_at": now if claim else None,
+                    "updated_at": now,
+                    "run_id": meta.run_id,
+                    "safety": alert.safety.status if alert.safety else None,
+                    "safety_reasons": "; ".join(alert.safety.reasons) if alert.safety else None,
+                }
+            )
+    return rows
+
+
+def insert_claimed(
+    lake: Lake,
+    rows: Sequence[dict[str, Any]],
+    meta: CommitMeta,
+    cursor: tuple[str, int] | None = None,
+    outcomes: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """Insert rows of alerts the caller knows are new, with `outcomes` (rows it sent
+    earlier, in their new states) and `cursor`, in one commit; returns the rows it claimed
+    (`sending`), for it to send at once.
+
+    Only a deliverer holding the delivery lock, and the only process adding alerts, may do
+    this: the claim and the queueing are then one commit. A crash before the outcomes of
+    what it sent are committed leaves them `sending`: resent and counted as uncertain.
+    """
     import pyarrow as pa
 
-    now = now or datetime.now(UTC)
-    rows = [
-        {
-            "alert_id": alert.id,
-            "channel": channel,
-            "rule": alert.rule,
-            "token_address": alert.token_address,
-            "alert_key": alert.key,
-            "text": alert.text,
-            "payload": alert.body(),
-            "event_time": alert.event_time,
-            "state": BLOCKED if blocked else PENDING,
-            "attempts": 0,
-            "uncertain_sends": 0,
-            "replays": 0,
-            "created_at": now,
-            "next_attempt_at": None if blocked else now,
-            "updated_at": now,
-            "run_id": meta.run_id,
-            "safety": alert.safety.status if alert.safety else None,
-            "safety_reasons": "; ".join(alert.safety.reasons) if alert.safety else None,
-        }
-        for alert in alerts
-        for blocked in [alert.safety is not None and alert.safety.blocks]
-        for channel in channels
-    ]
+    everything = [*outcomes, *rows]
+    txns = [cursor] if cursor else []
+    if everything:
+        table = pa.Table.from_pylist(everything, schema=ALERTS.schema)
+        lake.merge(ALERTS, table, meta, app_transactions=txns)
+    elif txns:
+        lake.append(ALERTS, ALERTS.schema.empty_table(), meta, app_transactions=txns)
+    return [r for r in rows if r["state"] == SENDING]
+
+
+def _insert(
+    lake: Lake, rows: Sequence[dict[str, Any]], meta: CommitMeta, cursor: tuple[str, int] | None
+) -> int:
+    import pyarrow as pa
+
     txns = [cursor] if cursor else []
     if not rows:
         if txns:
             lake.append(ALERTS, ALERTS.schema.empty_table(), meta, app_transactions=txns)
         return 0
-    table = pa.Table.from_pylist(rows, schema=ALERTS.schema)
+    table = pa.Table.from_pylist(list(rows), schema=ALERTS.schema)
     return lake.merge(ALERTS, table, meta, update_existing=False, app_transactions=txns).inserted
 
 

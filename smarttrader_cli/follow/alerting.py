@@ -41,6 +41,7 @@ READER = "follow.alerts"  # whose cursor into bronze.webhook_events ops.alerts k
 QUEUE_BATCHES = 64
 EVENT_COLUMNS = ["signature", "payload", "event_type", "source", "slot", "event_timestamp"]
 _STOP = object()  # queued by close()
+FLUSH_SECONDS = 0.05  # idle this long with outcomes to commit: commit them alone
 
 
 class Alerter:
@@ -54,7 +55,9 @@ class Alerter:
         deliverer: Deliverer | None,
         knowledge: Callable[[], Knowledge],
         state: FollowState,
+        parsed: Callable[[pa.Table, int], None] | None = None,
     ) -> None:
+        """`parsed(legs, version)` gets the silver rows of each evaluation (refresh.py)."""
         from smarttrader_cli.alerts.safety import gate_for
         from smarttrader_cli.follow.knowledge import RecentBuys
 
@@ -64,6 +67,7 @@ class Alerter:
         self.deliverer = deliverer
         self.knowledge = knowledge
         self.state = state
+        self.parsed = parsed
         window = timedelta(minutes=config.alerts.rules.confluence.window_minutes)
         self.recent = RecentBuys(window)
         # one gate for the process: token facts stay in memory, failed lookups wait
@@ -76,6 +80,8 @@ class Alerter:
         self._recorded: int | None = None  # the version the outbox's cursor holds
         self._recorded_at = time.monotonic()
         self._last_retry_check = 0.0
+        self.known: set[str] = set()  # the outbox's alert ids
+        self._outcomes: list[dict[str, Any]] = []  # sent, their outcomes not committed yet
         self.failure: BaseException | None = None
 
     # --- start and stop -------------------------------------------------------
@@ -87,9 +93,12 @@ class Alerter:
         import pyarrow.dataset as ds
 
         from smarttrader_cli.alerts.evaluate import legs_since
+        from smarttrader_cli.alerts.outbox import listing
         from smarttrader_cli.lake.changes import since_cursor
 
         rules = self.config.alerts.rules
+        if self.lake.exists(ALERTS):
+            self.known = {r["alert_id"] for r in listing(self.lake)}
         self.lake.ensure_table(WEBHOOK_EVENTS)
         bronze = self.lake.table(WEBHOOK_EVENTS)
         new = since_cursor(self.lake, WEBHOOK_EVENTS, bronze, READER, ALERTS)
@@ -150,19 +159,25 @@ class Alerter:
         follow = self.config.follow
         try:
             while True:
-                items = self._take(follow.retry_check_seconds / 2)
+                items = self._take(
+                    FLUSH_SECONDS if self._outcomes else follow.retry_check_seconds / 2
+                )
+                if not items and self._outcomes:
+                    self._flush()
+                    continue
                 stopping = _STOP in items
                 batches = [i for i in items if i is not _STOP]
                 self.state.alert_backlog = self._queue.qsize()
                 if batches:
                     self._evaluate_batches(batches)  # type: ignore[arg-type]
-                elif self._retry_due():
+                elif not self._outcomes and self._retry_due():
                     assert self.deliverer is not None
                     self._delivered(self.deliverer.deliver_due(self.meta), [], {})
                 since = time.monotonic() - self._recorded_at
                 if stopping or since >= follow.cursor_interval_seconds:
                     self._record_cursor()
                 if stopping:
+                    self._flush()
                     return
         except BaseException as exc:  # the drain's next submit and close raise it
             log.error("alert path failed: %s", exc)
@@ -198,13 +213,16 @@ class Alerter:
 
     def _evaluate(self, events: pa.Table, version: int, record: bool = False) -> None:
         """Parse, raise, queue (with the cursor when there are alerts, or `record`), deliver."""
+        from smarttrader_cli.alerts import outbox
         from smarttrader_cli.alerts.evaluate import LEG_COLUMNS, raise_alerts
-        from smarttrader_cli.alerts.outbox import enqueue
         from smarttrader_cli.stages.silver_webhooks import legs_table
 
         know = self.knowledge()
         now = datetime.now(UTC)
+        timer = time.monotonic()
         legs = legs_table(events, know.valuation, set(know.ranked), now, self.meta.run_id)
+        if self.parsed is not None and not record:
+            self.parsed(legs, version)  # recovery's events: silver's full run reads them
         leg_rows = legs.select(LEG_COLUMNS).to_pylist()
         self.state.inc("st_follow_legs_total", len(leg_rows))
         self.recent.add(leg_rows, know.ranked)
@@ -219,17 +237,45 @@ class Alerter:
                 f"of {buy.token_address[:8]}…"
             )
         self._evaluated = version
-        if not found.alerts and not record:
-            return
+        evaluated_at = time.monotonic()
         self.state.inc("st_follow_alerts_raised_total", len(found.alerts))
-        queued = enqueue(
-            self.lake, found.alerts, self.channels, self.meta, now, (self._app_id, version)
+        # Only this process adds alerts while it holds the alerts.run lock: the ids it knows
+        # are the outbox's, so what is new is known without reading the outbox.
+        new = [a for a in dict((a.id, a) for a in found.alerts).values() if a.id not in self.known]
+        if not new and not record:
+            self._flush()  # what was sent before does not wait for the next alert
+            return
+        claim = self.config.alerts.batch_size if self.deliverer is not None else 0
+        rows = outbox.new_rows(new, self.channels, self.meta, now, claimed=claim)
+        outcomes, self._outcomes = self._outcomes, []
+        claimed = outbox.insert_claimed(
+            self.lake, rows, self.meta, (self._app_id, version), outcomes
         )
+        self.known.update(a.id for a in new)
         self._recorded, self._recorded_at = version, time.monotonic()
-        self.state.inc("st_follow_alerts_queued_total", queued)
-        if queued and self.deliverer is not None:
-            received = _received_at(events)
-            self._delivered(self.deliverer.deliver_due(self.meta), found.alerts, received)
+        self.state.inc("st_follow_alerts_queued_total", len(rows))
+        queued_at = time.monotonic()
+        if claimed and self.deliverer is not None:
+            # Their outcomes ride on the next commit (the next batch's, or a flush when
+            # idle), not one of their own: the alert after them waits one commit less.
+            report = self.deliverer.send_claimed(claimed, self.meta, commit=False)
+            self._outcomes = claimed
+            self._delivered(report, new, _received_at(events))
+        waited = time.time() - min(_received_at(events).values(), default=time.time())
+        log.debug(
+            "evaluated %d events (the oldest received %.3f s ago): %d alerts in %.3f s, "
+            "queued in %.3f s, sent in %.3f s",
+            events.num_rows, waited, len(new), evaluated_at - timer, queued_at - evaluated_at,
+            time.monotonic() - queued_at,
+        )  # fmt: skip
+
+    def _flush(self) -> None:
+        """Commit the outcomes of what was sent last."""
+        from smarttrader_cli.alerts import outbox
+
+        if self._outcomes:
+            outcomes, self._outcomes = self._outcomes, []
+            outbox.save(self.lake, outcomes, self.meta)
 
     def _record_cursor(self) -> None:
         """Move the outbox's cursor to what was evaluated (alone: no alert came with it)."""

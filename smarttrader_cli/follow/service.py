@@ -112,9 +112,11 @@ class Follower:
             if config.alerts.channels:
                 deliverer = held.enter_context(Deliverer(ctx.lake, config.alerts, ctx.secrets))
             self._knowledge = Knowledge.load(ctx.lake, config)
+            refresher = Refresher(ctx, self.current.meta, self.state, self._reloaded)
             alerter = Alerter(
-                ctx.lake, config, self.current.meta, deliverer, self.knowledge, self.state
-            )
+                ctx.lake, config, self.current.meta, deliverer, self.knowledge, self.state,
+                parsed=refresher.add_legs,
+            )  # fmt: skip
             self._gauges(alerter)
             if follow.port:
                 server = HealthServer(self.state, follow.host, follow.port, follow.stall_seconds)
@@ -122,7 +124,6 @@ class Follower:
                 server.start()
             result.recovered_events = alerter.recover()
             alerter.start()
-            refresher = Refresher(ctx, self.state, self._reloaded)
             refresher.start()
             stream = dataclasses.replace(
                 config.stream, max_latency_seconds=follow.batch_latency_seconds

@@ -317,7 +317,9 @@ class Drainer:
     def _commit(self, prepared: Prepared, snapshot: DeltaTable) -> int:
         """In the writer thread: commit, then tell `committed` at once (the main thread may
         be waiting for the next batch's first message)."""
+        started = time.monotonic()
         written = self._events.write(prepared, snapshot, self.offsets(), self.consumer.partitions)
+        log.debug("committed %d events in %.3f s", written, time.monotonic() - started)
         if self.committed is not None and self._events.last is not None:
             self.committed(*self._events.last)
         return written
