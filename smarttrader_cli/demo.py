@@ -20,6 +20,7 @@ import yaml
 if TYPE_CHECKING:
     from smarttrader_cli.config.schema import Config
     from smarttrader_cli.sim.server import RunningSim
+    from smarttrader_cli.sim.telegram import FakeTelegram
     from smarttrader_cli.stages.contract import Stage, StageContext, StageResult
 
 log = logging.getLogger("st.demo")
@@ -28,7 +29,13 @@ log = logging.getLogger("st.demo")
 # planted kind (smart, faded, losing, bots, snipers, distributors, pools...) to show up.
 DEMO_MARKET = {"seed": 7, "wallets": 120, "tokens": 12, "trades": 12_000}
 # Demo-only credentials: the simulator accepts any key; never real secrets.
-DEMO_ENV = {"HELIUS_API_KEY": "demo-helius-key", "ST_WEBHOOK_AUTH_TOKEN": "demo-webhook-token"}
+DEMO_ENV = {
+    "HELIUS_API_KEY": "demo-helius-key",
+    "ST_WEBHOOK_AUTH_TOKEN": "demo-webhook-token",
+    "ST_TELEGRAM_BOT_TOKEN": "4242:demo-bot-token",
+}
+# `st follow` stops once nothing new arrived for this long (the deliveries are done).
+DEMO_FOLLOW_IDLE_SECONDS = 3.0
 # Helius deliveries the simulator sends to the receiver for the stream half.
 DEMO_WEBHOOK_EVENTS = 400
 
@@ -66,9 +73,10 @@ def workspace(directory: Path | None, keep: bool) -> Iterator[DemoWorkspace]:
 
 
 def demo_config(
-    space: DemoWorkspace, sim_url: str, webhook_url: str, webhook_port: int
+    space: DemoWorkspace, sim_url: str, webhook_url: str, webhook_port: int, telegram_url: str
 ) -> dict[str, Any]:
-    """Embedded defaults (local lake, DuckDB, local stream) pointed at the simulator."""
+    """Embedded defaults (local lake, DuckDB, local stream) pointed at the simulator, and
+    alerts to the simulated Telegram."""
     return {
         "engine": "duckdb",
         "lake": {"root": str(space.lake)},
@@ -91,14 +99,21 @@ def demo_config(
         },
         # the demo is small: do not refuse to start on a busy machine
         "memory": {"min_free_mb": 256},
+        # `st follow` without its HTTP port; silver and flows run after it, as stages
+        "follow": {"port": 0, "flows_interval_seconds": 0},
+        "alerts": {
+            "channels": ["telegram"],
+            "telegram": {"base_url": telegram_url, "chat_id": "-1001", "rate_limit_rps": 0},
+            "rules": {"wallet_buy": {"min_usd": 4000.0}, "exit": {"min_usd": 2000.0}},
+        },
     }
 
 
-def write_config(space: DemoWorkspace, sim_url: str, webhook_port: int) -> str:
+def write_config(space: DemoWorkspace, sim_url: str, webhook_port: int, telegram_url: str) -> str:
     """Write the demo config file into the workspace; returns the receiver's webhook URL."""
     webhook_url = f"http://127.0.0.1:{webhook_port}/webhooks"
     header = "# written by `st demo`: the simulator's URLs and a lake in this folder\n"
-    config = demo_config(space, sim_url, webhook_url, webhook_port)
+    config = demo_config(space, sim_url, webhook_url, webhook_port, telegram_url)
     body = yaml.safe_dump(config, sort_keys=False)
     space.config_path.write_text(header + body)
     return webhook_url
@@ -235,38 +250,85 @@ def stream_stages(
     results: dict[str, StageResult],
     events: int = DEMO_WEBHOOK_EVENTS,
 ) -> list[Stage]:
-    """The stream half as pipeline steps: deliveries → receiver → drain → prices → silver → flows.
+    """The stream half as pipeline steps: bronze prices, then the simulator's deliveries →
+    receiver → `st follow` (alerts to the simulated Telegram) while they arrive, then
+    silver (all merged already) and the flows.
 
-    The gold.flows result lands in `results["gold.flows"]` for printing.
+    The follow and gold.flows results land in `results` for printing.
     """
-    from smarttrader_cli.stages import prices, silver_webhooks, stream_drain
-    from smarttrader_cli.stages.contract import Stage, StageResult
+    from smarttrader_cli.stages import follow, prices, silver_webhooks
+    from smarttrader_cli.stages.contract import Stage
     from smarttrader_cli.stages.gold import flows
 
-    def deliver(ctx: StageContext) -> StageResult:
+    def deliver_and_follow(ctx: StageContext) -> StageResult:
         from smarttrader_cli.errors import StageError
+        from smarttrader_cli.follow.service import FollowLimits
         from smarttrader_cli.sim.webhooks import emit_webhooks
 
         token = ctx.secrets.webhook_auth_token or ""
-        with receiver(ctx.config, token, sock):
-            sent = emit_webhooks(
-                webhook_url, sim.state.settings, events, token, batch_size=20, duplicate_rate=0.05
-            )
+        limits = FollowLimits(max_seconds=180, idle_seconds=DEMO_FOLLOW_IDLE_SECONDS)
+        done: dict[str, Any] = {}
+
+        def run_follow() -> None:
+            try:
+                done["result"] = follow.run(ctx, limits=limits)
+            except BaseException as exc:
+                done["error"] = exc
+                limits.stop.set()
+
+        runner = threading.Thread(target=run_follow, name="st-demo-follow")
+        runner.start()
+        try:
+            with receiver(ctx.config, token, sock):
+                sent = emit_webhooks(
+                    webhook_url, sim.state.settings, events, token, batch_size=20,
+                    duplicate_rate=0.05,
+                )  # fmt: skip
+        finally:
+            runner.join()
+        if "error" in done:
+            raise done["error"]
         accepted = sent.statuses.get(200, 0)
         if accepted != sent.posts:
             raise StageError(f"the receiver refused deliveries: HTTP statuses {sent.statuses}")
-        return StageResult("webhook.deliveries", "", sent.events, sent.events)
+        results[follow.run.name] = done["result"]
+        return done["result"]
 
     def kept_flows(ctx: StageContext) -> StageResult:
         results[flows.name] = flows(ctx)
         return results[flows.name]
 
     return [
-        Stage(
-            "webhook.deliveries", "simulated Helius → st webhook serve", "the local stream", deliver
-        ),
-        stream_drain.run,
         prices.run,
+        Stage(
+            follow.run.name,
+            "simulated Helius → st webhook serve → st follow → Telegram",
+            follow.run.writes,
+            deliver_and_follow,
+        ),
         silver_webhooks.run,
         Stage(flows.name, flows.command, flows.writes, kept_flows),
     ]
+
+
+def sent_alerts(lake: Any, telegram: FakeTelegram) -> list[dict[str, Any]]:
+    """The alerts the simulated Telegram received, newest first, each with its latency:
+    from the receiver taking in the event that raised it to the message arriving (None
+    for a confluence, which no single event raised)."""
+    from smarttrader_cli.alerts.outbox import listing
+    from smarttrader_cli.lake.tables import WEBHOOK_EVENTS
+
+    arrived = {m.text: m.at for m in telegram.received()}
+    events = lake.read(WEBHOOK_EVENTS, columns=["signature", "received_at"])
+    received = {
+        s: t.timestamp()
+        for s, t in zip(*(events.column(c).to_pylist() for c in events.column_names), strict=True)
+        if t is not None
+    }
+    rows = []
+    for row in listing(lake, channel="telegram", state="sent"):
+        at = arrived.get(row["text"])
+        signature = (row["alert_key"] or "").split(":", 1)[0]
+        latency = at - received[signature] if at is not None and signature in received else None
+        rows.append({"rule": row["rule"], "alert": row["text"], "latency_s": latency})
+    return rows

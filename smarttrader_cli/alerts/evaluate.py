@@ -84,9 +84,11 @@ def raise_alerts(
     *,
     gate: SafetyGate | None = None,
     meta: CommitMeta | None = None,
+    alerted: set[tuple[str, str]] | None = None,
 ) -> Evaluation:
     """The alerts the rules raise over `legs` (confluence also looks a window back, in
-    silver.webhook_swaps unless `context` gives those legs), the buy alerts with the
+    silver.webhook_swaps unless `context` gives those legs; exits look up the buys alerted
+    in the outbox unless `alerted` holds them, as (wallet, token)), the buy alerts with the
     safety gate's verdict on their token (`gate`, or one made for this call when
     alerts.safety.enabled; `meta` is the commit of its cache)."""
     settings = config.alerts.rules
@@ -101,7 +103,7 @@ def raise_alerts(
         rules.smart_trades(legs, ranked, quotes, recent, "sell") if settings.exit.enabled else []
     )
     if sells:
-        alerted = _alerted_buys(lake) | {
+        alerted = (_alerted_buys(lake) if alerted is None else alerted) | {
             (a.data["wallet"], a.token_address) for a in alerts if a.rule == rules.WALLET_BUY
         }
         alerts += rules.exit_alerts(sells, alerted, settings.exit)
@@ -131,8 +133,13 @@ def raise_alerts(
 
 def _alerted_buys(lake: Lake) -> set[tuple[str, str]]:
     """(wallet, token) of every wallet_buy alert the outbox holds."""
+    return alerted_buys(listing(lake))
+
+
+def alerted_buys(rows: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(wallet, token) of the wallet_buy alerts among outbox rows."""
     found = set()
-    for row in listing(lake):
+    for row in rows:
         # a blocked buy was never sent: its wallet's exit would come out of the blue
         if row["rule"] == rules.WALLET_BUY and row["state"] != BLOCKED:
             wallet = json.loads(row["payload"] or "{}").get("data", {}).get("wallet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -35,8 +35,10 @@ def demo(
     Batch: bronze tokens → whales (holders, top traders, gainers) → trades → silver pnl →
     gold rank (flags: bots, snipers, distributors, pools, exchange and burn holders left
     out) → helius sync.
-    Stream: the simulator delivers Helius webhooks to an embedded `st webhook serve`,
-    then stream drain → bronze prices → silver webhooks → gold flows. Embedded defaults (local lake,
+    Stream: bronze prices, then the simulator delivers Helius webhooks to an embedded
+    `st webhook serve` while `st follow` drains them and sends its alerts to a simulated
+    Telegram (printed with their latency), then silver webhooks → gold flows. Embedded
+    defaults (local lake,
     DuckDB, local stream backend) in a temporary folder; nothing leaves 127.0.0.1 and
     your own config file is not read.
 
@@ -46,11 +48,13 @@ def demo(
     from smarttrader_cli.cli.pipeline import run_and_summarise
     from smarttrader_cli.context import AppContext
     from smarttrader_cli.demo import (
+        DEMO_ENV,
         demo_env,
         flag_check,
         flag_lines,
         planted_check,
         reserve_port,
+        sent_alerts,
         simulator,
         stream_stages,
         workspace,
@@ -59,12 +63,18 @@ def demo(
     from smarttrader_cli.lake.readers import ranked_wallets
     from smarttrader_cli.lake.tables import WALLET_FLAGS
     from smarttrader_cli.pipeline import plan
+    from smarttrader_cli.sim.telegram import FakeTelegram
 
     parent = app_context(ctx)
     sock = reserve_port()
     try:
-        with workspace(directory, keep) as space, simulator() as sim, demo_env():
-            webhook_url = write_config(space, sim.base_url, sock.getsockname()[1])
+        with (
+            workspace(directory, keep) as space,
+            simulator() as sim,
+            demo_env(),
+            FakeTelegram(DEMO_ENV["ST_TELEGRAM_BOT_TOKEN"]) as telegram,
+        ):
+            webhook_url = write_config(space, sim.base_url, sock.getsockname()[1], telegram.url)
             app = AppContext(
                 config_path=space.config_path,
                 log_format=parent.log_format,
@@ -83,6 +93,8 @@ def demo(
             flows = results["gold.flows"]
             since = flows.details["since"]
             print_flows(flows.records[:10], f"what smart money traded since {since:%H:%M} UTC")
+            alerts = sent_alerts(app.lake, telegram)
+            print_alerts(alerts, results["follow"])
             lake_note = (
                 str(space.lake) if space.keep else f"{space.lake} (removed; --keep keeps it)"
             )
@@ -103,3 +115,22 @@ def demo(
                 )
     finally:
         sock.close()
+
+
+def print_alerts(alerts: list[dict[str, Any]], follow: StageResult) -> None:
+    """The alerts `st follow` sent during the demo, the latest first, and their latency."""
+    from smarttrader_cli.cli.output import emit
+
+    timed = sorted(a["latency_s"] for a in alerts if a["latency_s"] is not None)
+    shown = [
+        {**a, "latency_s": "-" if a["latency_s"] is None else f"{a['latency_s']:.2f}"}
+        for a in alerts[:10]
+    ]
+    emit(shown, columns=["rule", "alert", "latency_s"],
+         title=f"alerts st follow sent to Telegram (latest {len(shown)} of {len(alerts)})")  # fmt: skip
+    if timed:
+        p50, p99 = timed[len(timed) // 2], timed[min(len(timed) - 1, int(0.99 * len(timed)))]
+        line = f"{len(alerts)} alerts sent; webhook → Telegram p50 {p50:.2f} s, p99 {p99:.2f} s"
+    else:
+        line = f"{len(alerts)} alerts sent"
+    sys.stdout.write(f"{line} ({follow.details['events_written']} events followed)\n")

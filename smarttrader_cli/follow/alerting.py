@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from smarttrader_cli.alerts.rules import WALLET_BUY
 from smarttrader_cli.lake.tables import ALERTS, WEBHOOK_EVENTS
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Alerter:
         self._recorded_at = time.monotonic()
         self._last_retry_check = 0.0
         self.known: set[str] = set()  # the outbox's alert ids
+        self.alerted_buys: set[tuple[str, str]] = set()  # (wallet, token) of its wallet_buys
         self._outcomes: list[dict[str, Any]] = []  # sent, their outcomes not committed yet
         self.failure: BaseException | None = None
 
@@ -92,13 +94,15 @@ class Alerter:
         cursor at bronze's current version. Returns the events evaluated."""
         import pyarrow.dataset as ds
 
-        from smarttrader_cli.alerts.evaluate import legs_since
+        from smarttrader_cli.alerts.evaluate import alerted_buys, legs_since
         from smarttrader_cli.alerts.outbox import listing
         from smarttrader_cli.lake.changes import since_cursor
 
         rules = self.config.alerts.rules
         if self.lake.exists(ALERTS):
-            self.known = {r["alert_id"] for r in listing(self.lake)}
+            rows = listing(self.lake)
+            self.known = {r["alert_id"] for r in rows}
+            self.alerted_buys = alerted_buys(rows)
         self.lake.ensure_table(WEBHOOK_EVENTS)
         bronze = self.lake.table(WEBHOOK_EVENTS)
         new = since_cursor(self.lake, WEBHOOK_EVENTS, bronze, READER, ALERTS)
@@ -228,7 +232,7 @@ class Alerter:
         self.recent.add(leg_rows, know.ranked)
         found = raise_alerts(
             self.lake, self.config, leg_rows, now, know.ranked, context=self.recent.since,
-            gate=self.gate, meta=self.meta,
+            gate=self.gate, meta=self.meta, alerted=self.alerted_buys,
         )  # fmt: skip
         self.state.inc("st_follow_smart_buys_total", len(found.buys))
         for buy in found.buys[-self.config.follow.view_rows :]:
@@ -252,6 +256,11 @@ class Alerter:
             self.lake, rows, self.meta, (self._app_id, version), outcomes
         )
         self.known.update(a.id for a in new)
+        self.alerted_buys |= {
+            (a.data["wallet"], a.token_address)
+            for a in new
+            if a.rule == WALLET_BUY and not (a.safety is not None and a.safety.blocks)
+        }
         self._recorded, self._recorded_at = version, time.monotonic()
         self.state.inc("st_follow_alerts_queued_total", len(rows))
         queued_at = time.monotonic()

@@ -48,11 +48,17 @@ def test_demo_prints_the_ranking_and_cleans_up(tmp_path: Path) -> None:
         "silver.pnl",
         "gold.rank",
         "helius.sync",
-        "stream.drain",
+        "bronze.prices",
+        "follow",
         "silver.webhooks",
         "gold.flows",
     ):
         assert re.search(rf"{re.escape(stage)}[\s│]+succeeded", out), stage
+    # `st follow` drained the simulator's deliveries and sent alerts to the fake Telegram
+    sent = re.search(r"(\d+) alerts sent; webhook → Telegram p50 ([\d.]+) s, p99 ([\d.]+) s "
+                     r"\((\d+) events followed\)", out)  # fmt: skip
+    assert sent and int(sent.group(1)) > 0 and int(sent.group(4)) > 0, out[-3000:]
+    assert "alerts st follow sent to Telegram" in out
     smart = re.search(r"planted smart wallets ranked\s+(\d+) of (\d+)", out)
     losing = re.search(r"planted losing wallets ranked\s+(\d+) of (\d+)", out)
     assert smart and losing, out

@@ -24,6 +24,7 @@ COMMANDS = {
     "gold.flows": ["gold", "flows"],
     "helius.sync": ["helius", "sync"],
     "stream.drain": ["stream", "drain"],
+    "follow": ["follow"],
     "ops.cleanup": ["ops", "cleanup"],
     "ops.compact": ["ops", "compact"],
 }
