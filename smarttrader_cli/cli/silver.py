@@ -20,6 +20,7 @@ PNL_COLUMNS = (
     "engine",
     "mode",
     "wallets",
+    "repriced_wallets",
     "rows",
     "legs",
     "unpriced_legs",

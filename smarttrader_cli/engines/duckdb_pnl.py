@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,7 @@ _USED = (
     "block_unix_time, from_token_address, from_amount, from_price_usd, to_token_address, "
     "to_amount, to_price_usd, fetched_at, run_id"
 )
-_DEDUPE = {
+DEDUPE = {
     "duplicates": "count(*) OVER k - 1",
     "dedupe": f"WINDOW k AS (PARTITION BY {_KEY})\n"
     f"QUALIFY row_number() OVER (PARTITION BY {_KEY}\n"
@@ -44,9 +45,9 @@ _DEDUPE = {
 }
 _NO_DEDUPE = {"duplicates": "0", "dedupe": ""}
 _STAMPS = ("calculated_at", "run_id")
-_OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in _STAMPS]
+OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in _STAMPS]
 # Inside the SQL the window column is window_name: `window` is a keyword.
-_WINDOW_OUTPUT = [
+WINDOW_OUTPUT = [
     'window_name AS "window"' if f.name == "window" else f.name
     for f in WALLET_PNL_WINDOWS.schema
     if f.name not in _STAMPS
@@ -86,15 +87,22 @@ class InputCounts:
     wallets: int
 
 
-def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCounts:
+def prepare_legs(
+    con: duckdb.DuckDBPyConnection,
+    params: PnlParams,
+    prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> InputCounts:
     """Materialize the selected wallets' legs, latest prices and wallet list (st_wallets).
 
+    `prices` builds st_prices instead (an incremental run prices from its stored state).
     The trades themselves are dropped once their legs exist: only their counts are kept.
     """
     ensure_inputs(con)
     legs_subs = quote_filters(params)
     if params.wallets is None:
         wallet_filter = "TRUE"
+    elif not params.wallets:
+        wallet_filter = "FALSE"
     else:
         import pyarrow as pa
 
@@ -117,7 +125,7 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
     con.execute(
         load_sql(
             DIALECT, "01_trades.sql", kind=trades_kind, trades="st_trades",
-            source="st_bronze_trades", **(_NO_DEDUPE if unique else _DEDUPE),
+            source="st_bronze_trades", **(_NO_DEDUPE if unique else DEDUPE),
         )
     )  # fmt: skip
     con.execute(
@@ -131,12 +139,14 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
         )
     )
     price_legs = "st_legs"
-    if params.wallets is not None:
+    if prices is not None:
+        prices(con)
+    elif params.wallets is not None:
         # The fallback price of a token comes from every wallet's trades, not just these.
         con.execute(
             load_sql(
                 DIALECT, "01_trades.sql", kind="VIEW", trades="st_all_trades",
-                source="st_bronze_swaps", **_DEDUPE,
+                source="st_bronze_swaps", **DEDUPE,
             )
         )  # fmt: skip
         con.execute(
@@ -146,7 +156,9 @@ def prepare_legs(con: duckdb.DuckDBPyConnection, params: PnlParams) -> InputCoun
             )
         )  # fmt: skip
         price_legs = "st_all_legs"
-    con.execute(load_sql(DIALECT, "03_prices.sql", price_legs=price_legs))
+    if prices is None:
+        traded = load_sql(DIALECT, "09_traded_prices.sql", legs=price_legs)
+        con.execute(load_sql(DIALECT, "03_prices.sql", traded=traded))
     counts = con.execute(
         "SELECT (SELECT coalesce(sum(trades), 0) FROM st_wallets), "
         "(SELECT coalesce(sum(rejected), 0) FROM st_wallets), "
@@ -225,17 +237,22 @@ def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     )  # fmt: skip
 
 
-def compute_pnl(con: duckdb.DuckDBPyConnection, params: PnlParams) -> PnlResult:
-    """silver.wallet_pnl and silver.wallet_pnl_windows rows for the selected wallets."""
+def compute_pnl(
+    con: duckdb.DuckDBPyConnection,
+    params: PnlParams,
+    prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> PnlResult:
+    """silver.wallet_pnl and silver.wallet_pnl_windows rows for the selected wallets
+    (`prices`: see prepare_legs)."""
     ensure_inputs(con)
     params = resolve_as_of(params, latest_trade_time(con))
-    counts = prepare_legs(con, params)
+    counts = prepare_legs(con, params, prices)
     run_fifo(con, params)
     build_rows(con, params)
-    rows = _stamped(con, params, _OUTPUT, "st_pnl_rows", "ORDER BY wallet_address, token_address")
+    rows = stamped(con, params, OUTPUT, "st_pnl_rows", "ORDER BY wallet_address, token_address")
     # Unordered: a sort of (windows x rows) on three strings costs more than the rest of the
     # windows, and no reader depends on the files' order.
-    windows = _stamped(con, params, _WINDOW_OUTPUT, "st_window_rows", "")
+    windows = stamped(con, params, WINDOW_OUTPUT, "st_window_rows", "")
     return PnlResult(
         rows=rows,
         wallets=counts.wallets,
@@ -265,8 +282,11 @@ def moved_wallets(con: duckdb.DuckDBPyConnection, bands: str) -> tuple[str, ...]
     return tuple(sorted(r[0] for r in rows))
 
 
-def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Table:
-    """The stored windows rows of every wallet not in params.wallets, bounds moved to as_of."""
+def shifted_windows(
+    con: duckdb.DuckDBPyConnection, params: PnlParams, written_anew: str | None = None
+) -> pa.Table:
+    """The stored windows rows of every wallet not in params.wallets, bounds moved to as_of
+    (and not in the table `written_anew`, when given: rows the run writes itself)."""
     import pyarrow as pa
 
     con.register("st_recomputed", pa.table({"wallet": pa.array(params.wallets or (), pa.string())}))
@@ -277,14 +297,23 @@ def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Tab
     )
     sql = load_sql(
         DIALECT, "08_shifted_windows.sql", columns=columns, recomputed="st_recomputed",
+        kept="TRUE" if written_anew is None else (
+            f"NOT EXISTS (SELECT 1 FROM {written_anew} n WHERE n.wallet_address = "
+            'p.wallet_address AND n.token_address = p.token_address '
+            'AND n.window_name = p."window")'
+        ),
         **window_sql(params),
     )  # fmt: skip
     out = con.execute(sql).arrow()
     return out.read_all() if not hasattr(out, "num_rows") else out
 
 
-def _stamped(
-    con: duckdb.DuckDBPyConnection, params: PnlParams, columns: list[str], table: str, order: str
+def stamped(
+    con: duckdb.DuckDBPyConnection,
+    params: PnlParams,
+    columns: list[str],
+    table: str,
+    order: str = "",
 ) -> pa.Table:
     """`table`'s output columns with the run's stamp, as Arrow."""
     out = con.execute(

@@ -193,6 +193,8 @@ class PnlResult:
     rejected_trades: int
     duplicate_trades: int
     windows: pa.Table | None = None  # silver.wallet_pnl_windows rows (None: not collected)
+    mode: str = ""  # the mode the run had (set when it differs from the one asked for)
+    repriced_wallets: int = 0  # holders re-valued without a FIFO (incremental runs)
 
     def summary(self) -> dict[str, int]:
         return {

@@ -416,3 +416,35 @@ def _filesystem(lake: Lake, spec: TableSpec) -> pa_fs.FileSystem:
     if native is not None:
         return native
     return pa_fs.PyFileSystem(DeltaStorageHandler(uri, lake.storage_options))
+
+
+def removed_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -> Changes:
+    """The files that `snapshot`'s commits after version `after` removed with a data change
+    (a delete, a merge, an overwrite): the rows that may be gone or changed since then.
+
+    A removed file that a commit after `after` had added held nothing the reader saw and is
+    left out. ChangesUnavailable when the commits cannot be read or a removed file is no
+    longer on disk (vacuumed), or the table is partitioned (its files' partition values
+    would have to be found in older commits).
+    """
+    through = snapshot.version()
+    if after > through:
+        raise ChangesUnavailable(
+            f"{spec.name} is at version {through}, behind the cursor's {after} "
+            "(restored or recreated)"
+        )
+    if spec.partition_by:
+        raise ChangesUnavailable(f"{spec.name} is partitioned")
+    fs = _filesystem(lake, spec)
+    added: set[str] = set()
+    removed: set[str] = set()
+    for version in range(after + 1, through + 1):
+        adds, removes = _file_actions(fs, spec, version)
+        removed |= {path for path, changed in removes.items() if changed and path not in added}
+        added |= adds.keys()
+    for path in sorted(removed):
+        if not _on_disk(fs, path):
+            raise ChangesUnavailable(
+                f"{path} of {spec.name}, removed after version {after}, is no longer on disk"
+            )
+    return Changes(after, through, tuple(sorted(removed)), 0)

@@ -311,6 +311,31 @@ WALLET_PNL_WINDOWS = TableSpec(
     "FIFO PnL per wallet, token and time window (pnl.windows), plus ALL_TOKENS rows",
 )
 
+# The DuckDB engine's incremental state (docs/pnl.md §7): the latest price of every token as
+# the last run valued open positions at, and the traded leg it came from when no snapshot
+# priced it. Its commit carries the bronze.wallet_trades version it was built through.
+WALLET_PNL_PRICES = TableSpec(
+    "silver.wallet_pnl_prices",
+    pa.schema(
+        [
+            _key("token_address"),
+            _f("price", pa.float64()),
+            _f("snapshot_price", pa.float64()),
+            _f("traded_price", pa.float64()),
+            _f("traded_at", pa.int64()),
+            _f("traded_tx", pa.string()),
+            _f("traded_ins_index", pa.int32()),
+            _f("traded_inner_ins_index", pa.int32()),
+            _f("traded_wallet", pa.string()),
+            _f("calculated_at", TS),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("token_address",),
+    "the latest price per token that silver.wallet_pnl values open positions at, and the "
+    "traded leg it came from (the DuckDB engine's incremental state)",
+)
+
 SMART_WALLETS = TableSpec(
     "gold.smart_wallets",
     pa.schema(
@@ -578,6 +603,7 @@ TABLES: dict[str, TableSpec] = {
         TOKEN_SECURITY,
         WALLET_PNL,
         WALLET_PNL_WINDOWS,
+        WALLET_PNL_PRICES,
         SMART_WALLETS,
         WALLET_FLAGS,
         WEBHOOK_EVENTS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,20 +18,28 @@ from smarttrader_cli.engines.pnl_common import (
     PnlParams,
     PnlResult,
     RunPlan,
-    load_sql,
+    WindowState,
     plan_run,
     resolve_as_of,
+    window_bands,
 )
 from smarttrader_cli.errors import UsageError
 from smarttrader_cli.lake.sql import in_list, quote
-from smarttrader_cli.lake.tables import WALLET_PNL, WALLET_PNL_WINDOWS, WALLET_TRADES
+from smarttrader_cli.lake.tables import (
+    WALLET_PNL,
+    WALLET_PNL_PRICES,
+    WALLET_PNL_WINDOWS,
+    WALLET_TRADES,
+)
 from smarttrader_cli.ops.resources import budget_for
 from smarttrader_cli.stages.contract import StageResult, run_result, stage
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+    from deltalake import DeltaTable
 
+    from smarttrader_cli.engines.duckdb_incremental import Cursor
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.stages.contract import StageContext
@@ -83,8 +92,9 @@ def run(
     else:
         computed = _run_duckdb(ctx, params, mode, current.meta)
     counts: dict[str, Any] = {"wallets": 0, "rows": 0, "legs": 0, "unpriced_legs": 0}
-    counts.update(rejected_trades=0, duplicate_trades=0)
+    counts.update(rejected_trades=0, duplicate_trades=0, repriced_wallets=0)
     if computed is not None:
+        mode = computed.mode or mode  # an incremental run may have had to be a full one
         counts = {
             "wallets": computed.wallets,
             "rows": computed.token_rows + computed.wallets,
@@ -92,6 +102,7 @@ def run(
             "unpriced_legs": computed.unpriced_legs,
             "rejected_trades": computed.rejected_trades,
             "duplicate_trades": computed.duplicate_trades,
+            "repriced_wallets": computed.repriced_wallets,
         }
     current.rows_in, current.rows_out = counts["legs"], counts["rows"]
     log.info(
@@ -117,30 +128,28 @@ def open_duckdb(ctx: StageContext) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def stale_wallets(con: duckdb.DuckDBPyConnection) -> tuple[str, ...] | None:
-    """Wallets an incremental run must recompute; None when silver is empty (all of them)."""
-    found = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'silver' "
-        "AND view_name = 'wallet_pnl'"
-    ).fetchone()
-    if not found or not found[0]:
-        return None
-    rows = con.execute(load_sql("duckdb", "00_stale_wallets.sql")).fetchall()
-    return tuple(sorted(r[0] for r in rows))
-
-
 def _run_duckdb(
     app: StageContext, params: PnlParams, mode: str, meta: CommitMeta
 ) -> PnlResult | None:
+    from smarttrader_cli.engines import duckdb_incremental as incremental
     from smarttrader_cli.engines import duckdb_pnl as engine
 
+    lake = app.lake
     con = open_duckdb(app)
     shifted = None
     try:
         engine.ensure_inputs(con)
+        bronze = lake.table(WALLET_TRADES)  # read before the rows: later commits rerun
         params = resolve_as_of(params, engine.latest_trade_time(con))
+        windows = engine.window_state(con)
+        if mode == "incremental":
+            why = incremental.state_problem(lake, bronze, params, windows)
+            if why is None and windows is not None:
+                return _incremental(app, con, bronze, params, windows, meta)
+            log.info("silver pnl: a full refresh: %s", why)
+            mode = "full"
         plan = plan_run(
-            params, mode, engine.window_state(con), lambda: stale_wallets(con),
+            params, mode, windows, _incremental_only,
             lambda bands: engine.moved_wallets(con, bands),
         )  # fmt: skip
         if plan is None:
@@ -148,10 +157,125 @@ def _run_duckdb(
         result = engine.compute_pnl(con, plan.params) if plan.params.wallets != () else None
         if plan.windows == "shift":
             shifted = engine.shifted_windows(con, plan.params)
+        state = None
+        if plan.mode == "full" and result is not None:
+            state = (incremental.state_rows(con, plan.params), incremental.cursor_of(bronze))
+            meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
     finally:
         con.close()
-    write_rows(app.lake, result, plan, meta, shifted)
+    write_rows(lake, result, plan, meta, shifted, state)
+    if result is not None:
+        result.mode = plan.mode
     return result
+
+
+def _incremental_only() -> tuple[str, ...] | None:
+    raise AssertionError("DuckDB's incremental runs are planned by duckdb_incremental")
+
+
+def _incremental(
+    app: StageContext,
+    con: duckdb.DuckDBPyConnection,
+    bronze: DeltaTable,
+    params: PnlParams,
+    windows: WindowState,
+    meta: CommitMeta,
+) -> PnlResult | None:
+    """The incremental run (engines/duckdb_incremental.py), or a full refresh when the
+    trades' commit log cannot say what changed."""
+    from dataclasses import replace
+
+    from smarttrader_cli.engines import duckdb_incremental as incremental
+    from smarttrader_cli.engines import duckdb_pnl as engine
+    from smarttrader_cli.lake.changes import ChangesUnavailable
+
+    lake = app.lake
+    cursor = incremental.cursor_of(bronze)
+    after = lake.app_transaction_version(WALLET_PNL, cursor.app_id)
+    assert after is not None and params.as_of is not None
+    try:
+        chosen = incremental.changed_wallets(lake, bronze, after)
+    except ChangesUnavailable as exc:
+        log.info("silver pnl: a full refresh: %s", exc)
+        con.close()
+        return _run_duckdb(app, params, "full", meta)
+    moved = windows.end != params.as_of
+    if moved:
+        chosen |= set(engine.moved_wallets(con, window_bands(params, windows.end)))
+    params = replace(params, wallets=tuple(sorted(chosen)))
+    incremental.register_recomputed(con, params.wallets or ())
+    result = engine.compute_pnl(
+        con, params, prices=lambda c: incremental.incremental_prices(c, params)
+    )
+    held = incremental.repriced(con, params)
+    log.info(
+        "silver pnl: %d wallets with changed trades or trades across a window edge "
+        "recomputed, %d holders of re-priced tokens re-valued",
+        len(params.wallets or ()), held,
+    )  # fmt: skip
+    if not chosen and not held and not moved:
+        log.info("silver pnl: no wallet has new trades or new prices")
+        return None
+    out = IncrementalOutput(
+        result=result,
+        repriced=engine.stamped(con, params, engine.OUTPUT, "st_repriced_pnl"),
+        repriced_windows=engine.stamped(con, params, engine.WINDOW_OUTPUT, "st_repriced_windows"),
+        state=incremental.state_rows(con, params) if chosen or held else None,
+        shifted=None,
+        cursor=cursor,
+        wallets=params.wallets or (),
+    )
+    if moved:
+        out.shifted = engine.shifted_windows(con, params, "st_repriced_windows")
+    con.close()
+    meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
+    meta.extra["repriced_wallets"] = held
+    write_incremental(lake, out, meta)
+    result.mode, result.repriced_wallets = "incremental", held
+    return result
+
+
+@dataclass
+class IncrementalOutput:
+    """What an incremental run writes: the recomputed wallets' rows, the re-valued rows,
+    the new state and, when the windows' end moved, every other window row re-bounded."""
+
+    result: PnlResult
+    repriced: pa.Table
+    repriced_windows: pa.Table
+    state: pa.Table | None
+    shifted: pa.Table | None
+    cursor: Cursor
+    wallets: tuple[str, ...]  # recomputed: their rows are replaced exactly
+
+
+def write_incremental(lake: Lake, out: IncrementalOutput, meta: CommitMeta) -> None:
+    """The state, the windows, then silver.wallet_pnl with the cursor: a run stopped in
+    between leaves the state and silver.wallet_pnl at different cursors, and the next run
+    is a full refresh (duckdb_incremental.state_problem)."""
+    import pyarrow as pa
+
+    meta.extra.update(out.result.summary())
+    recomputed = in_list("t.wallet_address", out.wallets) if out.wallets else None
+    if out.state is None:  # only the windows' bounds moved
+        assert out.shifted is not None
+        lake.overwrite(WALLET_PNL_WINDOWS, out.shifted, meta)
+        return
+    lake.overwrite(WALLET_PNL_PRICES, out.state, meta, app_transactions=out.cursor.transaction())
+    assert out.result.windows is not None and out.result.rows is not None
+    windows = [
+        lake.conform(WALLET_PNL_WINDOWS, t) for t in (out.result.windows, out.repriced_windows)
+    ]
+    if out.shifted is not None:
+        shifted = lake.conform(WALLET_PNL_WINDOWS, out.shifted)
+        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables([shifted, *windows]), meta)
+    else:
+        lake.merge(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta, delete_predicate=recomputed)
+    rows = [lake.conform(WALLET_PNL, t) for t in (out.result.rows, out.repriced)]
+    lake.merge(
+        WALLET_PNL, pa.concat_tables(rows), meta, delete_predicate=recomputed,
+        app_transactions=out.cursor.transaction(),
+    )  # fmt: skip
 
 
 def write_rows(
@@ -160,9 +284,11 @@ def write_rows(
     plan: RunPlan,
     meta: CommitMeta,
     shifted: pa.Table | None = None,
+    state: tuple[pa.Table, Cursor] | None = None,
 ) -> None:
     """The windows, then silver.wallet_pnl: each one commit, overwritten on a full run, else
-    merged replacing the recomputed wallets' rows exactly (windows: see RunPlan).
+    merged replacing the recomputed wallets' rows exactly (windows: see RunPlan). A full run
+    writes the incremental state first, and its cursor with both it and silver.wallet_pnl.
 
     Windows first: should the second commit fail, the wallets' calculated_at in
     silver.wallet_pnl is still old and the next incremental run recomputes them.
@@ -170,6 +296,9 @@ def write_rows(
     params = plan.params
     if result is not None:
         meta.extra.update(result.summary())
+    cursor = state[1].transaction() if state is not None else ()
+    if state is not None:
+        lake.overwrite(WALLET_PNL_PRICES, state[0], meta, app_transactions=cursor)
     windows = result.windows if result is not None else None
     wallet_filter = in_list("t.wallet_address", params.wallets or ())
     if plan.windows == "shift" and shifted is not None:
@@ -184,6 +313,6 @@ def write_rows(
     if result is None or result.rows is None:
         return
     if params.wallets is None or plan.mode == "full":
-        lake.overwrite(WALLET_PNL, result.rows, meta)
+        lake.overwrite(WALLET_PNL, result.rows, meta, app_transactions=cursor)
         return
     lake.merge(WALLET_PNL, result.rows, meta, delete_predicate=wallet_filter)

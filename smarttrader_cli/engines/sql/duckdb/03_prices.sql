@@ -1,4 +1,7 @@
 -- Latest price per token: newest usable snapshot price, else the last priced leg (§5).
+-- The traded CTE gives each token's last priced leg: (token, price, k), k its order key
+-- (t, tx, ins_index, inner_ins_index, wallet); kept with the price as the incremental
+-- state (silver.wallet_pnl_prices).
 CREATE OR REPLACE TEMP TABLE st_prices AS
 WITH snap AS (
     SELECT token_address AS token, arg_max(price, snapshot_at) AS price
@@ -7,11 +10,12 @@ WITH snap AS (
     GROUP BY token_address
 ),
 traded AS (
-    SELECT token,
-           arg_max(value / qty, (t, tx_hash, ins_index, inner_ins_index, wallet)) AS price
-    FROM {{price_legs}}
-    WHERE value IS NOT NULL
-    GROUP BY token
+{{traded}}
 )
-SELECT coalesce(snap.token, traded.token) AS token, coalesce(snap.price, traded.price) AS price
+SELECT
+    coalesce(snap.token, traded.token) AS token,
+    coalesce(snap.price, traded.price) AS price,
+    snap.price AS snapshot_price,
+    traded.price AS traded_price,
+    traded.k AS traded_key
 FROM snap FULL OUTER JOIN traded ON snap.token = traded.token;
