@@ -211,7 +211,7 @@ WINDOW_COMPARED = [
 ][3:]
 WINDOW_USD = {
     "realized_pnl", "unrealized_pnl", "total_pnl", "volume_usd", "total_bought", "total_sold",
-    "matched_cost",
+    "matched_cost", "matched_proceeds",
 }  # fmt: skip
 WINDOW_QTY = {"sold_qty", "matched_qty"}
 

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.engines.duckdb_pnl import DEDUPE
-from smarttrader_cli.engines.pnl_common import WindowState, load_sql, quote_filters, window_sql
+from smarttrader_cli.engines.pnl_common import (
+    WindowState,
+    finite_windows,
+    load_sql,
+    quote_filters,
+    window_sql,
+)
 from smarttrader_cli.lake.changes import (
+    Changes,
     added_since,
     cursor_app_id,
     removed_since,
@@ -26,6 +33,7 @@ from smarttrader_cli.lake.changes import (
 )
 from smarttrader_cli.lake.tables import (
     WALLET_PNL,
+    WALLET_PNL_LEDGER,
     WALLET_PNL_PRICES,
     WALLET_PNL_WINDOWS,
     WALLET_TRADES,
@@ -46,6 +54,13 @@ READER = "silver.pnl"
 STATE_KEY = "pnl_state"
 RECOMPUTED = "st_recomputed_wallets"
 # Commits that change no rows: a table's last commit of data is found behind them.
+STATE = (WALLET_PNL_PRICES, WALLET_PNL_LEDGER)
+# The columns of bronze.wallet_trades the PnL reads: a row changed in these is changed.
+_COMPARED = (
+    "tx_hash", "ins_index", "inner_ins_index", "fill_id", "wallet_address", "block_unix_time",
+    "from_token_address", "from_amount", "from_price_usd", "to_token_address", "to_amount",
+    "to_price_usd", "fetched_at",
+)  # fmt: skip
 _MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES", "CHECKPOINT"}
 
 
@@ -88,50 +103,209 @@ def state_problem(
         return f"pnl.windows differ from the windows in {WALLET_PNL_WINDOWS.name}"
     if not lake.exists(WALLET_PNL):
         return f"{WALLET_PNL.name} is not written yet"
-    if not lake.exists(WALLET_PNL_PRICES):
-        return f"no incremental state yet ({WALLET_PNL_PRICES.name})"
+    if params.as_of is not None and params.as_of < windows.end:
+        return "the latest trade is older than the windows' end (trades were removed)"
+    for spec in STATE:
+        if not lake.exists(spec):
+            return f"no incremental state yet ({spec.name})"
     app_id = cursor_of(bronze).app_id
-    state_at = lake.app_transaction_version(WALLET_PNL_PRICES, app_id)
     rows_at = lake.app_transaction_version(WALLET_PNL, app_id)
-    if state_at is None or rows_at is None:
+    if rows_at is None:
         return (
-            f"no cursor into this {WALLET_TRADES.name} (table id {table_id(bronze)}) in the "
-            "state and silver.wallet_pnl: written before it, or bronze was recreated"
+            f"{WALLET_PNL.name} holds no cursor into this {WALLET_TRADES.name} (table id "
+            f"{table_id(bronze)}): written before the state, or bronze was recreated"
         )
-    if state_at != rows_at:
-        return (
-            f"the state was built through {WALLET_TRADES.name} version {state_at}, "
-            f"{WALLET_PNL.name} through {rows_at} (a run stopped between its writes)"
-        )
-    state, rows = last_data_commit(lake, WALLET_PNL_PRICES), last_data_commit(lake, WALLET_PNL)
-    if state is None or rows is None or state.get("run_id") != rows.get("run_id"):
-        writer = (rows or {}).get("run_id")
-        return (
-            f"{WALLET_PNL.name} was last written by run {writer} (another engine or a "
-            "--wallet run), not by the run that wrote the state"
-        )
-    if state.get(STATE_KEY) != state_key(params):
-        return "pnl.quote_assets or pnl.min_leg_usd changed since the state was written"
+    rows = last_data_commit(lake, WALLET_PNL)
+    for spec in STATE:
+        state_at = lake.app_transaction_version(spec, app_id)
+        if state_at != rows_at:
+            return (
+                f"{spec.name} was built through {WALLET_TRADES.name} version {state_at}, "
+                f"{WALLET_PNL.name} through {rows_at} (a run stopped between its writes)"
+            )
+        state = last_data_commit(lake, spec)
+        if state is None or rows is None or state.get("run_id") != rows.get("run_id"):
+            writer = (rows or {}).get("run_id")
+            return (
+                f"{WALLET_PNL.name} was last written by run {writer} (another engine or a "
+                f"--wallet run), not by the run that wrote {spec.name}"
+            )
+        if state.get(STATE_KEY) != state_key(params):
+            return "pnl.quote_assets or pnl.min_leg_usd changed since the state was written"
     return None
 
 
-def changed_wallets(lake: Lake, bronze: DeltaTable, after: int) -> set[str]:
-    """Wallets with a trade added, changed or removed in bronze after version `after`
-    (ChangesUnavailable when the log or a removed file cannot be read)."""
+def register_changes(
+    con: duckdb.DuckDBPyConnection, lake: Lake, bronze: DeltaTable, after: int
+) -> None:
+    """st_changed_wallets (wallet, first_new_t, gone): the wallets with a trade added,
+    changed or removed in bronze after version `after`, the earliest block time of their
+    new or changed rows and whether rows of theirs are gone. A file a commit rewrote holds
+    unchanged rows too: only rows not in the removed files (or, for gone, not in the added
+    ones) count. ChangesUnavailable when the log or a removed file cannot be read."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     schema = pa.schema(bronze.schema().to_arrow())
-    wallets: set[str] = set()
-    for changes in (
-        added_since(lake, WALLET_TRADES, bronze, after),
-        removed_since(lake, WALLET_TRADES, bronze, after),
-    ):
-        if not changes.paths:
-            continue
-        column = changes.dataset(lake, WALLET_TRADES, schema).to_table(columns=["wallet_address"])
-        wallets |= set(pc.unique(column.column(0)).to_pylist())
-    return wallets
+    added = added_since(lake, WALLET_TRADES, bronze, after)
+    removed = removed_since(lake, WALLET_TRADES, bronze, after)
+    for name, changes in (("st_added_trades", added), ("st_removed_trades", removed)):
+        data = (
+            changes.dataset(lake, WALLET_TRADES, schema).to_table(columns=list(_COMPARED))
+            if changes.paths
+            else schema.empty_table().select(list(_COMPARED))
+        )
+        con.register(name, data)
+    columns = ", ".join(_COMPARED)
+    if not removed.paths:
+        new, gone = "SELECT * FROM st_added_trades", "SELECT * FROM st_removed_trades"
+    else:
+        new = f"SELECT {columns} FROM st_added_trades EXCEPT ALL SELECT {columns} FROM st_removed_trades"
+        gone = f"SELECT {columns} FROM st_removed_trades EXCEPT ALL SELECT {columns} FROM st_added_trades"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE st_changed_wallets AS "
+        "SELECT wallet_address AS wallet, min(block_unix_time) FILTER (WHERE NOT gone) "
+        "AS first_new_t, bool_or(gone) AS gone FROM ("
+        f"SELECT wallet_address, block_unix_time, FALSE AS gone FROM ({new}) "
+        f"UNION ALL SELECT wallet_address, block_unix_time, TRUE FROM ({gone})"
+        ") GROUP BY wallet_address"
+    )
+
+
+def changed_wallets(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The wallets of st_changed_wallets."""
+    return {r[0] for r in con.execute("SELECT wallet FROM st_changed_wallets").fetchall()}
+
+
+def ledger_band(
+    con: duckdb.DuckDBPyConnection, lake: Lake, params: PnlParams, old_end: int
+) -> set[str]:
+    """st_band_sums: what left each window since its end was old_end (12_band_sums.sql),
+    read from the ledger files whose time range meets an edge's span; returns the wallets
+    outside the recomputed ones with a ledger leg after old_end (which no subtraction
+    covers: they are recomputed)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    assert params.as_of is not None
+    end = int(params.as_of)
+    spans = [(old_end - (w.seconds or 0), end - (w.seconds or 0)) for w in finite_windows(params)]
+    spans.append((old_end, end))
+    table = lake.table(WALLET_PNL_LEDGER)
+    files = pa.table(table.get_add_actions(flatten=True))
+    low, high = files.column("min.block_unix_time"), files.column("max.block_unix_time")
+    paths = [
+        path
+        for path, lo, hi in zip(
+            files.column("path").to_pylist(), low.to_pylist(), high.to_pylist(), strict=True
+        )
+        if lo is None or hi is None or any(hi > a and lo <= b for a, b in spans)
+    ]
+    schema = WALLET_PNL_LEDGER.schema
+    if paths:
+        t = ds.field("block_unix_time")
+        band = None
+        for a, b in spans:
+            term = (t > a) & (t <= b)
+            band = term if band is None else band | term
+        dataset = Changes(0, 0, tuple(paths), 0).dataset(lake, WALLET_PNL_LEDGER, schema)
+        legs = dataset.to_table(filter=band)
+    else:
+        legs = schema.empty_table()
+    con.register("st_band_legs", legs)
+    con.execute(
+        load_sql(
+            DIALECT, "12_band_sums.sql", ledger="st_band_legs", old_end=str(int(old_end)),
+            recomputed=RECOMPUTED, **window_sql(params),
+        )
+    )  # fmt: skip
+    later = con.execute(
+        f"SELECT DISTINCT wallet_address FROM st_band_legs WHERE block_unix_time > {int(old_end)}"
+    ).fetchall()
+    return {r[0] for r in later}
+
+
+def no_band(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
+    """An empty st_band_sums: the windows' end did not move."""
+    con.register("st_band_legs", WALLET_PNL_LEDGER.schema.empty_table())
+    con.execute(
+        load_sql(
+            DIALECT, "12_band_sums.sql", ledger="st_band_legs", old_end=str(int(params.as_of or 0)),
+            recomputed=RECOMPUTED, **window_sql(params),
+        )
+    )  # fmt: skip
+
+
+def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> int:
+    """st_moved_windows: the window rows of the affected wallets (13_moved_windows.sql);
+    returns how many wallets they are."""
+    con.execute(
+        load_sql(
+            DIALECT, "13_moved_windows.sql", window_token_rows="st_moved_token_windows",
+            **window_sql(params),
+        )
+    )  # fmt: skip
+    found = con.execute(
+        "SELECT count(DISTINCT wallet_address) FROM st_moved_token_windows"
+    ).fetchone()
+    return int(found[0]) if found else 0
+
+
+def ledger_rows(
+    con: duckdb.DuckDBPyConnection, params: PnlParams, after: str | None = None
+) -> pa.Table:
+    """silver.wallet_pnl_ledger rows of the FIFO's legs, sorted by time: those a window edge
+    can still pass over (after as_of minus the longest window), and with `after` (a table
+    of (wallet, after_t)) only the legs of its wallets later than their after_t."""
+    from smarttrader_cli.lake.sql import quote
+
+    assert params.as_of is not None
+    finite = finite_windows(params)
+    oldest = int(params.as_of) - max((w.seconds or 0) for w in finite) if finite else None
+    keep = [f"l.t > {oldest}"] if oldest is not None else ["FALSE"]
+    join = ""
+    if after is not None:
+        join = f"JOIN {after} a ON a.wallet = gr.wallet"
+        keep.append("(a.after_t IS NULL OR l.t > a.after_t)")
+    out = con.execute(
+        "SELECT gr.wallet AS wallet_address, gr.token AS token_address, l.rn AS leg, "
+        "l.t AS block_unix_time, l.is_buy, l.value AS value_usd, l.qty AS sold_qty, "
+        "l.matched AS matched_qty, l.cost AS matched_cost, l.pnl AS realized_pnl, "
+        "l.proceeds AS matched_proceeds, l.counts, l.wins, "
+        f"{quote(params.run_id)} AS run_id FROM ("
+        "SELECT g, rn, t, FALSE AS is_buy, value, qty, matched, cost, pnl, "
+        "value * matched / qty AS proceeds, counts, wins FROM st_ledger_sells "
+        "UNION ALL SELECT g, rn, t, TRUE, value, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+        f"FROM st_ledger_buys) l JOIN st_groups gr ON gr.g = l.g {join} "
+        f"WHERE {' AND '.join(keep)} ORDER BY l.t"
+    ).arrow()
+    return out.read_all() if not hasattr(out, "num_rows") else out
+
+
+def ledger_plan(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The recomputed wallets whose ledger rows are replaced (rows gone or changed, trades
+    before their last priced leg, duplicate keys), and the ones that only gain legs; the
+    latter's after_t (their last priced leg's time, NULL if none) in st_ledger_after."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE st_ledger_kind AS "
+        "SELECT r.wallet, epoch(p.last_trade_at)::BIGINT AS after_t, "
+        "coalesce(c.gone, FALSE) OR coalesce(w.duplicates, 0) > 0 "
+        "OR (p.last_trade_at IS NOT NULL AND "
+        "    coalesce(c.first_new_t <= epoch(p.last_trade_at), TRUE)) AS replaced "
+        f"FROM {RECOMPUTED} r "
+        "LEFT JOIN st_changed_wallets c ON c.wallet = r.wallet "
+        "LEFT JOIN st_wallets w ON w.wallet = r.wallet "
+        "LEFT JOIN silver.wallet_pnl p ON p.wallet_address = r.wallet "
+        "AND p.token_address = 'ALL_TOKENS'"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE st_ledger_after AS "
+        "SELECT wallet, CASE WHEN replaced THEN NULL ELSE after_t END AS after_t, replaced "
+        "FROM st_ledger_kind"
+    )
+    rows = con.execute("SELECT wallet, replaced FROM st_ledger_after").fetchall()
+    replaced = tuple(sorted(w for w, r in rows if r))
+    grown = tuple(sorted(w for w, r in rows if not r))
+    return replaced, grown
 
 
 def register_recomputed(con: duckdb.DuckDBPyConnection, wallets: tuple[str, ...]) -> None:

@@ -303,6 +303,10 @@ WALLET_PNL_WINDOWS = TableSpec(
             _f("matched_qty", pa.float64()),
             _f("basis_coverage", pa.float64()),
             _f("closed_positions", pa.int64()),
+            # win_rate's denominator and basis_coverage's USD numerator (ALL_TOKENS rows):
+            # what later runs need to move a window without a FIFO
+            _f("counted_sells", pa.int64()),
+            _f("matched_proceeds", pa.float64()),
             _f("calculated_at", TS),
             _f("run_id", pa.string()),
         ]
@@ -334,6 +338,34 @@ WALLET_PNL_PRICES = TableSpec(
     ("token_address",),
     "the latest price per token that silver.wallet_pnl values open positions at, and the "
     "traded leg it came from (the DuckDB engine's incremental state)",
+)
+
+# Every priced leg's part in the windows (docs/pnl.md §7): a sell's FIFO result, a buy's
+# cost. When the windows' end moves, the legs that left a window are subtracted from it
+# (no FIFO). Written sorted by time: a window edge's legs are read from few files.
+WALLET_PNL_LEDGER = TableSpec(
+    "silver.wallet_pnl_ledger",
+    pa.schema(
+        [
+            _key("wallet_address"),
+            _key("token_address"),
+            _key("leg", pa.int64()),  # position in the (wallet, token)'s leg order
+            _f("block_unix_time", pa.int64()),
+            _f("is_buy", pa.bool_()),
+            _f("value_usd", pa.float64()),
+            _f("sold_qty", pa.float64()),
+            _f("matched_qty", pa.float64()),
+            _f("matched_cost", pa.float64()),
+            _f("realized_pnl", pa.float64()),
+            _f("matched_proceeds", pa.float64()),
+            _f("counts", pa.bool_()),  # counts for win rate
+            _f("wins", pa.bool_()),
+            _f("run_id", pa.string()),
+        ]
+    ),
+    ("wallet_address", "token_address", "leg"),
+    "every priced PnL leg with its FIFO result (sells) or cost (buys), for moving the "
+    "windows without a FIFO (the DuckDB engine's incremental state)",
 )
 
 SMART_WALLETS = TableSpec(
@@ -604,6 +636,7 @@ TABLES: dict[str, TableSpec] = {
         WALLET_PNL,
         WALLET_PNL_WINDOWS,
         WALLET_PNL_PRICES,
+        WALLET_PNL_LEDGER,
         SMART_WALLETS,
         WALLET_FLAGS,
         WEBHOOK_EVENTS,

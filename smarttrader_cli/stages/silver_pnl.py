@@ -18,15 +18,15 @@ from smarttrader_cli.engines.pnl_common import (
     PnlParams,
     PnlResult,
     RunPlan,
-    WindowState,
     plan_run,
     resolve_as_of,
-    window_bands,
 )
 from smarttrader_cli.errors import UsageError
+from smarttrader_cli.lake.changes import ChangesUnavailable
 from smarttrader_cli.lake.sql import in_list, quote
 from smarttrader_cli.lake.tables import (
     WALLET_PNL,
+    WALLET_PNL_LEDGER,
     WALLET_PNL_PRICES,
     WALLET_PNL_WINDOWS,
     WALLET_TRADES,
@@ -37,7 +37,6 @@ from smarttrader_cli.stages.contract import StageResult, run_result, stage
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
-    from deltalake import DeltaTable
 
     from smarttrader_cli.engines.duckdb_incremental import Cursor
     from smarttrader_cli.lake.store import CommitMeta, Lake
@@ -145,7 +144,12 @@ def _run_duckdb(
         if mode == "incremental":
             why = incremental.state_problem(lake, bronze, params, windows)
             if why is None and windows is not None:
-                return _incremental(app, con, bronze, params, windows, meta)
+                from smarttrader_cli.stages.silver_pnl_incremental import run_incremental
+
+                try:
+                    return run_incremental(app.lake, con, bronze, params, windows, meta)
+                except ChangesUnavailable as exc:
+                    why = str(exc)
             log.info("silver pnl: a full refresh: %s", why)
             mode = "full"
         plan = plan_run(
@@ -159,7 +163,11 @@ def _run_duckdb(
             shifted = engine.shifted_windows(con, plan.params)
         state = None
         if plan.mode == "full" and result is not None:
-            state = (incremental.state_rows(con, plan.params), incremental.cursor_of(bronze))
+            state = FullState(
+                incremental.state_rows(con, plan.params),
+                incremental.ledger_rows(con, plan.params),
+                incremental.cursor_of(bronze),
+            )
             meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
     finally:
         con.close()
@@ -173,109 +181,13 @@ def _incremental_only() -> tuple[str, ...] | None:
     raise AssertionError("DuckDB's incremental runs are planned by duckdb_incremental")
 
 
-def _incremental(
-    app: StageContext,
-    con: duckdb.DuckDBPyConnection,
-    bronze: DeltaTable,
-    params: PnlParams,
-    windows: WindowState,
-    meta: CommitMeta,
-) -> PnlResult | None:
-    """The incremental run (engines/duckdb_incremental.py), or a full refresh when the
-    trades' commit log cannot say what changed."""
-    from dataclasses import replace
+@dataclass(frozen=True)
+class FullState:
+    """A full refresh's incremental state: prices, ledger, and the cursor into bronze."""
 
-    from smarttrader_cli.engines import duckdb_incremental as incremental
-    from smarttrader_cli.engines import duckdb_pnl as engine
-    from smarttrader_cli.lake.changes import ChangesUnavailable
-
-    lake = app.lake
-    cursor = incremental.cursor_of(bronze)
-    after = lake.app_transaction_version(WALLET_PNL, cursor.app_id)
-    assert after is not None and params.as_of is not None
-    try:
-        chosen = incremental.changed_wallets(lake, bronze, after)
-    except ChangesUnavailable as exc:
-        log.info("silver pnl: a full refresh: %s", exc)
-        con.close()
-        return _run_duckdb(app, params, "full", meta)
-    moved = windows.end != params.as_of
-    if moved:
-        chosen |= set(engine.moved_wallets(con, window_bands(params, windows.end)))
-    params = replace(params, wallets=tuple(sorted(chosen)))
-    incremental.register_recomputed(con, params.wallets or ())
-    result = engine.compute_pnl(
-        con, params, prices=lambda c: incremental.incremental_prices(c, params)
-    )
-    held = incremental.repriced(con, params)
-    log.info(
-        "silver pnl: %d wallets with changed trades or trades across a window edge "
-        "recomputed, %d holders of re-priced tokens re-valued",
-        len(params.wallets or ()), held,
-    )  # fmt: skip
-    if not chosen and not held and not moved:
-        log.info("silver pnl: no wallet has new trades or new prices")
-        return None
-    out = IncrementalOutput(
-        result=result,
-        repriced=engine.stamped(con, params, engine.OUTPUT, "st_repriced_pnl"),
-        repriced_windows=engine.stamped(con, params, engine.WINDOW_OUTPUT, "st_repriced_windows"),
-        state=incremental.state_rows(con, params) if chosen or held else None,
-        shifted=None,
-        cursor=cursor,
-        wallets=params.wallets or (),
-    )
-    if moved:
-        out.shifted = engine.shifted_windows(con, params, "st_repriced_windows")
-    con.close()
-    meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
-    meta.extra["repriced_wallets"] = held
-    write_incremental(lake, out, meta)
-    result.mode, result.repriced_wallets = "incremental", held
-    return result
-
-
-@dataclass
-class IncrementalOutput:
-    """What an incremental run writes: the recomputed wallets' rows, the re-valued rows,
-    the new state and, when the windows' end moved, every other window row re-bounded."""
-
-    result: PnlResult
-    repriced: pa.Table
-    repriced_windows: pa.Table
-    state: pa.Table | None
-    shifted: pa.Table | None
+    prices: pa.Table
+    ledger: pa.Table
     cursor: Cursor
-    wallets: tuple[str, ...]  # recomputed: their rows are replaced exactly
-
-
-def write_incremental(lake: Lake, out: IncrementalOutput, meta: CommitMeta) -> None:
-    """The state, the windows, then silver.wallet_pnl with the cursor: a run stopped in
-    between leaves the state and silver.wallet_pnl at different cursors, and the next run
-    is a full refresh (duckdb_incremental.state_problem)."""
-    import pyarrow as pa
-
-    meta.extra.update(out.result.summary())
-    recomputed = in_list("t.wallet_address", out.wallets) if out.wallets else None
-    if out.state is None:  # only the windows' bounds moved
-        assert out.shifted is not None
-        lake.overwrite(WALLET_PNL_WINDOWS, out.shifted, meta)
-        return
-    lake.overwrite(WALLET_PNL_PRICES, out.state, meta, app_transactions=out.cursor.transaction())
-    assert out.result.windows is not None and out.result.rows is not None
-    windows = [
-        lake.conform(WALLET_PNL_WINDOWS, t) for t in (out.result.windows, out.repriced_windows)
-    ]
-    if out.shifted is not None:
-        shifted = lake.conform(WALLET_PNL_WINDOWS, out.shifted)
-        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables([shifted, *windows]), meta)
-    else:
-        lake.merge(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta, delete_predicate=recomputed)
-    rows = [lake.conform(WALLET_PNL, t) for t in (out.result.rows, out.repriced)]
-    lake.merge(
-        WALLET_PNL, pa.concat_tables(rows), meta, delete_predicate=recomputed,
-        app_transactions=out.cursor.transaction(),
-    )  # fmt: skip
 
 
 def write_rows(
@@ -284,7 +196,7 @@ def write_rows(
     plan: RunPlan,
     meta: CommitMeta,
     shifted: pa.Table | None = None,
-    state: tuple[pa.Table, Cursor] | None = None,
+    state: FullState | None = None,
 ) -> None:
     """The windows, then silver.wallet_pnl: each one commit, overwritten on a full run, else
     merged replacing the recomputed wallets' rows exactly (windows: see RunPlan). A full run
@@ -296,9 +208,10 @@ def write_rows(
     params = plan.params
     if result is not None:
         meta.extra.update(result.summary())
-    cursor = state[1].transaction() if state is not None else ()
+    cursor = state.cursor.transaction() if state is not None else ()
     if state is not None:
-        lake.overwrite(WALLET_PNL_PRICES, state[0], meta, app_transactions=cursor)
+        lake.overwrite(WALLET_PNL_PRICES, state.prices, meta, app_transactions=cursor)
+        lake.overwrite(WALLET_PNL_LEDGER, state.ledger, meta, app_transactions=cursor)
     windows = result.windows if result is not None else None
     wallet_filter = in_list("t.wallet_address", params.wallets or ())
     if plan.windows == "shift" and shifted is not None:

@@ -25,7 +25,7 @@ WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
 -- M_k is B_k exactly, which avoids the cancellation of Q + (B - Q) after large unmatched
 -- sells. F(M_k) and G(M_k) by an as-of lookup of the last lot starting below M_k; the
 -- lower bound M_{k-1} with its F and G is the previous sell's (0 for the first).
-CREATE OR REPLACE TEMP TABLE st_sell_agg AS
+CREATE OR REPLACE TEMP TABLE st_ledger_sells AS
 WITH buys AS (
     SELECT g, b_cum, value / qty AS unit_cost, CAST(t - {{t_origin}} AS DOUBLE) AS age,
            coalesce(lag(b_cum) OVER w, 0.0) AS start_qty,
@@ -81,7 +81,7 @@ bounds AS (
 ),
 per_sell AS (
     SELECT
-        g, qty, value, matched, cost, m_cum,
+        g, rn, t, qty, value, matched, cost, m_cum,
         {{leg_bucket}} AS bucket,
         value * matched / qty - cost AS pnl,
         CAST(t - {{t_origin}} AS DOUBLE) * matched - g_delta AS held_seconds,
@@ -90,15 +90,19 @@ per_sell AS (
             AS wins
     FROM bounds
 )
--- Only totals are kept (docs/pnl.md §3), not the sells: per group (bucket NULL), and per
--- group and window bucket (the shortest window holding the sell, {{buckets}}: none) in the
--- same aggregation, from which the windows are summed (07_windows.sql).
+-- Every sell's FIFO result is kept (the ledger, silver.wallet_pnl_ledger: later runs move
+-- windows with it), and summed per group (bucket NULL) and per group and window bucket (the
+-- shortest window holding the sell, {{buckets}}: none) in one aggregation, from which the
+-- windows are summed (07_windows.sql).
+SELECT * FROM per_sell;
+
+CREATE OR REPLACE TEMP TABLE st_sell_agg AS
 SELECT
     g,
     bucket,
     {{include:sell_totals.sql}},
     max(m_cum) AS m_last
-FROM per_sell
+FROM st_ledger_sells
 GROUP BY GROUPING SETS ((g), (g, bucket));
 
 CREATE OR REPLACE TEMP TABLE st_sell_totals AS
@@ -114,5 +118,8 @@ SELECT g, bucket, count(*) AS buy_count, sum(value) AS total_bought
 FROM (SELECT g, value, {{leg_bucket}} AS bucket FROM st_fifo_legs WHERE is_buy)
 WHERE bucket < {{buckets}}
 GROUP BY g, bucket;
+
+CREATE OR REPLACE TEMP TABLE st_ledger_buys AS
+SELECT g, rn, t, value FROM st_fifo_legs WHERE is_buy;
 
 DROP TABLE st_fifo_legs;
