@@ -53,6 +53,7 @@ DIALECT = "duckdb"
 READER = "silver.pnl"
 STATE_KEY = "pnl_state"
 RECOMPUTED = "st_recomputed_wallets"
+LEDGER_ROW_GROUP = 100_000  # rows per row group: a window edge's legs are read from few
 # Commits that change no rows: a table's last commit of data is found behind them.
 STATE = (WALLET_PNL_PRICES, WALLET_PNL_LEDGER)
 # The columns of bronze.wallet_trades the PnL reads: a row changed in these is changed.
@@ -235,18 +236,28 @@ def no_band(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     )  # fmt: skip
 
 
-def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> int:
-    """st_moved_windows: the window rows of the affected wallets (13_moved_windows.sql);
-    returns how many wallets they are."""
+def store_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """st_stored_pnl: silver.wallet_pnl as this run found it, read once."""
+    con.execute("CREATE OR REPLACE TEMP TABLE st_stored_pnl AS SELECT * FROM silver.wallet_pnl")
+
+
+def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams, every: bool) -> int:
+    """st_moved_windows: the window rows of the wallets outside the recomputed ones whose
+    windows changed, or (`every`: the windows' end moved) of all of them
+    (13_moved_windows.sql); returns how many wallets changed."""
+    changed = "SELECT wallet_address FROM st_band_sums UNION SELECT wallet_address FROM st_repriced"
+    everyone = (
+        "SELECT wallet_address FROM st_stored_pnl WHERE token_address = 'ALL_TOKENS' "
+        f"AND wallet_address NOT IN (SELECT wallet FROM {RECOMPUTED})"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE st_affected AS {everyone if every else changed}")
     con.execute(
         load_sql(
             DIALECT, "13_moved_windows.sql", window_token_rows="st_moved_token_windows",
             **window_sql(params),
         )
     )  # fmt: skip
-    found = con.execute(
-        "SELECT count(DISTINCT wallet_address) FROM st_moved_token_windows"
-    ).fetchone()
+    found = con.execute(f"SELECT count(*) FROM ({changed})").fetchone()
     return int(found[0]) if found else 0
 
 
@@ -294,7 +305,7 @@ def ledger_plan(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], tuple[
         f"FROM {RECOMPUTED} r "
         "LEFT JOIN st_changed_wallets c ON c.wallet = r.wallet "
         "LEFT JOIN st_wallets w ON w.wallet = r.wallet "
-        "LEFT JOIN silver.wallet_pnl p ON p.wallet_address = r.wallet "
+        "LEFT JOIN st_stored_pnl p ON p.wallet_address = r.wallet "
         "AND p.token_address = 'ALL_TOKENS'"
     )
     con.execute(

@@ -116,8 +116,11 @@ def prepare_legs(
         f"SELECT {SWAP_TX_SQL} AS tx_hash, ins_index, inner_ins_index, wallet_address, {_USED} "
         f"FROM {WALLET_TRADES.name}"
     )
+    # A run for chosen wallets reads their trades from bronze once (a small table); a run
+    # over everything keeps them a view (one copy of bronze in memory would not fit).
+    selected_kind = "VIEW" if params.wallets is None else "TABLE"
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW st_bronze_trades AS "
+        f"CREATE OR REPLACE TEMP {selected_kind} st_bronze_trades AS "
         f"SELECT * FROM st_bronze_swaps WHERE {wallet_filter}"
     )
     unique = natural_key_unique(con, "st_bronze_trades")
@@ -169,7 +172,7 @@ def prepare_legs(
     ).fetchone()
     assert counts is not None
     con.execute(f"DROP {trades_kind} st_trades")
-    con.execute("DROP VIEW st_bronze_trades")
+    con.execute(f"DROP {selected_kind} st_bronze_trades")
     return InputCounts(*(int(c) for c in counts))
 
 

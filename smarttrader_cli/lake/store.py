@@ -245,8 +245,12 @@ class Lake:
         meta: CommitMeta,
         app_transactions: Sequence[tuple[str, int]] = (),
         snapshot: DeltaTable | None = None,
+        row_group_rows: int | None = None,
     ) -> int:
         """Append rows (and optional application transactions) in one commit; returns the version.
+
+        `row_group_rows` caps the rows per Parquet row group (finer statistics for readers
+        that skip by them).
 
         With `snapshot` (a DeltaTable the caller read its state from), the commit is checked
         against everything committed since that snapshot: a concurrent commit of the same
@@ -271,6 +275,7 @@ class Lake:
                 mode="append",
                 storage_options=None if snapshot is not None else self.storage_options,
                 commit_properties=props,
+                writer_properties=_row_groups(row_group_rows),
             )
         except Exception as exc:
             raise LakeError(f"append to {spec.name} failed: {describe_error(exc)}") from exc
@@ -285,8 +290,10 @@ class Lake:
         meta: CommitMeta,
         predicate: str | None = None,
         app_transactions: Sequence[tuple[str, int]] = (),
+        row_group_rows: int | None = None,
     ) -> int:
-        """Replace the table (or the rows matching `predicate`) in one commit."""
+        """Replace the table (or the rows matching `predicate`) in one commit
+        (`row_group_rows`: see append)."""
         from deltalake import CommitProperties, write_deltalake
 
         self.ensure_table(spec)
@@ -304,6 +311,7 @@ class Lake:
                 predicate=predicate,
                 storage_options=self.storage_options,
                 commit_properties=props,
+                writer_properties=_row_groups(row_group_rows),
             )
         except Exception as exc:
             raise LakeError(f"overwrite of {spec.name} failed: {describe_error(exc)}") from exc
@@ -476,6 +484,15 @@ def partition_bound(dt: DeltaTable, rows: pa.Table, alias: str) -> str | None:
             any_of.append(f"{alias}.{column} IS NULL")
         terms.append(f"({' OR '.join(any_of)})" if any_of else "FALSE")
     return " AND ".join(terms) or None
+
+
+def _row_groups(rows: int | None) -> Any:
+    """deltalake's writer properties capping the rows per row group (None: its defaults)."""
+    if rows is None:
+        return None
+    from deltalake import WriterProperties
+
+    return WriterProperties(max_row_group_size=rows)
 
 
 def _transactions(pairs: Sequence[tuple[str, int]]) -> list[Transaction] | None:

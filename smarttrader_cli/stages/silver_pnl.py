@@ -210,8 +210,13 @@ def write_rows(
         meta.extra.update(result.summary())
     cursor = state.cursor.transaction() if state is not None else ()
     if state is not None:
+        from smarttrader_cli.engines.duckdb_incremental import LEDGER_ROW_GROUP
+
         lake.overwrite(WALLET_PNL_PRICES, state.prices, meta, app_transactions=cursor)
-        lake.overwrite(WALLET_PNL_LEDGER, state.ledger, meta, app_transactions=cursor)
+        lake.overwrite(
+            WALLET_PNL_LEDGER, state.ledger, meta, app_transactions=cursor,
+            row_group_rows=LEDGER_ROW_GROUP,
+        )  # fmt: skip
     windows = result.windows if result is not None else None
     wallet_filter = in_list("t.wallet_address", params.wallets or ())
     if plan.windows == "shift" and shifted is not None:

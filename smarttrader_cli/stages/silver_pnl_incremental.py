@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from smarttrader_cli.engines.duckdb_incremental import LEDGER_ROW_GROUP
 from smarttrader_cli.lake.sql import in_list
 from smarttrader_cli.lake.tables import (
     WALLET_PNL,
@@ -31,8 +32,8 @@ log = logging.getLogger("st.silver.pnl")
 @dataclass
 class IncrementalOutput:
     """What an incremental run writes: the recomputed wallets' rows, the re-valued and
-    moved rows, the new state and, when the windows' end moved, every other window row
-    with its new bounds."""
+    moved rows (when the windows' end moved: every other wallet's window rows, with their
+    new bounds) and the new state."""
 
     result: PnlResult
     repriced: pa.Table  # silver.wallet_pnl rows re-valued
@@ -41,7 +42,7 @@ class IncrementalOutput:
     ledger_replaced: pa.Table  # every ledger row of these wallets, replacing theirs
     ledger_added: pa.Table  # new legs of the other recomputed wallets
     replaced: tuple[str, ...]
-    shifted: pa.Table | None
+    every_window: bool  # moved_windows holds every other wallet's rows (their bounds moved)
     cursor: Cursor
     wallets: tuple[str, ...]  # recomputed: their rows are replaced exactly
 
@@ -64,6 +65,7 @@ def run_incremental(
     after = lake.app_transaction_version(WALLET_PNL, cursor.app_id)
     assert after is not None
     incremental.register_changes(con, lake, bronze, after)
+    incremental.store_rows(con)
     chosen = incremental.changed_wallets(con)
     moved = windows.end != params.as_of
     incremental.register_recomputed(con, tuple(sorted(chosen)))
@@ -82,7 +84,7 @@ def run_incremental(
         con, params, prices=lambda c: incremental.incremental_prices(c, params)
     )
     held = incremental.repriced(con, params)
-    affected = incremental.moved_windows(con, params)
+    affected = incremental.moved_windows(con, params, every=moved)
     log.info(
         "silver pnl: %d wallets with changed trades recomputed, %d holders of re-priced "
         "tokens re-valued, %d wallets' windows moved or re-valued without a FIFO",
@@ -108,7 +110,7 @@ def run_incremental(
         ledger_replaced=incremental.ledger_rows(con, params, "st_ledger_replaced"),
         ledger_added=incremental.ledger_rows(con, params, "st_ledger_grown"),
         replaced=replaced,
-        shifted=engine.shifted_windows(con, params, "st_moved_windows") if moved else None,
+        every_window=moved,
         cursor=cursor,
         wallets=params.wallets or (),
     )
@@ -135,13 +137,16 @@ def write_incremental(lake: Lake, out: IncrementalOutput, meta: CommitMeta) -> N
         lake.overwrite(
             WALLET_PNL_LEDGER, out.ledger_replaced, meta,
             predicate=in_list("wallet_address", out.replaced), app_transactions=cursor,
+            row_group_rows=LEDGER_ROW_GROUP,
         )  # fmt: skip
-    lake.append(WALLET_PNL_LEDGER, out.ledger_added, meta, app_transactions=cursor)
+    lake.append(
+        WALLET_PNL_LEDGER, out.ledger_added, meta, app_transactions=cursor,
+        row_group_rows=LEDGER_ROW_GROUP,
+    )  # fmt: skip
     assert out.result.windows is not None and out.result.rows is not None
     windows = [lake.conform(WALLET_PNL_WINDOWS, t) for t in (out.result.windows, out.moved_windows)]
-    if out.shifted is not None:
-        shifted = lake.conform(WALLET_PNL_WINDOWS, out.shifted)
-        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables([shifted, *windows]), meta)
+    if out.every_window:
+        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta)
     else:
         lake.merge(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta, delete_predicate=recomputed)
     rows = pa.concat_tables([lake.conform(WALLET_PNL, t) for t in (out.result.rows, out.repriced)])

@@ -1,14 +1,15 @@
 -- Open positions whose token's latest price moved, of wallets the run does not recompute
 -- (docs/pnl.md §7): no FIFO, their stored rows re-valued with token_rows.sql's expressions
 -- on the stored open quantity and cost (the same doubles, so the same results).
--- st_moved_prices: (token, price) of the tokens whose price moved.
+-- st_moved_prices: (token, price) of the tokens whose price moved; st_stored_pnl: the rows of
+-- silver.wallet_pnl as the run found them.
 CREATE OR REPLACE TEMP TABLE st_repriced AS
 SELECT
     p.wallet_address,
     p.token_address,
     CASE WHEN p.current_position_tokens = 0 THEN 0E0
          ELSE coalesce(p.current_position_tokens * m.price, 0E0) END AS open_value
-FROM silver.wallet_pnl p
+FROM st_stored_pnl p
 JOIN st_moved_prices m ON m.token = p.token_address
 WHERE p.token_address <> 'ALL_TOKENS'
   AND p.current_position_tokens <> 0
@@ -23,7 +24,7 @@ WITH tokens AS (
         r.token_address IS NOT NULL AS moved,
         coalesce(r.open_value, p.current_position_value) AS open_value,
         p.current_position_cost_basis AS open_cost
-    FROM silver.wallet_pnl p
+    FROM st_stored_pnl p
     LEFT JOIN st_repriced r
         ON r.wallet_address = p.wallet_address AND r.token_address = p.token_address
     WHERE p.token_address <> 'ALL_TOKENS'
@@ -61,6 +62,6 @@ SELECT
             CASE WHEN a.total_bought > 0 THEN s.total_pnl / a.total_bought END AS roi,
             s.current_position_value AS current_position_value
         )
-FROM silver.wallet_pnl a
+FROM st_stored_pnl a
 JOIN portfolio s ON s.wallet_address = a.wallet_address
 WHERE a.token_address = 'ALL_TOKENS';

@@ -1,16 +1,13 @@
--- The window rows of the wallets the run does not recompute but whose windows changed
--- (docs/pnl.md §7): legs left a window (st_band_sums, subtracted from the stored sums;
--- a window left without buys or sells gets exact zeros, as a full refresh would) or the
--- open position was re-valued (st_repriced_pnl). The metrics are window_rows.sql's and
--- window_portfolio_rows.sql's, from these totals.
+-- The window rows of the wallets in st_affected (not recomputed; when the windows' end
+-- moved, all of them, as every row's bounds move) from their stored rows (docs/pnl.md §7):
+-- the legs that left a window (st_band_sums) are subtracted from its sums (a window left
+-- without buys or sells gets exact zeros, as a full refresh would), open positions of
+-- re-priced tokens are re-valued (st_repriced_pnl). The metrics are window_rows.sql's and
+-- window_portfolio_rows.sql's, from these totals; stored numbers no leg or price moved come
+-- out as they went in.
 CREATE OR REPLACE TEMP TABLE st_moved_token_windows AS
 WITH windows AS (
 {{windows_cte}}
-),
-affected AS (
-    SELECT wallet_address FROM st_band_sums
-    UNION
-    SELECT wallet_address FROM st_repriced
 ),
 opened AS (
     SELECT
@@ -19,11 +16,11 @@ opened AS (
         p.total_bought AS all_bought,
         p.current_position_cost_basis AS open_cost,
         coalesce(v.current_position_value, p.current_position_value) AS open_value
-    FROM silver.wallet_pnl p
+    FROM st_stored_pnl p
     LEFT JOIN st_repriced_pnl v
         ON v.wallet_address = p.wallet_address AND v.token_address = p.token_address
     WHERE p.token_address <> 'ALL_TOKENS'
-      AND p.wallet_address IN (SELECT wallet_address FROM affected)
+      AND p.wallet_address IN (SELECT wallet_address FROM st_affected)
 ),
 moved AS (
     SELECT
@@ -75,7 +72,7 @@ WITH windows AS (
 {{windows_cte}}
 ),
 wallets AS (
-    SELECT DISTINCT wallet_address FROM st_moved_token_windows
+    SELECT wallet_address FROM st_affected
 )
 SELECT * FROM st_moved_token_windows
 UNION ALL BY NAME
