@@ -37,25 +37,33 @@ from smarttrader_cli.stages import silver_pnl
 STAMPS = ["calculated_at", "run_id"]
 
 
-def new_trades(trades: pa.Table, wallets: int, tag: str) -> pa.Table:
-    """Up to 10 copies of each chosen wallet's trades, after the latest trade, fetched now."""
-    latest = pc.max(trades["block_unix_time"]).as_py()
-    every = sorted(trades["wallet_address"].unique().to_pylist())
+def new_trades(lake: Any, share: float, tag: str) -> pa.Table:
+    """Up to 10 copies of the trades of `share` of the wallets (every n-th in name order),
+    after the latest trade, fetched now; tagged `tag` (copies are never copied again)."""
+    import pyarrow.dataset as ds
+
+    dataset = lake.table(WALLET_TRADES).to_pyarrow_dataset()
+    firsts = dataset.to_table(columns=["wallet_address", "block_unix_time"])
+    latest = pc.max(firsts["block_unix_time"]).as_py()
+    every = sorted(pc.unique(firsts["wallet_address"]).to_pylist())
+    del firsts
+    wallets = max(1, round(share * len(every)))
     chosen = every[:: max(1, len(every) // wallets)][:wallets]
+    picked = dataset.to_table(filter=ds.field("wallet_address").isin(chosen))
     con = duckdb.connect()
-    con.register("trades", trades)
+    con.register("trades", picked)
     rows = con.execute(
         f"SELECT * REPLACE (tx_hash || '{tag}' AS tx_hash) FROM trades "
-        "WHERE wallet_address IN (SELECT unnest(?)) AND length(tx_hash) < 12 "
-        "QUALIFY row_number() OVER (PARTITION BY wallet_address ORDER BY tx_hash) <= 10",
-        [chosen],
+        "WHERE length(tx_hash) < 12 "
+        "QUALIFY row_number() OVER (PARTITION BY wallet_address ORDER BY tx_hash) <= 10"
     ).arrow()
     rows = rows.read_all() if not hasattr(rows, "num_rows") else rows
     n = rows.num_rows
     times = pa.array([latest + 60 + i for i in range(n)], pa.int64())
     fetched = pa.array([datetime.now(UTC)] * n, rows.schema.field("fetched_at").type)
     rows = rows.set_column(rows.schema.get_field_index("block_unix_time"), "block_unix_time", times)
-    return rows.set_column(rows.schema.get_field_index("fetched_at"), "fetched_at", fetched)
+    rows = rows.set_column(rows.schema.get_field_index("fetched_at"), "fetched_at", fetched)
+    return rows.cast(lake.table(WALLET_TRADES).schema().to_arrow()) if False else rows
 
 
 def compare(a: pa.Table, b: pa.Table, keys: list[str]) -> dict[str, float | int]:
@@ -95,10 +103,8 @@ def _timed(ctx: Any, **options: Any) -> tuple[float, dict[str, Any], float]:
 def round_of(ctx: Any, share: float, tag: str) -> dict[str, Any]:
     """New trades for `share` of the wallets, the incremental run, the full refresh after it."""
     lake = ctx.lake
-    trades = lake.read(WALLET_TRADES, columns=None)
-    wallets = max(1, round(share * len(pc.unique(trades["wallet_address"]))))
-    added = new_trades(trades, wallets, tag)
-    del trades
+    added = new_trades(lake, share, tag)
+    wallets = len(pc.unique(added["wallet_address"]))
     lake.append(WALLET_TRADES, added, CommitMeta("bench", "bench", "bench"))
     inc_s, inc, inc_load = _timed(ctx)
     pnl, windows = lake.read(WALLET_PNL), lake.read(WALLET_PNL_WINDOWS)
