@@ -59,6 +59,7 @@ def register_inputs(spark: SparkSession, lake: Lake) -> None:
     metrics.createOrReplaceTempView("bronze_token_metrics")
     for table in (WALLET_PNL, WALLET_PNL_WINDOWS):
         if lake.exists(table):
+            lake.ensure_table(table)  # columns added since it was written: the shift reads them
             view = table.name.replace(".", "_")
             reader.load(spark_uri(lake.uri(table))).createOrReplaceTempView(view)
 

@@ -93,6 +93,11 @@ def test_spark_engine_equals_duckdb_engine_and_oracle(tmp_path: Path):
     assert 0 < sells["1d"] < sells["7d"] < sells["30d"] < sells["all"], sells
     assert {r["run_id"] for r in spark_windows.values()} == {spark.run_id}
 
+    # DuckDB's incremental state predates Spark's rows: DuckDB notices and rebuilds.
+    again = run_wallet_pnl(app, engine="duckdb")
+    assert again.mode == "full"
+    assert_windows_match(windows_by_key(lake.read(WALLET_PNL_WINDOWS)), want, trades)
+
 
 def test_spark_incremental_merge_replaces_only_changed_wallets(tmp_path: Path):
     # Z closed a position in a token no one else trades, long before the windows' edges: new
