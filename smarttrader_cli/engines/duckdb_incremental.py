@@ -241,24 +241,21 @@ def store_rows(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE st_stored_pnl AS SELECT * FROM silver.wallet_pnl")
 
 
-def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams, every: bool) -> int:
-    """st_moved_windows: the window rows of the wallets outside the recomputed ones whose
-    windows changed, or (`every`: the windows' end moved) of all of them
-    (13_moved_windows.sql); returns how many wallets changed."""
-    changed = "SELECT wallet_address FROM st_band_sums UNION SELECT wallet_address FROM st_repriced"
-    everyone = (
-        "SELECT wallet_address FROM st_stored_pnl WHERE token_address = 'ALL_TOKENS' "
-        f"AND wallet_address NOT IN (SELECT wallet FROM {RECOMPUTED})"
+def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> tuple[str, ...]:
+    """st_moved_token_windows and st_moved_portfolio: the window rows of the wallets outside
+    the recomputed ones whose windows changed (13_moved_windows.sql); returns the wallets."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE st_affected AS "
+        "SELECT wallet_address FROM st_band_sums UNION SELECT wallet_address FROM st_repriced"
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE st_affected AS {everyone if every else changed}")
     con.execute(
         load_sql(
             DIALECT, "13_moved_windows.sql", window_token_rows="st_moved_token_windows",
             **window_sql(params),
         )
     )  # fmt: skip
-    found = con.execute(f"SELECT count(*) FROM ({changed})").fetchone()
-    return int(found[0]) if found else 0
+    rows = con.execute("SELECT wallet_address FROM st_affected").fetchall()
+    return tuple(sorted(r[0] for r in rows))
 
 
 def ledger_rows(

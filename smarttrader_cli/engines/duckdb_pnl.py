@@ -285,11 +285,8 @@ def moved_wallets(con: duckdb.DuckDBPyConnection, bands: str) -> tuple[str, ...]
     return tuple(sorted(r[0] for r in rows))
 
 
-def shifted_windows(
-    con: duckdb.DuckDBPyConnection, params: PnlParams, written_anew: str | None = None
-) -> pa.Table:
-    """The stored windows rows of every wallet not in params.wallets, bounds moved to as_of
-    (and not in the table `written_anew`, when given: rows the run writes itself)."""
+def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Table:
+    """The stored windows rows of every wallet not in params.wallets, bounds moved to as_of."""
     import pyarrow as pa
 
     con.register("st_recomputed", pa.table({"wallet": pa.array(params.wallets or (), pa.string())}))
@@ -300,11 +297,6 @@ def shifted_windows(
     )
     sql = load_sql(
         DIALECT, "08_shifted_windows.sql", columns=columns, recomputed="st_recomputed",
-        kept="TRUE" if written_anew is None else (
-            f"NOT EXISTS (SELECT 1 FROM {written_anew} n WHERE n.wallet_address = "
-            'p.wallet_address AND n.token_address = p.token_address '
-            'AND n.window_name = p."window")'
-        ),
         **window_sql(params),
     )  # fmt: skip
     out = con.execute(sql).arrow()

@@ -32,17 +32,17 @@ log = logging.getLogger("st.silver.pnl")
 @dataclass
 class IncrementalOutput:
     """What an incremental run writes: the recomputed wallets' rows, the re-valued and
-    moved rows (when the windows' end moved: every other wallet's window rows, with their
-    new bounds) and the new state."""
+    moved rows, the new state and, when the windows' end moved, every other window row with
+    its new bounds."""
 
     result: PnlResult
     repriced: pa.Table  # silver.wallet_pnl rows re-valued
-    moved_windows: pa.Table  # window rows moved by the ledger or re-valued
+    moved_windows: list[pa.Table]  # window rows moved by the ledger or re-valued
     prices: pa.Table
     ledger_replaced: pa.Table  # every ledger row of these wallets, replacing theirs
     ledger_added: pa.Table  # new legs of the other recomputed wallets
     replaced: tuple[str, ...]
-    every_window: bool  # moved_windows holds every other wallet's rows (their bounds moved)
+    shifted: pa.Table | None  # the windows' end moved: every other window row, new bounds
     cursor: Cursor
     wallets: tuple[str, ...]  # recomputed: their rows are replaced exactly
 
@@ -84,11 +84,11 @@ def run_incremental(
         con, params, prices=lambda c: incremental.incremental_prices(c, params)
     )
     held = incremental.repriced(con, params)
-    affected = incremental.moved_windows(con, params, every=moved)
+    affected = incremental.moved_windows(con, params)
     log.info(
         "silver pnl: %d wallets with changed trades recomputed, %d holders of re-priced "
         "tokens re-valued, %d wallets' windows moved or re-valued without a FIFO",
-        len(chosen), held, affected,
+        len(chosen), held, len(affected),
     )  # fmt: skip
     if not chosen and not held and not affected and not moved:
         log.info("silver pnl: no wallet has new trades or new prices")
@@ -105,12 +105,20 @@ def run_incremental(
     out = IncrementalOutput(
         result=result,
         repriced=engine.stamped(con, params, engine.OUTPUT, "st_repriced_pnl"),
-        moved_windows=engine.stamped(con, params, engine.WINDOW_OUTPUT, "st_moved_windows"),
+        moved_windows=[
+            engine.stamped(con, params, engine.WINDOW_OUTPUT, table)
+            for table in ("st_moved_token_windows", "st_moved_portfolio")
+        ],
         prices=incremental.state_rows(con, params),
         ledger_replaced=incremental.ledger_rows(con, params, "st_ledger_replaced"),
         ledger_added=incremental.ledger_rows(con, params, "st_ledger_grown"),
         replaced=replaced,
-        every_window=moved,
+        # every other wallet's window rows: their numbers stand, their bounds move
+        shifted=(
+            engine.shifted_windows(con, replace(params, wallets=(*chosen, *affected)))
+            if moved
+            else None
+        ),
         cursor=cursor,
         wallets=params.wallets or (),
     )
@@ -144,9 +152,12 @@ def write_incremental(lake: Lake, out: IncrementalOutput, meta: CommitMeta) -> N
         row_group_rows=LEDGER_ROW_GROUP,
     )  # fmt: skip
     assert out.result.windows is not None and out.result.rows is not None
-    windows = [lake.conform(WALLET_PNL_WINDOWS, t) for t in (out.result.windows, out.moved_windows)]
-    if out.every_window:
-        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta)
+    windows = [
+        lake.conform(WALLET_PNL_WINDOWS, t) for t in (out.result.windows, *out.moved_windows)
+    ]
+    if out.shifted is not None:
+        shifted = lake.conform(WALLET_PNL_WINDOWS, out.shifted)
+        lake.overwrite(WALLET_PNL_WINDOWS, pa.concat_tables([shifted, *windows]), meta)
     else:
         lake.merge(WALLET_PNL_WINDOWS, pa.concat_tables(windows), meta, delete_predicate=recomputed)
     rows = pa.concat_tables([lake.conform(WALLET_PNL, t) for t in (out.result.rows, out.repriced)])

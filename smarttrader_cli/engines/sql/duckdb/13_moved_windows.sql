@@ -1,10 +1,12 @@
--- The window rows of the wallets in st_affected (not recomputed; when the windows' end
--- moved, all of them, as every row's bounds move) from their stored rows (docs/pnl.md §7):
+-- The window rows of the wallets in st_affected (not recomputed, and a leg left one of
+-- their windows or a price under their open positions moved) from their stored rows
+-- (docs/pnl.md §7): token rows into st_moved_token_windows, ALL_TOKENS rows into
+-- st_moved_portfolio;
 -- the legs that left a window (st_band_sums) are subtracted from its sums (a window left
 -- without buys or sells gets exact zeros, as a full refresh would), open positions of
 -- re-priced tokens are re-valued (st_repriced_pnl). The metrics are window_rows.sql's and
--- window_portfolio_rows.sql's, from these totals; stored numbers no leg or price moved come
--- out as they went in.
+-- window_portfolio_rows.sql's, from these totals (stored numbers no leg or price moved come
+-- out as they went in).
 CREATE OR REPLACE TEMP TABLE st_moved_token_windows AS
 WITH windows AS (
 {{windows_cte}}
@@ -67,13 +69,11 @@ window_totals AS (
 )
 {{include:window_rows.sql}};
 
-CREATE OR REPLACE TEMP TABLE st_moved_windows AS
+CREATE OR REPLACE TEMP TABLE st_moved_portfolio AS
 WITH windows AS (
 {{windows_cte}}
 ),
 wallets AS (
     SELECT wallet_address FROM st_affected
 )
-SELECT * FROM st_moved_token_windows
-UNION ALL BY NAME
 {{include:window_portfolio_rows.sql}};
