@@ -154,8 +154,10 @@ def stale(
     from smarttrader_cli.stream.swaps import SwapLeg
     from smarttrader_cli.stream.valuation import value_legs
 
+    count = pc.count_distinct(rows.column("signature")).as_py() if rows.num_rows else 0
+    open_ = pc.unique(rows.filter(pc.invert(_unknowable(rows, valuation, smart))).column(0))
     events: dict[str, list[dict[str, Any]]] = {}
-    for row in rows.to_pylist():
+    for row in rows.filter(pc.is_in(rows.column("signature"), open_)).to_pylist():
         events.setdefault(row["signature"], []).append(row)
     found, earliest = [], None
     for signature, legs in events.items():
@@ -182,4 +184,37 @@ def stale(
         ):
             found.append(signature)
             earliest = at if earliest is None else min(earliest, at)
-    return found, earliest, len(events)
+    return found, earliest, count
+
+
+def _unknowable(rows: pa.Table, valuation: Valuation, smart: set[str]) -> pa.Array:
+    """Per leg: stored as a token no price source knows, and still one (not in the book
+    from the lookback on, which holds every point usable there, nor a stablecoin, a quote
+    asset or in the snapshot), with its wallet's smart flag unchanged. Valuing an event
+    all of whose legs are such gives what is stored (value_legs: every leg on its own, no
+    quote leg to anchor on), so it is not valued again."""
+    from smarttrader_cli.stages.prices import NATIVE_SOL, WSOL
+    from smarttrader_cli.stream.valuation import NO_KNOWN_PRICE
+
+    book = valuation.book
+    known = pa.array(sorted(set(book.series) | book.stablecoins | set(valuation.snapshot)))
+    token = rows.column("token_address")
+    canonical = pc.if_else(pc.equal(token, NATIVE_SOL), WSOL, token)
+    smart_now = pc.is_in(rows.column("wallet"), pa.array(sorted(smart), pa.string()))
+    unknowable = pc.and_(
+        pc.invert(pc.is_in(canonical, known)),
+        pc.invert(pc.is_in(token, pa.array(sorted(valuation.quote_assets), pa.string()))),
+    )
+    if book.loaded_from is not None:  # points the book has not read could be usable there
+        earliest = book.loaded_from + book.max_staleness_seconds
+        read = pa.scalar(earliest * 10**6, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        unknowable = pc.and_(unknowable, pc.greater_equal(rows.column("event_time"), read))
+    for condition in (
+        pc.equal(rows.column("unpriced_reason"), NO_KNOWN_PRICE),
+        pc.is_null(rows.column("price_usd")),
+        pc.is_null(rows.column("value_usd")),
+        pc.is_null(rows.column("price_source")),
+        pc.equal(rows.column("is_smart_wallet"), smart_now),
+    ):
+        unknowable = pc.and_(unknowable, condition)
+    return pc.fill_null(unknowable, False)

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from smarttrader_cli.stream.swaps import SwapLeg
 
 
+# Why a leg of a token neither the price table nor a snapshot knows has no value.
+NO_KNOWN_PRICE = "no known price: not in the price table nor in the latest token snapshot"
+
+
 @dataclass(frozen=True)
 class LegValue:
     """A leg's USD price and value, where they came from, or why there is none."""
@@ -41,7 +45,7 @@ def _direct(
         if snap is not None and snap > 0:
             price, source = snap, "token_snapshot"
         else:
-            source = "no known price: not in the price table nor in the latest token snapshot"
+            source = NO_KNOWN_PRICE
     if price is None:
         return _unpriced(source)
     return LegValue(price, leg.amount * price, source, None)

@@ -116,3 +116,29 @@ def test_a_run_repricing_from_further_back_reads_silver(tmp_path: Any) -> None:
     back = silver_webhooks.run(ctx, now=NOW).details
     assert back["unpriced_from"].startswith(f"{WEBHOOK_SWAPS.name} (") and back["unpriced"] > 0
     _describes_silver(ctx.lake)
+
+
+def test_events_of_tokens_no_price_source_knows_are_not_valued_again(tmp_path: Any) -> None:
+    from smarttrader_cli.stream import valuation
+    from smarttrader_cli.stream.valuation import NO_KNOWN_PRICE
+
+    ctx = _ctx(tmp_path)
+    _sol(ctx.lake, range(START - 60, START + 3_600, 60))  # SOL for the first hour only
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    legs = ctx.lake.read(WEBHOOK_UNPRICED).to_pylist()
+    unknown = {r["signature"] for r in legs if r["unpriced_reason"] == NO_KNOWN_PRICE}
+    others = {r["signature"] for r in legs if r["unpriced_reason"] != NO_KNOWN_PRICE}
+    assert unknown - others and others  # events of unknown tokens only, and others
+    valued: list[int] = []
+    real = valuation.value_legs
+
+    def counting(*args: Any) -> Any:
+        valued.append(1)
+        return real(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(valuation, "value_legs", counting)
+        quiet = silver_webhooks.run(ctx, now=NOW).details
+    assert quiet["unpriced"] == len(unknown | others)
+    assert len(valued) == len(others)  # events of unknown tokens only are not valued again
