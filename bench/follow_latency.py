@@ -115,7 +115,8 @@ def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: f
         seed_lake(lake, events, start, hours=int(seconds * rate / 3600) + 2)
         env = env_for(config, ST_TELEGRAM_BOT_TOKEN=BOT_TOKEN)
         receiver = start_receiver(env, webhook_port)
-        follow = start_follow(env, follow_port)
+        follow_log = workdir / "follow.log"
+        follow = start_follow(env, follow_port, stderr=follow_log.open("wb"))
         acked: dict[str, float] = {}
         load_before = os.getloadavg()[0]
         try:
@@ -128,7 +129,11 @@ def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: f
                 health = httpx.get(f"http://127.0.0.1:{follow_port}/health").json()
                 return health["events"] >= len(acked) and not health["alert_backlog_batches"]
 
-            wait_until(drained, 300, "follow draining the load")
+            try:
+                wait_until(drained, 300, "follow draining the load", follow)
+            except (RuntimeError, TimeoutError):
+                print(follow_log.read_text()[-3000:])
+                raise
             time.sleep(3.0)  # the last deliveries
             load_after = os.getloadavg()[0]
             assert stop(follow) == 0, "st follow did not exit 0 on SIGTERM"

@@ -99,11 +99,18 @@ def topic_identity(config: StreamConfig, admin: Any = None, timeout: float = 10.
     from smarttrader_cli.errors import StError
 
     admin = admin or AdminClient(client_config(config))
-    futures = admin.describe_topics(TopicCollection([config.topic]), request_timeout=timeout)
-    try:
-        description = futures[config.topic].result(timeout)
-    except Exception as exc:
-        raise StError(f"cannot describe kafka topic {config.topic}: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.describe_topics(TopicCollection([config.topic]), request_timeout=timeout)
+        try:
+            description = futures[config.topic].result(timeout)
+            break
+        except Exception as exc:
+            # A topic created a moment ago may not be in the broker's metadata yet.
+            if "UNKNOWN_TOPIC_OR_PART" in str(exc) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise StError(f"cannot describe kafka topic {config.topic}: {exc}") from exc
     topic_id = description.topic_id
     if topic_id is None or not (
         topic_id.get_most_significant_bits() or topic_id.get_least_significant_bits()

@@ -170,7 +170,17 @@ class KafkaConsumer:
 
         self._apply_seeks()
         out = []
-        for msg in self._consumer.consume(num_messages=max_messages, timeout=timeout):
+        # `consume` waits for all `max_messages` or the whole timeout: take what the client
+        # has fetched already, else wait for one message only, so a light trickle (what
+        # `st follow` reads) is not held back for up to the timeout.
+        got = self._consumer.consume(num_messages=max_messages, timeout=0)
+        if not got and timeout > 0:
+            first = self._consumer.poll(timeout)
+            if first is not None:
+                got = [first]
+                if max_messages > 1:
+                    got += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
+        for msg in got:
             err = msg.error()
             if err is not None:
                 if err.fatal() or err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
