@@ -82,12 +82,13 @@ def ensure_topic(config: StreamConfig, admin: Any = None, timeout: float = 10.0)
         [NewTopic(config.topic, num_partitions=config.partitions, replication_factor=-1)],
         request_timeout=timeout,
     )
-    try:
-        futures[config.topic].result(timeout)
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise
-    log.info("created topic %s with %d partitions", config.topic, config.partitions)
+    # The future's error can be a bare KafkaError, which `result()` cannot raise (the
+    # receiver and a drain creating the topic at once: one of them gets "already exists").
+    error = futures[config.topic].exception(timeout)
+    if error is None:
+        log.info("created topic %s with %d partitions", config.topic, config.partitions)
+    elif "TOPIC_ALREADY_EXISTS" not in str(error):
+        raise error if isinstance(error, BaseException) else KafkaException(error)
 
 
 def topic_identity(config: StreamConfig, admin: Any = None, timeout: float = 10.0) -> str:
