@@ -5,7 +5,8 @@ in memory (`follow.refresh_seconds`).
 
 Silver is parsed once: the alert path hands over the legs it parsed of each bronze commit
 (`add_legs`), and a round merges them with the silver stage's own cursor (the bronze
-version they reach), under its lock. That is exact only while silver's cursor is where
+version they reach), under its lock, and brings silver.webhook_unpriced up to date as the
+stage does. That is exact only while silver's cursor is where
 the handed-over legs begin, so the full stage (`st silver webhooks`: reading bronze after
 its cursor, repricing legs left unpriced) runs first, again before each flows build, and
 whenever a merge could not be made (a cron run held the lock, too much was buffered).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -128,6 +130,7 @@ class Refresher:
 
         from smarttrader_cli.errors import LockHeldError
         from smarttrader_cli.ops.locks import stage_lock
+        from smarttrader_cli.stages import webhook_unpriced
         from smarttrader_cli.stages.silver_webhooks import STAGE
 
         lake, run_id = self.ctx.lake, self.meta.run_id
@@ -138,8 +141,14 @@ class Refresher:
                 if lake.app_transaction_version(WEBHOOK_SWAPS, app_id) != self._cursor:
                     raise LockHeldError("silver.webhook_swaps moved on meanwhile")
                 legs = pa.concat_tables([legs for legs, _ in taken])
+                # silver.webhook_unpriced kept current as the stage keeps it (webhook_unpriced.py)
+                since = datetime.now(UTC) - timedelta(hours=self.ctx.config.prices.lookback_hours)
+                silver = lake.table(WEBHOOK_SWAPS) if lake.exists(WEBHOOK_SWAPS) else None
+                before = webhook_unpriced.load(lake, silver, since)
                 lake.merge(WEBHOOK_SWAPS, legs, self.meta, app_transactions=[(app_id, version)])
                 self._synced = self._cursor = version
+                after = webhook_unpriced.carried(before.rows, [legs], since)
+                webhook_unpriced.save(lake, self.meta, after, since)
         except LockHeldError:
             self._synced = None
             raise
