@@ -38,7 +38,7 @@ from tests.follow_support import (
     stop,
     swaps,
 )
-from tests.harness import wait_until, write_config
+from tests.harness import KafkaBroker, wait_until, write_config
 from tests.integration.test_alerts_delivery import BOT_TOKEN, HMAC_KEY, FakeChannel
 
 RULES = {
@@ -295,3 +295,35 @@ def _trickle(port: int, events: list[dict[str, Any]], seconds: float) -> None:
     for chunk in chunks:
         post(port, chunk)
         time.sleep(seconds / len(chunks))
+
+
+def test_follow_on_kafka_delivers_every_alert_once_across_a_sigkill(
+    tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
+    """The same path on a real broker: swaps through the receiver into a Kafka topic,
+    `st follow` killed once while they arrive, then run to the end."""
+    start = int(time.time())
+    events = swaps(600, start)
+    topic = f"follow-{random.randrange(10**6)}"
+    setup = Setup(
+        tmp_path, events, start, {n: c.start() for n, c in channels().items()},
+        **{"stream.backend": "kafka", "stream.bootstrap_servers": kafka_broker.bootstrap,
+           "stream.topic": topic, "stream.group_id": f"follow-{topic}"},
+    )  # fmt: skip
+    follow = start_follow(setup.env, setup.follow_port)
+    try:
+        post(setup.webhook_port, events[:300])
+        wait_until(lambda: setup.health()["events"] > 0, 60, "a first commit")
+        stop(follow, signal.SIGKILL)
+        post(setup.webhook_port, events[300:])
+        follow = start_follow(setup.env, setup.follow_port)
+        # the killed member keeps its partitions until its session times out (about 30 s)
+        wait_until(lambda: len(bronze_signatures(setup.lake)) == 600, 180, "every event")
+        wait_delivered(setup)
+        assert stop(follow) == 0
+    finally:
+        if follow.poll() is None:
+            stop(follow)
+        setup.close()
+    assert bronze_signatures(setup.lake) == Counter({e["signature"]: 1 for e in events})
+    check_delivered(setup, expected_alerts(setup), crashes=True)
