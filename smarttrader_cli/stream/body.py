@@ -41,7 +41,12 @@ class BodyError(ValueError):
 
 
 def body_events(body: bytes) -> tuple[list[Any], list[bytes]]:
-    """The elements of a JSON array body, parsed by orjson, and each one's bytes as sent."""
+    """The elements of a JSON array body, parsed by orjson, and each one's bytes as sent.
+
+    A body that is one JSON object is one event: Helius posts arrays, but a single
+    enhanced transaction (a test delivery, a replay by hand) is unambiguous, and refusing
+    it would have its sender retry a 422 that can never succeed.
+    """
     split = _split_objects(body)
     if split is not None:
         return split
@@ -49,8 +54,10 @@ def body_events(body: bytes) -> tuple[list[Any], list[bytes]]:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyError("invalid_json", f"body is not valid JSON: {exc}") from None
+    if isinstance(payload, dict):
+        return [payload], [body.strip(JSON_WHITESPACE)]
     if not isinstance(payload, list):
-        raise BodyError("not_a_list", "body must be a JSON array of events")
+        raise BodyError("not_a_list", "body must be a JSON array of events (or one event object)")
     return payload, array_elements(body, len(payload))
 
 

@@ -96,7 +96,8 @@ def test_bodies_the_fast_way_cannot_cut_are_split_the_slow_way(body: bytes) -> N
         (b"", "invalid_json"),
         (b'[{"k":1},]', "invalid_json"),
         (b'[{"k":1}] x', "invalid_json"),
-        (b'{"k":1}', "not_a_list"),
+        (b'"k"', "not_a_list"),
+        (b"5", "not_a_list"),
     ],
 )
 def test_bodies_that_are_not_arrays_are_body_errors(body: bytes, reason: str) -> None:
@@ -115,3 +116,10 @@ def test_an_element_too_deep_for_the_slow_way_is_a_body_error() -> None:
     with pytest.raises(BodyError, match="event 1 is nested too deeply") as caught:
         body_events(body)
     assert caught.value.reason == "invalid_event"
+
+
+def test_a_body_of_one_object_is_one_event_with_its_bytes_as_sent() -> None:
+    body = b' \n{"signature": "a", "n": 123456789012345678901234567890}\n'
+    payload, raw = body_events(body)
+    assert payload == [orjson.loads(body)]
+    assert raw == [b'{"signature": "a", "n": 123456789012345678901234567890}']

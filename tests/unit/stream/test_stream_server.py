@@ -62,6 +62,18 @@ def test_accepts_a_helius_payload_and_publishes_one_message_per_event(
     assert all(m.received_at_us and m.received_at_us > 0 for m in messages)
 
 
+def test_a_body_of_one_event_object_is_accepted_as_that_event(
+    client: TestClient, config: Config
+) -> None:
+    event = helius_events(1)[0]
+    r = client.post("/webhooks", content=orjson.dumps(event), headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 1, "duplicates": 0}
+    [message] = stream_contents(config)
+    assert message.key == event["signature"].encode()
+    assert orjson.loads(message.value) == event
+
+
 @pytest.mark.parametrize(
     "headers", [{}, {"Authorization": "wrong"}, {"Authorization": TOKEN + "x"}]
 )
@@ -91,7 +103,7 @@ def test_oversized_body_is_413_by_header_and_while_streaming(
     [
         (b"{not json", "invalid_json", "not valid JSON"),
         (b"", "invalid_json", "not valid JSON"),
-        (b'{"signature": "abc"}', "not_a_list", "JSON array"),
+        (b'{"slot": 5}', "invalid_event", "event 0: event has no signature"),
         (b'"abc"', "not_a_list", "JSON array"),
         (b'[{"signature": "a"}, {"slot": 5}]', "invalid_event", "event 1: event has no signature"),
         (b'[{"signature": 5}]', "invalid_event", "not a non-empty string"),
