@@ -197,7 +197,9 @@ def _unknowable(rows: pa.Table, valuation: Valuation, smart: set[str]) -> pa.Arr
     from smarttrader_cli.stream.valuation import NO_KNOWN_PRICE
 
     book = valuation.book
-    known = pa.array(sorted(set(book.series) | book.stablecoins | set(valuation.snapshot)))
+    known = pa.array(
+        sorted(set(book.series) | book.stablecoins | set(valuation.snapshot)), pa.string()
+    )
     token = rows.column("token_address")
     canonical = pc.if_else(pc.equal(token, NATIVE_SOL), WSOL, token)
     smart_now = pc.is_in(rows.column("wallet"), pa.array(sorted(smart), pa.string()))
