@@ -270,4 +270,10 @@ def test_compressed_schedule_runs_every_stage_without_overlap(tmp_path: Path) ->
     # Every table a scheduled stage writes moved forward during the minute.
     after = {stage: lake.version(table_spec(WRITES[stage])) for stage in before}
     stalled = {s: (before[s], after[s]) for s in before if not (after[s] or -1) > (before[s] or -1)}
+    # The simulated market's trades end at END, so after seeding `st bronze trades` fetches
+    # nothing new: an incremental `st silver pnl` then has nothing to recompute and commits
+    # nothing (its cost follows the work), which its runs must say (no rows written).
+    pnl_runs = [r for r in by_stage.get("silver.pnl", []) if r["status"] == "succeeded"]
+    if "silver.pnl" in stalled and pnl_runs and all(not r["rows_out"] for r in pnl_runs):
+        del stalled["silver.pnl"]
     assert stalled == {}, f"tables that did not advance (before, after): {stalled}"
