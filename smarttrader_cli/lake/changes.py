@@ -448,3 +448,35 @@ def removed_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int)
                 f"{path} of {spec.name}, removed after version {after}, is no longer on disk"
             )
     return Changes(after, through, tuple(sorted(removed)), 0)
+
+
+def rows_only_added(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -> str | None:
+    """Why `snapshot`'s commits after version `after` may have deleted rows, or None when
+    they did not: each appended, merged without deleting (a merge's rewritten rows are in
+    the files it added) or rewrote without data change. ChangesUnavailable as added_since.
+    """
+    through = snapshot.version()
+    if after > through:
+        raise ChangesUnavailable(
+            f"{spec.name} is at version {through}, behind the cursor's {after} "
+            "(restored or recreated)"
+        )
+    fs = _filesystem(lake, spec)
+    for version in range(after + 1, through + 1):
+        _, removes = _file_actions(fs, spec, version)
+        if not any(removes.values()):
+            continue
+        info = _commit_info(_commit_file(fs, spec, version))
+        metrics = info.get("operationMetrics") or {}
+        if info.get("operation") != "MERGE" or int(metrics.get("num_target_rows_deleted", 1)):
+            return f"version {version} of {spec.name} removed data ({info.get('operation')})"
+    return None
+
+
+def _commit_info(raw: bytes) -> dict[str, Any]:
+    for line in raw.splitlines():
+        if line.strip():
+            info = orjson.loads(line).get("commitInfo")
+            if isinstance(info, dict):
+                return info
+    return {}

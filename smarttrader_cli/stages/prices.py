@@ -211,6 +211,8 @@ class PriceBook:
     series: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     source: Lake | None = None  # where the points not read yet are
     loaded_from: int | None = None  # the points before this unix time are not read yet
+    # the DeltaTable snapshot first read: every point of its version is in the book
+    read_from: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_lake(cls, lake: Lake, config: PricesConfig, since: int | None = None) -> PriceBook:
@@ -228,8 +230,10 @@ class PriceBook:
         columns = ["token_address", "unix_time", "price_usd"]
         # File statistics skip the files of older points: the cost follows `since`.
         flt = None if since is None else ds.field("unix_time") >= since
-        dataset = self.source.table(TOKEN_PRICES).to_pyarrow_dataset()
-        table = dataset.to_table(columns=columns, filter=flt)
+        snapshot = self.source.table(TOKEN_PRICES)
+        if self.read_from is None:
+            self.read_from = snapshot
+        table = snapshot.to_pyarrow_dataset().to_table(columns=columns, filter=flt)
         points: dict[str, list[tuple[int, float]]] = {}
         for token, at, price in zip(*(table.column(c).to_pylist() for c in columns), strict=True):
             if price is not None and price > 0:

@@ -7,9 +7,10 @@ adds nothing new, so it is not read again. When the cursor cannot be followed (n
 cursor yet, bronze recreated, its commits expired from the log) every event is read,
 and the log says why. Re-processing is harmless: rows are merged on their key
 (signature, wallet, leg). The events of `prices.lookback_hours` whose legs are still
-unpriced are valued again from their stored legs, kept in silver.webhook_unpriced so a run
-reads those legs alone (webhook_unpriced.py), and those whose rows would change (a price
-arrived, a late point, a snapshot, the smart-wallet list) are parsed again.
+unpriced are kept in silver.webhook_unpriced (webhook_unpriced.py); those a change since
+reaches (a price point near their time, a late one, a snapshot, a smart flag:
+unpriced_reach.py) are valued again from their stored legs, and those whose rows would
+change are parsed again.
 `--full-refresh` parses every event again and replaces the table, e.g. after the parser
 changed.
 
@@ -62,7 +63,9 @@ class SwapsResult:
     inserted: int = 0
     updated: int = 0
     repriced: int = 0  # events with unpriced legs parsed again: a price came, or the list
-    unpriced: int = 0  # events of the lookback with unpriced legs (valued again in memory)
+    unpriced: int = 0  # events of the lookback with unpriced legs
+    revalued: int = 0  # of those, the events a change reached (valued again in memory)
+    reach: str = ""  # which changes were looked for (unpriced_reach.py), or why all
     unpriced_from: str = ""  # where their legs were read (webhook_unpriced.py)
     bronze_version: int | None = None  # the bronze version read through (the new cursor)
     read: str = ""  # which events were read, and why
@@ -188,9 +191,10 @@ def build_swaps(
     upgrade, old rows may have other keys). The last commit to silver carries the cursor:
     the bronze version this run read through.
     """
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    from smarttrader_cli.stages import webhook_unpriced
+    from smarttrader_cli.stages import unpriced_reach, webhook_unpriced
 
     result = SwapsResult()
     if not lake.exists(WEBHOOK_EVENTS):
@@ -224,9 +228,12 @@ def build_swaps(
             written.append(_merge(lake, meta, pa.concat_tables(pending), result))
             pending, pending_events = [], 0
     if unpriced is not None:
-        signatures, earliest, result.unpriced = webhook_unpriced.stale(
-            unpriced.rows, valuation, smart
+        reach, result.reach = unpriced_reach.reached(
+            lake, unpriced.companion, unpriced.rows, valuation, smart
         )
+        signatures, earliest, result.revalued = webhook_unpriced.stale(reach, valuation, smart)
+        rows = unpriced.rows
+        result.unpriced = pc.count_distinct(rows.column(0)).as_py() if rows.num_rows else 0
         if signatures:
             # Stats prune bronze to the files holding events of those block times.
             flt = ds.field("signature").isin(signatures)
@@ -242,10 +249,12 @@ def build_swaps(
         written.append(legs)
     elif result.events or result.repriced:
         written.append(_merge(lake, meta, legs, result, cursor))
-    if reprice_since is not None and (written or (unpriced is not None and not unpriced.current)):
+    marks = unpriced_reach.marks(valuation)
+    moved = unpriced is not None and unpriced_reach.moved(unpriced.companion, marks)
+    if reprice_since is not None and (written or moved):
         before = unpriced.rows if unpriced is not None else WEBHOOK_UNPRICED.schema.empty_table()
         after = webhook_unpriced.carried(before, written, reprice_since)
-        webhook_unpriced.save(lake, meta, after, reprice_since)
+        webhook_unpriced.save(lake, meta, after, reprice_since, marks)
     return result
 
 
@@ -304,6 +313,8 @@ def run(
         repriced=swaps.repriced,
         unpriced=swaps.unpriced,
         unpriced_from=swaps.unpriced_from,
+        revalued=swaps.revalued,
+        reach=swaps.reach,
         bronze_version=swaps.bronze_version,
         read=swaps.read,
     )

@@ -1,7 +1,9 @@
 """The still-unpriced legs of silver.webhook_swaps, kept beside it in silver.webhook_unpriced.
 
-Every `st silver webhooks` run values again the events of `prices.lookback_hours` with a
-leg left unpriced, since a price may have come for them. Looked for in silver.webhook_swaps,
+A `st silver webhooks` run values again the events of `prices.lookback_hours` with a leg
+left unpriced that a change since this table was written can reach (a price point near
+their time, a smart-wallet flag, a snapshot: unpriced_reach.py), since a price may have
+come for them. Looked for in silver.webhook_swaps,
 they cost a read of every leg of the lookback (48 hours of legs, of which the bench leaves
 about a tenth unpriced); kept in a table of their own, the run reads those legs alone.
 
@@ -28,6 +30,8 @@ import pyarrow.compute as pc
 from smarttrader_cli.lake.tables import WEBHOOK_SWAPS, WEBHOOK_UNPRICED
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from deltalake import DeltaTable
 
     from smarttrader_cli.lake.store import CommitMeta, Lake
@@ -50,6 +54,7 @@ class Unpriced:
     rows: pa.Table  # VALUED columns
     source: str
     current: bool  # silver.webhook_unpriced described silver as read (False: rewrite it)
+    companion: DeltaTable | None = None  # the snapshot of it read (None: read from silver)
 
 
 def _since(since: datetime) -> Any:
@@ -93,7 +98,7 @@ def load(lake: Lake, silver: DeltaTable | None, since: datetime) -> Unpriced:
                 why = f"{WEBHOOK_SWAPS.name} gained data after version {at}, which it describes"
             if not why:
                 rows = companion.to_pyarrow_dataset().to_table(columns=VALUED, filter=_since(since))
-                return Unpriced(rows, WEBHOOK_UNPRICED.name, True)
+                return Unpriced(rows, WEBHOOK_UNPRICED.name, True, companion)
     log.info("unpriced legs read from %s: %s", WEBHOOK_SWAPS.name, why)
     return Unpriced(_from_silver(silver, since), f"{WEBHOOK_SWAPS.name} ({why})", False)
 
@@ -130,12 +135,20 @@ def carried(before: pa.Table, written: list[pa.Table], since: datetime) -> pa.Ta
     return pa.concat_tables([kept.select(VALUED), *parts])
 
 
-def save(lake: Lake, meta: CommitMeta, rows: pa.Table, since: datetime) -> None:
+def save(
+    lake: Lake,
+    meta: CommitMeta,
+    rows: pa.Table,
+    since: datetime,
+    valued_with: Sequence[tuple[str, int]] = (),
+) -> None:
     """Replace the table with `rows` (the unpriced events of block time `since` on),
     recording silver's version now as the one it describes (the caller committed to silver
-    last, under the stage's lock) and `since`."""
+    last, under the stage's lock), `since` and what the legs are valued with
+    (unpriced_reach.marks)."""
     silver = lake.table(WEBHOOK_SWAPS)
     described = [(app_id(silver), silver.version()), (BOUND, int(since.timestamp()))]
+    described += list(valued_with)
     lake.overwrite(WEBHOOK_UNPRICED, rows, meta, app_transactions=described)
 
 

@@ -4,16 +4,24 @@ silver, so an incremental run still equals a full refresh row for row."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from smarttrader_cli.lake.commits import CommitMeta
 from smarttrader_cli.lake.maintenance import compact_table
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.lake.tables import WEBHOOK_SWAPS, WEBHOOK_UNPRICED
-from smarttrader_cli.stages import silver_webhooks, webhook_unpriced
+from smarttrader_cli.lake.tables import (
+    SMART_WALLETS,
+    TOKEN_METRICS,
+    TOKEN_PRICES,
+    WEBHOOK_SWAPS,
+    WEBHOOK_UNPRICED,
+)
+from smarttrader_cli.stages import silver_webhooks, unpriced_reach, webhook_unpriced
+from smarttrader_cli.stages.prices import NATIVE_SOL, WSOL
 from tests.unit.stages.test_silver_webhooks_layout import (
     META,
     MIDNIGHT,
@@ -140,5 +148,133 @@ def test_events_of_tokens_no_price_source_knows_are_not_valued_again(tmp_path: A
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(valuation, "value_legs", counting)
         quiet = silver_webhooks.run(ctx, now=NOW).details
-    assert quiet["unpriced"] == len(unknown | others)
+        assert quiet["unpriced"] == len(unknown | others)
+        assert valued == [] and quiet["revalued"] == 0  # no change reaches any of them
+        # When every stored event is valued again (a snapshot came, no cursor yet, ...):
+        patch.setattr(unpriced_reach, "reached", lambda lake, c, rows, *a: (rows, "all"))
+        every = silver_webhooks.run(ctx, now=NOW).details
+    assert every["unpriced"] == len(unknown | others)
     assert len(valued) == len(others)  # events of unknown tokens only are not valued again
+
+
+def _equals_a_full_refresh(ctx: Any) -> None:
+    incremental = _rows(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW, full_refresh=True)
+    assert _rows(ctx.lake) == incremental
+    _describes_silver(ctx.lake)
+
+
+def _priced_at(lake: Lake) -> dict[str, int]:
+    """Unpriced events of the table, by signature, with their block time (unix s)."""
+    return {
+        r["signature"]: int(r["event_time"].timestamp())
+        for r in lake.read(WEBHOOK_UNPRICED).to_pylist()
+    }
+
+
+def _of_sol(lake: Lake) -> dict[str, int]:
+    """Of those, the events with a SOL leg: a SOL price point can reach them."""
+    return {
+        r["signature"]: int(r["event_time"].timestamp())
+        for r in lake.read(WEBHOOK_UNPRICED).to_pylist()
+        if r["token_address"] in (WSOL, NATIVE_SOL)
+    }
+
+
+def _late(lake: Lake, staleness: int) -> tuple[str, int]:
+    """The oldest unpriced SOL event no point of the first hour could price, nor a priced
+    event near it (a priced leg is not valued again, so a point that would now price it
+    otherwise makes a full refresh differ, whatever is valued again)."""
+    sol = _of_sol(lake)
+    return min(((s, t) for s, t in sol.items() if t > START + 3_540 + 2 * staleness), key=_at)
+
+
+def _at(item: tuple[str, int]) -> int:
+    return item[1]
+
+
+def test_only_the_events_near_new_price_points_are_valued_again_and_a_late_one_prices(
+    tmp_path: Any,
+) -> None:
+    ctx = _ctx(tmp_path)
+    staleness = ctx.config.prices.max_staleness_seconds
+    _sol(ctx.lake, range(START - 60, START + 3_600, 60))  # SOL for the first hour only
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    stored, sol = _priced_at(ctx.lake), _of_sol(ctx.lake)
+    # A point far from every stored event (after the last one by more than the staleness)
+    # reaches none of them.
+    last = max(stored.values())
+    _sol(ctx.lake, range(last + 2 * staleness, last + 2 * staleness + 1))
+    far = silver_webhooks.run(ctx, now=NOW).details
+    assert far["revalued"] == 0 and far["repriced"] == 0 and "1 price points" in far["reach"]
+    # A late point at the time of an old unpriced SOL event reaches the SOL events near
+    # it alone and prices the event.
+    victim, at = _late(ctx.lake, staleness)
+    _sol(ctx.lake, range(at, at + 1))
+    late = silver_webhooks.run(ctx, now=NOW).details
+    near = {s for s, t in sol.items() if abs(t - at) <= staleness + 1}
+    assert 0 < late["revalued"] <= len(near) < len(stored) and late["repriced"] > 0
+    assert victim not in _priced_at(ctx.lake)
+    assert any(r["signature"] == victim and r["price_source"] for r in _rows(ctx.lake))
+    _equals_a_full_refresh(ctx)
+
+
+def test_a_new_smart_wallet_flips_its_old_unpriced_legs_alone(tmp_path: Any) -> None:
+    ctx = _ctx(tmp_path)
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    legs = ctx.lake.read(WEBHOOK_UNPRICED).to_pylist()
+    wallet = legs[0]["wallet"]
+    theirs = {r["signature"] for r in legs if r["wallet"] == wallet}
+    ctx.lake.append(SMART_WALLETS, pa.table({"wallet_address": [wallet]}), META)
+    flipped = silver_webhooks.run(ctx, now=NOW).details
+    assert flipped["revalued"] == len(theirs) < flipped["unpriced"]
+    assert flipped["repriced"] == len(theirs)
+    assert all(r["is_smart_wallet"] for r in _rows(ctx.lake) if r["wallet"] == wallet)
+    assert silver_webhooks.run(ctx, now=NOW).details["revalued"] == 0
+    _equals_a_full_refresh(ctx)
+
+
+def test_a_snapshot_or_a_delete_of_price_points_values_every_stored_event_again(
+    tmp_path: Any,
+) -> None:
+    ctx = _ctx(tmp_path)
+    _sol(ctx.lake, range(START - 60, START + 3_600, 60))
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    token = ctx.lake.read(WEBHOOK_UNPRICED).column("token_address")[0].as_py()
+    snapshot = {"token_address": [token], "snapshot_at": [datetime.now(UTC)], "price": [0.25]}
+    ctx.lake.append(TOKEN_METRICS, pa.table(snapshot), CommitMeta("t", "bronze.tokens", "h"))
+    snapped = silver_webhooks.run(ctx, now=NOW).details
+    assert snapped["reach"].startswith("all (the snapshot") and snapped["repriced"] > 0
+    assert snapped["revalued"] == snapped["unpriced"]
+    # A point near no event, then its delete (a priced leg is not valued again: the
+    # points it was valued with stay).
+    far = max(_priced_at(ctx.lake).values()) + 2 * ctx.config.prices.max_staleness_seconds
+    _sol(ctx.lake, range(far, far + 1))
+    assert silver_webhooks.run(ctx, now=NOW).details["revalued"] == 0
+    ctx.lake.delete(TOKEN_PRICES, f"unix_time = {far}", META)
+    deleted = silver_webhooks.run(ctx, now=NOW).details
+    assert "removed data (DELETE)" in deleted["reach"]
+    assert deleted["revalued"] == deleted["unpriced"]
+    after = silver_webhooks.run(ctx, now=NOW).details
+    assert after["revalued"] == 0, after["reach"]
+    _equals_a_full_refresh(ctx)
+
+
+def test_a_merge_of_price_points_is_followed_by_its_added_rows(tmp_path: Any) -> None:
+    ctx = _ctx(tmp_path)
+    _sol(ctx.lake, range(START - 60, START + 3_600, 60))
+    _events(ctx.lake)
+    silver_webhooks.run(ctx, now=NOW)
+    stored = _priced_at(ctx.lake)
+    at = _late(ctx.lake, ctx.config.prices.max_staleness_seconds)[1]
+    # One point updated (to its own price: priced legs are not valued again), one added.
+    points = pa.table({"token_address": [WSOL, WSOL], "unix_time": [START, at]})
+    points = points.append_column("price_usd", pa.array([150.0 + (START % 600) / 100, 152.0]))
+    ctx.lake.merge(TOKEN_PRICES, points, META)
+    assert "MERGE" in str(ctx.lake.table(TOKEN_PRICES).history(1))
+    merged = silver_webhooks.run(ctx, now=NOW).details
+    assert not merged["reach"].startswith("all") and 0 < merged["revalued"] < len(stored)
+    _equals_a_full_refresh(ctx)
