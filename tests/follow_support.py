@@ -115,6 +115,7 @@ def follow_config(directory: Path, webhook_port: int, follow_port: int) -> dict[
         "follow.port": follow_port,
         "follow.silver_interval_seconds": 5.0,
         "follow.flows_interval_seconds": 0,
+        "follow.flows_live_seconds": 0,
         "follow.cursor_interval_seconds": 1.0,
         "follow.retry_check_seconds": 0.5,
         "memory.min_free_mb": 64,

@@ -167,8 +167,16 @@ class FollowConfig:
         POSITIVE,
     )
     flows_interval_seconds: float = key(
-        300.0,
-        "`st follow`: seconds between rebuilds of gold.token_flows (a dbt build; 0 = never)",
+        1800.0,
+        "`st follow`: seconds between rebuilds of gold.token_flows (a dbt build of the "
+        "lookback; 0 = never)",
+        ZERO_OR_MORE,
+    )
+    flows_live_seconds: float = key(
+        3.0,
+        "`st follow`: when smart-wallet legs came, at most this long before gold.token_flows "
+        "has their windows (silver merged, the windows they touched recomputed; 0 = only "
+        "the rebuilds)",
         ZERO_OR_MORE,
     )
     refresh_seconds: float = key(

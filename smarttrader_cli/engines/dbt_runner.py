@@ -142,6 +142,28 @@ def dbt_build(
     dbt's own output goes to the `st.dbt.output` logger (debug) and to dbt.log in the
     work dir; with `echo` it is also printed as dbt prints it.
     """
+    _invoke("build", target, lake, select, variables, echo=echo)
+
+
+def dbt_compile(target: DbtTarget, lake: Lake, model: str, variables: dict[str, Any]) -> str:
+    """One model's SQL as dbt compiles it (its ephemeral models inlined), run by nothing."""
+    result = _invoke("compile", target, lake, [model], variables)
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        if node.name == model and node.compiled_code:
+            return str(node.compiled_code)
+    raise StageError(f"dbt compile gave no SQL for model {model}")
+
+
+def _invoke(
+    command: str,
+    target: DbtTarget,
+    lake: Lake,
+    select: Sequence[str],
+    variables: dict[str, Any],
+    *,
+    echo: bool = False,
+) -> Any:
     from dbt.cli.main import dbtRunner
 
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
@@ -151,7 +173,7 @@ def dbt_build(
             yaml.safe_dump(profile_for(target, lake), sort_keys=False)
         )
         args = [
-            "build",
+            command,
             "--project-dir",
             str(project),
             "--profiles-dir",
@@ -174,10 +196,10 @@ def dbt_build(
         try:
             result = dbtRunner(callbacks=[_forward]).invoke(args)
         except Exception as exc:  # dbt raises for broken projects before any node runs
-            raise StageError(f"dbt build failed: {_one_line(exc)}") from exc
+            raise StageError(f"dbt {command} failed: {_one_line(exc)}") from exc
     if result.success:
-        return
-    raise StageError(_failure_message(result))
+        return result
+    raise StageError(_failure_message(result, command))
 
 
 def _forward(event: Any) -> None:
@@ -190,10 +212,10 @@ def _forward(event: Any) -> None:
         dbt_log.debug("%s", message)
 
 
-def _failure_message(result: Any) -> str:
+def _failure_message(result: Any, command: str = "build") -> str:
     """One line naming the failed dbt nodes and dbt's message for the first one."""
     if result.exception is not None:
-        return f"dbt build failed: {_one_line(result.exception)}"
+        return f"dbt {command} failed: {_one_line(result.exception)}"
     failed = []
     for node_result in getattr(result.result, "results", None) or []:
         status = str(getattr(node_result.status, "value", node_result.status)).lower()
@@ -201,7 +223,7 @@ def _failure_message(result: Any) -> str:
             node = node_result.node
             failed.append((node.resource_type, node.name, node_result.message or status))
     if not failed:
-        return "dbt build failed (see dbt.log in the state dir)"
+        return f"dbt {command} failed (see dbt.log in the state dir)"
     kind, name, message = failed[0]
     more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
     return f"dbt {kind} {name} failed: {_one_line(message)}{more}"

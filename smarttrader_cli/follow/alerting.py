@@ -56,9 +56,10 @@ class Alerter:
         deliverer: Deliverer | None,
         knowledge: Callable[[], Knowledge],
         state: FollowState,
-        parsed: Callable[[pa.Table, int], None] | None = None,
+        parsed: Callable[[pa.Table, int, float | None], None] | None = None,
     ) -> None:
-        """`parsed(legs, version)` gets the silver rows of each evaluation (refresh.py)."""
+        """`parsed(legs, version, received)` gets the silver rows of each evaluation and
+        when the oldest of its events was received (refresh.py)."""
         from smarttrader_cli.alerts.safety import gate_for
         from smarttrader_cli.follow.knowledge import RecentBuys
 
@@ -225,8 +226,10 @@ class Alerter:
         now = datetime.now(UTC)
         timer = time.monotonic()
         legs = legs_table(events, know.valuation, set(know.ranked), now, self.meta.run_id)
+        received = _received_at(events)
         if self.parsed is not None and not record:
-            self.parsed(legs, version)  # recovery's events: silver's full run reads them
+            # (recovery's events: silver's full run reads them)
+            self.parsed(legs, version, min(received.values(), default=None))
         leg_rows = legs.select(LEG_COLUMNS).to_pylist()
         self.state.inc("st_follow_legs_total", len(leg_rows))
         self.recent.add(leg_rows, know.ranked)
@@ -269,8 +272,8 @@ class Alerter:
             # idle), not one of their own: the alert after them waits one commit less.
             report = self.deliverer.send_claimed(claimed, self.meta, commit=False)
             self._outcomes = claimed
-            self._delivered(report, new, _received_at(events))
-        waited = time.time() - min(_received_at(events).values(), default=time.time())
+            self._delivered(report, new, received)
+        waited = time.time() - min(received.values(), default=time.time())
         log.debug(
             "evaluated %d events (the oldest received %.3f s ago): %d alerts in %.3f s, "
             "queued in %.3f s, sent in %.3f s",

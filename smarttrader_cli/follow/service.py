@@ -75,6 +75,7 @@ class Follower:
         self.current = current
         self.state = state
         self._knowledge: Knowledge | None = None
+        self._alerter: Alerter | None = None
         self._lag_at = 0.0
 
     def knowledge(self) -> Knowledge:
@@ -108,20 +109,23 @@ class Follower:
             repartition_from_writer(
                 ctx.lake, WEBHOOK_EVENTS, self.current.meta, config.runtime.state_dir
             )
+            self._gauges()
+            if follow.port:  # from here on: /health says what start-up is doing (503)
+                server = HealthServer(self.state, follow.host, follow.port, follow.stall_seconds)
+                held.callback(server.close)
+                server.start()
             deliverer = None
             if config.alerts.channels:
                 deliverer = held.enter_context(Deliverer(ctx.lake, config.alerts, ctx.secrets))
             self._knowledge = Knowledge.load(ctx.lake, config)
             refresher = Refresher(ctx, self.current.meta, self.state, self._reloaded)
-            alerter = Alerter(
+            alerter = self._alerter = Alerter(
                 ctx.lake, config, self.current.meta, deliverer, self.knowledge, self.state,
                 parsed=refresher.add_legs,
             )  # fmt: skip
-            self._gauges(alerter)
-            if follow.port:
-                server = HealthServer(self.state, follow.host, follow.port, follow.stall_seconds)
-                held.callback(server.close)
-                server.start()
+            self.state.wait_for("stream", "catching up with the stream")
+            self.state.wait_for("silver", "the start-up run of silver.webhook_swaps")
+            self.state.wait_for("setup", "evaluating the bronze events after the alerts' cursor")
             result.recovered_events = alerter.recover()
             alerter.start()
             refresher.start()
@@ -137,7 +141,9 @@ class Follower:
                 self._progress_of(consumer),
                 state_dir=Path(config.runtime.state_dir),
                 committed=self._committed_to(alerter),
+                caught_up=lambda: self.state.done("stream"),
             )
+            self.state.done("setup")
             watcher = self._watch(limits, started)
             try:
                 drained = drainer.run(DrainLimits(follow=True, stop=limits.stop))
@@ -180,7 +186,7 @@ class Follower:
 
         return progress
 
-    def _gauges(self, alerter: Alerter) -> None:
+    def _gauges(self) -> None:
         m = self.state.metrics
         m.gauge(
             "st_follow_stream_lag",
@@ -190,9 +196,9 @@ class Follower:
         m.gauge("st_follow_alert_backlog_batches", "committed batches not yet evaluated",
                 lambda: self.state.alert_backlog)  # fmt: skip
         m.gauge("st_follow_recent_smart_buys", "ranked wallets' buys kept for confluence",
-                lambda: len(alerter.recent))  # fmt: skip
+                lambda: len(self._alerter.recent) if self._alerter else 0)  # fmt: skip
         m.gauge("st_follow_ranked_wallets", "ranked wallets the rules know",
-                lambda: len(self.knowledge().ranked))  # fmt: skip
+                lambda: len(self._knowledge.ranked) if self._knowledge else 0)  # fmt: skip
 
     def _watch(self, limits: FollowLimits, started: float) -> threading.Thread:
         """A thread setting `stop` at `max_seconds`, or when idle for `idle_seconds`."""

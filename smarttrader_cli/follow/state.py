@@ -28,6 +28,8 @@ COUNTERS = {
     "st_follow_alerts_uncertain_total": "sends that may have arrived twice",
     "st_follow_silver_merges_total": "merges into silver.webhook_swaps",
     "st_follow_flows_builds_total": "rebuilds of gold.token_flows",
+    "st_follow_flows_live_commits_total": "commits of the gold.token_flows windows new smart "
+    "legs touched",
     "st_follow_errors_total": "background refreshes or alert rounds that failed (logged)",
 }
 
@@ -57,7 +59,11 @@ class FollowState:
         self.alerts: deque[Seen] = deque(maxlen=rows)
         self.lag: dict[int, int] = {}
         self.alert_backlog = 0  # committed batches the alerter has not evaluated yet
+        # per live flows commit: seconds from the webhook receiving its oldest leg's event
+        self.flows_delays: deque[float] = deque(maxlen=1000)
         self.stopping = False
+        # What start-up still waits for (part → why): ready once empty.
+        self._waits: dict[str, str] = {"setup": "loading the ranked wallets and prices"}
         self._lock = threading.Lock()
 
     def inc(self, name: str, amount: int = 1) -> None:
@@ -71,6 +77,27 @@ class FollowState:
         self.inc("st_follow_batches_total")
         self.inc("st_follow_events_total", events)
         self.last_commit = time.monotonic()
+
+    def wait_for(self, part: str, why: str) -> None:
+        """Not ready until `done(part)`; `why` is what /health says meanwhile."""
+        with self._lock:
+            self._waits[part] = why
+
+    def done(self, part: str) -> None:
+        with self._lock:
+            self._waits.pop(part, None)
+
+    def waiting(self) -> list[str]:
+        """Why it is not ready yet (empty once it is)."""
+        with self._lock:
+            return list(self._waits.values())
+
+    def flows_committed(self, delay: float | None) -> None:
+        """A live commit of gold.token_flows, `delay` after its oldest leg's webhook."""
+        self.inc("st_follow_flows_live_commits_total")
+        if delay is not None:
+            with self._lock:
+                self.flows_delays.append(delay)
 
     def saw_buy(self, text: str) -> None:
         with self._lock:
@@ -88,15 +115,18 @@ class FollowState:
             return list(self.buys), list(self.alerts)
 
     def health(self, stall_seconds: float) -> tuple[bool, dict[str, Any]]:
-        """Whether the process keeps up, and why: stalled while the stream holds unread
-        events and nothing was committed for `stall_seconds`."""
+        """Whether the process is ready and keeps up, and why: starting until the rest of
+        start-up is done (`waiting`), stalled while the stream holds unread events and
+        nothing was committed for `stall_seconds`."""
         now = time.monotonic()
         since = now - (self.last_commit if self.last_commit is not None else self.started)
         lag = sum(self.lag.values())
-        stalled = lag > 0 and since > stall_seconds
-        status = "stopping" if self.stopping else ("stalled" if stalled else "ok")
-        return not stalled, {
-            "status": status,
+        waiting = self.waiting()
+        stalled = not waiting and lag > 0 and since > stall_seconds
+        status = "stalled" if stalled else ("starting" if waiting else "ok")
+        body: dict[str, Any] = {
+            "status": "stopping" if self.stopping else status,
+            "ready": not waiting,
             "uptime_seconds": round(now - self.started, 1),
             "seconds_since_commit": round(since, 1),
             "stream_lag": lag,
@@ -104,3 +134,14 @@ class FollowState:
             "events": self.count("st_follow_events_total"),
             "alerts_sent": self.count("st_follow_alerts_sent_total"),
         }
+        with self._lock:
+            delays = sorted(self.flows_delays)
+        if delays:  # the last 1,000 live flows commits
+            body["flows_delay_seconds"] = {
+                "p50": round(delays[len(delays) // 2], 3),
+                "max": round(delays[-1], 3),
+                "commits": len(delays),
+            }
+        if waiting:
+            body["reason"] = "; ".join(waiting)
+        return not (stalled or waiting), body

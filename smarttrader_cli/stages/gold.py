@@ -141,7 +141,7 @@ def flows_since(config: Config, now: datetime | None = None) -> datetime:
     return datetime.fromtimestamp(start - start % window, UTC)
 
 
-def _target(ctx: StageContext, name: str, what: str) -> DbtTarget:
+def target_for(ctx: StageContext, name: str, what: str) -> DbtTarget:
     from smarttrader_cli.engines.dbt_runner import make_target
     from smarttrader_cli.ops.resources import budget_for
 
@@ -174,7 +174,7 @@ def rank(ctx: StageContext, current: StageRun, window: str | None = None) -> Sta
     require(lake, WALLET_PNL, "run `st silver pnl` first")
     if window != "all":
         require(lake, WALLET_PNL_WINDOWS, "run `st silver pnl` first (it writes the windows)")
-    target = _target(ctx, "gold_rank", RANK_STAGE)
+    target = target_for(ctx, "gold_rank", RANK_STAGE)
     _write_inputs(target, stage_inputs(lake))
     present = [spec.name for spec in TABLES.values() if lake.exists(spec)]
     dbt_build(
@@ -188,9 +188,9 @@ def rank(ctx: StageContext, current: StageRun, window: str | None = None) -> Sta
         target.read("select count(*) as n from main.wallet_portfolios").column("n")[0].as_py()
     )
     flags = target.read("select * from main.wallet_flags order by wallet_address")
-    flags = _with_run_columns(flags, WALLET_FLAGS, "classified_at", current.run_id)
+    flags = with_run_columns(flags, WALLET_FLAGS, "classified_at", current.run_id)
     ranked = target.read("select * from main.smart_wallets order by rank")
-    table = _with_run_columns(ranked, SMART_WALLETS, "ranked_at", current.run_id)
+    table = with_run_columns(ranked, SMART_WALLETS, "ranked_at", current.run_id)
     lake.overwrite(WALLET_FLAGS, flags, current.meta)
     # The ranking is a snapshot of silver: an empty ranking replaces the old one too.
     version = lake.overwrite(SMART_WALLETS, table, current.meta)
@@ -283,7 +283,7 @@ def flows(ctx: StageContext, current: StageRun, now: datetime | None = None) -> 
     config, lake = ctx.config, ctx.lake
     since = datetime.fromisoformat(current.args["since"])
     require(lake, WEBHOOK_SWAPS, "run `st silver webhooks` first")
-    target = _target(ctx, "gold_flows", FLOWS_STAGE)
+    target = target_for(ctx, "gold_flows", FLOWS_STAGE)
     dbt_build(
         target,
         lake,
@@ -292,7 +292,7 @@ def flows(ctx: StageContext, current: StageRun, now: datetime | None = None) -> 
         echo=ctx.echo_tools,
     )
     windows = target.read("select * from main.token_flows order by window_start, token_address")
-    table = _with_run_columns(windows, TOKEN_FLOWS, "computed_at", current.run_id)
+    table = with_run_columns(windows, TOKEN_FLOWS, "computed_at", current.run_id)
     # Windows of the range that no longer have smart activity are deleted in the same commit.
     merged = lake.merge(
         TOKEN_FLOWS,
@@ -321,7 +321,7 @@ def flows(ctx: StageContext, current: StageRun, now: datetime | None = None) -> 
     )
 
 
-def _with_run_columns(data: pa.Table, spec: TableSpec, stamp: str, run_id: str) -> pa.Table:
+def with_run_columns(data: pa.Table, spec: TableSpec, stamp: str, run_id: str) -> pa.Table:
     """The model's rows plus the run's timestamp and id; StageError if its columns drifted."""
     import pyarrow as pa
 

@@ -94,15 +94,18 @@ class Drainer:
         progress: Callable[[DrainResult], None] | None = None,
         state_dir: Path | None = None,
         committed: Callable[[pa.Table, int], None] | None = None,
+        caught_up: Callable[[], None] | None = None,
     ) -> None:
         """`state_dir` keeps the signature index between drains (signature_store.py);
-        `committed(rows, version)` gets each commit's new bronze rows and table version."""
+        `committed(rows, version)` gets each commit's new bronze rows and table version;
+        `caught_up()` is called when a poll found nothing and no commit is in flight."""
         self.lake = lake
         self.consumer = consumer
         self.config = config
         self.meta = meta
         self.progress = progress
         self.committed = committed
+        self.caught_up = caught_up
         self.result = DrainResult()
         self._snapshot: DeltaTable | None = None
         self._events = EventsWriter(lake, meta, state_dir)
@@ -293,6 +296,8 @@ class Drainer:
             if self.consumer.generation != generation:  # reassigned: what we hold is stale
                 return [], generation, False
             if not got:
+                if not batch and self._pending is None and self.caught_up is not None:
+                    self.caught_up()
                 if not follow or (not batch and self._pending is not None):
                     return batch, generation, True  # following: settle the commit in flight
                 continue

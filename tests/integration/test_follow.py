@@ -20,12 +20,20 @@ from typing import Any
 
 import httpx
 import pyarrow.compute as pc
+import pytest
 
 from smarttrader_cli.alerts import outbox
 from smarttrader_cli.alerts.evaluate import legs_since, raise_alerts
 from smarttrader_cli.config import load_config
 from smarttrader_cli.lake.store import Lake
-from smarttrader_cli.lake.tables import RUNS, WEBHOOK_EVENTS, WEBHOOK_SWAPS
+from smarttrader_cli.lake.tables import (
+    RUNS,
+    SMART_WALLETS,
+    TOKEN_FLOWS,
+    WEBHOOK_EVENTS,
+    WEBHOOK_SWAPS,
+)
+from smarttrader_cli.stream.swaps import parse_swap
 from tests.follow_support import (
     ST,
     env_for,
@@ -327,3 +335,83 @@ def test_follow_on_kafka_delivers_every_alert_once_across_a_sigkill(
         setup.close()
     assert bronze_signatures(setup.lake) == Counter({e["signature"]: 1 for e in events})
     check_delivered(setup, expected_alerts(setup), crashes=True)
+
+
+FLOW_COLUMNS = ["token_address", "window_start", "window_minutes", "buy_volume_usd",
+                "sell_volume_usd", "net_flow_usd", "buy_count", "sell_count", "smart_buyers",
+                "smart_sellers", "unpriced_buy_count", "unpriced_sell_count"]  # fmt: skip
+
+
+def _flows(lake: Lake) -> dict[tuple[Any, Any], dict[str, Any]]:
+    if not lake.exists(TOKEN_FLOWS):
+        return {}
+    rows = lake.read(TOKEN_FLOWS, columns=FLOW_COLUMNS).to_pylist()
+    return {(r["token_address"], r["window_start"]): r for r in rows}
+
+
+def _smart_legs(events: list[dict[str, Any]], smart: set[str], quotes: set[str]) -> int:
+    """The smart wallets' buy and sell legs gold.token_flows counts."""
+    return sum(
+        1
+        for e in events
+        for leg in parse_swap(e).legs
+        if leg.wallet in smart and leg.direction in ("buy", "sell")
+        and leg.token_address not in quotes
+    )  # fmt: skip
+
+
+def test_flows_show_smart_buys_within_seconds_as_st_gold_flows_computes_them(
+    tmp_path: Path,
+) -> None:
+    """Smart buys posted to the receiver are in gold.token_flows seconds later (the windows
+    they touched, recomputed from silver), and `st gold flows` afterwards computes the same
+    rows for those windows; /health says starting until follow is ready."""
+    start = int(time.time())
+    events = swaps(400, start)
+    setup = Setup(
+        tmp_path, events, start, {n: c.start() for n, c in channels().items()},
+        **{"follow.flows_live_seconds": 1.0, "follow.silver_interval_seconds": 60.0},
+    )  # fmt: skip
+    config = load_config(setup.config).config
+    quotes = set(config.pnl.quote_assets)
+    smart = set(setup.lake.read(SMART_WALLETS, columns=["wallet_address"]).column(0).to_pylist())
+    follow = start_follow(setup.env, setup.follow_port)
+    try:
+        first = setup.health()
+        wait_until(lambda: setup.health()["ready"], 120, "follow ready")
+        assert first["ready"] or (first["status"] == "starting" and first["reason"])
+        delays = []
+        for part in (events[:200], events[200:]):
+            before = sum(r["buy_count"] + r["sell_count"] for r in _flows(setup.lake).values())
+            wanted = before + _smart_legs(part, smart, quotes)
+            acked = post(setup.webhook_port, part)
+
+            def counted(wanted: int = wanted) -> bool:
+                rows = _flows(setup.lake).values()
+                return sum(r["buy_count"] + r["sell_count"] for r in rows) == wanted
+
+            wait_until(counted, 60, "the smart legs in gold.token_flows")
+            delays.append(time.time() - acked[-1])
+        print(f"gold.token_flows had the smart legs {delays} s after the last 200")
+        health = setup.health()
+        assert health["flows_delay_seconds"]["commits"] >= 2, health
+        assert max(delays) < 20, delays  # one live round (1 s) and its commit, on 2 cores
+        wait_delivered(setup)
+        assert stop(follow) == 0
+    finally:
+        if follow.poll() is None:
+            stop(follow)
+        setup.close()
+    live = _flows(setup.lake)
+    assert live and sum(r["buy_count"] for r in live.values())
+    runs = setup.lake.read(RUNS).to_pylist()
+    assert not [r for r in runs if r["stage"] == "gold.flows"]  # follow wrote every row
+    done = subprocess.run([str(ST), "gold", "flows"], env=setup.env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    built = _flows(setup.lake)
+    assert built.keys() == live.keys()
+    for key, row in live.items():  # sums of floats: equal up to the order they were added
+        for column, value in row.items():
+            other = built[key][column]
+            assert value == other or value == pytest.approx(other, rel=1e-12), (key, column)

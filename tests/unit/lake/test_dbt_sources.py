@@ -9,7 +9,7 @@ import yaml
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.dbt_sources import sources_yaml
 from smarttrader_cli.lake.tables import TABLES, TOKEN_FLOWS
-from smarttrader_cli.stages.gold import _with_run_columns
+from smarttrader_cli.stages.gold import with_run_columns
 
 
 def test_sources_declare_every_table_its_columns_and_its_key() -> None:
@@ -31,11 +31,11 @@ def _model_rows(names: list[str]) -> pa.Table:
 
 def test_gold_refuses_a_model_whose_columns_drifted_from_the_table() -> None:
     names = [n for n in TOKEN_FLOWS.schema.names if n not in ("computed_at", "run_id")]
-    table = _with_run_columns(_model_rows(names), TOKEN_FLOWS, "computed_at", "r1")
+    table = with_run_columns(_model_rows(names), TOKEN_FLOWS, "computed_at", "r1")
     assert set(table.column_names) == set(TOKEN_FLOWS.schema.names)
     drifted = _model_rows(names[1:]).append_column("extra", pa.array([], pa.int64()))
     with pytest.raises(StageError) as err:
-        _with_run_columns(drifted, TOKEN_FLOWS, "computed_at", "r1")
+        with_run_columns(drifted, TOKEN_FLOWS, "computed_at", "r1")
     assert str(err.value) == (
         "the dbt model for gold.token_flows does not match lake/tables.py: "
         "missing columns ['token_address'], columns not in the table ['extra']"
