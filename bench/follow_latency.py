@@ -9,14 +9,19 @@ buys is ranked; `wallet_buy` alerts fire on buys of at least `--min-usd` (at the
 about 3 % of the events: 17 alerts/s at 500 events/s); confluence and exits are off, so
 every alert names the one event that raised it. Latency = the alert's arrival at the fake Telegram − its event's 200.
 
+The load starts once follow's /health says it is ready. With `--flows-live` (default 3 s,
+`follow.flows_live_seconds`) gold.token_flows is kept live too; follow's /health gives, per
+live flows commit, the seconds from the webhook receiving its oldest leg's event to the
+commit (their median and max are reported).
+
 Reported per configuration (the median run of `--repeat`, by p99, all runs alongside):
 p50/p99/max latency, alerts, events posted and found in bronze (lost = posted − found),
-the load average before and after. The fake Telegram is unpaced (`rate_limit_rps` 0): a
+seconds until follow was ready, the flows delays, the load average before and after. The fake Telegram is unpaced (`rate_limit_rps` 0): a
 real chat takes about one message a second, which queues any faster alert stream.
 Writes bench/results/follow_latency.json.
 
 Usage: .venv/bin/python -m bench.follow_latency [--backend local|kafka|both]
-       [--rates 500 2000] [--seconds 20] [--repeat 3] [--min-usd 4600]
+       [--rates 500 2000] [--seconds 20] [--repeat 3] [--min-usd 4600] [--flows-live 3]
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def load(port: int, events: list[dict[str, Any]], rate: float, acked: dict[str, 
 
 
 def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: float,
-            bootstrap: str | None) -> dict[str, Any]:  # fmt: skip
+            bootstrap: str | None, flows_live: float = 3.0) -> dict[str, Any]:  # fmt: skip
     """One measured run in a fresh folder; its numbers."""
     webhook_port, follow_port = ports()
     start = int(time.time())
@@ -107,6 +112,7 @@ def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: f
             "alerts.rules.confluence.enabled": False,
             "alerts.rules.exit.enabled": False,
             "follow.silver_interval_seconds": 10.0,
+            "follow.flows_live_seconds": flows_live,
         }
         if bootstrap:
             overrides["stream.bootstrap_servers"] = bootstrap
@@ -116,25 +122,32 @@ def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: f
         env = env_for(config, ST_TELEGRAM_BOT_TOKEN=BOT_TOKEN)
         receiver = start_receiver(env, webhook_port)
         follow_log = workdir / "follow.log"
+        started = time.monotonic()
         follow = start_follow(env, follow_port, stderr=follow_log.open("wb"))
         acked: dict[str, float] = {}
         load_before = os.getloadavg()[0]
+
+        def health() -> dict[str, Any]:
+            return dict(httpx.get(f"http://127.0.0.1:{follow_port}/health").json())
+
         try:
-            time.sleep(1.0)  # follow's first poll
+            wait_until(lambda: health()["ready"], 120, "st follow ready", follow)
+            ready_s = time.monotonic() - started
             began = time.monotonic()
             load(webhook_port, events, rate, acked)
             posting = time.monotonic() - began
 
             def drained() -> bool:
-                health = httpx.get(f"http://127.0.0.1:{follow_port}/health").json()
-                return health["events"] >= len(acked) and not health["alert_backlog_batches"]
+                now = health()
+                return now["events"] >= len(acked) and not now["alert_backlog_batches"]
 
             try:
                 wait_until(drained, 300, "follow draining the load", follow)
             except (RuntimeError, TimeoutError):
                 print(follow_log.read_text()[-3000:])
                 raise
-            time.sleep(3.0)  # the last deliveries
+            time.sleep(3.0)  # the last deliveries (and live flows commits)
+            flows = health().get("flows_delay_seconds", {})
             load_after = os.getloadavg()[0]
             assert stop(follow) == 0, "st follow did not exit 0 on SIGTERM"
         finally:
@@ -166,6 +179,10 @@ def one_run(workdir: Path, backend: str, rate: float, seconds: float, min_usd: f
         "posted": len(acked),
         "in_bronze": found,
         "lost": len(acked) - found,
+        "ready_s": round(ready_s, 2),
+        "flows_commits": flows.get("commits", 0),
+        "flows_p50_s": flows.get("p50"),
+        "flows_max_s": flows.get("max"),
         "load_before": round(load_before, 1),
         "load_after": round(load_after, 1),
     }
@@ -178,6 +195,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--min-usd", type=float, default=4600.0)
+    parser.add_argument(
+        "--flows-live",
+        type=float,
+        default=3.0,
+        help="follow.flows_live_seconds (0: gold.token_flows not kept live)",
+    )
     args = parser.parse_args()
     backends = ["local", "kafka"] if args.backend == "both" else [args.backend]
     rows = []
@@ -193,7 +216,8 @@ def main() -> None:
                     for n in range(args.repeat):
                         workdir = Path(tmp) / f"{backend}-{int(rate)}-{n}"
                         run = one_run(workdir, backend, rate, args.seconds, args.min_usd,
-                                      broker.bootstrap if broker else None)  # fmt: skip
+                                      broker.bootstrap if broker else None,
+                                      args.flows_live)  # fmt: skip
                         print(run, flush=True)
                         runs.append(run)
                     ranked = sorted(
@@ -207,7 +231,8 @@ def main() -> None:
                 if broker is not None:
                     broker.stop()
     cols = ["backend", "rate", "posted_per_s", "alerts", "delivered", "p50_s", "p99_s",
-            "max_s", "lost", "load_before", "load_after", "runs_p99_s"]  # fmt: skip
+            "max_s", "lost", "ready_s", "flows_commits", "flows_p50_s", "flows_max_s",
+            "load_before", "load_after", "runs_p99_s"]  # fmt: skip
     write_results(RESULTS, cols, rows)
 
 

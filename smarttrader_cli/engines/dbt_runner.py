@@ -147,7 +147,7 @@ def dbt_build(
 
 def dbt_compile(target: DbtTarget, lake: Lake, model: str, variables: dict[str, Any]) -> str:
     """One model's SQL as dbt compiles it (its ephemeral models inlined), run by nothing."""
-    result = _invoke("compile", target, lake, [model], variables)
+    result = _invoke("compile", target, lake, [f"{model},resource_type:model"], variables)
     for node_result in getattr(result.result, "results", None) or []:
         node = node_result.node
         if node.name == model and node.compiled_code:

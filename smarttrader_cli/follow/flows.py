@@ -2,9 +2,9 @@
 new smart-wallet legs touched, recomputed from silver.webhook_swaps and replaced in one commit.
 
 One definition: the buckets are computed by the dbt model `st gold flows` builds
-(token_flows.sql over smart_legs.sql), compiled by dbt once per process with a placeholder
-`flows_since` that becomes a query parameter, and run by DuckDB over silver restricted to
-the touched tokens and windows. A bucket here is the stage's bucket of the same silver, and
+(token_flows.sql over smart_legs.sql), compiled by dbt with a placeholder `flows_since`
+that becomes a query parameter (once per project and config: kept in the state dir), and
+run by DuckDB over silver restricted to the touched tokens and windows. A bucket here is the stage's bucket of the same silver, and
 a change to the model changes both; a hand-written copy of the SQL could drift, and a dbt
 build every few seconds would cost ~10 s of CPU each.
 
@@ -23,9 +23,11 @@ logRetentionDuration, and each commit's replaced files wait for `st ops compact`
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smarttrader_cli.errors import StageError
 from smarttrader_cli.lake.tables import TOKEN_FLOWS
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from smarttrader_cli.lake.store import CommitMeta
+    from smarttrader_cli.engines.dbt_runner import DbtTarget
+    from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.stages.contract import StageContext
 
 log = logging.getLogger("st.follow")
@@ -42,6 +45,7 @@ log = logging.getLogger("st.follow")
 # `flows_since` as the model is compiled with; its literal becomes the parameter $since.
 PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)
 MODEL = "token_flows"
+SKIPPED = {"target", "logs", "dbt_packages"}  # dbt's own output, if run in the project
 
 
 class LiveFlows:
@@ -156,16 +160,14 @@ class LiveFlows:
     def _model_sql(self) -> str:
         """token_flows.sql as dbt compiles it, `flows_since` the parameter $since."""
         if self._sql is None:
-            from smarttrader_cli.engines.dbt_runner import dbt_compile, lake_root_var
+            from smarttrader_cli.engines.dbt_runner import lake_root_var
             from smarttrader_cli.lake.sql import literal
             from smarttrader_cli.stages.gold import FLOWS_STAGE, gold_vars, target_for
 
             config, lake = self.ctx.config, self.ctx.lake
-            compiled = dbt_compile(
-                target_for(self.ctx, "gold_flows_live", FLOWS_STAGE),
-                lake,
-                MODEL,
-                gold_vars(config, lake_root_var(lake), since=PLACEHOLDER),
+            target = target_for(self.ctx, "gold_flows_live", FLOWS_STAGE)
+            compiled = _compiled(
+                target, lake, gold_vars(config, lake_root_var(lake), since=PLACEHOLDER)
             )
             placeholder = literal(PLACEHOLDER)
             if compiled.count(placeholder) != 1:
@@ -175,3 +177,27 @@ class LiveFlows:
                 )
             self._sql = compiled.replace(placeholder, "$since")
         return self._sql
+
+
+def _compiled(target: DbtTarget, lake: Lake, variables: dict[str, Any]) -> str:
+    """The model compiled by dbt, kept in the target's folder under a hash of the dbt
+    project's files and the vars: a restart reuses it (dbt's import and first parse
+    take 5-20 s of CPU on 2 cores), a changed model or config compiles it again."""
+    from smarttrader_cli.engines.dbt_runner import dbt_compile, project_dir
+
+    project = project_dir()
+    digest = hashlib.sha256(json.dumps(variables, sort_keys=True).encode())
+    for path in sorted(project.rglob("*")):
+        parts = path.relative_to(project).parts
+        if path.is_file() and not any(p.startswith(".") or p in SKIPPED for p in parts):
+            digest.update("/".join(parts).encode() + b"\0" + path.read_bytes())
+    kept = target.work_dir / f"{MODEL}-{digest.hexdigest()[:16]}.sql"
+    if kept.is_file():
+        return kept.read_text()
+    compiled = dbt_compile(target, lake, MODEL, variables)
+    for old in target.work_dir.glob(f"{MODEL}-*.sql"):
+        old.unlink()
+    tmp = kept.with_suffix(".tmp")
+    tmp.write_text(compiled)
+    tmp.replace(kept)
+    return compiled
