@@ -100,7 +100,7 @@ def demo_config(
         # the demo is small: do not refuse to start on a busy machine
         "memory": {"min_free_mb": 256},
         # `st follow` without its HTTP port; silver and flows run after it, as stages
-        "follow": {"port": 0, "flows_interval_seconds": 0},
+        "follow": {"port": 0, "flows_interval_seconds": 0, "flows_live_seconds": 0},
         "alerts": {
             "channels": ["telegram"],
             "telegram": {"base_url": telegram_url, "chat_id": "-1001", "rate_limit_rps": 0},
