@@ -98,7 +98,8 @@ class Drainer:
     ) -> None:
         """`state_dir` keeps the signature index between drains (signature_store.py);
         `committed(rows, version)` gets each commit's new bronze rows and table version;
-        `caught_up()` is called when a poll found nothing and no commit is in flight."""
+        `caught_up()` is called when a poll of assigned partitions found nothing and no
+        commit is in flight."""
         self.lake = lake
         self.consumer = consumer
         self.config = config
@@ -296,8 +297,8 @@ class Drainer:
             if self.consumer.generation != generation:  # reassigned: what we hold is stale
                 return [], generation, False
             if not got:
-                if not batch and self._pending is None and self.caught_up is not None:
-                    self.caught_up()
+                if not (batch or self._pending) and self.caught_up and self.consumer.assignment():
+                    self.caught_up()  # (Kafka: only once the group gave it partitions)
                 if not follow or (not batch and self._pending is not None):
                     return batch, generation, True  # following: settle the commit in flight
                 continue
