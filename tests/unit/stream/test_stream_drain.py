@@ -109,6 +109,27 @@ def test_following_drain_hands_each_commit_over_and_stops_when_asked(tmp_path: P
     assert len(event_signatures(config)) == 120
 
 
+def test_a_following_drain_says_when_it_caught_up_after_its_backlog(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"stream.batch_size": 50, "stream.max_latency_seconds": 0.05})
+    produce(config, outbound(helius_events(120)))
+    stream = load_config(config).config.stream
+    stop = threading.Event()
+    committed_when_caught_up: list[int] = []
+    commits: list[int] = []
+
+    def caught_up() -> None:
+        committed_when_caught_up.append(sum(commits))
+        stop.set()
+
+    follow = Drainer(lake_for(config), LocalConsumer(stream), stream,
+                     CommitMeta("f", "follow", "h"),
+                     committed=lambda rows, _: commits.append(rows.num_rows),
+                     caught_up=caught_up)  # fmt: skip
+    follow.run(DrainLimits(follow=True, max_seconds=60, stop=stop))
+    # not before the backlog was read and its last commit settled
+    assert committed_when_caught_up[0] == 120
+
+
 def a_batch_held_while_another_drain_takes_all(
     tmp_path: Path,
 ) -> tuple[Path, list[dict[str, Any]], Drainer, list[StreamMessage]]:
