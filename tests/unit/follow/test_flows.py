@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from smarttrader_cli.config import load_config
 from smarttrader_cli.follow.flows import LiveFlows
@@ -43,3 +45,34 @@ def test_touched_buckets_are_the_smart_legs_the_model_counts_by_window() -> None
     )
     assert live.touched(legs) == {("TOKA", base), ("TOKA", base + width)}
     assert live.touched(legs.slice(0, 0)) == set()
+
+
+def test_the_compiled_model_is_kept_until_the_project_or_the_vars_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smarttrader_cli.engines import dbt_runner
+    from smarttrader_cli.follow import flows
+
+    project = tmp_path / "dbt"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: t\n")
+    (project / "models" / "token_flows.sql").write_text("select 1")
+    monkeypatch.setenv("ST_DBT_PROJECT_DIR", str(project))
+    calls: list[dict[str, Any]] = []
+
+    def compile_(target: Any, lake: Any, model: str, variables: dict[str, Any]) -> str:
+        calls.append(variables)
+        return f"select {len(calls)}"
+
+    monkeypatch.setattr(dbt_runner, "dbt_compile", compile_)
+    target = dbt_runner.make_target(tmp_path / "state", "gold_flows_live", None, None)
+    first = flows._compiled(target, None, {"a": 1})  # type: ignore[arg-type]
+    assert flows._compiled(target, None, {"a": 1}) == first == "select 1"  # type: ignore[arg-type]
+    assert len(calls) == 1  # a restart reads it back
+    (project / "target").mkdir()  # dbt's own output is not the project
+    (project / "target" / "x.sql").write_text("anything")
+    assert flows._compiled(target, None, {"a": 1}) == first  # type: ignore[arg-type]
+    assert flows._compiled(target, None, {"a": 2}) == "select 2"  # type: ignore[arg-type]
+    (project / "models" / "token_flows.sql").write_text("select 2")
+    assert flows._compiled(target, None, {"a": 2}) == "select 3"  # type: ignore[arg-type]
+    assert len(list(target.work_dir.glob("token_flows-*.sql"))) == 1  # the old one removed
