@@ -109,6 +109,8 @@ def state_problem(
     for spec in STATE:
         if not lake.exists(spec):
             return f"no incremental state yet ({spec.name})"
+        if lake.table(spec).schema().to_arrow().names != spec.schema.names:
+            return f"{spec.name} has other columns than this version stores"
     app_id = cursor_of(bronze).app_id
     rows_at = lake.app_transaction_version(WALLET_PNL, app_id)
     if rows_at is None:
@@ -258,14 +260,11 @@ def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> tuple[st
     return tuple(sorted(r[0] for r in rows))
 
 
-def ledger_rows(
-    con: duckdb.DuckDBPyConnection, params: PnlParams, after: str | None = None
-) -> pa.Table:
-    """silver.wallet_pnl_ledger rows of the FIFO's legs, sorted by time: those a window edge
-    can still pass over (after as_of minus the longest window), and with `after` (a table
-    of (wallet, after_t)) only the legs of its wallets later than their after_t."""
-    from smarttrader_cli.lake.sql import quote
-
+def ledger_sql(params: PnlParams, after: str | None = None, select: str = "") -> str:
+    """The query of silver.wallet_pnl_ledger rows of the FIFO's legs, sorted by time: those a
+    window edge can still pass over (after as_of minus the longest window), and with `after`
+    (a table of (wallet, after_t)) only the legs of its wallets later than their after_t.
+    With `select`, that select list over the same legs instead (unsorted)."""
     assert params.as_of is not None
     finite = finite_windows(params)
     oldest = int(params.as_of) - max((w.seconds or 0) for w in finite) if finite else None
@@ -274,19 +273,42 @@ def ledger_rows(
     if after is not None:
         join = f"JOIN {after} a ON a.wallet = gr.wallet"
         keep.append("(a.after_t IS NULL OR l.t > a.after_t)")
-    out = con.execute(
-        "SELECT gr.wallet AS wallet_address, gr.token AS token_address, l.rn AS leg, "
+    columns = select or (
+        "gr.wallet AS wallet_address, gr.token AS token_address, l.rn AS leg, "
         "l.t AS block_unix_time, l.is_buy, l.value AS value_usd, l.qty AS sold_qty, "
         "l.matched AS matched_qty, l.cost AS matched_cost, l.pnl AS realized_pnl, "
-        "l.proceeds AS matched_proceeds, l.counts, l.wins, "
-        f"{quote(params.run_id)} AS run_id FROM ("
-        "SELECT g, rn, t, FALSE AS is_buy, value, qty, matched, cost, pnl, "
-        "value * matched / qty AS proceeds, counts, wins FROM st_ledger_sells "
-        "UNION ALL SELECT g, rn, t, TRUE, value, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+        "l.counts, l.wins"
+    )
+    # matched proceeds and the run are not stored: value_usd * matched_qty / sold_qty is
+    # the FIFO's own expression, and the commit names the run.
+    return (
+        f"SELECT {columns} FROM ("
+        "SELECT g, rn, t, FALSE AS is_buy, value, qty, matched, cost, pnl, counts, wins "
+        "FROM st_ledger_sells "
+        "UNION ALL SELECT g, rn, t, TRUE, value, NULL, NULL, NULL, NULL, NULL, NULL "
         f"FROM st_ledger_buys) l JOIN st_groups gr ON gr.g = l.g {join} "
-        f"WHERE {' AND '.join(keep)} ORDER BY l.t"
-    ).arrow()
+        f"WHERE {' AND '.join(keep)}" + ("" if select else " ORDER BY l.t")
+    )
+
+
+def ledger_rows(
+    con: duckdb.DuckDBPyConnection, params: PnlParams, after: str | None = None
+) -> pa.Table:
+    """silver.wallet_pnl_ledger rows (ledger_sql) as one Arrow table (an incremental run's
+    few)."""
+    out = con.execute(ledger_sql(params, after)).arrow()
     return out.read_all() if not hasattr(out, "num_rows") else out
+
+
+def ledger_stream(
+    con: duckdb.DuckDBPyConnection, params: PnlParams
+) -> tuple[pa.RecordBatchReader, int]:
+    """Every silver.wallet_pnl_ledger row of a full refresh (ledger_sql) as a stream of
+    record batches, and their count: at 10M trades the ledger as one Arrow table would be
+    the run's largest allocation. The stream holds `con` until it is read."""
+    found = con.execute(ledger_sql(params, select="count(*)")).fetchone()
+    count = int(found[0]) if found else 0
+    return con.execute(ledger_sql(params)).to_arrow_reader(LEDGER_ROW_GROUP), count
 
 
 def ledger_plan(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], tuple[str, ...]]:

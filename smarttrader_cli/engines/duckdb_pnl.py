@@ -45,6 +45,7 @@ DEDUPE = {
 }
 _NO_DEDUPE = {"duplicates": "0", "dedupe": ""}
 _STAMPS = ("calculated_at", "run_id")
+_STREAM_BATCH = 100_000  # rows per record batch of a streamed output
 OUTPUT = [f.name for f in WALLET_PNL.schema if f.name not in _STAMPS]
 # Inside the SQL the window column is window_name: `window` is a keyword.
 WINDOW_OUTPUT = [
@@ -244,9 +245,11 @@ def compute_pnl(
     con: duckdb.DuckDBPyConnection,
     params: PnlParams,
     prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    export_windows: bool = True,
 ) -> PnlResult:
     """silver.wallet_pnl and silver.wallet_pnl_windows rows for the selected wallets
-    (`prices`: see prepare_legs)."""
+    (`prices`: see prepare_legs). Without `export_windows` the window rows stay in
+    st_window_rows (window_stream) and the result's windows are None."""
     ensure_inputs(con)
     params = resolve_as_of(params, latest_trade_time(con))
     counts = prepare_legs(con, params, prices)
@@ -255,7 +258,7 @@ def compute_pnl(
     rows = stamped(con, params, OUTPUT, "st_pnl_rows", "ORDER BY wallet_address, token_address")
     # Unordered: a sort of (windows x rows) on three strings costs more than the rest of the
     # windows, and no reader depends on the files' order.
-    windows = stamped(con, params, WINDOW_OUTPUT, "st_window_rows", "")
+    windows = stamped(con, params, WINDOW_OUTPUT, "st_window_rows") if export_windows else None
     return PnlResult(
         rows=rows,
         wallets=counts.wallets,
@@ -301,6 +304,20 @@ def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Tab
     )  # fmt: skip
     out = con.execute(sql).arrow()
     return out.read_all() if not hasattr(out, "num_rows") else out
+
+
+def window_stream(
+    con: duckdb.DuckDBPyConnection, params: PnlParams
+) -> tuple[pa.RecordBatchReader, int]:
+    """st_window_rows stamped (see stamped) as a stream of record batches, and their count."""
+    found = con.execute("SELECT count(*) FROM st_window_rows").fetchone()
+    count = int(found[0]) if found else 0
+    reader = con.execute(
+        f"SELECT {', '.join(WINDOW_OUTPUT)}, ?::TIMESTAMPTZ AS calculated_at, "
+        f"{quote(params.run_id)} AS run_id FROM st_window_rows",
+        [params.calculated_at],
+    ).to_arrow_reader(_STREAM_BATCH)
+    return reader, count
 
 
 def stamped(

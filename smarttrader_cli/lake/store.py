@@ -136,6 +136,25 @@ class Lake:
 
     # --- writing ----------------------------------------------------------
 
+    def conform_stream(self, spec: TableSpec, data: pa.RecordBatchReader) -> pa.RecordBatchReader:
+        """`data`'s batches conformed one by one (see conform): a stream stays a stream."""
+
+        def batches() -> Any:
+            for batch in data:
+                yield from self.conform(spec, pa.Table.from_batches([batch])).to_batches()
+
+        return pa.RecordBatchReader.from_batches(spec.schema, batches())
+
+    def _conformed(
+        self, spec: TableSpec, data: pa.Table | pa.RecordBatchReader, rows: int | None
+    ) -> tuple[pa.Table | pa.RecordBatchReader, int]:
+        """`data` conformed, and its row count (a stream's: `rows`, which the caller knows)."""
+        if isinstance(data, pa.Table):
+            return self.conform(spec, data), data.num_rows
+        if rows is None:
+            raise LakeError(f"{spec.name}: a stream of rows is written with its row count")
+        return self.conform_stream(spec, data), rows
+
     def conform(self, spec: TableSpec, data: pa.Table) -> pa.Table:
         """Reorder and cast `data` to the registry schema; missing columns become null."""
         import pyarrow.compute as pc
@@ -241,16 +260,18 @@ class Lake:
     def append(
         self,
         spec: TableSpec,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         meta: CommitMeta,
         app_transactions: Sequence[tuple[str, int]] = (),
         snapshot: DeltaTable | None = None,
         row_group_rows: int | None = None,
+        rows_count: int | None = None,
     ) -> int:
         """Append rows (and optional application transactions) in one commit; returns the version.
 
         `row_group_rows` caps the rows per Parquet row group (finer statistics for readers
-        that skip by them).
+        that skip by them). `data` may be a stream of record batches, written as it comes
+        (never whole in memory), with its row count in `rows_count` for the commit metadata.
 
         With `snapshot` (a DeltaTable the caller read its state from), the commit is checked
         against everything committed since that snapshot: a concurrent commit of the same
@@ -261,9 +282,9 @@ class Lake:
 
         if snapshot is None:
             self.ensure_table(spec)
-        rows = self.conform(spec, data)
+        rows, count = self._conformed(spec, data, rows_count)
         props = CommitProperties(
-            custom_metadata=meta.as_metadata(rows.num_rows, "append"),
+            custom_metadata=meta.as_metadata(count, "append"),
             max_commit_retries=self.commit_retries,
             app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions]
             or None,
@@ -286,20 +307,23 @@ class Lake:
     def overwrite(
         self,
         spec: TableSpec,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         meta: CommitMeta,
         predicate: str | None = None,
         app_transactions: Sequence[tuple[str, int]] = (),
         row_group_rows: int | None = None,
+        rows_count: int | None = None,
+        replace_schema: bool = False,
     ) -> int:
         """Replace the table (or the rows matching `predicate`) in one commit
-        (`row_group_rows`: see append)."""
+        (`row_group_rows`, a stream and `rows_count`: see append). `replace_schema` drops
+        columns the registry no longer has (a whole-table overwrite of derived state)."""
         from deltalake import CommitProperties, write_deltalake
 
         self.ensure_table(spec)
-        rows = self.conform(spec, data)
+        rows, count = self._conformed(spec, data, rows_count)
         props = CommitProperties(
-            custom_metadata=meta.as_metadata(rows.num_rows, "overwrite"),
+            custom_metadata=meta.as_metadata(count, "overwrite"),
             max_commit_retries=self.commit_retries,
             app_transactions=_transactions(app_transactions),
         )
@@ -309,6 +333,7 @@ class Lake:
                 rows,
                 mode="overwrite",
                 predicate=predicate,
+                schema_mode="overwrite" if replace_schema else None,
                 storage_options=self.storage_options,
                 commit_properties=props,
                 writer_properties=_row_groups(row_group_rows),

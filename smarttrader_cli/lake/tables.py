@@ -357,10 +357,8 @@ WALLET_PNL_LEDGER = TableSpec(
             _f("matched_qty", pa.float64()),
             _f("matched_cost", pa.float64()),
             _f("realized_pnl", pa.float64()),
-            _f("matched_proceeds", pa.float64()),
             _f("counts", pa.bool_()),  # counts for win rate
             _f("wins", pa.bool_()),
-            _f("run_id", pa.string()),
         ]
     ),
     ("wallet_address", "token_address", "leg"),

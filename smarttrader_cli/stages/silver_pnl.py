@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from smarttrader_cli.engines.duckdb_incremental import Cursor
     from smarttrader_cli.lake.store import CommitMeta, Lake
     from smarttrader_cli.ops.runs import StageRun
     from smarttrader_cli.stages.contract import StageContext
@@ -136,6 +135,7 @@ def _run_duckdb(
     lake = app.lake
     con = open_duckdb(app)
     shifted = None
+    cursor: Sequence[tuple[str, int]] = ()
     try:
         engine.ensure_inputs(con)
         bronze = lake.table(WALLET_TRADES)  # read before the rows: later commits rerun
@@ -158,20 +158,21 @@ def _run_duckdb(
         )  # fmt: skip
         if plan is None:
             return None
-        result = engine.compute_pnl(con, plan.params) if plan.params.wallets != () else None
+        full = plan.mode == "full"
+        result = (
+            engine.compute_pnl(con, plan.params, export_windows=not full)
+            if plan.params.wallets != ()
+            else None
+        )
         if plan.windows == "shift":
             shifted = engine.shifted_windows(con, plan.params)
-        state = None
-        if plan.mode == "full" and result is not None:
-            state = FullState(
-                incremental.state_rows(con, plan.params),
-                incremental.ledger_rows(con, plan.params),
-                incremental.cursor_of(bronze),
-            )
+        if full and result is not None:
             meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
+            cursor = incremental.cursor_of(bronze).transaction()
+            write_full_state(lake, con, plan.params, result, meta, cursor)
     finally:
         con.close()
-    write_rows(lake, result, plan, meta, shifted, state)
+    write_rows(lake, result, plan, meta, shifted, cursor)
     if result is not None:
         result.mode = plan.mode
     return result
@@ -181,13 +182,34 @@ def _incremental_only() -> tuple[str, ...] | None:
     raise AssertionError("DuckDB's incremental runs are planned by duckdb_incremental")
 
 
-@dataclass(frozen=True)
-class FullState:
-    """A full refresh's incremental state: prices, ledger, and the cursor into bronze."""
+def write_full_state(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    params: PnlParams,
+    result: PnlResult,
+    meta: CommitMeta,
+    cursor: Sequence[tuple[str, int]],
+) -> None:
+    """A full refresh's incremental state (prices, the ledger, each with the cursor), then
+    its windows, streamed from `con` as DuckDB produces them: the ledger (one row per priced
+    leg) and the windows (windows x rows) are the run's largest outputs, never whole in
+    memory. Each one's DuckDB tables are dropped once written; silver.wallet_pnl follows
+    after the connection is closed (write_rows)."""
+    from smarttrader_cli.engines import duckdb_incremental as incremental
+    from smarttrader_cli.engines import duckdb_pnl as engine
 
-    prices: pa.Table
-    ledger: pa.Table
-    cursor: Cursor
+    meta.extra.update(result.summary())
+    prices = incremental.state_rows(con, params)
+    lake.overwrite(WALLET_PNL_PRICES, prices, meta, app_transactions=cursor)
+    ledger, legs = incremental.ledger_stream(con, params)
+    lake.overwrite(
+        WALLET_PNL_LEDGER, ledger, meta, app_transactions=cursor,
+        row_group_rows=incremental.LEDGER_ROW_GROUP, rows_count=legs, replace_schema=True,
+    )  # fmt: skip
+    con.execute("DROP TABLE st_ledger_sells")
+    con.execute("DROP TABLE st_ledger_buys")
+    windows, rows = engine.window_stream(con, params)
+    lake.overwrite(WALLET_PNL_WINDOWS, windows, meta, rows_count=rows)
 
 
 def write_rows(
@@ -196,11 +218,12 @@ def write_rows(
     plan: RunPlan,
     meta: CommitMeta,
     shifted: pa.Table | None = None,
-    state: FullState | None = None,
+    cursor: Sequence[tuple[str, int]] = (),
 ) -> None:
     """The windows, then silver.wallet_pnl: each one commit, overwritten on a full run, else
     merged replacing the recomputed wallets' rows exactly (windows: see RunPlan). A full run
-    writes the incremental state first, and its cursor with both it and silver.wallet_pnl.
+    has written its state and windows already (write_full_state); its cursor goes with
+    silver.wallet_pnl too.
 
     Windows first: should the second commit fail, the wallets' calculated_at in
     silver.wallet_pnl is still old and the next incremental run recomputes them.
@@ -208,15 +231,6 @@ def write_rows(
     params = plan.params
     if result is not None:
         meta.extra.update(result.summary())
-    cursor = state.cursor.transaction() if state is not None else ()
-    if state is not None:
-        from smarttrader_cli.engines.duckdb_incremental import LEDGER_ROW_GROUP
-
-        lake.overwrite(WALLET_PNL_PRICES, state.prices, meta, app_transactions=cursor)
-        lake.overwrite(
-            WALLET_PNL_LEDGER, state.ledger, meta, app_transactions=cursor,
-            row_group_rows=LEDGER_ROW_GROUP,
-        )  # fmt: skip
     windows = result.windows if result is not None else None
     wallet_filter = in_list("t.wallet_address", params.wallets or ())
     if plan.windows == "shift" and shifted is not None:

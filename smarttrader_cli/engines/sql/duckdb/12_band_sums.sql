@@ -15,7 +15,8 @@ SELECT
     coalesce(sum(l.value_usd) FILTER (WHERE NOT l.is_buy), 0E0) AS total_sold,
     coalesce(sum(l.realized_pnl) FILTER (WHERE NOT l.is_buy), 0E0) AS realized_pnl,
     coalesce(sum(l.matched_cost) FILTER (WHERE NOT l.is_buy), 0E0) AS matched_cost,
-    coalesce(sum(l.matched_proceeds) FILTER (WHERE NOT l.is_buy), 0E0) AS matched_proceeds,
+    coalesce(sum(l.value_usd * l.matched_qty / l.sold_qty) FILTER (WHERE NOT l.is_buy), 0E0)
+        AS matched_proceeds,
     coalesce(sum(l.sold_qty) FILTER (WHERE NOT l.is_buy), 0E0) AS sold_qty,
     coalesce(sum(l.matched_qty) FILTER (WHERE NOT l.is_buy), 0E0) AS matched_qty,
     count(*) FILTER (WHERE NOT l.is_buy AND l.counts) AS counted_sells,
