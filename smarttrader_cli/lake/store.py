@@ -296,7 +296,7 @@ class Lake:
                 mode="append",
                 storage_options=None if snapshot is not None else self.storage_options,
                 commit_properties=props,
-                writer_properties=_row_groups(row_group_rows),
+                writer_properties=_writer_properties(spec, row_group_rows),
             )
         except Exception as exc:
             raise LakeError(f"append to {spec.name} failed: {describe_error(exc)}") from exc
@@ -336,7 +336,7 @@ class Lake:
                 schema_mode="overwrite" if replace_schema else None,
                 storage_options=self.storage_options,
                 commit_properties=props,
-                writer_properties=_row_groups(row_group_rows),
+                writer_properties=_writer_properties(spec, row_group_rows),
             )
         except Exception as exc:
             raise LakeError(f"overwrite of {spec.name} failed: {describe_error(exc)}") from exc
@@ -511,13 +511,18 @@ def partition_bound(dt: DeltaTable, rows: pa.Table, alias: str) -> str | None:
     return " AND ".join(terms) or None
 
 
-def _row_groups(rows: int | None) -> Any:
-    """deltalake's writer properties capping the rows per row group (None: its defaults)."""
-    if rows is None:
+def _writer_properties(spec: TableSpec, row_group_rows: int | None) -> Any:
+    """deltalake's writer properties: at most `row_group_rows` rows per row group, and
+    spec.plain_columns without a dictionary (None: its defaults)."""
+    if row_group_rows is None and not spec.plain_columns:
         return None
-    from deltalake import WriterProperties
+    from deltalake import ColumnProperties, WriterProperties
 
-    return WriterProperties(max_row_group_size=rows)
+    plain = ColumnProperties(dictionary_enabled=False)
+    return WriterProperties(
+        max_row_group_size=row_group_rows,
+        column_properties={c: plain for c in spec.plain_columns} or None,
+    )
 
 
 def _transactions(pairs: Sequence[tuple[str, int]]) -> list[Transaction] | None:

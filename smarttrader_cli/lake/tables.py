@@ -29,6 +29,9 @@ class TableSpec:
     # A partition column of a merged table must be a function of the key: merges stay in
     # their rows' partitions (bronze.webhook_events is only appended to, one row a signature).
     dates_of: tuple[tuple[str, str], ...] = ()
+    # Columns written without a Parquet dictionary: values nearly all distinct (a large
+    # table's floats) make one a waste of the write's time (Lake.append, Lake.overwrite).
+    plain_columns: tuple[str, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -364,6 +367,15 @@ WALLET_PNL_LEDGER = TableSpec(
     ("wallet_address", "token_address", "leg"),
     "every priced PnL leg with its FIFO result (sells) or cost (buys), for moving the "
     "windows without a FIFO (the DuckDB engine's incremental state)",
+    plain_columns=(
+        "leg",
+        "block_unix_time",
+        "value_usd",
+        "sold_qty",
+        "matched_qty",
+        "matched_cost",
+        "realized_pnl",
+    ),
 )
 
 SMART_WALLETS = TableSpec(
