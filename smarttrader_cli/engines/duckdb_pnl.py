@@ -246,14 +246,19 @@ def compute_pnl(
     params: PnlParams,
     prices: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     export_windows: bool = True,
+    after_fifo: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> PnlResult:
     """silver.wallet_pnl and silver.wallet_pnl_windows rows for the selected wallets
     (`prices`: see prepare_legs). Without `export_windows` the window rows stay in
-    st_window_rows (window_stream) and the result's windows are None."""
+    st_window_rows (window_stream) and the result's windows are None; `after_fifo` runs
+    once the FIFO's tables exist, before the rows are built (a full refresh writes and
+    drops the ledger's tables there)."""
     ensure_inputs(con)
     params = resolve_as_of(params, latest_trade_time(con))
     counts = prepare_legs(con, params, prices)
     run_fifo(con, params)
+    if after_fifo is not None:
+        after_fifo(con)
     build_rows(con, params)
     rows = stamped(con, params, OUTPUT, "st_pnl_rows", "ORDER BY wallet_address, token_address")
     # Unordered: a sort of (windows x rows) on three strings costs more than the rest of the

@@ -159,17 +159,24 @@ def _run_duckdb(
         if plan is None:
             return None
         full = plan.mode == "full"
+        state = None
+        if full:
+            meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
+            cursor = incremental.cursor_of(bronze).transaction()
+            full_params = plan.params
+
+            def state(c: duckdb.DuckDBPyConnection) -> None:
+                write_full_state(lake, c, full_params, meta, cursor)
+
         result = (
-            engine.compute_pnl(con, plan.params, export_windows=not full)
+            engine.compute_pnl(con, plan.params, export_windows=not full, after_fifo=state)
             if plan.params.wallets != ()
             else None
         )
         if plan.windows == "shift":
             shifted = engine.shifted_windows(con, plan.params)
         if full and result is not None:
-            meta.extra[incremental.STATE_KEY] = incremental.state_key(params)
-            cursor = incremental.cursor_of(bronze).transaction()
-            write_full_state(lake, con, plan.params, result, meta, cursor)
+            write_full_windows(lake, con, plan.params, result, meta)
     finally:
         con.close()
     write_rows(lake, result, plan, meta, shifted, cursor)
@@ -186,19 +193,16 @@ def write_full_state(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
     params: PnlParams,
-    result: PnlResult,
     meta: CommitMeta,
     cursor: Sequence[tuple[str, int]],
 ) -> None:
-    """A full refresh's incremental state (prices, the ledger, each with the cursor), then
-    its windows, streamed from `con` as DuckDB produces them: the ledger (one row per priced
-    leg) and the windows (windows x rows) are the run's largest outputs, never whole in
-    memory. Each one's DuckDB tables are dropped once written; silver.wallet_pnl follows
-    after the connection is closed (write_rows)."""
+    """A full refresh's incremental state, each commit with the cursor: the prices, then the
+    ledger (one row per priced leg, the run's largest output) streamed from `con` as DuckDB
+    produces it, never whole in memory. Written right after the FIFO, before the rows are
+    built: its DuckDB tables are dropped then, so the rows and windows are built in the
+    memory they held (at 10M trades the FIFO's tables alone pass DuckDB's limit)."""
     from smarttrader_cli.engines import duckdb_incremental as incremental
-    from smarttrader_cli.engines import duckdb_pnl as engine
 
-    meta.extra.update(result.summary())
     prices = incremental.state_rows(con, params)
     lake.overwrite(WALLET_PNL_PRICES, prices, meta, app_transactions=cursor)
     ledger, legs = incremental.ledger_stream(con, params)
@@ -208,6 +212,30 @@ def write_full_state(
     )  # fmt: skip
     con.execute("DROP TABLE st_ledger_sells")
     con.execute("DROP TABLE st_ledger_buys")
+
+
+# What a full refresh's windows no longer need once they are built (write_full_windows).
+_BUILT = (
+    "st_window_token_rows", "st_token_rows", "st_pnl_rows", "st_sell_buckets",
+    "st_buy_buckets", "st_sell_totals",
+)  # fmt: skip
+
+
+def write_full_windows(
+    lake: Lake,
+    con: duckdb.DuckDBPyConnection,
+    params: PnlParams,
+    result: PnlResult,
+    meta: CommitMeta,
+) -> None:
+    """A full refresh's windows (windows x rows), streamed from `con` like the ledger, once
+    the tables they were built from are dropped; silver.wallet_pnl follows after the
+    connection is closed (write_rows)."""
+    from smarttrader_cli.engines import duckdb_pnl as engine
+
+    for table in _BUILT:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    meta.extra.update(result.summary())
     windows, rows = engine.window_stream(con, params)
     lake.overwrite(WALLET_PNL_WINDOWS, windows, meta, rows_count=rows)
 
