@@ -241,9 +241,14 @@ def test_a_channel_down_for_a_while_does_not_stop_the_drain(tmp_path: Path) -> N
         post(setup.webhook_port, events)
         wait_until(lambda: setup.health()["events"] == 400, 60, "every event in bronze")
         wait_until(lambda: sum(fakes["webhook"].received.values()) > 0, 60, "webhook alerts")
-        pending = [r for r in outbox.listing(setup.lake, channel="telegram")]
-        assert pending and all(r["state"] != "sent" for r in pending)
-        assert any(r["attempts"] for r in pending)  # it tried, failed, and kept draining
+        # A send's outcome is committed with the outbox's next commit, after the send.
+        wait_until(
+            lambda: any(r["attempts"] for r in outbox.listing(setup.lake, channel="telegram")),
+            60,
+            "failed Telegram attempts recorded",
+        )
+        pending = outbox.listing(setup.lake, channel="telegram")
+        assert pending and all(r["state"] != "sent" for r in pending)  # tried, failed, drained on
         fakes["telegram"].start()
         wait_delivered(setup)
         assert stop(follow) == 0
