@@ -77,6 +77,10 @@ class SignatureIndex:
         self._version: int | None = None  # the snapshot version it is current with
         self._fresh = _empty()  # keys of the batch just checked that are new to the table
         self._wrote: tuple[int, int, Keys] | None = None  # our last commit
+        # The stored base the index grew from (its version, its key count) and the keys
+        # added to it since, so a save writes those alone (signature_store.py).
+        self._base: tuple[int, int] | None = None
+        self._tail: list[Keys] = []
 
     def drop_existing(self, snapshot: DeltaTable, events: pa.Table) -> pa.Table:
         """`events` without the rows whose signature the table holds."""
@@ -116,7 +120,11 @@ class SignatureIndex:
                 self._table_id = str(snapshot.metadata().id)
                 restored = self._restore(version, paths, rows)
                 if restored is None:
-                    restored = _sorted(self._scan_keys(snapshot)) if paths else _empty()
+                    restored = (
+                        signature_store.sorted_keys(self._scan_keys(snapshot))
+                        if paths
+                        else _empty()
+                    )
                 self._keys = restored
                 self._paths, self._version = paths, version
                 return
@@ -144,16 +152,20 @@ class SignatureIndex:
         stored = signature_store.load(self._store_dir, self._table_id)
         if stored is None or stored.version > version:
             return None
-        keys = stored.keys
+        keys, tail = stored.keys, [] if stored.tail is None else [stored.tail]
         added = sorted(paths - stored.paths)
         if added:  # new rows, or rows a compaction rewrote (already indexed: skipped)
-            keys = _with_unseen(keys, self._file_keys(added))
+            unseen = _unseen(keys, self._file_keys(added))
+            keys = signature_store.merged(keys, unseen)
+            tail.append(unseen)
         if len(keys[0]) != rows:
             log.info(
                 "the stored signature index has %d keys for %d rows (rows deleted, or "
                 "signatures repeated): rebuilt from the table", len(keys[0]), rows,
             )  # fmt: skip
             return None
+        if stored.base is not None:
+            self._base, self._tail = (stored.base, stored.base_keys), tail
         log.debug("signature index restored: %d keys, %d files hashed", rows, len(added))
         return keys
 
@@ -163,15 +175,24 @@ class SignatureIndex:
             return
         assert self._version is not None
         index = signature_store.StoredIndex(self._table_id, self._version, self._paths, self._keys)
+        if self._base is not None:
+            index.base, index.base_keys = self._base
+            index.tail = signature_store.sorted_keys(signature_store.concatenated(self._tail))
         try:
-            signature_store.save(self._store_dir, index)
+            base = signature_store.save(self._store_dir, index)
         except OSError as exc:  # the next drain rebuilds it: slower, never wrong
             log.warning("could not save the signature index: %s", exc)
+            return
+        if base != self._base:  # a new base: it holds everything so far
+            self._base, self._tail = base, []
 
     def _insert(self, new: Keys) -> None:
         """Add keys the index lacks (a compaction's rewritten files hold indexed rows)."""
         assert self._keys is not None
-        self._keys = _with_unseen(self._keys, new)
+        unseen = _unseen(self._keys, new)
+        self._keys = signature_store.merged(self._keys, unseen)
+        if self._base is not None:
+            self._tail.append(unseen)
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once).
@@ -246,17 +267,10 @@ class SignatureIndex:
         return found.column("signature").combine_chunks()
 
 
-def _with_unseen(index: Keys, new: Keys) -> Keys:
-    """The sorted `index` with the keys of `new` it does not hold yet."""
+def _unseen(index: Keys, new: Keys) -> Keys:
+    """The keys of `new` the sorted `index` does not hold yet, sorted."""
     unseen = ~_contains(index, new)
-    k1, k2 = _sorted((new[0][unseen], new[1][unseen]))
-    at = np.searchsorted(index[0], k1)
-    return np.insert(index[0], at, k1), np.insert(index[1], at, k2)
-
-
-def _sorted(keys: Keys) -> Keys:
-    order = np.argsort(keys[0], kind="stable")
-    return keys[0][order], keys[1][order]
+    return signature_store.sorted_keys((new[0][unseen], new[1][unseen]))
 
 
 def _contains(index: Keys, keys: Keys) -> np.ndarray:

@@ -120,3 +120,76 @@ def test_a_compaction_during_a_drain_leaves_one_key_per_row(tmp_path: Path) -> N
     _Counting.scans = 0
     assert _drain_once(lake, store, ["a3", "z"]) == ["z"]
     assert _Counting.scans == 0  # the stored index still had one key per row
+
+
+def _stored(store: Path, lake: Lake) -> tuple[Path, Path]:
+    from smarttrader_cli.stream.signature_store import index_path, tail_path
+
+    table_id = str(lake.table(WEBHOOK_EVENTS).metadata().id)
+    return index_path(store, table_id), tail_path(store, table_id)
+
+
+def test_a_drain_saves_what_it_added_beside_the_stored_base(tmp_path: Path) -> None:
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, [f"a{i}" for i in range(200)])
+    _drain_once(lake, store, ["x"])
+    base, tail = _stored(store, lake)
+    written = base.read_bytes()
+    assert not tail.exists()
+    _Counting.scans = 0
+    for n in range(3):  # each drain finds the rows another writer added since
+        write(lake, [f"b{n}-{i}" for i in range(5)])
+        assert _drain_once(lake, store, [f"b{n}-0", "a7", f"new-{n}"]) == [f"new-{n}"]
+    assert base.read_bytes() == written  # the base was not written again
+    assert tail.exists()
+    write(lake, ["c1"])
+    assert _drain_once(lake, store, ["b0-4", "b2-1", "c1", "a199", "d"]) == ["d"]
+    assert _Counting.scans == 0
+
+
+def test_a_big_tail_is_folded_into_a_new_base(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from smarttrader_cli.stream import signature_store
+
+    monkeypatch.setattr(signature_store, "FOLD_MIN_KEYS", 4)
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, [f"a{i}" for i in range(16)])
+    _drain_once(lake, store, ["x"])
+    base, tail = _stored(store, lake)
+    first = base.read_bytes()
+    write(lake, ["b1", "b2", "b3"])  # 3 keys: below the fold, a tail
+    _drain_once(lake, store, ["y"])
+    assert tail.exists() and base.read_bytes() == first
+    write(lake, ["c1", "c2"])  # the tail would hold 5 > max(4, 16 // 8): a new base
+    _drain_once(lake, store, ["z"])
+    assert not tail.exists() and base.read_bytes() != first
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["b2", "c2", "a15", "w"]) == ["w"]
+    assert _Counting.scans == 0
+
+
+def test_an_old_tail_or_one_of_another_base_still_gives_an_exact_check(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from smarttrader_cli.stream import signature_store
+
+    monkeypatch.setattr(signature_store, "FOLD_MIN_KEYS", 4)
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, [f"a{i}" for i in range(16)])
+    _drain_once(lake, store, ["x"])
+    _, tail = _stored(store, lake)
+    write(lake, ["b1"])
+    _drain_once(lake, store, ["y"])
+    older_tail = tail.read_bytes()
+    write(lake, ["b2"])
+    _drain_once(lake, store, ["z"])
+    tail.write_bytes(older_tail)  # a tail behind the table (its base is the one on disk)
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["b1", "b2", "q"]) == ["q"]
+    write(lake, [f"c{i}" for i in range(6)])
+    _drain_once(lake, store, ["s"])  # folded: a new base, no tail
+    assert not tail.exists()
+    tail.write_bytes(older_tail)  # left by a crash before its removal: another base's
+    write(lake, ["d1"])
+    assert _drain_once(lake, store, ["b1", "c5", "d1", "a3", "r"]) == ["r"]
+    assert _Counting.scans == 0  # the base stood for its own version; d1's file hashed
