@@ -402,6 +402,7 @@ class OpsConfig:
             "bronze.wallet_trades",
             "bronze.wallet_fetches",
             "bronze.api_rejects",
+            "ops.runs",
         ],
         "tables `st ops compact` rewrites small files of (those written many times a day)",
     )
