@@ -241,17 +241,23 @@ class _Lineage:
     changed: bool = False  # a file holding them was later removed with a data change
 
 
-def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -> Changes:
-    """The files of `snapshot`'s commits after version `after` that hold rows new to them.
-
-    ChangesUnavailable when those commits can no longer be read as they were written.
-    """
+def _through(spec: TableSpec, snapshot: DeltaTable, after: int) -> int:
+    """`snapshot`'s version; ChangesUnavailable when it is behind the cursor `after`."""
     through = snapshot.version()
     if after > through:
         raise ChangesUnavailable(
             f"{spec.name} is at version {through}, behind the cursor's {after} "
             "(restored or recreated)"
         )
+    return through
+
+
+def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -> Changes:
+    """The files of `snapshot`'s commits after version `after` that hold rows new to them.
+
+    ChangesUnavailable when those commits can no longer be read as they were written.
+    """
+    through = _through(spec, snapshot, after)
     fs = _filesystem(lake, spec)
     lineages: dict[str, _Lineage] = {}
     sizes: dict[str, int] = {}
@@ -427,12 +433,7 @@ def removed_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int)
     longer on disk (vacuumed), or the table is partitioned (its files' partition values
     would have to be found in older commits).
     """
-    through = snapshot.version()
-    if after > through:
-        raise ChangesUnavailable(
-            f"{spec.name} is at version {through}, behind the cursor's {after} "
-            "(restored or recreated)"
-        )
+    through = _through(spec, snapshot, after)
     if spec.partition_by:
         raise ChangesUnavailable(f"{spec.name} is partitioned")
     fs = _filesystem(lake, spec)
@@ -455,12 +456,7 @@ def rows_only_added(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: in
     they did not: each appended, merged without deleting (a merge's rewritten rows are in
     the files it added) or rewrote without data change. ChangesUnavailable as added_since.
     """
-    through = snapshot.version()
-    if after > through:
-        raise ChangesUnavailable(
-            f"{spec.name} is at version {through}, behind the cursor's {after} "
-            "(restored or recreated)"
-        )
+    through = _through(spec, snapshot, after)
     fs = _filesystem(lake, spec)
     for version in range(after + 1, through + 1):
         _, removes = _file_actions(fs, spec, version)
