@@ -97,6 +97,13 @@ class Refresher:
                 self._touched |= touched
                 self._touched_since = _earliest(self._touched_since, received)
 
+    def sync_silver(self) -> None:
+        """The start-up run of the silver stage, before the alert path recovers: the buys it
+        keeps for confluence are read from silver, which then holds every bronze event
+        (those the alert path saw before a crash, not yet merged, included)."""
+        self._silver()
+        self.state.done("silver")
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="st-follow-refresh", daemon=True)
         self._thread.start()

@@ -126,6 +126,7 @@ class Follower:
             self.state.wait_for("stream", "catching up with the stream")
             self.state.wait_for("silver", "the start-up run of silver.webhook_swaps")
             self.state.wait_for("setup", "evaluating the bronze events after the alerts' cursor")
+            refresher.sync_silver()
             result.recovered_events = alerter.recover()
             alerter.start()
             refresher.start()
