@@ -248,9 +248,7 @@ class SignatureIndex:
             )
             for path in paths
         ]
-        if not parts:
-            return _empty()
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return signature_store.concatenated(parts)
 
     def _scan_for(self, snapshot: DeltaTable, signatures: pa.ChunkedArray) -> pa.Array:
         """Which `signatures` the table holds, by scanning its signature column."""
