@@ -48,7 +48,10 @@ def partitioned_as(dt: DeltaTable) -> tuple[str, ...]:
 
 def needs_repartition(lake: Lake, spec: TableSpec) -> bool:
     """Whether the table exists with another partitioning than the registry's."""
-    return lake.exists(spec) and partitioned_as(lake.table(spec)) != spec.partition_by
+    if not lake.exists(spec):
+        return False
+    with lake.latest(spec) as table:
+        return partitioned_as(table) != spec.partition_by
 
 
 def repartition(

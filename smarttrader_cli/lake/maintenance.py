@@ -176,18 +176,18 @@ def compact_table(
     keeps the table's application transactions (the stream offsets): checkpoints carry
     them, so removing the log entries that first recorded them loses none.
     """
-    dt = lake.table(spec)
-    by_partition = small_files_by_partition(dt, target_size)
-    newest = newest_partition(dt) if open_size and open_size < target_size else None
-    opened = 0
-    if newest is not None and None not in by_partition:
-        by_partition.pop(newest, None)
-        opened = small_files_by_partition(dt, open_size or target_size).get(newest, 0)
+    with lake.latest(spec) as dt:
+        by_partition = small_files_by_partition(dt, target_size)
+        newest = newest_partition(dt) if open_size and open_size < target_size else None
+        opened = 0
+        if newest is not None and None not in by_partition:
+            by_partition.pop(newest, None)
+            opened = small_files_by_partition(dt, open_size or target_size).get(newest, 0)
+        columns = dt.metadata().partition_columns
     done = Compaction(spec.name, sum(by_partition.values()) + opened)
     if done.small_files < min_files:
         return done
     passes: list[tuple[int, list[tuple[str, str, Any]] | None]] = []
-    columns = dt.metadata().partition_columns
     if by_partition:
         filters = None
         if columns and None not in by_partition:
@@ -211,10 +211,10 @@ def checkpoint(lake: Lake, spec: TableSpec) -> int:
     from smarttrader_cli.errors import LakeError
     from smarttrader_cli.lake.object_store import describe_error
 
-    dt = lake.table(spec)
-    try:
-        dt.create_checkpoint()
-        dt.cleanup_metadata()
-    except Exception as exc:
-        raise LakeError(f"checkpoint of {spec.name} failed: {describe_error(exc)}") from exc
-    return dt.version()
+    with lake.latest(spec) as dt:
+        try:
+            dt.create_checkpoint()
+            dt.cleanup_metadata()
+        except Exception as exc:
+            raise LakeError(f"checkpoint of {spec.name} failed: {describe_error(exc)}") from exc
+        return dt.version()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("st.lake")
 
+FIRST_COMMIT = "00000000000000000000.json"
+POOL_SECONDS = 60.0  # a table handed back longer ago than this is opened anew, not updated
+
 
 class Lake:
     """The lake: Delta tables addressed by registry name."""
@@ -45,6 +50,12 @@ class Lake:
         self.commit_retries = commit_retries
         self.properties = properties or TableProperties()
         self._current: set[str] = set()  # tables checked against the registry schema
+        # Opened tables handed back after a look at their state, by table name: the next
+        # open of the same table brings one up to date (it reads only the newer commits)
+        # instead of loading its checkpoint again, which costs more as tombstones of
+        # compacted files pile up in it. A pooled table has one holder at a time.
+        self._pool: dict[str, tuple[DeltaTable, float]] = {}
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, loaded: LoadedConfig) -> Lake:
@@ -81,8 +92,14 @@ class Lake:
     # --- reading ----------------------------------------------------------
 
     def exists(self, spec: TableSpec) -> bool:
+        """Whether the table has been written. On a local lake this looks for the files a
+        Delta log starts from (its first commit, or a checkpoint once older commits have
+        expired): deltalake's own check lists the whole log folder."""
         from deltalake import DeltaTable
 
+        if not self.is_remote:
+            log_dir = Path(self.uri(spec)) / "_delta_log"
+            return (log_dir / FIRST_COMMIT).is_file() or (log_dir / "_last_checkpoint").is_file()
         try:
             return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
         except Exception as exc:  # the object store's own errors are not typed
@@ -91,18 +108,50 @@ class Lake:
     def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable:
         """Open a table, optionally at a version; TableNotFoundError if never written.
 
-        Its pyarrow scans read through a native Arrow filesystem (see lake/scan.py).
+        Its pyarrow scans read through a native Arrow filesystem (see lake/scan.py). The
+        caller owns the table returned (no other caller holds it).
         """
         from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 
         from smarttrader_cli.lake.scan import LakeTable
 
+        if version is None:
+            pooled = self._pooled(spec)
+            if pooled is not None:
+                return pooled
         try:
             return LakeTable(self.uri(spec), version=version, storage_options=self.storage_options)
         except DeltaNotFound:
             raise TableNotFoundError(not_written(spec)) from None
         except Exception as exc:
             raise LakeError(f"cannot open {spec.name}: {describe_error(exc)}") from exc
+
+    def _pooled(self, spec: TableSpec) -> DeltaTable | None:
+        """A table handed back by an earlier caller, brought to the latest version."""
+        with self._pool_lock:
+            held = self._pool.pop(spec.name, None)
+        if held is None or time.monotonic() - held[1] > POOL_SECONDS:
+            return None
+        table = held[0]
+        try:
+            table.update_incremental()
+        except Exception as exc:  # e.g. the table was removed: a fresh open says how
+            log.debug("pooled %s not updated (%s); opening it again", spec.name, exc)
+            return None
+        return table
+
+    def hand_back(self, spec: TableSpec, table: DeltaTable) -> None:
+        """Give a table from `table()` back for the next open to update instead of
+        loading (the caller neither keeps it nor writes through it afterwards)."""
+        with self._pool_lock:
+            self._pool[spec.name] = (table, time.monotonic())
+
+    @contextmanager
+    def latest(self, spec: TableSpec) -> Iterator[DeltaTable]:
+        """The table at its latest version, for a look at its state within the block."""
+        table = self.table(spec)
+        yield table
+        self.hand_back(spec, table)
 
     def read(
         self,
@@ -119,20 +168,28 @@ class Lake:
         dt = self.table(spec, version=version)
         if as_of is not None:
             dt.load_as_version(as_of)
-        return dt.to_pyarrow_table(columns=list(columns) if columns else None)
+        rows = dt.to_pyarrow_table(columns=list(columns) if columns else None)
+        if version is None and as_of is None:
+            self.hand_back(spec, dt)
+        return rows
 
     def version(self, spec: TableSpec) -> int | None:
-        return self.table(spec).version() if self.exists(spec) else None
+        if not self.exists(spec):
+            return None
+        with self.latest(spec) as table:
+            return table.version()
 
     def app_transaction_version(self, spec: TableSpec, app_id: str) -> int | None:
         """The last version recorded for an application transaction (stream offsets)."""
         if not self.exists(spec):
             return None
-        return self.table(spec).transaction_version(app_id)
+        with self.latest(spec) as table:
+            return table.transaction_version(app_id)
 
     def history(self, spec: TableSpec, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits, newest first, with their CommitMeta keys on top whichever engine wrote."""
-        return [with_user_metadata(entry) for entry in self.table(spec).history(limit)]
+        with self.latest(spec) as table:
+            return [with_user_metadata(entry) for entry in table.history(limit)]
 
     # --- writing ----------------------------------------------------------
 
@@ -215,10 +272,11 @@ class Lake:
         from deltalake import CommitProperties
         from deltalake.schema import Field
 
-        dt = self.table(spec)
-        have = set(dt.schema().to_arrow().names)
+        with self.latest(spec) as dt:
+            have = set(dt.schema().to_arrow().names)
         missing = [f for f in spec.schema if f.name not in have]
         if missing:
+            dt = self.table(spec)
             props = CommitProperties(
                 custom_metadata={"st_operation": "add columns", "columns": ",".join(
                     f.name for f in missing
@@ -289,12 +347,13 @@ class Lake:
             app_transactions=[Transaction(app_id, version) for app_id, version in app_transactions]
             or None,
         )
+        target = snapshot if snapshot is not None else self._pooled(spec)
         try:
             write_deltalake(
-                snapshot if snapshot is not None else self.uri(spec),
+                target if target is not None else self.uri(spec),
                 rows,
                 mode="append",
-                storage_options=None if snapshot is not None else self.storage_options,
+                storage_options=None if target is not None else self.storage_options,
                 commit_properties=props,
                 writer_properties=_writer_properties(spec, row_group_rows),
             )
@@ -302,7 +361,7 @@ class Lake:
             raise LakeError(f"append to {spec.name} failed: {describe_error(exc)}") from exc
         if snapshot is not None:
             return snapshot.version()
-        return self.table(spec).version()
+        return self._version_after_write(spec, target)
 
     def overwrite(
         self,
@@ -327,20 +386,31 @@ class Lake:
             max_commit_retries=self.commit_retries,
             app_transactions=_transactions(app_transactions),
         )
+        target = self._pooled(spec)
         try:
             write_deltalake(
-                self.uri(spec),
+                target if target is not None else self.uri(spec),
                 rows,
                 mode="overwrite",
                 predicate=predicate,
                 schema_mode="overwrite" if replace_schema else None,
-                storage_options=self.storage_options,
+                storage_options=None if target is not None else self.storage_options,
                 commit_properties=props,
                 writer_properties=_writer_properties(spec, row_group_rows),
             )
         except Exception as exc:
             raise LakeError(f"overwrite of {spec.name} failed: {describe_error(exc)}") from exc
-        return self.table(spec).version()
+        return self._version_after_write(spec, target)
+
+    def _version_after_write(self, spec: TableSpec, written: DeltaTable | None) -> int:
+        """The version a write through `written` (None: through the table's URI) made;
+        the table is kept for the next open."""
+        if written is None:
+            written = self.table(spec)
+        else:
+            written.update_incremental()  # deltalake advances it; a no-op then, but sure
+        self.hand_back(spec, written)
+        return written.version()
 
     def merge(
         self,
@@ -391,7 +461,7 @@ class Lake:
 
         metrics = self._retrying_races(spec, "merge into", execute, retries)
         return MergeResult(
-            version=self.table(spec).version(),
+            version=self.version(spec) or 0,
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
             updated=int(metrics.get("num_target_rows_updated", 0)),
             deleted=int(metrics.get("num_target_rows_deleted", 0)),
@@ -449,7 +519,10 @@ class Lake:
         last_error: Exception | None = None
         for attempt in range(retries + 1):
             try:
-                return action(self.table(spec))
+                table = self.table(spec)
+                done = action(table)
+                self.hand_back(spec, table)
+                return done
             except CommitFailedError as exc:
                 last_error = exc
                 log.info(
@@ -472,10 +545,12 @@ class Lake:
         props = CommitProperties(
             custom_metadata=meta.as_metadata(0, "delete"), max_commit_retries=self.commit_retries
         )
+        table = self.table(spec)
         try:
-            metrics = self.table(spec).delete(predicate, commit_properties=props)
+            metrics = table.delete(predicate, commit_properties=props)
         except Exception as exc:
             raise LakeError(f"delete from {spec.name} failed: {describe_error(exc)}") from exc
+        self.hand_back(spec, table)
         return int(metrics.get("num_deleted_rows", 0))
 
 
