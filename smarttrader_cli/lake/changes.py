@@ -202,6 +202,7 @@ class SinceCursor:
     why: str
     cursor: tuple[str, int]  # (app id, the source version read through)
     first: bool = False  # the reader's table does not exist yet
+    everything: bool = False  # a reader's fallback: `dataset` is every row, not the new ones
 
 
 def since_cursor(

@@ -434,7 +434,7 @@ class Lake:
         if not spec.keys:
             raise LakeError(f"{spec.name} has no natural key to merge on")
         self.ensure_table(spec)
-        rows = _dedupe_last(self.conform(spec, data), spec.keys)
+        rows = dedupe_last(self.conform(spec, data), spec.keys)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
 
         def execute(dt: DeltaTable) -> dict[str, Any]:
@@ -607,7 +607,7 @@ def _transactions(pairs: Sequence[tuple[str, int]]) -> list[Transaction] | None:
     return [Transaction(app_id, version) for app_id, version in pairs] or None
 
 
-def _dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
+def dedupe_last(data: pa.Table, keys: Sequence[str]) -> pa.Table:
     """Keep the last row for each key so a merge never sees duplicate source keys."""
     if data.num_rows < 2:
         return data

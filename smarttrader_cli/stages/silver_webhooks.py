@@ -6,7 +6,8 @@ bronze commits after it added, however late their block time. Compaction of bron
 adds nothing new, so it is not read again. When the cursor cannot be followed (no
 cursor yet, bronze recreated, its commits expired from the log) every event is read,
 and the log says why. Re-processing is harmless: rows are merged on their key
-(signature, wallet, leg). The events of `prices.lookback_hours` whose legs are still
+(signature, wallet, leg); the legs of events silver holds nothing of yet, the usual
+case, are appended instead (no scan of their days' files). The events of `prices.lookback_hours` whose legs are still
 unpriced are kept in silver.webhook_unpriced (webhook_unpriced.py); those a change since
 reaches (a price point near their time, a late one, a snapshot, a smart flag:
 unpriced_reach.py) are valued again from their stored legs, and those whose rows would
@@ -170,12 +171,13 @@ def events_to_read(lake: Lake, bronze: DeltaTable, full_refresh: bool) -> SinceC
     from smarttrader_cli.lake.changes import since_cursor
 
     new = since_cursor(lake, WEBHOOK_EVENTS, bronze, STAGE, WEBHOOK_SWAPS)
+    every = bronze.to_pyarrow_dataset
     if full_refresh:
-        return replace(new, dataset=bronze.to_pyarrow_dataset(), why="every event (--full-refresh)")
+        return replace(new, dataset=every(), why="every event (--full-refresh)", everything=True)
     if new.dataset is not None:
         return new
     (log.info if new.first else log.warning)("%s: every event is read", new.why)
-    return replace(new, dataset=bronze.to_pyarrow_dataset(), why=f"every event ({new.why})")
+    return replace(new, dataset=every(), why=f"every event ({new.why})", everything=True)
 
 
 def build_swaps(
@@ -227,6 +229,14 @@ def build_swaps(
         if pending_events >= CHUNK_EVENTS and not full_refresh:
             written.append(_merge(lake, meta, pa.concat_tables(pending), result))
             pending, pending_events = [], 0
+    # Legs of events silver holds no leg of yet are appended: that costs what they are,
+    # where a merge scans and rewrites their days' files. Events after the cursor are
+    # mostly such; not all (a compacted file read whole holds events read before), so
+    # their days' signatures are looked at first. A merge of a chunk without the cursor,
+    # or every event read, merges all.
+    fresh = None
+    if not (new.everything or written) and _unseen(silver, _concat(pending)):
+        fresh, pending = _concat(pending), []
     if unpriced is not None:
         reach, result.reach = unpriced_reach.reached(
             lake, unpriced.companion, unpriced.rows, valuation, smart
@@ -242,12 +252,18 @@ def build_swaps(
             again = bronze.to_pyarrow_dataset().to_table(columns=_EVENT_COLUMNS, filter=flt)
             result.repriced = again.num_rows
             pending.append(legs_table(again, valuation, smart, now, meta.run_id))
-    legs = pa.concat_tables(pending) if pending else WEBHOOK_SWAPS.schema.empty_table()
+    legs = _concat(pending)
     if full_refresh:
         lake.overwrite(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor)
         result.legs = result.inserted = legs.num_rows
         written.append(legs)
+    elif fresh is not None and fresh.num_rows:
+        written.append(_append(lake, meta, fresh, result, cursor))
+        if legs.num_rows:
+            written.append(_merge(lake, meta, legs, result))
     elif result.events or result.repriced:
+        if fresh is not None:
+            legs = pa.concat_tables([fresh, legs])
         written.append(_merge(lake, meta, legs, result, cursor))
     marks = unpriced_reach.marks(valuation)
     moved = unpriced is not None and unpriced_reach.moved(unpriced.companion, marks)
@@ -256,6 +272,43 @@ def build_swaps(
         after = webhook_unpriced.carried(before, written, reprice_since)
         webhook_unpriced.save(lake, meta, after, reprice_since, marks)
     return result
+
+
+def _concat(legs: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(legs) if legs else WEBHOOK_SWAPS.schema.empty_table()
+
+
+def _unseen(silver: DeltaTable | None, legs: pa.Table) -> bool:
+    """Whether `silver` holds no leg of the events of `legs` (it reads the signatures of
+    their days' partitions)."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    if silver is None or not legs.num_rows:
+        return True
+    days = pc.unique(pc.cast(legs.column("event_time"), pa.date32()))
+    on_days = ds.field("event_date").isin(days.drop_null())
+    if days.null_count:
+        on_days |= ds.field("event_date").is_null()
+    held = silver.to_pyarrow_dataset().to_table(columns=["signature"], filter=on_days)
+    if not held.num_rows:
+        return True
+    signatures = pc.unique(legs.column("signature"))
+    found = pc.is_in(held.column(0).cast(signatures.type), value_set=signatures)
+    return not pc.any(found).as_py()
+
+
+def _append(
+    lake: Lake, meta: CommitMeta, legs: pa.Table, result: SwapsResult, cursor: list[tuple[str, int]]
+) -> pa.Table:
+    """Append the legs of events new to silver, with the cursor; returns them."""
+    from smarttrader_cli.lake.store import dedupe_last
+
+    legs = dedupe_last(legs, WEBHOOK_SWAPS.keys)
+    lake.append(WEBHOOK_SWAPS, legs, meta, app_transactions=cursor)
+    result.legs += legs.num_rows
+    result.inserted += legs.num_rows
+    return legs
 
 
 def _merge(

@@ -64,6 +64,25 @@ def test_a_run_reads_and_updates_only_the_events_added_since_the_last_one(
     assert (nothing.events, nothing.legs) == (0, 0)
 
 
+def test_legs_of_events_new_to_silver_are_appended_and_others_merged(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    done = _drains(lake, 2)
+    _run(lake)
+    done = _drains(lake, 2, done)
+    _run(lake)
+    assert lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "WRITE"  # an append, no scan
+    done = _drains(lake, 2, done)
+    lake.optimize(WEBHOOK_EVENTS)  # new events folded with ones read before...
+    lake.vacuum(WEBHOOK_EVENTS, retention_hours=0, dry_run=False)  # ...read whole again
+    again = _run(lake)
+    assert again.events == done * DRAIN and again.updated > 0
+    assert lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "MERGE"
+    incremental = _rows(lake)
+    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+    _run(lake, full_refresh=True)
+    assert _rows(lake) == incremental
+
+
 def test_a_late_event_with_an_old_block_time_is_still_read(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     _drains(lake, 2)
