@@ -138,6 +138,12 @@ class Lake:
         except Exception as exc:  # e.g. the table was removed: a fresh open says how
             log.debug("pooled %s not updated (%s); opening it again", spec.name, exc)
             return None
+        if not self.is_remote:
+            # A table removed and created anew restarts its versions: the commit this one
+            # stands at is then gone (expiry removes only commits older than the latest).
+            commit = Path(self.uri(spec)) / "_delta_log" / f"{table.version():020d}.json"
+            if not commit.is_file():
+                return None
         return table
 
     def hand_back(self, spec: TableSpec, table: DeltaTable) -> None:
@@ -252,6 +258,8 @@ class Lake:
         from deltalake import DeltaTable
 
         self.check_writable()
+        with self._pool_lock:
+            self._pool.pop(spec.name, None)  # what it held was of a table since removed
         try:
             DeltaTable.create(
                 self.uri(spec),

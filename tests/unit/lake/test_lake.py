@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from smarttrader_cli.errors import LakeError, QueryError, TableNotFoundError
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
 from smarttrader_cli.lake.inspect import show_rows, table_history, table_summaries
 from smarttrader_cli.lake.query import read_query
+from smarttrader_cli.lake.tables import TOKEN_PRICES
 from tests.harness import write_config
 
 TRADES = table_spec("bronze.wallet_trades")
@@ -204,3 +206,18 @@ def test_cli_show_history_tables_vacuum_optimize(tmp_path: Path) -> None:
     vac = cli(tmp_path, "lake", "vacuum", "--retention-hours", "0", "--dry-run")
     assert vac.exit_code == 0, vac.output
     assert lake.read(TRADES).num_rows == 2
+
+
+def test_a_table_removed_and_written_anew_is_not_read_from_an_earlier_open(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(str(tmp_path))
+    meta = CommitMeta("run", "test", "cfg")
+    for i in range(3):
+        lake.append(TOKEN_PRICES, pa.table({"token_address": ["a"], "unix_time": [i]}), meta)
+    assert lake.read(TOKEN_PRICES).num_rows == 3  # the table is kept for the next open
+    shutil.rmtree(lake.uri(TOKEN_PRICES))
+    other = Lake(str(tmp_path))  # another process writes the table anew
+    other.append(TOKEN_PRICES, pa.table({"token_address": ["b"], "unix_time": [9]}), meta)
+    assert lake.read(TOKEN_PRICES).column("token_address").to_pylist() == ["b"]
+    assert lake.version(TOKEN_PRICES) == other.version(TOKEN_PRICES)
