@@ -12,6 +12,7 @@ from smarttrader_cli.engines.pnl_common import (
     PnlParams,
     PnlResult,
     WindowState,
+    finite_windows,
     load_sql,
     quote_filters,
     resolve_as_of,
@@ -190,8 +191,9 @@ def latest_trade_time(con: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """The FIFO over the prepared legs into st_groups, st_sell_totals and the window buckets
-    (st_sell_buckets, st_buy_buckets); st_legs is dropped."""
+    """The FIFO over the prepared legs into st_groups, st_sell_totals (with the windows'
+    sums) and st_buy_windows, and the ledger's st_ledger_sells and st_ledger_buys; st_legs
+    is dropped."""
     floor = _num(params.min_leg_usd)
     con.execute(
         load_sql(DIALECT, "04_groups.sql", legs="st_legs", min_leg_usd=floor,
@@ -208,11 +210,50 @@ def run_fifo(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
     assert origin is not None
     con.execute(
         load_sql(
-            DIALECT, "05_fifo.sql", legs_with_groups=legs_with_groups, min_leg_usd=floor,
-            t_origin=str(int(origin[0])), **window_sql(params),
+            DIALECT, "05_fifo.sql", legs="st_legs", legs_with_groups=legs_with_groups,
+            min_leg_usd=floor, t_origin=str(int(origin[0])), **window_sql(params),
+            **window_columns_sql(params),
         )
     )  # fmt: skip
-    con.execute("DROP TABLE st_legs")
+
+
+# What st_sell_totals sums per finite window over the sells of st_ledger_sells, and
+# st_buy_windows over the buys (05_fifo.sql): sell_totals.sql's sums, filtered.
+_SELL_WINDOW_SUMS = {
+    "sell_count": "count(*) FILTER (WHERE bucket <= {i})",
+    "total_sold": "sum(value) FILTER (WHERE bucket <= {i})",
+    "realized_pnl": "sum(pnl) FILTER (WHERE bucket <= {i})",
+    "matched_cost": "sum(cost) FILTER (WHERE bucket <= {i})",
+    "matched_proceeds": "sum(value * matched / qty) FILTER (WHERE bucket <= {i})",
+    "sold_qty": "sum(qty) FILTER (WHERE bucket <= {i})",
+    "matched_qty": "sum(matched) FILTER (WHERE bucket <= {i})",
+    "counted_sells": "count(*) FILTER (WHERE bucket <= {i} AND counts)",
+    "winning_sells": "count(*) FILTER (WHERE bucket <= {i} AND wins)",
+}
+_BUY_WINDOW_SUMS = {
+    "buy_count": "count(*) FILTER (WHERE bucket <= {i})",
+    "total_bought": "sum(value) FILTER (WHERE bucket <= {i})",
+}
+
+
+def window_columns_sql(params: PnlParams) -> dict[str, str]:
+    """05_fifo.sql's window sums (column <name>_w<i> for finite window i, shortest first) and
+    07_windows.sql's pick of a window row's value: `{{window_pick:<name>}}` is the column of
+    its window, the group's total for 'all' (bucket NULL)."""
+    k = len(finite_windows(params))
+
+    def sums(spec: dict[str, str]) -> str:
+        return "".join(
+            f",\n    {expr.format(i=i)} AS {name}_w{i}"
+            for i in range(k)
+            for name, expr in spec.items()
+        )
+
+    out = {"window_sell_sums": sums(_SELL_WINDOW_SUMS), "window_buy_sums": sums(_BUY_WINDOW_SUMS)}
+    for name in (*_SELL_WINDOW_SUMS, *_BUY_WINDOW_SUMS):
+        cases = "".join(f" WHEN {i} THEN o.{name}_w{i}" for i in range(k))
+        out[f"window_pick:{name}"] = f"CASE w.bucket{cases} ELSE o.{name} END" if k else f"o.{name}"
+    return out
 
 
 def realized_by_wallet(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
@@ -231,12 +272,13 @@ def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """Token and ALL_TOKENS rows into st_pnl_rows, and per window into st_window_rows."""
+    """Token and ALL_TOKENS rows into st_pnl_rows, and per window into st_window_rows (a
+    view over st_window_token_rows)."""
     con.execute(load_sql(DIALECT, "06_rows.sql", token_rows="st_token_rows"))
     con.execute(
         load_sql(
             DIALECT, "07_windows.sql", window_token_rows="st_window_token_rows",
-            **window_sql(params),
+            **window_sql(params), **window_columns_sql(params),
         )
     )  # fmt: skip
 
@@ -314,8 +356,14 @@ def shifted_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> pa.Tab
 def window_stream(
     con: duckdb.DuckDBPyConnection, params: PnlParams
 ) -> tuple[pa.RecordBatchReader, int]:
-    """st_window_rows stamped (see stamped) as a stream of record batches, and their count."""
-    found = con.execute("SELECT count(*) FROM st_window_rows").fetchone()
+    """st_window_rows stamped (see stamped) as a stream of record batches, and their count:
+    the token rows' and one ALL_TOKENS row per wallet and window (not a count of the view,
+    which would run its sums twice)."""
+    found = con.execute(
+        "SELECT (SELECT count(*) FROM st_window_token_rows) "
+        "+ (SELECT count(*) FROM st_wallets) * ?",
+        [len(params.windows)],
+    ).fetchone()
     count = int(found[0]) if found else 0
     reader = con.execute(
         f"SELECT {', '.join(WINDOW_OUTPUT)}, ?::TIMESTAMPTZ AS calculated_at, "

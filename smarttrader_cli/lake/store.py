@@ -20,6 +20,7 @@ from smarttrader_cli.host import dir_problem
 from smarttrader_cli.lake.commits import CommitMeta, with_user_metadata
 from smarttrader_cli.lake.object_store import describe_error, lake_storage_options
 from smarttrader_cli.lake.properties import TableProperties
+from smarttrader_cli.lake.read_ahead import read_ahead
 from smarttrader_cli.lake.readers import not_written
 from smarttrader_cli.lake.tables import TableSpec
 
@@ -200,13 +201,15 @@ class Lake:
     # --- writing ----------------------------------------------------------
 
     def conform_stream(self, spec: TableSpec, data: pa.RecordBatchReader) -> pa.RecordBatchReader:
-        """`data`'s batches conformed one by one (see conform): a stream stays a stream."""
+        """`data`'s batches conformed one by one (see conform): a stream stays a stream. They
+        are read ahead (read_ahead.py): the query producing them runs while deltalake
+        encodes the ones it has."""
 
         def batches() -> Any:
             for batch in data:
                 yield from self.conform(spec, pa.Table.from_batches([batch])).to_batches()
 
-        return pa.RecordBatchReader.from_batches(spec.schema, batches())
+        return pa.RecordBatchReader.from_batches(spec.schema, read_ahead(batches()))
 
     def _conformed(
         self, spec: TableSpec, data: pa.Table | pa.RecordBatchReader, rows: int | None
@@ -596,7 +599,8 @@ def partition_bound(dt: DeltaTable, rows: pa.Table, alias: str) -> str | None:
 
 def _writer_properties(spec: TableSpec, row_group_rows: int | None) -> Any:
     """deltalake's writer properties: at most `row_group_rows` rows per row group, and
-    spec.plain_columns without a dictionary (None: its defaults)."""
+    spec.plain_columns without a dictionary (None: its defaults). Snappy, as deltalake's
+    defaults: properties without a codec would write the pages uncompressed."""
     if row_group_rows is None and not spec.plain_columns:
         return None
     from deltalake import ColumnProperties, WriterProperties
@@ -604,6 +608,7 @@ def _writer_properties(spec: TableSpec, row_group_rows: int | None) -> Any:
     plain = ColumnProperties(dictionary_enabled=False)
     return WriterProperties(
         max_row_group_size=row_group_rows,
+        compression="SNAPPY",
         column_properties={c: plain for c in spec.plain_columns} or None,
     )
 

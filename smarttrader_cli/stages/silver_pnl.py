@@ -214,11 +214,9 @@ def write_full_state(
     con.execute("DROP TABLE st_ledger_buys")
 
 
-# What a full refresh's windows no longer need once they are built (write_full_windows).
-_BUILT = (
-    "st_window_token_rows", "st_token_rows", "st_pnl_rows", "st_sell_buckets",
-    "st_buy_buckets", "st_sell_totals",
-)  # fmt: skip
+# What a full refresh's windows no longer need once they are built (write_full_windows):
+# all but st_window_token_rows, which the view st_window_rows reads as it is streamed.
+_BUILT = ("st_token_rows", "st_pnl_rows", "st_buy_windows", "st_sell_totals")
 
 
 def write_full_windows(

@@ -15,6 +15,10 @@ WHERE value IS NOT NULL AND value >= {{min_leg_usd}}
 WINDOW w AS (PARTITION BY g ORDER BY t, tx_hash, ins_index, inner_ins_index
              ROWS UNBOUNDED PRECEDING);
 
+-- The legs with their strings are not needed past here: at 10M trades they hold about as
+-- much memory as the sells below, which would otherwise spill.
+DROP TABLE {{legs}};
+
 -- Lot j (a buy) spans [S_j, B_j] of the buy queue, S_j being the previous buy's B exactly
 -- (B_j - qty would miss S_j by an ulp and misplace a slice that ends on a lot boundary);
 -- F(S_j) and G(S_j) are the sums of cost and of qty × age over the buys before it (one
@@ -91,35 +95,28 @@ per_sell AS (
     FROM bounds
 )
 -- Every sell's FIFO result is kept (the ledger, silver.wallet_pnl_ledger: later runs move
--- windows with it), and summed per group (bucket NULL) and per group and window bucket (the
--- shortest window holding the sell, {{buckets}}: none) in one aggregation, from which the
--- windows are summed (07_windows.sql).
+-- windows with it), and summed per group in one aggregation: its totals (the 'all' window,
+-- silver.wallet_pnl) and for each finite window i the sums of the sells inside it (bucket,
+-- the shortest window holding the sell, at most i; columns <name>_w<i>), so the windows
+-- need no join per window (07_windows.sql).
 SELECT * FROM per_sell;
 
-CREATE OR REPLACE TEMP TABLE st_sell_agg AS
+CREATE OR REPLACE TEMP TABLE st_sell_totals AS
 SELECT
     g,
-    bucket,
     {{include:sell_totals.sql}},
-    max(m_cum) AS m_last
+    max(m_cum) AS m_last{{window_sell_sums}}
 FROM st_ledger_sells
-GROUP BY GROUPING SETS ((g), (g, bucket));
-
-CREATE OR REPLACE TEMP TABLE st_sell_totals AS
-SELECT * EXCLUDE (bucket) FROM st_sell_agg WHERE bucket IS NULL;
-
-CREATE OR REPLACE TEMP TABLE st_sell_buckets AS
-SELECT * FROM st_sell_agg WHERE bucket < {{buckets}};
-
-DROP TABLE st_sell_agg;
-
-CREATE OR REPLACE TEMP TABLE st_buy_buckets AS
-SELECT g, bucket, count(*) AS buy_count, sum(value) AS total_bought
-FROM (SELECT g, value, {{leg_bucket}} AS bucket FROM st_fifo_legs WHERE is_buy)
-WHERE bucket < {{buckets}}
-GROUP BY g, bucket;
+GROUP BY g;
 
 CREATE OR REPLACE TEMP TABLE st_ledger_buys AS
 SELECT g, rn, t, value FROM st_fifo_legs WHERE is_buy;
 
 DROP TABLE st_fifo_legs;
+
+-- Per group with a buy inside some finite window ({{buckets}}: none): its buys per window.
+CREATE OR REPLACE TEMP TABLE st_buy_windows AS
+SELECT g{{window_buy_sums}}
+FROM (SELECT g, value, {{leg_bucket}} AS bucket FROM st_ledger_buys)
+WHERE bucket < {{buckets}}
+GROUP BY g;
