@@ -272,8 +272,8 @@ def group_ids_unique(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def build_rows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> None:
-    """Token and ALL_TOKENS rows into st_pnl_rows, and per window into st_window_rows (a
-    view over st_window_token_rows)."""
+    """Token and ALL_TOKENS rows into st_pnl_rows, and per window the view st_window_rows
+    (its token rows: the view st_window_token_rows)."""
     con.execute(load_sql(DIALECT, "06_rows.sql", token_rows="st_token_rows"))
     con.execute(
         load_sql(
@@ -357,8 +357,8 @@ def window_stream(
     con: duckdb.DuckDBPyConnection, params: PnlParams
 ) -> tuple[pa.RecordBatchReader, int]:
     """st_window_rows stamped (see stamped) as a stream of record batches, and their count:
-    the token rows' and one ALL_TOKENS row per wallet and window (not a count of the view,
-    which would run its sums twice)."""
+    the token rows' and one ALL_TOKENS row per wallet and window (not a count of the whole
+    view, which would run its ALL_TOKENS sums once more)."""
     found = con.execute(
         "SELECT (SELECT count(*) FROM st_window_token_rows) "
         "+ (SELECT count(*) FROM st_wallets) * ?",

@@ -214,11 +214,6 @@ def write_full_state(
     con.execute("DROP TABLE st_ledger_buys")
 
 
-# What a full refresh's windows no longer need once they are built (write_full_windows):
-# all but st_window_token_rows, which the view st_window_rows reads as it is streamed.
-_BUILT = ("st_token_rows", "st_pnl_rows", "st_buy_windows", "st_sell_totals")
-
-
 def write_full_windows(
     lake: Lake,
     con: duckdb.DuckDBPyConnection,
@@ -226,13 +221,13 @@ def write_full_windows(
     result: PnlResult,
     meta: CommitMeta,
 ) -> None:
-    """A full refresh's windows (windows x rows), streamed from `con` like the ledger, once
-    the tables they were built from are dropped; silver.wallet_pnl follows after the
-    connection is closed (write_rows)."""
+    """A full refresh's windows (windows x rows), streamed from `con` like the ledger: views
+    over the FIFO's sums and st_token_rows, computed as they are read, once silver.wallet_pnl's
+    rows (exported already) are dropped; silver.wallet_pnl follows after the connection is
+    closed (write_rows)."""
     from smarttrader_cli.engines import duckdb_pnl as engine
 
-    for table in _BUILT:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute("DROP TABLE IF EXISTS st_pnl_rows")
     meta.extra.update(result.summary())
     windows, rows = engine.window_stream(con, params)
     lake.overwrite(WALLET_PNL_WINDOWS, windows, meta, rows_count=rows)

@@ -3,7 +3,9 @@
 -- window its sums of the buckets it contains (st_sell_totals' and st_buy_windows' columns
 -- <name>_w<bucket>), picked per window row: one join per group, none per window. The open
 -- position is st_token_rows' (valued at the latest price, the same in every window).
-CREATE OR REPLACE TEMP TABLE st_window_token_rows AS
+-- Views, not tables: the rows are streamed once (2.5M at 10M trades); the ALL_TOKENS sums
+-- below read the token rows again, which costs less than storing them.
+CREATE OR REPLACE TEMP VIEW st_window_token_rows AS
 WITH windows AS (
 {{windows_cte}}
 ),
@@ -42,8 +44,6 @@ window_totals AS (
 )
 {{include:window_rows.sql}};
 
--- A view: its rows are streamed to Delta once (a table would hold 2.5M rows at 10M trades,
--- the run's peak), so the ALL_TOKENS sums run as the stream is read.
 CREATE OR REPLACE TEMP VIEW st_window_rows AS
 WITH windows AS (
 {{windows_cte}}
