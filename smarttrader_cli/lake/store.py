@@ -99,7 +99,7 @@ class Lake:
         from deltalake import DeltaTable
 
         if not self.is_remote:
-            log_dir = Path(self.uri(spec)) / "_delta_log"
+            log_dir = self._log_dir(spec)
             return (log_dir / FIRST_COMMIT).is_file() or (log_dir / "_last_checkpoint").is_file()
         try:
             return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
@@ -139,13 +139,16 @@ class Lake:
         except Exception as exc:  # e.g. the table was removed: a fresh open says how
             log.debug("pooled %s not updated (%s); opening it again", spec.name, exc)
             return None
-        if not self.is_remote:
-            # A table removed and created anew restarts its versions: the commit this one
-            # stands at is then gone (expiry removes only commits older than the latest).
-            commit = Path(self.uri(spec)) / "_delta_log" / f"{table.version():020d}.json"
-            if not commit.is_file():
-                return None
+        # A table removed and created anew restarts its versions: the commit this one
+        # stands at is then gone (expiry removes only commits older than the latest).
+        commit = f"{table.version():020d}.json"
+        if not self.is_remote and not (self._log_dir(spec) / commit).is_file():
+            return None
         return table
+
+    def _log_dir(self, spec: TableSpec) -> Path:
+        """A local table's `_delta_log` folder."""
+        return Path(self.uri(spec)) / "_delta_log"
 
     def hand_back(self, spec: TableSpec, table: DeltaTable) -> None:
         """Give a table from `table()` back for the next open to update instead of
@@ -418,9 +421,7 @@ class Lake:
         the table is kept for the next open."""
         if written is None:
             written = self.table(spec)
-        else:
-            written.update_incremental()  # deltalake advances it; a no-op then, but sure
-        self.hand_back(spec, written)
+        self.hand_back(spec, written)  # deltalake advanced it to the commit it made
         return written.version()
 
     def merge(

@@ -7,11 +7,11 @@ adds nothing new, so it is not read again. When the cursor cannot be followed (n
 cursor yet, bronze recreated, its commits expired from the log) every event is read,
 and the log says why. Re-processing is harmless: rows are merged on their key
 (signature, wallet, leg); the legs of events silver holds nothing of yet, the usual
-case, are appended instead (no scan of their days' files). The events of `prices.lookback_hours` whose legs are still
-unpriced are kept in silver.webhook_unpriced (webhook_unpriced.py); those a change since
-reaches (a price point near their time, a late one, a snapshot, a smart flag:
-unpriced_reach.py) are valued again from their stored legs, and those whose rows would
-change are parsed again.
+case, are appended instead (no scan of their days' files). The events of
+`prices.lookback_hours` whose legs are still unpriced are kept in
+silver.webhook_unpriced (webhook_unpriced.py); those a change since reaches (a price
+point near their time, a late one, a snapshot, a smart flag: unpriced_reach.py) are
+valued again from their stored legs, and those whose rows would change are parsed again.
 `--full-refresh` parses every event again and replaces the table, e.g. after the parser
 changed.
 
@@ -235,8 +235,10 @@ def build_swaps(
     # their days' signatures are looked at first. A merge of a chunk without the cursor,
     # or every event read, merges all.
     fresh = None
-    if not (new.everything or written) and _unseen(silver, _concat(pending)):
-        fresh, pending = _concat(pending), []
+    if not (new.everything or written):
+        unread = _concat(pending)
+        if _unseen(silver, unread):
+            fresh, pending = unread, []
     if unpriced is not None:
         reach, result.reach = unpriced_reach.reached(
             lake, unpriced.companion, unpriced.rows, valuation, smart
