@@ -17,13 +17,20 @@ sampled processes show start-up on top. Per stage it prints the median run time 
 middle and last tenth of its runs and last/first, and writes bench/results/aging.json.
 Target (issue 16): the last tenth within 10 % of the first.
 
+Retention is real time, and an hour of real time holds days of simulated cron: left alone,
+no log entry of a frequently written table would expire in the run, where a deployment's
+expire after `lake.frequent_log_retention_hours` (24 h: 288 cycles). So at cycle 30 the
+bench sets that retention to `--retention-cycles` cycles at the pace of the first 30 (the
+tables take it at the next `ops compact`), and reports the seconds it set; the other
+retentions (168 h, more cycles than a run has) are left as they are.
+
 The machine's load drifts over an hour, so in the measured tenths every drain and silver
 webhooks run is followed by the same run on a fresh lake (one rebuilt every 10 cycles);
 `aged/fresh` is the median of those per-run ratios, and its last/first is the drift-free
 answer.
 
 Usage: .venv/bin/python -m bench.aging [--cycles 2000] [--events 200] [--compact-every 12]
-       [--cleanup-every 288] [--cli-every 100] [--keep DIR]
+       [--cleanup-every 288] [--cli-every 100] [--retention-cycles 288] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -63,12 +70,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "aging.json"
 ST = Path(sys.executable).parent / "st"
 TICK_SECONDS = 300  # one cron tick of `*/5 * * * *`
+RETENTION_PACE_CYCLES = 30  # the cycles whose pace sets the scaled log retention
 
 
 class Cron:
     """The simulated deployment: its config, its clock and the events it is sent."""
 
     def __init__(self, workdir: Path, cycles: int, events: int) -> None:
+        self.workdir = workdir
         self.config = write_config(workdir)
         self.events = events
         self.clock = int(time.time()) - cycles * TICK_SECONDS
@@ -118,6 +127,12 @@ class Cron:
 
     def tick(self) -> None:
         self.clock += TICK_SECONDS
+
+    def retain_frequent_logs(self, seconds: float) -> None:
+        """Keep the frequently written tables' log `seconds` of real time."""
+        self.config = write_config(
+            self.workdir, {"lake.frequent_log_retention_hours": seconds / 3600}
+        )
 
 
 def stage_function(target: str) -> Callable[..., StageResult]:
@@ -172,7 +187,7 @@ def measured(cycle: int, cycles: int) -> bool:
 
 
 def lake_shape(lake: Lake) -> dict[str, dict[str, int]]:
-    """Per table written: its Delta version and live file count."""
+    """Per table written: its Delta version, live files and log entries."""
     shape = {}
     for spec in TABLES.values():
         if lake.exists(spec):
@@ -181,6 +196,7 @@ def lake_shape(lake: Lake) -> dict[str, dict[str, int]]:
                 "version": dt.version(),
                 "files": len(dt.file_uris()),
                 "partitions": len({tuple(p.items()) for p in dt.partitions()}),
+                "log_entries": sum(1 for _ in (Path(lake.uri(spec)) / "_delta_log").iterdir()),
             }
     return shape
 
@@ -235,6 +251,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     series: dict[str, list[float]] = {}
     drained = 0
     started = time.monotonic()
+    retention_seconds = None
 
     def record(name: str, seconds: float) -> None:
         series.setdefault(name, []).append(seconds)
@@ -266,6 +283,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             if housekeeping is not None and cycle % every == 0:
                 record(name, timed(partial(housekeeping, cron.context()))[0])
         cron.tick()
+        if cycle == RETENTION_PACE_CYCLES and args.retention_cycles:
+            pace = (time.monotonic() - started) / cycle
+            retention_seconds = round(args.retention_cycles * pace)
+            cron.retain_frequent_logs(retention_seconds)
         if cycle % max(1, args.cycles // 20) == 0:
             print(
                 f"cycle {cycle}/{args.cycles}: {drained} events drained, "
@@ -279,6 +300,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "events_per_cycle": args.events,
         "wall_seconds": round(time.monotonic() - started),
         "stages": {name: tenths(samples) for name, samples in series.items()},
+        "frequent_log_retention_seconds": retention_seconds,
         "lake": lake_shape(cron.context().lake),
         "stream_segments": len(list((workdir / "aged" / "stream").rglob("*.log"))),
     }
@@ -292,6 +314,12 @@ def main() -> None:
     parser.add_argument("--compact-every", type=int, default=12, help="0: never")
     parser.add_argument("--cleanup-every", type=int, default=288, help="0: never")
     parser.add_argument("--cli-every", type=int, default=100, help="0: never")
+    parser.add_argument(
+        "--retention-cycles",
+        type=int,
+        default=288,
+        help="log retention of the frequently written tables, in cycles (0: the default 24 h)",
+    )
     parser.add_argument("--keep", type=Path, help="build the lake here and keep it")
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="st-aging-"))
@@ -303,7 +331,8 @@ def main() -> None:
     rows = [{"stage": name, **numbers} for name, numbers in result["stages"].items()]
     columns = ["stage", "runs", "first_s", "middle_s", "last_s", "last_over_first"]
     print(f"{result['cycles']} cycles of {result['events_per_cycle']} events, "
-          f"{result['wall_seconds']} s; lake at the end: {result['lake']}")  # fmt: skip
+          f"{result['wall_seconds']} s; frequent tables' log retention "
+          f"{result['frequent_log_retention_seconds']} s; lake at the end: {result['lake']}")  # fmt: skip
     write_results(RESULTS, columns, rows)
     data = orjson.loads(RESULTS.read_bytes())
     data.update({k: v for k, v in result.items() if k != "stages"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from typing import Any
@@ -20,7 +21,7 @@ def key_type(dotted: str, where: str | None = None) -> Any:
     """The declared type of a dotted key; ConfigError if the schema has no such key."""
     cls: Any = Config
     for part in dotted.split("."):
-        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        hints = _hints(cls)
         if part not in hints:
             section = dotted.rsplit(".", 1)[0] if "." in dotted else "top level"
             raise ConfigError(f"{where or 'environment'}: unknown key {dotted!r} in {section}")
@@ -28,6 +29,12 @@ def key_type(dotted: str, where: str | None = None) -> Any:
         if typing.get_origin(cls) is dict:
             return cls
     return cls
+
+
+@functools.cache
+def _hints(cls: Any) -> dict[str, Any]:
+    """A section's field types (evaluating the annotations is most of a config load)."""
+    return typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
 
 
 def _type_name(tp: Any) -> str:

@@ -57,7 +57,7 @@ class LakeConfig:
     commit_retries: int = key(
         8, "attempts when a concurrent writer wins a Delta commit", ZERO_OR_MORE
     )
-    vacuum_retention_hours: int = key(
+    vacuum_retention_hours: float = key(
         168,
         "files unreferenced for longer than this are removed by vacuum (also each table's "
         "delta.deletedFileRetentionDuration); keep it above the longest a reader holds a "
@@ -70,11 +70,19 @@ class LakeConfig:
         "replays at most this many commits",
         ONE_OR_MORE,
     )
-    log_retention_hours: int = key(
+    log_retention_hours: float = key(
         168,
         "Delta log entries older than this are removed at the next checkpoint (each table's "
         "delta.logRetentionDuration); time travel reaches back this far",
-        ONE_OR_MORE,
+        POSITIVE,
+    )
+    frequent_log_retention_hours: float = key(
+        24,
+        "log retention of the tables the 5- and 15-minute stages write (the stream's tables, "
+        "ops.runs, ops.alerts): every open and commit of a local table lists its whole log, "
+        "so a week of 5-minute commits costs each of them; a stage whose cursor into one is "
+        "older than this reads that table whole once",
+        POSITIVE,
     )
 
 

@@ -21,7 +21,7 @@ def _selected(lake: Lake, names: list[str] | None) -> list[TableSpec]:
 
 
 def vacuum_tables(
-    lake: Lake, names: list[str] | None, retention_hours: int, dry_run: bool
+    lake: Lake, names: list[str] | None, retention_hours: float, dry_run: bool
 ) -> list[dict[str, Any]]:
     """Vacuum each table; rows say how many files went (or would go)."""
     out = []
@@ -88,7 +88,7 @@ def apply_properties(lake: Lake, spec: TableSpec, meta: CommitMeta | None = None
     )
 
     def action(dt: DeltaTable) -> dict[str, str]:
-        changes = lake.properties.changes(dt.metadata().configuration)
+        changes = lake.properties.changes(dt.metadata().configuration, spec.frequent)
         if changes:
             dt.alter.set_table_properties(changes, commit_properties=props)
         return changes

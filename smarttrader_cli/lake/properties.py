@@ -7,6 +7,11 @@ the log entries older than delta.logRetentionDuration that the checkpoint covers
 (delta.enableExpiredLogCleanup), so `_delta_log` holds a bounded window, not the
 table's whole history. Time travel reaches back as far as that window.
 
+Tables written every few minutes (`TableSpec.frequent`: the stream's, the run ledger)
+keep a shorter window: delta-rs lists the whole `_delta_log` folder of a local table on
+every open and several times a commit (a stat per entry), so a week of 5-minute commits
+(2,000 and more) makes each of their commits cost about twice a young table's.
+
 delta.setTransactionRetentionDuration is never set: checkpoints would then drop the
 `txn` actions older than it, and with them the stream offsets of a partition that has
 been quiet that long (stream/offsets.py).
@@ -23,20 +28,29 @@ class TableProperties:
     """The properties `Lake.ensure_table` creates tables with and `st ops compact` applies."""
 
     checkpoint_interval: int = 20
-    log_retention_hours: int = 168
-    deleted_file_retention_hours: int = 168
+    log_retention_hours: float = 168
+    deleted_file_retention_hours: float = 168
+    frequent_log_retention_hours: float = 24
 
-    def as_delta(self) -> dict[str, str]:
-        """The Delta configuration keys and values."""
+    def as_delta(self, frequent: bool = False) -> dict[str, str]:
+        """The Delta configuration keys and values (`frequent`: of a table written every
+        few minutes)."""
+        log_hours = self.frequent_log_retention_hours if frequent else self.log_retention_hours
         return {
             "delta.checkpointInterval": str(self.checkpoint_interval),
-            "delta.logRetentionDuration": f"interval {self.log_retention_hours} hours",
-            "delta.deletedFileRetentionDuration": (
-                f"interval {self.deleted_file_retention_hours} hours"
-            ),
+            "delta.logRetentionDuration": interval(log_hours),
+            "delta.deletedFileRetentionDuration": interval(self.deleted_file_retention_hours),
             "delta.enableExpiredLogCleanup": "true",
         }
 
-    def changes(self, configuration: Mapping[str, str]) -> dict[str, str]:
+    def changes(self, configuration: Mapping[str, str], frequent: bool = False) -> dict[str, str]:
         """What a table whose configuration is `configuration` lacks or holds otherwise."""
-        return {k: v for k, v in self.as_delta().items() if configuration.get(k) != v}
+        wanted = self.as_delta(frequent)
+        return {k: v for k, v in wanted.items() if configuration.get(k) != v}
+
+
+def interval(hours: float) -> str:
+    """A Delta duration of `hours`: whole hours as hours, otherwise whole seconds."""
+    if float(hours).is_integer():
+        return f"interval {int(hours)} hours"
+    return f"interval {max(1, round(hours * 3600))} seconds"

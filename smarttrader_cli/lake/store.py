@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -63,7 +64,10 @@ class Lake:
         """The lake the config points at."""
         lake = loaded.config.lake
         properties = TableProperties(
-            lake.checkpoint_interval, lake.log_retention_hours, lake.vacuum_retention_hours
+            lake.checkpoint_interval,
+            lake.log_retention_hours,
+            lake.vacuum_retention_hours,
+            lake.frequent_log_retention_hours,
         )
         return cls(lake.root, lake_storage_options(loaded), lake.commit_retries, properties)
 
@@ -274,7 +278,7 @@ class Lake:
                 mode="ignore",
                 name=spec.name,
                 description=spec.description,
-                configuration=self.properties.as_delta(),
+                configuration=self.properties.as_delta(spec.frequent),
                 storage_options=self.storage_options,
             )
         except Exception as exc:
@@ -479,8 +483,16 @@ class Lake:
             deleted=int(metrics.get("num_target_rows_deleted", 0)),
         )
 
-    def vacuum(self, spec: TableSpec, retention_hours: int, dry_run: bool) -> list[str]:
-        """Remove files unreferenced for `retention_hours`; returns them (or would, dry run).
+    def vacuum(self, spec: TableSpec, retention_hours: float, dry_run: bool) -> list[str]:
+        """Remove files unreferenced for `retention_hours` (whole hours, rounded up); returns
+        them (or would, dry run).
+
+        A full vacuum: every file of the table's folder that its snapshot does not hold, not
+        only the files its log still records as removed. A checkpoint drops the record of a
+        file removed longer ago than delta.deletedFileRetentionDuration, and a daily vacuum
+        comes up to a day after that: by the record alone, most removed files would stay on
+        disk for good. A file never committed (a write that failed) goes too, once older
+        than the retention; a write still in progress is younger.
 
         Vacuum commits too, so a stage writing meanwhile can win the race: retried like merge.
         """
@@ -488,9 +500,10 @@ class Lake:
             spec,
             "vacuum of",
             lambda dt: dt.vacuum(
-                retention_hours=retention_hours,
+                retention_hours=math.ceil(retention_hours),
                 dry_run=dry_run,
                 enforce_retention_duration=False,
+                full=True,
             ),
         )
 

@@ -34,6 +34,12 @@ class TableSpec:
     plain_columns: tuple[str, ...] = ()
 
     @property
+    def frequent(self) -> bool:
+        """Whether stages write the table every few minutes (its log is kept shorter:
+        lake/properties.py)."""
+        return self.name in FREQUENTLY_WRITTEN
+
+    @property
     def layer(self) -> str:
         return self.name.split(".", 1)[0]
 
@@ -45,6 +51,22 @@ class TableSpec:
     def relative_path(self) -> str:
         """Location under lake.root: <layer>/<table>."""
         return f"{self.layer}/{self.short_name}"
+
+
+# Written by the 5- and 15-minute stages of the crontab (and each run's ledger row).
+FREQUENTLY_WRITTEN = frozenset(
+    {
+        "bronze.webhook_events",
+        "bronze.webhook_dead_letters",
+        "bronze.token_prices",
+        "bronze.token_security",
+        "silver.webhook_swaps",
+        "silver.webhook_unpriced",
+        "gold.token_flows",
+        "ops.runs",
+        "ops.alerts",
+    }
+)
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:

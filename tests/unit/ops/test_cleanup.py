@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from smarttrader_cli.cli.main import app
 from smarttrader_cli.config import load_config
 from smarttrader_cli.lake import CommitMeta, Lake, table_spec
+from smarttrader_cli.lake.properties import TableProperties
 from smarttrader_cli.ops.cleanup import disk_levels, old_logs, run_cleanup
 from smarttrader_cli.ops.ledger import Ledger
 from tests.harness import write_config
@@ -216,3 +217,21 @@ def test_stream_segments_removed_only_when_drained_and_old(tmp_path: Path) -> No
     drain()  # the rest is still there to drain: nothing lost, nothing twice
     signatures = event_signatures(config)
     assert len(signatures) == len(set(signatures)) == 400
+
+
+def test_vacuum_removes_files_whose_removal_record_a_checkpoint_dropped(tmp_path: Path) -> None:
+    # Removal records kept one second: the checkpoint after the rewrites drops them, as a
+    # deployment's checkpoints drop those older than delta.deletedFileRetentionDuration.
+    lake = Lake(str(tmp_path), properties=TableProperties(deleted_file_retention_hours=1 / 3600))
+    rewrite_table(lake, 3)
+    time.sleep(1.5)
+    lake.table(TOKENS).create_checkpoint()
+    assert len(list(tmp_path.rglob("*.parquet"))) == 3 + 1  # the data files and the checkpoint
+
+    removed = lake.vacuum(TOKENS, retention_hours=0, dry_run=False)
+
+    assert len(removed) == 2
+    assert [p.name for p in tmp_path.rglob("*.parquet") if "_delta_log" not in p.parts] == [
+        Path(lake.table(TOKENS).file_uris()[0]).name
+    ]
+    assert lake.read(TOKENS).column("token_address").to_pylist() == ["T2"]

@@ -22,7 +22,14 @@ from smarttrader_cli.config import load_config
 from smarttrader_cli.lake import CommitMeta, Lake
 from smarttrader_cli.lake.maintenance import apply_properties, compact_table
 from smarttrader_cli.lake.properties import TableProperties
-from smarttrader_cli.lake.tables import RUNS, TOKEN_FLOWS, WEBHOOK_EVENTS
+from smarttrader_cli.lake.tables import (
+    FREQUENTLY_WRITTEN,
+    RUNS,
+    TABLES,
+    TOKEN_FLOWS,
+    TOKEN_METRICS,
+    WEBHOOK_EVENTS,
+)
 from smarttrader_cli.ops.locks import stage_lock
 from tests.harness import write_config
 
@@ -58,7 +65,10 @@ def age_log(lake: Lake, hours: float) -> None:
 
 def test_offsets_survive_compaction_checkpoint_and_log_cleanup(tmp_path: Path) -> None:
     # No checkpoint of its own before compaction: the one it writes must carry the offsets.
-    lake = Lake(str(tmp_path), properties=TableProperties(1000, log_retention_hours=1))
+    lake = Lake(
+        str(tmp_path),
+        properties=TableProperties(1000, log_retention_hours=1, frequent_log_retention_hours=1),
+    )
     last = append_with_offsets(lake, 30)
     assert [lake.app_transaction_version(WEBHOOK_EVENTS, a) for a in APPS] == [
         last[a] for a in APPS
@@ -105,28 +115,47 @@ def test_few_small_files_are_left_alone(tmp_path: Path) -> None:
 
 
 def test_properties_on_creation_and_applied_once_to_older_tables(tmp_path: Path) -> None:
-    lake = Lake(str(tmp_path), properties=TableProperties(15, 48, 72))
-    lake.ensure_table(WEBHOOK_EVENTS)
+    lake = Lake(str(tmp_path), properties=TableProperties(15, 48, 72, 6))
+    lake.ensure_table(TOKEN_METRICS)
     want = {
         "delta.checkpointInterval": "15",
         "delta.logRetentionDuration": "interval 48 hours",
         "delta.deletedFileRetentionDuration": "interval 72 hours",
         "delta.enableExpiredLogCleanup": "true",
     }
-    assert lake.table(WEBHOOK_EVENTS).metadata().configuration == want
+    assert lake.table(TOKEN_METRICS).metadata().configuration == want
 
-    # a table an older st created, with no properties
+    # a table an older st created, with no properties; written every few minutes, it keeps
+    # the shorter log
+    frequent = {**want, "delta.logRetentionDuration": "interval 6 hours"}
     DeltaTable.create(lake.uri(TOKEN_FLOWS), schema=TOKEN_FLOWS.schema, name=TOKEN_FLOWS.name)
-    assert apply_properties(lake, TOKEN_FLOWS, META) == want
+    assert apply_properties(lake, TOKEN_FLOWS, META) == frequent
     version = lake.version(TOKEN_FLOWS)
-    assert lake.table(TOKEN_FLOWS).metadata().configuration == want
+    assert lake.table(TOKEN_FLOWS).metadata().configuration == frequent
     assert apply_properties(lake, TOKEN_FLOWS) == {}
-    assert apply_properties(lake, WEBHOOK_EVENTS) == {}
+    assert apply_properties(lake, TOKEN_METRICS) == {}
     assert lake.version(TOKEN_FLOWS) == version  # nothing committed the second time
-    changed = Lake(str(tmp_path), properties=TableProperties(15, 24, 72))
-    assert apply_properties(changed, TOKEN_FLOWS) == {
+    changed = Lake(str(tmp_path), properties=TableProperties(15, 24, 72, 0.5))
+    assert apply_properties(changed, TOKEN_METRICS) == {
         "delta.logRetentionDuration": "interval 24 hours"
     }
+    assert apply_properties(changed, TOKEN_FLOWS) == {
+        "delta.logRetentionDuration": "interval 1800 seconds"
+    }
+
+
+def test_every_frequently_written_table_is_registered() -> None:
+    assert set(TABLES) >= FREQUENTLY_WRITTEN
+    assert WEBHOOK_EVENTS.frequent and RUNS.frequent and not TOKEN_METRICS.frequent
+
+
+def test_a_frequent_tables_log_expires_after_its_own_retention(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path), properties=TableProperties(1000, 1000, 168, 1))
+    append_with_offsets(lake, 12)
+    age_log(lake, hours=2)  # past the frequent tables' hour, inside the others' 1,000
+    done = compact_table(lake, WEBHOOK_EVENTS, 64 * MB, min_files=2)
+    versions = [int(p.name.split(".")[0]) for p in log_dir(lake).glob("*.json")]
+    assert versions == [done.checkpoint]
 
 
 def test_a_compaction_that_loses_the_race_retries_on_fresh_state(
