@@ -14,10 +14,14 @@ signatures a batch, about one batch in 10^16 would drop an event.
 With a store directory (the drain's `runtime.state_dir`), the index is saved at the end of
 a drain and the next one starts from it, hashing only the files added since
 (signature_store.py); the table's own row count decides whether the stored index is used.
+The stored keys are a memory-mapped base and the keys added since (the tail, in memory):
+a drain's cost follows its batches and the tail, not the table's age.
 
-Memory is 12 bytes per row (12 MB per million). Past MAX_INDEXED_ROWS no index is built
-and each batch is checked by scanning the table's signatures instead: memory stays
-bounded, the cost grows with the table (O(table) per batch).
+Building the index from the table takes 12 bytes a row in memory, twice over while it is
+sorted (a year at 200 events every 5 minutes: about 21M rows, 500 MB, once). Past
+MAX_INDEXED_ROWS no index is built and each batch is checked by scanning the table's
+signatures instead: memory stays bounded, the cost grows with the table (O(table) per
+batch).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("st.stream.signatures")
 
-MAX_INDEXED_ROWS = 20_000_000  # 240 MB of keys
+MAX_INDEXED_ROWS = 50_000_000  # 600 MB of keys to build (then mapped from the store)
 KEYS_SQL = "SELECT hash({c}) AS k1, (hash(reverse({c})) & 4294967295)::UINTEGER AS k2 FROM {t}"
 
 Keys = tuple[np.ndarray, np.ndarray]  # (uint64, uint32) per signature
@@ -71,16 +75,18 @@ class SignatureIndex:
         self._fs: Any = None
         self.max_rows = max_rows
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._keys: Keys | None = None  # None: not built (or the table is too big)
+        # The index: `_keys` (the stored base, mapped, or the keys of a scan) and `_added`,
+        # the keys the table gained beyond them (sorted). None: not built (or too big).
+        self._keys: Keys | None = None
+        self._added = _empty()
         self._too_big = False
         self._paths: set[str] = set()  # the data files the index holds the signatures of
         self._version: int | None = None  # the snapshot version it is current with
         self._fresh = _empty()  # keys of the batch just checked that are new to the table
         self._wrote: tuple[int, int, Keys] | None = None  # our last commit
-        # The stored base the index grew from (its version, its key count) and the keys
-        # added to it since, so a save writes those alone (signature_store.py).
-        self._base: tuple[int, int] | None = None
-        self._tail: list[Keys] = []
+        # The version of the stored base `_keys` is (None: not from the store), so a save
+        # writes `_added` alone beside it (signature_store.py).
+        self._base: int | None = None
 
     def drop_existing(self, snapshot: DeltaTable, events: pa.Table) -> pa.Table:
         """`events` without the rows whose signature the table holds."""
@@ -95,7 +101,7 @@ class SignatureIndex:
             keep = pc.invert(pc.is_in(signatures, value_set=existing))
             mask = np.asarray(keep.to_numpy(zero_copy_only=False), bool)
         else:
-            mask = ~_contains(self._keys, keys)
+            mask = ~self._holds(keys)
         self._fresh = (keys[0][mask], keys[1][mask])
         return events if mask.all() else events.filter(pa.array(mask))
 
@@ -118,14 +124,12 @@ class SignatureIndex:
             rows = int(pc.sum(actions.column("num_records")).as_py() or 0) if paths else 0
             if rows <= self.max_rows:
                 self._table_id = str(snapshot.metadata().id)
-                restored = self._restore(version, paths, rows)
-                if restored is None:
-                    restored = (
+                if not self._restore(version, paths, rows):
+                    self._keys = (
                         signature_store.sorted_keys(self._scan_keys(snapshot))
                         if paths
                         else _empty()
                     )
-                self._keys = restored
                 self._paths, self._version = paths, version
                 return
             self._too_big = True
@@ -145,54 +149,55 @@ class SignatureIndex:
                 self._insert(self._file_keys(sorted(added)))
         self._paths, self._version = paths, version
 
-    def _restore(self, version: int, paths: set[str], rows: int) -> Keys | None:
-        """The stored index brought up to `version`, if it then has one key per row."""
+    def _restore(self, version: int, paths: set[str], rows: int) -> bool:
+        """Take the stored index brought up to `version`, if it then has one key per row."""
         if self._store_dir is None or self._table_id is None:
-            return None
+            return False
         stored = signature_store.load(self._store_dir, self._table_id)
         if stored is None or stored.version > version:
-            return None
-        keys, tail = stored.keys, [] if stored.tail is None else [stored.tail]
+            return False
+        self._keys, self._base = stored.keys, stored.base
+        self._added = _empty() if stored.tail is None else stored.tail
         added = sorted(paths - stored.paths)
         if added:  # new rows, or rows a compaction rewrote (already indexed: skipped)
-            unseen = _unseen(keys, self._file_keys(added))
-            keys = signature_store.merged(keys, unseen)
-            tail.append(unseen)
-        if len(keys[0]) != rows:
+            self._insert(self._file_keys(added))
+        size = len(self._keys[0]) + len(self._added[0])
+        if size != rows:
             log.info(
                 "the stored signature index has %d keys for %d rows (rows deleted, or "
-                "signatures repeated): rebuilt from the table", len(keys[0]), rows,
+                "signatures repeated): rebuilt from the table", size, rows,
             )  # fmt: skip
-            return None
-        if stored.base is not None:
-            self._base, self._tail = (stored.base, stored.base_keys), tail
+            self._keys, self._added, self._base = None, _empty(), None
+            return False
         log.debug("signature index restored: %d keys, %d files hashed", rows, len(added))
-        return keys
+        return True
 
     def persist(self) -> None:
         """Save the index for the next drain (nothing without a store or an index)."""
         if self._store_dir is None or self._keys is None or self._table_id is None:
             return
         assert self._version is not None
-        index = signature_store.StoredIndex(self._table_id, self._version, self._paths, self._keys)
-        if self._base is not None:
-            index.base, index.base_keys = self._base
-            index.tail = signature_store.sorted_keys(signature_store.concatenated(self._tail))
+        index = signature_store.StoredIndex(
+            self._table_id, self._version, self._paths, self._keys, self._base, self._added
+        )
         try:
-            base = signature_store.save(self._store_dir, index)
+            base, keys = signature_store.save(self._store_dir, index)
         except OSError as exc:  # the next drain rebuilds it: slower, never wrong
             log.warning("could not save the signature index: %s", exc)
             return
         if base != self._base:  # a new base: it holds everything so far
-            self._base, self._tail = base, []
+            self._keys, self._added, self._base = keys, _empty(), base
+
+    def _holds(self, keys: Keys) -> np.ndarray:
+        """Per key: does the index hold it."""
+        assert self._keys is not None
+        return _contains(self._keys, keys) | _contains(self._added, keys)
 
     def _insert(self, new: Keys) -> None:
         """Add keys the index lacks (a compaction's rewritten files hold indexed rows)."""
-        assert self._keys is not None
-        unseen = _unseen(self._keys, new)
-        self._keys = signature_store.merged(self._keys, unseen)
-        if self._base is not None:
-            self._tail.append(unseen)
+        unseen = ~self._holds(new)
+        keys = signature_store.sorted_keys((new[0][unseen], new[1][unseen]))
+        self._added = signature_store.merged(self._added, keys)
 
     def _filesystem(self) -> Any:
         """The table's storage as a pyarrow filesystem rooted at the table (built once).
@@ -263,12 +268,6 @@ class SignatureIndex:
             con.unregister("st_table")
             con.unregister("st_batch")
         return found.column("signature").combine_chunks()
-
-
-def _unseen(index: Keys, new: Keys) -> Keys:
-    """The keys of `new` the sorted `index` does not hold yet, sorted."""
-    unseen = ~_contains(index, new)
-    return signature_store.sorted_keys((new[0][unseen], new[1][unseen]))
 
 
 def _contains(index: Keys, keys: Keys) -> np.ndarray:

@@ -193,3 +193,34 @@ def test_an_old_tail_or_one_of_another_base_still_gives_an_exact_check(
     write(lake, ["d1"])
     assert _drain_once(lake, store, ["b1", "c5", "d1", "a3", "r"]) == ["r"]
     assert _Counting.scans == 0  # the base stood for its own version; d1's file hashed
+
+
+def test_the_stored_base_is_mapped_and_a_tail_folded_at_its_cap(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    from smarttrader_cli.stream import signature_store
+
+    monkeypatch.setattr(signature_store, "FOLD_MIN_KEYS", 2)
+    monkeypatch.setattr(signature_store, "FOLD_MAX_KEYS", 3)
+    lake, store = Lake(str(tmp_path / "lake")), tmp_path / "state"
+    write(lake, [f"a{i}" for i in range(400)])
+    _drain_once(lake, store, ["x"])
+    base, tail = _stored(store, lake)
+    legacy = base.with_suffix(".npz")
+    legacy.write_bytes(b"an index of an earlier st")
+    table_id = str(lake.table(WEBHOOK_EVENTS).metadata().id)
+    stored = signature_store.load(store, table_id)
+    assert stored is not None and isinstance(stored.keys[0], np.memmap)
+    assert stored.size == 400 and stored.tail is None
+    write(lake, ["b1", "b2", "b3"])  # 3: not past the cap (400 // 8 would allow 50)
+    _drain_once(lake, store, ["y"])
+    assert tail.exists() and legacy.exists()
+    write(lake, ["c1"])  # 4 > the cap of 3: a new base, the earlier st's file removed
+    _drain_once(lake, store, ["z"])
+    assert not tail.exists() and not legacy.exists()
+    stored = signature_store.load(store, table_id)
+    assert stored is not None and stored.size == 404 and stored.base == stored.version
+    _Counting.scans = 0
+    assert _drain_once(lake, store, ["b3", "c1", "a0", "a399", "w"]) == ["w"]
+    assert _Counting.scans == 0
