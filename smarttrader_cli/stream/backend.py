@@ -68,6 +68,9 @@ class Consumer(Protocol):
     """Reads the stream from offsets the caller chooses (the Delta table's txn versions)."""
 
     generation: int  # bumped on every (re)assignment; buffered messages of older ones are stale
+    # How long a drain that does not follow polls an empty stream before it takes it as read
+    # to the end (the local log is read in place; Kafka's fetches arrive in the background).
+    empty_wait_seconds: float
 
     def identity(self) -> str:
         """What the stream is: the same while it exists, new when it is created again

@@ -290,7 +290,7 @@ class Drainer:
                 return batch, generation, False
             if stop is not None and stop.is_set():
                 return batch, generation, False
-            wait = 1.0 if follow else 0.2
+            wait = 1.0 if follow else self.consumer.empty_wait_seconds
             if first_at is not None:
                 wait = min(wait, max(0.0, cfg.max_latency_seconds - (now - first_at)))
             got = self.consumer.poll(cap - len(batch), cfg.max_batch_bytes - size, wait)

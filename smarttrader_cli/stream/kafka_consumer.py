@@ -33,6 +33,8 @@ class KafkaConsumer:
     retried before the next fetch.
     """
 
+    empty_wait_seconds = 0.2
+
     def __init__(self, config: StreamConfig) -> None:
         from confluent_kafka import Consumer
 

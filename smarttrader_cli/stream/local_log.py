@@ -307,6 +307,8 @@ class LocalProducer:
 class LocalConsumer:
     """Reads every partition of the local log from the offsets the drain resolves."""
 
+    empty_wait_seconds = 0.0
+
     def __init__(self, config: StreamConfig) -> None:
         self.log = LocalLog(config)
         self.generation = 0
