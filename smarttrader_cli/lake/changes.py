@@ -94,6 +94,8 @@ class Changes:
     partitions: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # read as their originals while those are on disk, else as their holders
     folds: tuple[Fold, ...] = ()
+    # every path holds only rows those commits added (none moved into it from elsewhere)
+    exact: bool = False
 
     def dataset(self, lake: Lake, spec: TableSpec, schema: pa.Schema) -> ChangedRows:
         """The rows, read with `schema` (the snapshot's: older files get nulls; partition
@@ -112,6 +114,12 @@ class ChangedRows:
     def __init__(self, changes: Changes, fs: pa_fs.FileSystem, schema: pa.Schema) -> None:
         self.changes, self.schema, self._fs = changes, schema, fs
         self.fallbacks = 0  # folds read from their holders because an original was gone
+
+    @property
+    def exact(self) -> bool:
+        """Whether what was read so far is exactly the rows the commits added (no file
+        that also holds rows from before the cursor)."""
+        return self.changes.exact and not self.fallbacks
 
     def to_batches(
         self,
@@ -284,15 +292,18 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
                 lineage.changed = True
     paths: set[str] = set()
     moved: dict[str, set[str]] = {}  # original → holders, of rows that only moved
+    exact = True
     for path, lineage in lineages.items():
         if lineage.moved and not lineage.changed and lineage.holders:
             moved[path] = lineage.holders
         else:
             paths |= lineage.holders
+            exact &= lineage.holders <= {path}
     folds = []
     for originals, holders in _connected(moved):
         if holders & paths:  # read anyway: its originals' rows are in it
             paths |= holders
+            exact = False
         else:
             folds.append(Fold(tuple(sorted(originals)), tuple(sorted(holders))))
     every = paths | {p for fold in folds for p in fold.originals + fold.holders}
@@ -303,6 +314,7 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
         sum(sizes.get(p, 0) for p in paths | moved.keys()),
         _partitions_of(fs, spec, every, partitions),
         tuple(folds),
+        exact,
     )
 
 

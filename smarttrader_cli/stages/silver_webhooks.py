@@ -227,17 +227,19 @@ def build_swaps(
         pending.append(legs_table(table, valuation, smart, now, meta.run_id))
         pending_events += table.num_rows
         if pending_events >= CHUNK_EVENTS and not full_refresh:
-            written.append(_merge(lake, meta, pa.concat_tables(pending), result))
+            marker = [(partial_id(new.cursor[0]), new.cursor[1])]
+            written.append(_merge(lake, meta, pa.concat_tables(pending), result, marker))
             pending, pending_events = [], 0
     # Legs of events silver holds no leg of yet are appended: that costs what they are,
     # where a merge scans and rewrites their days' files. Events after the cursor are
-    # mostly such; not all (a compacted file read whole holds events read before), so
-    # their days' signatures are looked at first. A merge of a chunk without the cursor,
-    # or every event read, merges all.
+    # such when the files read held only rows added after it and no run stopped after
+    # merging a chunk past it; otherwise (a compacted file read whole holds events read
+    # before) their days' signatures are looked at first. A merge of a chunk without the
+    # cursor, or every event read, merges all.
     fresh = None
     if not (new.everything or written):
         unread = _concat(pending)
-        if _unseen(silver, unread):
+        if _only_new(lake, silver, dataset, new.cursor[0]) or _unseen(silver, unread):
             fresh, pending = unread, []
     if unpriced is not None:
         reach, result.reach = unpriced_reach.reached(
@@ -278,6 +280,23 @@ def build_swaps(
 
 def _concat(legs: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(legs) if legs else WEBHOOK_SWAPS.schema.empty_table()
+
+
+def partial_id(cursor_id: str) -> str:
+    """The `txn` app id a run's chunk merges (without the cursor) mark their bronze version
+    under, so the next run knows that legs past its cursor may be in silver already."""
+    return f"{cursor_id}/chunks"
+
+
+def _only_new(lake: Lake, silver: DeltaTable | None, dataset: Any, cursor_id: str) -> bool:
+    """Whether the events read are surely new to silver: read from files that held only
+    rows added after the cursor, and no chunk of a run past the cursor was merged."""
+    from smarttrader_cli.lake.changes import ChangedRows
+
+    if silver is None or not isinstance(dataset, ChangedRows) or not dataset.exact:
+        return silver is None
+    chunks = silver.transaction_version(partial_id(cursor_id))
+    return chunks is None or chunks <= dataset.changes.after
 
 
 def _unseen(silver: DeltaTable | None, legs: pa.Table) -> bool:

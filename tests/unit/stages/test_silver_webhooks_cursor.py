@@ -245,3 +245,61 @@ def test_the_stage_reprices_the_lookback_before_the_now_it_is_given(tmp_path: Pa
     again = silver_webhooks.run(ctx, now=an_hour_later)
     assert again.details["unpriced"] == len(unpriced)
     assert again.details["repriced"] == 0  # no price came since: nothing parsed again
+
+
+def test_events_read_from_their_own_files_are_appended_without_a_look_at_silver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smarttrader_cli.stages import silver_webhooks
+
+    lake = Lake(str(tmp_path / "lake"))
+    done = _drains(lake, 2)
+    _run(lake)
+    looked: list[int] = []
+    unseen = silver_webhooks._unseen
+    monkeypatch.setattr(
+        silver_webhooks, "_unseen", lambda silver, legs: looked.append(1) or unseen(silver, legs)
+    )
+    done = _drains(lake, 2, done)
+    lake.optimize(WEBHOOK_EVENTS)  # folded, originals still on disk: read as they were
+    _run(lake)
+    assert looked == [] and lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "WRITE"
+    done = _drains(lake, 1, done)
+    lake.optimize(WEBHOOK_EVENTS)
+    lake.vacuum(WEBHOOK_EVENTS, retention_hours=0, dry_run=False)  # read whole: look first
+    _run(lake)
+    assert looked == [1] and lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "MERGE"
+    incremental = _rows(lake)
+    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+
+
+def test_a_run_stopped_after_merging_a_chunk_leaves_the_next_one_merging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smarttrader_cli.stages import silver_webhooks
+
+    lake = Lake(str(tmp_path / "lake"))
+    done = _drains(lake, 1)
+    _run(lake)
+    done = _drains(lake, 3, done)
+    monkeypatch.setattr(silver_webhooks, "CHUNK_EVENTS", DRAIN)
+    merged = silver_webhooks._merge
+    calls: list[int] = []
+
+    def stop_after_the_first_chunk(*args: Any, **kwargs: Any) -> Any:
+        if calls:
+            raise RuntimeError("killed")
+        calls.append(1)
+        return merged(*args, **kwargs)
+
+    monkeypatch.setattr(silver_webhooks, "_merge", stop_after_the_first_chunk)
+    with pytest.raises(RuntimeError):
+        _run(lake)
+    monkeypatch.setattr(silver_webhooks, "_merge", merged)
+    monkeypatch.setattr(silver_webhooks, "CHUNK_EVENTS", 50_000)
+    again = _run(lake)  # the chunk's legs are in silver, past the cursor: merged, not added
+    assert again.events == 3 * DRAIN and again.updated > 0
+    incremental = _rows(lake)
+    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+    _run(lake, full_refresh=True)
+    assert _rows(lake) == incremental
