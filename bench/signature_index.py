@@ -77,8 +77,17 @@ def drain(table: Path, state: Path, first: int) -> dict[str, float]:
     return {
         "check_ms": (checked - started) * 1000,
         "save_ms": (done - saving) * 1000,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since its exec (getrusage's would count the
+    parent's at the fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_drain(tree: Path, table: Path, state: Path, first: int) -> dict[str, float]:
@@ -90,8 +99,9 @@ def run_drain(tree: Path, table: Path, state: Path, first: int) -> dict[str, flo
         "int(sys.argv[4]))).decode())"
     )
     args = [str(Path(__file__).parent), str(table), str(state), str(first)]
+    # run in the tree: `-c` puts the working directory first on sys.path
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, cwd=tree
     )
     if done.returncode != 0:
         sys.exit(f"drain with {tree} failed: {done.stderr.strip()[-600:]}")
