@@ -40,6 +40,10 @@ def _drains(lake: Lake, drains: int, first: int = 0) -> int:
     return first + drains
 
 
+def _assert_one_row_per_key(rows: list[dict[str, Any]]) -> None:
+    assert len({(r["signature"], r["wallet"], r["leg"]) for r in rows}) == len(rows)
+
+
 def _rows(lake: Lake) -> list[dict[str, Any]]:
     rows = lake.read(WEBHOOK_SWAPS).drop_columns(["processed_at", "run_id"]).to_pylist()
     return sorted(rows, key=lambda r: (r["signature"], r["wallet"], r["leg"]))
@@ -78,7 +82,7 @@ def test_legs_of_events_new_to_silver_are_appended_and_others_merged(tmp_path: P
     assert again.events == done * DRAIN and again.updated > 0
     assert lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "MERGE"
     incremental = _rows(lake)
-    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+    _assert_one_row_per_key(incremental)
     _run(lake, full_refresh=True)
     assert _rows(lake) == incremental
 
@@ -270,7 +274,7 @@ def test_events_read_from_their_own_files_are_appended_without_a_look_at_silver(
     _run(lake)
     assert looked == [1] and lake.history(WEBHOOK_SWAPS, 1)[0]["operation"] == "MERGE"
     incremental = _rows(lake)
-    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+    _assert_one_row_per_key(incremental)
 
 
 def test_a_run_stopped_after_merging_a_chunk_leaves_the_next_one_merging(
@@ -300,6 +304,6 @@ def test_a_run_stopped_after_merging_a_chunk_leaves_the_next_one_merging(
     again = _run(lake)  # the chunk's legs are in silver, past the cursor: merged, not added
     assert again.events == 3 * DRAIN and again.updated > 0
     incremental = _rows(lake)
-    assert len({(r["signature"], r["wallet"], r["leg"]) for r in incremental}) == len(incremental)
+    _assert_one_row_per_key(incremental)
     _run(lake, full_refresh=True)
     assert _rows(lake) == incremental
