@@ -60,7 +60,8 @@ class LakeConfig:
     vacuum_retention_hours: float = key(
         168,
         "files unreferenced for longer than this are removed by vacuum (also each table's "
-        "delta.deletedFileRetentionDuration); keep it above the longest a reader holds a "
+        "delta.deletedFileRetentionDuration, or lake.frequent_log_retention_hours if shorter "
+        "for the frequently written tables); keep it above the longest a reader holds a "
         "snapshot (a stage run, a drain)",
         ZERO_OR_MORE,
     )
@@ -79,9 +80,10 @@ class LakeConfig:
     frequent_log_retention_hours: float = key(
         24,
         "log retention of the tables the 5- and 15-minute stages write (the stream's tables, "
-        "ops.runs, ops.alerts): every open and commit of a local table lists its whole log, "
-        "so a week of 5-minute commits costs each of them; a stage whose cursor into one is "
-        "older than this reads that table whole once",
+        "ops.runs, ops.alerts), and how long their checkpoints keep removed files' records: "
+        "every open and commit of a local table lists its whole log, so a week of 5-minute "
+        "commits costs each of them; a stage whose cursor into one is older than this reads "
+        "that table whole once",
         POSITIVE,
     )
 

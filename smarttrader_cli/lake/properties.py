@@ -10,7 +10,11 @@ table's whole history. Time travel reaches back as far as that window.
 Tables written every few minutes (`TableSpec.frequent`: the stream's, the run ledger)
 keep a shorter window: delta-rs lists the whole `_delta_log` folder of a local table on
 every open and several times a commit (a stat per entry), so a week of 5-minute commits
-(2,000 and more) makes each of their commits cost about twice a young table's.
+(2,000 and more) makes each of their commits cost about twice a young table's. Their
+checkpoints keep the records of removed files as long (every compaction removes a
+drain's worth of files an hour, and every open reads those records); the full vacuum
+(Lake.vacuum) still leaves a file on disk `lake.vacuum_retention_hours` after it was
+written, and at least that shorter window after it was removed.
 
 delta.setTransactionRetentionDuration is never set: checkpoints would then drop the
 `txn` actions older than it, and with them the stream offsets of a partition that has
@@ -35,11 +39,14 @@ class TableProperties:
     def as_delta(self, frequent: bool = False) -> dict[str, str]:
         """The Delta configuration keys and values (`frequent`: of a table written every
         few minutes)."""
-        log_hours = self.frequent_log_retention_hours if frequent else self.log_retention_hours
+        log_hours, removed_hours = self.log_retention_hours, self.deleted_file_retention_hours
+        if frequent:
+            log_hours = self.frequent_log_retention_hours
+            removed_hours = min(removed_hours, log_hours)
         return {
             "delta.checkpointInterval": str(self.checkpoint_interval),
             "delta.logRetentionDuration": interval(log_hours),
-            "delta.deletedFileRetentionDuration": interval(self.deleted_file_retention_hours),
+            "delta.deletedFileRetentionDuration": interval(removed_hours),
             "delta.enableExpiredLogCleanup": "true",
         }
 

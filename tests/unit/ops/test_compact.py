@@ -126,8 +126,12 @@ def test_properties_on_creation_and_applied_once_to_older_tables(tmp_path: Path)
     assert lake.table(TOKEN_METRICS).metadata().configuration == want
 
     # a table an older st created, with no properties; written every few minutes, it keeps
-    # the shorter log
-    frequent = {**want, "delta.logRetentionDuration": "interval 6 hours"}
+    # the shorter log, and its removed files' records as long
+    frequent = {
+        **want,
+        "delta.logRetentionDuration": "interval 6 hours",
+        "delta.deletedFileRetentionDuration": "interval 6 hours",
+    }
     DeltaTable.create(lake.uri(TOKEN_FLOWS), schema=TOKEN_FLOWS.schema, name=TOKEN_FLOWS.name)
     assert apply_properties(lake, TOKEN_FLOWS, META) == frequent
     version = lake.version(TOKEN_FLOWS)
@@ -140,7 +144,8 @@ def test_properties_on_creation_and_applied_once_to_older_tables(tmp_path: Path)
         "delta.logRetentionDuration": "interval 24 hours"
     }
     assert apply_properties(changed, TOKEN_FLOWS) == {
-        "delta.logRetentionDuration": "interval 1800 seconds"
+        "delta.logRetentionDuration": "interval 1800 seconds",
+        "delta.deletedFileRetentionDuration": "interval 1800 seconds",
     }
 
 
