@@ -492,7 +492,8 @@ class Lake:
         file removed longer ago than delta.deletedFileRetentionDuration, and a daily vacuum
         comes up to a day after that: by the record alone, most removed files would stay on
         disk for good. A file never committed (a write that failed) goes too, once older
-        than the retention; a write still in progress is younger.
+        than the retention; a write still in progress is younger. With a retention of 0 it
+        would not be, so then only the files the log records as removed go.
 
         Vacuum commits too, so a stage writing meanwhile can win the race: retried like merge.
         """
@@ -503,7 +504,7 @@ class Lake:
                 retention_hours=math.ceil(retention_hours),
                 dry_run=dry_run,
                 enforce_retention_duration=False,
-                full=True,
+                full=retention_hours > 0,
             ),
         )
 

@@ -228,10 +228,18 @@ def test_vacuum_removes_files_whose_removal_record_a_checkpoint_dropped(tmp_path
     lake.table(TOKENS).create_checkpoint()
     assert len(list(tmp_path.rglob("*.parquet"))) == 3 + 1  # the data files and the checkpoint
 
-    removed = lake.vacuum(TOKENS, retention_hours=0, dry_run=False)
+    stray = Path(lake.uri(TOKENS)) / "part-written-not-committed.parquet"
+    stray.write_bytes(b"a write in progress")
+    assert lake.vacuum(TOKENS, retention_hours=0, dry_run=True) == []  # by the records alone
+    written = time.time() - 2 * 3600  # the data files are two hours old
+    for path in Path(lake.uri(TOKENS)).rglob("*.parquet"):
+        if "_delta_log" not in path.parts:
+            os.utime(path, (written, written))
+    stray.touch()  # still being written
 
-    assert len(removed) == 2
-    assert [p.name for p in tmp_path.rglob("*.parquet") if "_delta_log" not in p.parts] == [
-        Path(lake.table(TOKENS).file_uris()[0]).name
-    ]
+    removed = lake.vacuum(TOKENS, retention_hours=1, dry_run=False)
+
+    assert len(removed) == 2 and stray.exists()
+    left = {p.name for p in tmp_path.rglob("*.parquet") if "_delta_log" not in p.parts}
+    assert left == {Path(lake.table(TOKENS).file_uris()[0]).name, stray.name}
     assert lake.read(TOKENS).column("token_address").to_pylist() == ["T2"]
