@@ -94,7 +94,8 @@ class Changes:
     partitions: dict[str, dict[str, str | None]] = field(default_factory=dict)
     # read as their originals while those are on disk, else as their holders
     folds: tuple[Fold, ...] = ()
-    # every path holds only rows those commits added (none moved into it from elsewhere)
+    # every path holds only rows new to the commits' reader: none moved into it from
+    # elsewhere, and no commit removed files with a data change (which may add rows again)
     exact: bool = False
 
     def dataset(self, lake: Lake, spec: TableSpec, schema: pa.Schema) -> ChangedRows:
@@ -271,9 +272,13 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
     lineages: dict[str, _Lineage] = {}
     sizes: dict[str, int] = {}
     partitions: dict[str, dict[str, str | None]] = {}
+    exact = True
     for version in range(after + 1, through + 1):
         adds, removes = _file_actions(fs, spec, version)
         rewritten = {path for path, changed in removes.items() if not changed}
+        # a data change that removed files (an overwrite, a merge, a delete, a rewrite into
+        # partitions) may add again rows read before: the added files are new, their rows not
+        exact &= len(rewritten) == len(removes)
         for path, (changed, records, values) in adds.items():
             sizes[path] = records
             partitions[path] = values
@@ -292,7 +297,6 @@ def added_since(lake: Lake, spec: TableSpec, snapshot: DeltaTable, after: int) -
                 lineage.changed = True
     paths: set[str] = set()
     moved: dict[str, set[str]] = {}  # original → holders, of rows that only moved
-    exact = True
     for path, lineage in lineages.items():
         if lineage.moved and not lineage.changed and lineage.holders:
             moved[path] = lineage.holders
