@@ -53,7 +53,7 @@ DIALECT = "duckdb"
 READER = "silver.pnl"
 STATE_KEY = "pnl_state"
 RECOMPUTED = "st_recomputed_wallets"
-LEDGER_ROW_GROUP = 100_000  # rows per row group: a window edge's legs are read from few
+LEDGER_ROW_GROUP = 100_000  # rows per row group of the ledger's files
 # Commits that change no rows: a table's last commit of data is found behind them.
 STATE = (WALLET_PNL_PRICES, WALLET_PNL_LEDGER)
 # The columns of bronze.wallet_trades the PnL reads: a row changed in these is changed.
@@ -109,8 +109,11 @@ def state_problem(
     for spec in STATE:
         if not lake.exists(spec):
             return f"no incremental state yet ({spec.name})"
-        if lake.table(spec).schema().to_arrow().names != spec.schema.names:
+        stored = lake.table(spec)
+        if stored.schema().to_arrow().names != spec.schema.names:
             return f"{spec.name} has other columns than this version stores"
+        if stored.metadata().partition_columns != list(spec.partition_by):
+            return f"{spec.name} is partitioned otherwise than this version stores it"
     app_id = cursor_of(bronze).app_id
     rows_at = lake.app_transaction_version(WALLET_PNL, app_id)
     if rows_at is None:
@@ -196,13 +199,14 @@ def ledger_band(
     table = lake.table(WALLET_PNL_LEDGER)
     files = pa.table(table.get_add_actions(flatten=True))
     low, high = files.column("min.block_unix_time"), files.column("max.block_unix_time")
-    paths = [
-        path
-        for path, lo, hi in zip(
-            files.column("path").to_pylist(), low.to_pylist(), high.to_pylist(), strict=True
-        )
-        if lo is None or hi is None or any(hi > a and lo <= b for a, b in spans)
-    ]
+    days = files.column("partition.leg_date").to_pylist()
+    partitions: dict[str, dict[str, str | None]] = {}
+    for path, lo, hi, day in zip(
+        files.column("path").to_pylist(), low.to_pylist(), high.to_pylist(), days, strict=True
+    ):
+        if lo is None or hi is None or any(hi > a and lo <= b for a, b in spans):
+            partitions[path] = {"leg_date": None if day is None else str(day)}
+    paths = list(partitions)
     schema = WALLET_PNL_LEDGER.schema
     if paths:
         t = ds.field("block_unix_time")
@@ -210,7 +214,8 @@ def ledger_band(
         for a, b in spans:
             term = (t > a) & (t <= b)
             band = term if band is None else band | term
-        dataset = Changes(0, 0, tuple(paths), 0).dataset(lake, WALLET_PNL_LEDGER, schema)
+        changes = Changes(0, 0, tuple(paths), 0, partitions)
+        dataset = changes.dataset(lake, WALLET_PNL_LEDGER, schema)
         legs = dataset.to_table(filter=band)
     else:
         legs = schema.empty_table()
@@ -261,10 +266,11 @@ def moved_windows(con: duckdb.DuckDBPyConnection, params: PnlParams) -> tuple[st
 
 
 def ledger_sql(params: PnlParams, after: str | None = None, select: str = "") -> str:
-    """The query of silver.wallet_pnl_ledger rows of the FIFO's legs, sorted by time: those a
+    """The query of silver.wallet_pnl_ledger rows of the FIFO's legs (unsorted: the day
+    partitions bound a window edge's read, no sort of every leg is needed) that a
     window edge can still pass over (after as_of minus the longest window), and with `after`
     (a table of (wallet, after_t)) only the legs of its wallets later than their after_t.
-    With `select`, that select list over the same legs instead (unsorted)."""
+    With `select`, that select list over the same legs instead."""
     assert params.as_of is not None
     finite = finite_windows(params)
     oldest = int(params.as_of) - max((w.seconds or 0) for w in finite) if finite else None
@@ -277,7 +283,7 @@ def ledger_sql(params: PnlParams, after: str | None = None, select: str = "") ->
         "gr.wallet AS wallet_address, gr.token AS token_address, l.rn AS leg, "
         "l.t AS block_unix_time, l.is_buy, l.value AS value_usd, l.qty AS sold_qty, "
         "l.matched AS matched_qty, l.cost AS matched_cost, l.pnl AS realized_pnl, "
-        "l.counts, l.wins"
+        "l.counts, l.wins, DATE '1970-01-01' + CAST(l.t // 86400 AS INTEGER) AS leg_date"
     )
     # matched proceeds and the run are not stored: value_usd * matched_qty / sold_qty is
     # the FIFO's own expression, and the commit names the run.
@@ -287,7 +293,7 @@ def ledger_sql(params: PnlParams, after: str | None = None, select: str = "") ->
         "FROM st_ledger_sells "
         "UNION ALL SELECT g, rn, t, TRUE, value, NULL, NULL, NULL, NULL, NULL, NULL "
         f"FROM st_ledger_buys) l JOIN st_groups gr ON gr.g = l.g {join} "
-        f"WHERE {' AND '.join(keep)}" + ("" if select else " ORDER BY l.t")
+        f"WHERE {' AND '.join(keep)}"
     )
 
 

@@ -394,7 +394,8 @@ class Lake:
     ) -> int:
         """Replace the table (or the rows matching `predicate`) in one commit
         (`row_group_rows`, a stream and `rows_count`: see append). `replace_schema` drops
-        columns the registry no longer has (a whole-table overwrite of derived state)."""
+        columns the registry no longer has and takes its partitioning (a whole-table
+        overwrite of derived state)."""
         from deltalake import CommitProperties, write_deltalake
 
         self.ensure_table(spec)
@@ -412,6 +413,9 @@ class Lake:
                 mode="overwrite",
                 predicate=predicate,
                 schema_mode="overwrite" if replace_schema else None,
+                # a derived table's partitioning follows the registry, like its columns
+                # (an empty list takes partitions away)
+                partition_by=list(spec.partition_by) if replace_schema else None,
                 storage_options=None if target is not None else self.storage_options,
                 commit_properties=props,
                 writer_properties=_writer_properties(spec, row_group_rows),

@@ -401,11 +401,14 @@ WALLET_PNL_LEDGER = TableSpec(
             _f("realized_pnl", pa.float64()),
             _f("counts", pa.bool_()),  # counts for win rate
             _f("wins", pa.bool_()),
+            _f("leg_date", pa.date32()),  # the UTC day of block_unix_time: the partition
         ]
     ),
     ("wallet_address", "token_address", "leg"),
     "every priced PnL leg with its FIFO result (sells) or cost (buys), for moving the "
-    "windows without a FIFO (the DuckDB engine's incremental state)",
+    "windows without a FIFO (the DuckDB engine's incremental state), partitioned by the "
+    "UTC day of the leg",
+    partition_by=("leg_date",),
     plain_columns=(
         "leg",
         "block_unix_time",

@@ -16,6 +16,7 @@ from smarttrader_cli.lake.store import CommitMeta, Lake
 from smarttrader_cli.lake.tables import (
     TOKEN_METRICS,
     WALLET_PNL,
+    WALLET_PNL_LEDGER,
     WALLET_PNL_PRICES,
     WALLET_PNL_WINDOWS,
     WALLET_TRADES,
@@ -199,3 +200,39 @@ def test_rows_written_by_another_run_make_the_next_one_a_full_refresh(tmp_path: 
     # other PnL options: the stored rows no longer hold
     cfg2 = write_config(tmp_path, memory__min_free_mb=256, pnl__min_leg_usd=1.0)
     assert _pnl(cfg2)["mode"] == "full"
+
+
+def test_a_ledger_of_the_layout_before_days_is_rebuilt_into_them(tmp_path: Path):
+    """A ledger written before its day partitions (no leg_date, one unpartitioned table)
+    makes the next run a full refresh that writes it by day; the run after is incremental."""
+    from deltalake import write_deltalake
+
+    cfg = write_config(tmp_path, memory__min_free_mb=256)
+    lake = Lake(str(tmp_path / "lake"))
+    trades = random_history(seed=5, n=200, t_step=3600)
+    write_trades(lake, trades)
+    _pnl(cfg, "--full-refresh")
+    ledger = lake.read(WALLET_PNL_LEDGER)
+    assert ledger.num_rows
+    old = ledger.drop_columns(["leg_date"])
+    write_deltalake(
+        lake.uri(WALLET_PNL_LEDGER), old, mode="overwrite", schema_mode="overwrite", partition_by=[]
+    )
+    assert lake.table(WALLET_PNL_LEDGER).metadata().partition_columns == []
+
+    write_trades(lake, _later(trades, "W0", 30 * H, "p"))
+    out = _pnl(cfg)
+    assert out["mode"] == "full", out
+    assert "partitioned otherwise" in out["log"] or "other columns" in out["log"], out["log"]
+    rebuilt = lake.table(WALLET_PNL_LEDGER)
+    assert rebuilt.metadata().partition_columns == ["leg_date"]
+    days = lake.read(WALLET_PNL_LEDGER)
+    assert days.column("leg_date").null_count == 0
+    # every leg sits in the partition of its own UTC day
+    assert days.column("leg_date").to_pylist() == [
+        datetime.fromtimestamp(t, UTC).date() for t in days.column("block_unix_time").to_pylist()
+    ]
+    _expect_full_refresh_equal(lake)
+    write_trades(lake, _later(trades, "W1", 40 * H, "q"))
+    assert _pnl(cfg)["mode"] == "incremental"
+    _expect_full_refresh_equal(lake)
